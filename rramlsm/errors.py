@@ -1,0 +1,35 @@
+"""The project's own exception hierarchy.
+
+Every domain error raised by rramlsm derives from :class:`RRAMLSMError`, so a
+caller can catch them all at once.  Configuration mistakes also derive from
+the builtin ``ValueError``/``TypeError`` so that ordinary Python code that
+validates arguments keeps working.
+"""
+
+__all__ = [
+    "RRAMLSMError",
+    "EventDataError",
+    "UnknownSourceError",
+    "BundleError",
+    "ConfigError",
+]
+
+
+class RRAMLSMError(Exception):
+    """Base class of every error raised by rramlsm."""
+
+
+class EventDataError(RRAMLSMError, ValueError):
+    """An event file or array is malformed; the message names the file and the fault."""
+
+
+class UnknownSourceError(RRAMLSMError, ValueError):
+    """A data source name does not match any known source."""
+
+
+class BundleError(RRAMLSMError, ValueError):
+    """An export bundle is corrupted, truncated, of the wrong version or shape."""
+
+
+class ConfigError(RRAMLSMError, ValueError):
+    """A configuration value is inconsistent."""

@@ -1,0 +1,121 @@
+"""N-TIDIGITS18: the single HDF5 file of the dataset (Anumula et al. 2018).
+
+Layout: ``{split}_labels`` (byte strings, one id per recording),
+``{split}_addresses/<id>`` (channel 0-63) and ``{split}_timestamps/<id>``
+(seconds, float) for split in ``train``/``test``.  The label is the text after
+the last ``-`` of the id; single-digit recordings have a one-character label
+``1``-``9``, ``z`` (zero) or ``o`` ("oh").  Multi-digit strings are skipped.
+"oh" is not a digit 0-9, so it is left out unless ``include_oh`` maps it to
+class 10.  Recordings carry no polarity; events get ``p = 1`` as in tonic.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from rramlsm.errors import EventDataError
+from rramlsm.sw.datasets.base import EventDataset
+from rramlsm.sw.events import COCHLEA_CHANNELS, make_audio_events, validate_events
+
+__all__ = ["load_ntidigits", "write_ntidigits", "NTIDIGITS_LABELS"]
+
+#: Single-utterance labels and their classes; "o" only with include_oh.
+NTIDIGITS_LABELS = {"z": 0, **{str(d): d for d in range(1, 10)}, "o": 10}
+
+
+def load_ntidigits(
+    path: str | os.PathLike, *, include_oh: bool = False, name: str | None = None
+) -> EventDataset:
+    """Load the single-digit recordings of an N-TIDIGITS18 HDF5 file."""
+    path = Path(path)
+    if not path.is_file():
+        raise EventDataError(f"{path}: N-TIDIGITS file does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise EventDataError(f"{path}: not an HDF5 file ({e})") from e
+    events, labels, is_train, groups = [], [], [], []
+    with f:
+        for split in ("train", "test"):
+            for key in (f"{split}_labels", f"{split}_addresses", f"{split}_timestamps"):
+                if key not in f:
+                    raise EventDataError(f"{path}: missing HDF5 item {key!r}")
+        for split in ("train", "test"):
+            try:
+                raw_ids = f[f"{split}_labels"][()]
+                ids = [s.decode() if isinstance(s, bytes) else str(s) for s in raw_ids]
+            except (TypeError, AttributeError, OSError) as e:
+                raise EventDataError(f"{path}: {split}_labels is not a list of ids ({e})") from e
+            addr_g, ts_g = f[f"{split}_addresses"], f[f"{split}_timestamps"]
+            for sid in ids:
+                label = sid.rsplit("-", 1)[-1]
+                if len(label) != 1:
+                    continue  # a multi-digit sequence
+                if label not in NTIDIGITS_LABELS:
+                    raise EventDataError(f"{path}: recording {sid!r} has unknown label {label!r}")
+                if label == "o" and not include_oh:
+                    continue
+                where = f"{path}:{split}/{sid}"
+                if sid not in addr_g or sid not in ts_g:
+                    raise EventDataError(f"{where}: addresses or timestamps missing")
+                try:
+                    addr = np.asarray(addr_g[sid][()])
+                    ts = np.asarray(ts_g[sid][()], dtype=np.float64)
+                except (OSError, TypeError, ValueError) as e:
+                    raise EventDataError(f"{where}: unreadable ({e})") from e
+                if addr.shape != ts.shape or addr.ndim != 1:
+                    raise EventDataError(
+                        f"{where}: addresses {addr.shape} and timestamps {ts.shape} differ"
+                    )
+                if not np.isfinite(ts).all():
+                    raise EventDataError(f"{where}: non-finite timestamps")
+                t_us = np.rint(ts * 1e6).astype(np.int64)
+                ev = make_audio_events(addr, t_us, np.ones(len(ts), np.int8))
+                if len(addr) and (addr.min() < 0 or addr.max() >= COCHLEA_CHANNELS):
+                    bad = int(np.flatnonzero((addr < 0) | (addr >= COCHLEA_CHANNELS))[0])
+                    raise EventDataError(
+                        f"{where}: event {bad} has channel {int(addr[bad])} outside "
+                        f"0..{COCHLEA_CHANNELS - 1}"
+                    )
+                events.append(validate_events(ev, where=where, sensor=(COCHLEA_CHANNELS,)))
+                labels.append(NTIDIGITS_LABELS[label])
+                is_train.append(split == "train")
+                groups.append(sid.split("-")[1] if sid.count("-") >= 2 else sid)
+    if not events:
+        raise EventDataError(f"{path}: no single-digit recordings")
+    return EventDataset(
+        name or f"ntidigits:{path}", "audio", (COCHLEA_CHANNELS,), events, labels, is_train, groups
+    )
+
+
+def write_ntidigits(path: str | os.PathLike, recordings: dict[str, list[tuple[str, np.ndarray]]]):
+    """Write an N-TIDIGITS18-format HDF5 file (atomically).
+
+    ``recordings`` maps ``"train"``/``"test"`` to ``(id, audio_events)`` pairs;
+    timestamps are stored in seconds as the dataset does.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for split in ("train", "test"):
+                items = recordings.get(split, [])
+                f.create_dataset(
+                    f"{split}_labels", data=np.array([i.encode() for i, _ in items], dtype="S")
+                )
+                ga = f.create_group(f"{split}_addresses")
+                gt = f.create_group(f"{split}_timestamps")
+                for sid, ev in items:
+                    ga.create_dataset(sid, data=ev["x"].astype(np.uint8))
+                    gt.create_dataset(sid, data=ev["t"].astype(np.float64) / 1e6)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

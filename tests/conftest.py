@@ -1,0 +1,54 @@
+"""Shared fixtures: an isolated dataset cache and the real recordings in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("RRAMLSM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Every test run builds into its own cache, so a stale user cache cannot hide a bug."""
+    old = os.environ.get("RRAMLSM_CACHE")
+    path = tmp_path_factory.mktemp("rramlsm-cache")
+    os.environ["RRAMLSM_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("RRAMLSM_CACHE", None)
+    else:
+        os.environ["RRAMLSM_CACHE"] = old
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real recordings not found at {path} (set RRAMLSM_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nmnist_dir() -> Path:
+    return _need(SHARED_DATA / "nmnist")
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    return _need(SHARED_DATA / "fsdd")
+
+
+@pytest.fixture(scope="session")
+def digits(isolated_cache):
+    from rramlsm.sw.datasets import build_digits
+
+    return build_digits(progress=False)
+
+
+@pytest.fixture(scope="session")
+def speech(isolated_cache):
+    from rramlsm.sw.datasets import build_speech
+
+    return build_speech(progress=False)

@@ -1,0 +1,36 @@
+import subprocess
+import sys
+
+import rramlsm
+import rramlsm.cosim
+import rramlsm.hw
+import rramlsm.sw
+import rramlsm.sw.datasets as datasets
+import rramlsm.sw.events as events
+from rramlsm import errors
+
+
+def test_namespace_maps_top_level_folders():
+    root = rramlsm.__file__.rsplit("/", 2)[0]
+    assert rramlsm.sw.__file__.startswith(root + "/sw/")
+    assert rramlsm.hw.__file__.startswith(root + "/hw/")
+    assert rramlsm.cosim.__file__.startswith(root + "/cosim/")
+
+
+def test_all_names_exist():
+    for mod in (rramlsm, errors, datasets, events):
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name}"
+
+
+def test_errors_share_one_base():
+    for cls in (errors.EventDataError, errors.UnknownSourceError, errors.BundleError,
+                errors.ConfigError):
+        assert issubclass(cls, errors.RRAMLSMError)
+        assert issubclass(cls, ValueError)
+
+
+def test_python_dash_m_runs_the_cli():
+    r = subprocess.run([sys.executable, "-m", "rramlsm", "--help"], capture_output=True,
+                       text=True, check=True)
+    assert "data" in r.stdout and "demo" in r.stdout
