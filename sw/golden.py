@@ -1,0 +1,197 @@
+"""The integer golden model: the macro's arithmetic, bit for bit.
+
+Per time step t, for every sample and column j, in this order
+(``docs/ARCHITECTURE.md`` states the contract in full):
+
+1. **read**: the active rows are the inputs with ``x[t] = 1`` and the neurons
+   that spiked at ``t - 1``; the column sum is the exact integer
+   ``S_j = sum_active (pos_ij - neg_ij)`` over the stacked input + recurrent
+   array;
+2. **noise** (optional): ``S_j += read_noise(seed, sample, t, j, amplitude)``;
+3. **ADC**: ``a_j = clip(S_j >> shift, -2**(bits-1), 2**(bits-1) - 1)``;
+4. **LIF**: ``v_j = sat24(((lam_q * r_j) >> 10) + (a_j << 6))`` where ``r_j`` is
+   the previous membrane, or 0 if neuron j spiked at ``t - 1`` (hard reset);
+5. **fire**: ``s_j = v_j >= theta_q``; ``count_j += s_j`` (saturating, 8 bits).
+
+Shifts are arithmetic (round toward minus infinity).  The column sums are
+computed with float32 matrix products of 0/1 spikes and integer-valued
+weights: every partial sum is an integer below 2**24 (at most 1,024 rows x 255),
+so float32 represents it exactly and the order of summation cannot matter.
+That makes the golden model exact *and* fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rramlsm.sw import contract
+from rramlsm.sw.lsm import Reservoir, _check_frames
+
+__all__ = ["IntegerLSM", "quantize_reservoir", "golden_counts", "golden_features",
+           "compare_float_integer"]
+
+
+@dataclass(frozen=True)
+class IntegerLSM:
+    """Everything the hardware needs to run one reservoir, as integers."""
+
+    pos: np.ndarray
+    """Device codes G+ of the stacked array, ``[inputs + neurons, neurons]`` (uint8)."""
+    neg: np.ndarray
+    """Device codes G- of the stacked array (uint8)."""
+    inputs: int
+    neurons: int
+    steps: int
+    decay_q: int
+    """Decay as Q0.10."""
+    threshold_q: int
+    """Threshold in membrane units (ADC codes with 6 fractional bits)."""
+    adc_bits: int
+    adc_shift: int
+    noise_amplitude: int = 0
+    """Read-noise amplitude in column-sum units (0: noise off)."""
+    noise_seed: int = 0
+
+    def __post_init__(self):
+        rows = self.inputs + self.neurons
+        for name in ("pos", "neg"):
+            a = getattr(self, name)
+            if a.shape != (rows, self.neurons):
+                raise ValueError(f"IntegerLSM {name} must have shape [{rows}, {self.neurons}], "
+                                 f"not {list(a.shape)}")
+            if a.dtype.kind not in "ui":
+                raise TypeError(f"IntegerLSM {name} must hold integers, not {a.dtype}")
+        if rows > 1024:
+            # Keeps column sums exact in float32 and inside COLUMN_SUM_BITS.
+            raise ValueError(f"IntegerLSM supports at most 1024 rows per array, not {rows}")
+        if not 0 <= self.decay_q < (1 << contract.DECAY_FRAC_BITS):
+            raise ValueError(f"IntegerLSM decay_q must be in [0, 1024), not {self.decay_q}")
+        if not 0 < self.threshold_q <= contract.MEMBRANE_MAX:
+            raise ValueError(f"IntegerLSM threshold_q must be in [1, {contract.MEMBRANE_MAX}], "
+                             f"not {self.threshold_q}")
+        if not 1 <= self.adc_bits <= 16:
+            raise ValueError(f"IntegerLSM adc_bits must be in [1, 16], not {self.adc_bits}")
+        if not 1 <= self.steps <= (1 << contract.COUNTER_BITS) - 1:
+            raise ValueError(f"IntegerLSM steps must be in [1, 255], not {self.steps}")
+
+    @property
+    def weight_codes(self) -> np.ndarray:
+        return self.pos.astype(np.int32) - self.neg.astype(np.int32)
+
+
+def quantize_reservoir(reservoir: Reservoir, *, noise: bool = False,
+                       noise_seed: int = 0, mean_active_rows: float = 30.0) -> IntegerLSM:
+    """Map a float reservoir onto the integer contract.
+
+    One ADC code is ``unit = weight_scale * g_lsb * 2**shift`` float units, so
+    ``threshold_q = round(Vth / unit * 2**6)`` and ``decay_q = round(lam * 1024)``.
+    With ``noise``, the amplitude matches the device read noise for a column
+    of ``mean_active_rows`` active rows:
+    ``sd(S) = read_noise * sqrt(2 * rows * E[code**2])`` and amplitude =
+    ``sqrt(6) * sd`` (the triangular noise has sd = amplitude / sqrt(6)).
+    """
+    cfg = reservoir.config
+    unit = cfg.weight_scale * cfg.device.g_lsb_us * (1 << cfg.adc.shift)
+    theta_q = int(round(cfg.threshold / unit * (1 << contract.MEMBRANE_FRAC_BITS)))
+    theta_q = max(1, min(theta_q, contract.MEMBRANE_MAX))
+    pos = np.concatenate([reservoir.w_in.pos, reservoir.w_rec.pos])
+    neg = np.concatenate([reservoir.w_in.neg, reservoir.w_rec.neg])
+    amp = 0
+    if noise and cfg.device.read_noise > 0:
+        rms_code = math.sqrt(float((pos.astype(np.float64) ** 2).mean()))
+        sd = cfg.device.read_noise * math.sqrt(2 * mean_active_rows) * rms_code
+        amp = max(1, int(round(math.sqrt(6) * sd)))
+    return IntegerLSM(pos, neg, cfg.inputs, cfg.neurons, cfg.steps,
+                      contract.quantize_decay(cfg.decay), theta_q, cfg.adc.bits, cfg.adc.shift,
+                      amp, noise_seed)
+
+
+def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
+    samples = np.arange(first_sample, first_sample + batch, dtype=np.int64)[:, None, None]
+    steps = np.arange(lsm.steps, dtype=np.int64)[None, :, None]
+    cols = np.arange(lsm.neurons, dtype=np.int64)[None, None, :]
+    return torch.from_numpy(contract.read_noise(lsm.noise_seed, samples, steps, cols,
+                                                lsm.noise_amplitude))
+
+
+@torch.no_grad()
+def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
+                  batch: int = 512, record: bool = False):
+    """Spike counts ``[N, neurons]`` (int32) of binary frames ``[N, T, inputs]``.
+
+    ``first_sample`` numbers the samples for the read-noise generator, so a
+    dataset processed in pieces gives the same result as in one go.  With
+    ``record`` also returns the spike trains ``[N, T, neurons]`` (uint8).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or frames.shape[1:] != (lsm.steps, lsm.inputs):
+        raise ValueError(f"frames must have shape [N, {lsm.steps}, {lsm.inputs}], "
+                         f"not {list(frames.shape)}")
+    if frames.size and (frames.min() < 0 or frames.max() > 1):
+        raise ValueError("frames must be binary (0/1)")
+    codes = torch.from_numpy(lsm.weight_codes.astype(np.float32))
+    c_in, c_rec = codes[: lsm.inputs], codes[lsm.inputs :]
+    lo, hi = -(1 << (lsm.adc_bits - 1)), (1 << (lsm.adc_bits - 1)) - 1
+    cmax = (1 << contract.COUNTER_BITS) - 1
+    counts_out, trains = [], []
+    for b0 in range(0, len(frames), batch):
+        x = torch.from_numpy(np.ascontiguousarray(frames[b0 : b0 + batch], dtype=np.float32))
+        B, T = x.shape[0], lsm.steps
+        drive = (x.reshape(B * T, -1) @ c_in).reshape(B, T, -1).to(torch.int64)
+        if lsm.noise_amplitude:
+            drive += _noise(lsm, first_sample + b0, B)
+        v = torch.zeros(B, lsm.neurons, dtype=torch.int64)
+        s = torch.zeros(B, lsm.neurons, dtype=torch.bool)
+        counts = torch.zeros(B, lsm.neurons, dtype=torch.int64)
+        train = torch.empty(B, T, lsm.neurons, dtype=torch.uint8) if record else None
+        for t in range(T):
+            col_sum = drive[:, t] + (s.to(torch.float32) @ c_rec).to(torch.int64)
+            a = (col_sum >> lsm.adc_shift).clamp_(lo, hi)
+            r = torch.where(s, 0, v)
+            v = (((lsm.decay_q * r) >> contract.DECAY_FRAC_BITS)
+                 + (a << contract.MEMBRANE_FRAC_BITS)).clamp_(contract.MEMBRANE_MIN,
+                                                             contract.MEMBRANE_MAX)
+            s = v >= lsm.threshold_q
+            counts += s
+            if record:
+                train[:, t] = s
+        counts_out.append(counts.clamp_(max=cmax).to(torch.int32).numpy())
+        if record:
+            trains.append(train.numpy())
+    counts = (np.concatenate(counts_out) if counts_out
+              else np.zeros((0, lsm.neurons), np.int32))
+    if record:
+        return counts, (np.concatenate(trains) if trains else None)
+    return counts
+
+
+def golden_features(lsm: IntegerLSM, frames: np.ndarray, **kw) -> np.ndarray:
+    """Spike rates ``counts / T`` (float32) from the golden model."""
+    return golden_counts(lsm, frames, **kw).astype(np.float32) / lsm.steps
+
+
+def compare_float_integer(reservoir: Reservoir, frames: np.ndarray) -> dict:
+    """How close the float model and the integer golden model are on ``frames``.
+
+    ``spike_agreement``: fraction of (sample, step, neuron) spike decisions that
+    match; ``feature_correlation``: Pearson correlation of the spike-rate
+    features; ``*_rate``: mean firing rates.
+    """
+    from rramlsm.sw.lsm import float_features
+
+    _check_frames(frames, reservoir.config)
+    f_feat, f_train = float_features(reservoir, frames, record=True)
+    lsm = quantize_reservoir(reservoir)
+    counts, i_train = golden_counts(lsm, frames, record=True)
+    i_feat = counts.astype(np.float32) / lsm.steps
+    corr = float(np.corrcoef(f_feat.ravel(), i_feat.ravel())[0, 1]) if f_feat.std() > 0 else 1.0
+    return {
+        "spike_agreement": float((f_train == i_train).mean()),
+        "feature_correlation": corr,
+        "float_rate": float(f_feat.mean()),
+        "integer_rate": float(i_feat.mean()),
+    }
