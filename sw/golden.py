@@ -13,11 +13,14 @@ Per time step t, for every sample and column j, in this order
    the previous membrane, or 0 if neuron j spiked at ``t - 1`` (hard reset);
 5. **fire**: ``s_j = v_j >= theta_q``; ``count_j += s_j`` (saturating, 8 bits).
 
-Shifts are arithmetic (round toward minus infinity).  The column sums are
-computed with float32 matrix products of 0/1 spikes and integer-valued
-weights: every partial sum is an integer below 2**24 (at most 1,024 rows x 255),
-so float32 represents it exactly and the order of summation cannot matter.
-That makes the golden model exact *and* fast.
+Shifts are arithmetic (round toward minus infinity).  Column sums are exact
+integer matrix products computed with ``torch._int_mm`` (int8 x int8 -> int32):
+a weight code ``w`` in [-255, 255] is split as ``w = 128 * h + l`` with ``h`` in
+{-2, 0, 2} and ``l`` in [-128, 127], so ``S = 128 * (x @ H) + x @ L`` with two int8
+products of 0/1 spikes.  Where ``_int_mm``'s shape rules do not hold (fewer
+than 17 rows) float32 products are used instead: every partial sum is an
+integer below 2**24 (at most 1,024 rows x 255), so float32 is exact too and the
+order of summation cannot matter.
 """
 
 from __future__ import annotations
@@ -118,6 +121,35 @@ def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
                                                 lsm.noise_amplitude))
 
 
+class _ExactMatmul:
+    """``x @ W`` for 0/1 ``x`` and integer ``W`` in [-255, 255], exact, as int64/int32."""
+
+    def __init__(self, w: np.ndarray):
+        w = w.astype(np.int32)
+        self.k, self.n = w.shape
+        # Pad k and n to multiples of 8 for _int_mm; padded rows/columns are zero.
+        kp, np_ = -(-self.k // 8) * 8, -(-self.n // 8) * 8
+        wp = np.zeros((kp, np_), np.int32)
+        wp[: self.k, : self.n] = w
+        # low = w wrapped into [-128, 127]; h = (w - low) / 128 is in {-2, 0, 2}.
+        low = (wp + 128) % 256 - 128
+        h = (wp - low) // 128
+        self.kp, self.np = kp, np_
+        self.hi = torch.from_numpy(h.astype(np.int8))
+        self.lo = torch.from_numpy(low.astype(np.int8))
+        self.f32 = torch.from_numpy(w.astype(np.float32))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.shape[0]
+        if m <= 16:
+            return (x.to(torch.float32) @ self.f32).to(torch.int32)
+        xi = x.to(torch.int8)
+        if self.kp != self.k:
+            xi = torch.nn.functional.pad(xi, (0, self.kp - self.k))
+        out = torch._int_mm(xi, self.hi) * 128 + torch._int_mm(xi, self.lo)
+        return out[:, : self.n] if self.np != self.n else out
+
+
 @torch.no_grad()
 def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
                   batch: int = 512, record: bool = False):
@@ -133,15 +165,15 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
                          f"not {list(frames.shape)}")
     if frames.size and (frames.min() < 0 or frames.max() > 1):
         raise ValueError("frames must be binary (0/1)")
-    codes = torch.from_numpy(lsm.weight_codes.astype(np.float32))
-    c_in, c_rec = codes[: lsm.inputs], codes[lsm.inputs :]
+    codes = lsm.weight_codes
+    mm_in, mm_rec = _ExactMatmul(codes[: lsm.inputs]), _ExactMatmul(codes[lsm.inputs :])
     lo, hi = -(1 << (lsm.adc_bits - 1)), (1 << (lsm.adc_bits - 1)) - 1
     cmax = (1 << contract.COUNTER_BITS) - 1
     counts_out, trains = [], []
     for b0 in range(0, len(frames), batch):
-        x = torch.from_numpy(np.ascontiguousarray(frames[b0 : b0 + batch], dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(frames[b0 : b0 + batch], dtype=np.uint8))
         B, T = x.shape[0], lsm.steps
-        drive = (x.reshape(B * T, -1) @ c_in).reshape(B, T, -1).to(torch.int64)
+        drive = mm_in(x.reshape(B * T, -1)).reshape(B, T, -1).to(torch.int64)
         if lsm.noise_amplitude:
             drive += _noise(lsm, first_sample + b0, B)
         v = torch.zeros(B, lsm.neurons, dtype=torch.int64)
@@ -149,7 +181,7 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
         counts = torch.zeros(B, lsm.neurons, dtype=torch.int64)
         train = torch.empty(B, T, lsm.neurons, dtype=torch.uint8) if record else None
         for t in range(T):
-            col_sum = drive[:, t] + (s.to(torch.float32) @ c_rec).to(torch.int64)
+            col_sum = drive[:, t] + mm_rec(s)
             a = (col_sum >> lsm.adc_shift).clamp_(lo, hi)
             r = torch.where(s, 0, v)
             v = (((lsm.decay_q * r) >> contract.DECAY_FRAC_BITS)
