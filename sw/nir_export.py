@@ -1,0 +1,47 @@
+"""Export an LSM as a NIR graph (Neuromorphic Intermediate Representation).
+
+Mapping of our discrete LIF onto NIR's continuous ``LIF``
+(``tau dv/dt = (v_leak - v) + r I``) under forward-Euler with step ``dt``:
+``v[t] = (1 - dt/tau) v[t-1] + (dt/tau) r I``.  Choosing ``tau = dt / (1 - lam)``
+and ``r = tau / dt`` gives ``v[t] = lam v[t-1] + I`` exactly, with
+``v_threshold = Vth`` and ``v_leak = 0``.  NIR has no reset parameter; the
+importers (snnTorch) reset to zero immediately after a spike, which is our
+hard reset.  ``dt`` defaults to 1e-4 s, the step snnTorch's importer assumes.
+
+Graph: ``input -> w_in (Linear) -> lsm.lif (LIF) <-> lsm.w_rec (Linear) -> output``.
+"""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from rramlsm.sw.lsm import Reservoir
+
+__all__ = ["to_nir", "DEFAULT_DT"]
+
+DEFAULT_DT = 1e-4
+
+
+def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT) -> nir.NIRGraph:
+    """The reservoir as a NIR graph (weights from the sampled crossbars, float32)."""
+    cfg = reservoir.config
+    if dt <= 0:
+        raise ValueError(f"dt must be positive, not {dt}")
+    if cfg.decay == 0:
+        raise ValueError("decay 0 has no finite NIR time constant")
+    w_in = reservoir.w_in.weights_us.T * cfg.weight_scale  # NIR Linear: [out, in]
+    w_rec = reservoir.w_rec.weights_us.T * cfg.weight_scale
+    n = cfg.neurons
+    tau = np.full(n, dt / (1.0 - cfg.decay))
+    nodes = {
+        "input": nir.Input(input_type=np.array([cfg.inputs])),
+        "w_in": nir.Linear(weight=w_in.astype(np.float32)),
+        "lsm.lif": nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n),
+                           v_threshold=np.full(n, cfg.threshold)),
+        "lsm.w_rec": nir.Linear(weight=w_rec.astype(np.float32)),
+        "output": nir.Output(output_type=np.array([n])),
+    }
+    edges = [("input", "w_in"), ("w_in", "lsm.lif"), ("lsm.lif", "lsm.w_rec"),
+             ("lsm.w_rec", "lsm.lif"), ("lsm.lif", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
