@@ -122,7 +122,7 @@ def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
 
 
 class _ExactMatmul:
-    """``x @ W`` for 0/1 ``x`` and integer ``W`` in [-255, 255], exact, as int64/int32."""
+    """``x @ W`` for 0/1 ``x`` and integer ``W`` in [-255, 255], exact, as int32."""
 
     def __init__(self, w: np.ndarray):
         w = w.astype(np.int32)
@@ -173,18 +173,23 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
     for b0 in range(0, len(frames), batch):
         x = torch.from_numpy(np.ascontiguousarray(frames[b0 : b0 + batch], dtype=np.uint8))
         B, T = x.shape[0], lsm.steps
-        drive = mm_in(x.reshape(B * T, -1)).reshape(B, T, -1).to(torch.int64)
+        drive = mm_in(x.reshape(B * T, -1)).reshape(B, T, -1)
         if lsm.noise_amplitude:
-            drive += _noise(lsm, first_sample + b0, B)
-        v = torch.zeros(B, lsm.neurons, dtype=torch.int64)
+            drive = drive + _noise(lsm, first_sample + b0, B).to(torch.int32)
+        # int32 throughout: column sums < 2**20, membrane < 2**24.  The decay
+        # product lam_q * r would need 34 bits, so it is split exactly:
+        # r = 1024 q + m with q = r >> 10 and m = r & 1023 in [0, 1023], hence
+        # (lam_q * r) >> 10 = lam_q * q + ((lam_q * m) >> 10).
+        v = torch.zeros(B, lsm.neurons, dtype=torch.int32)
         s = torch.zeros(B, lsm.neurons, dtype=torch.bool)
-        counts = torch.zeros(B, lsm.neurons, dtype=torch.int64)
+        counts = torch.zeros(B, lsm.neurons, dtype=torch.int32)
         train = torch.empty(B, T, lsm.neurons, dtype=torch.uint8) if record else None
+        frac = contract.DECAY_FRAC_BITS
         for t in range(T):
             col_sum = drive[:, t] + mm_rec(s)
             a = (col_sum >> lsm.adc_shift).clamp_(lo, hi)
-            r = torch.where(s, 0, v)
-            v = (((lsm.decay_q * r) >> contract.DECAY_FRAC_BITS)
+            r = v.masked_fill_(s, 0)
+            v = (lsm.decay_q * (r >> frac) + ((lsm.decay_q * (r & ((1 << frac) - 1))) >> frac)
                  + (a << contract.MEMBRANE_FRAC_BITS)).clamp_(contract.MEMBRANE_MIN,
                                                              contract.MEMBRANE_MAX)
             s = v >= lsm.threshold_q
