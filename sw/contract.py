@@ -19,7 +19,6 @@ __all__ = [
     "COLUMN_SUM_BITS",
     "NOISE_SEED_BITS",
     "quantize_decay",
-    "saturate",
     "hash32",
     "read_noise",
 ]
@@ -44,13 +43,6 @@ def quantize_decay(decay: float) -> int:
     if not 0.0 <= decay < 1.0:
         raise ValueError(f"decay must be in [0, 1), not {decay}")
     return int(round(decay * (1 << DECAY_FRAC_BITS)))
-
-
-def saturate(v, lo: int, hi: int):
-    """Clamp to ``[lo, hi]`` (works on NumPy arrays, torch tensors and ints)."""
-    if isinstance(v, int):
-        return min(max(v, lo), hi)
-    return v.clip(lo, hi)
 
 
 def hash32(key):

@@ -14,10 +14,12 @@ unit; presets are subclasses that override defaults and cite their source.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from rramlsm.sw._checks import check_int, check_real
 
 __all__ = [
     "DeviceConfig",
@@ -26,27 +28,10 @@ __all__ = [
     "EchoStateGraphDevice",
     "FittedInputArrayDevice",
     "FittedRecurrentArrayDevice",
+    "ReadNoiseDevice",
     "Crossbar",
     "sample_crossbar",
 ]
-
-
-def _check_real(owner: str, name: str, value, *, lo=None, hi=None, lo_open=False, hi_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner} {name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner} {name} must be finite, not {value}")
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        raise ValueError(f"{owner} {name} must be {'>' if lo_open else '>='} {lo}, not {value}")
-    if hi is not None and (value >= hi if hi_open else value > hi):
-        raise ValueError(f"{owner} {name} must be {'<' if hi_open else '<='} {hi}, not {value}")
-
-
-def _check_int(owner: str, name: str, value, *, lo: int):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{owner} {name} must be an integer, not {type(value).__name__}")
-    if value < lo:
-        raise ValueError(f"{owner} {name} must be an integer >= {lo}, not {value}")
 
 
 @dataclass(frozen=True)
@@ -80,22 +65,22 @@ class DeviceConfig:
 
     def __post_init__(self):
         name = type(self).__name__
-        for f in ("g_min_us", "g_max_us", "g_mean_us", "g_std_us", "read_noise", "stuck_on",
-                  "stuck_off", "drift_nu", "drift_t0_s", "drift_time_s"):
-            _check_real(name, f, getattr(self, f))
-        _check_int(name, "levels", self.levels, lo=2)
+        # Fields without bounds of their own; the bounded ones are checked below.
+        for f in ("g_min_us", "g_max_us", "g_mean_us", "drift_nu"):
+            check_real(name, f, getattr(self, f))
+        check_int(name, "levels", self.levels, lo=2)
         if not self.g_max_us > self.g_min_us >= 0:
             raise ValueError(f"{name} needs 0 <= g_min_us < g_max_us, not "
                              f"{self.g_min_us}, {self.g_max_us}")
-        _check_real(name, "g_std_us", self.g_std_us, lo=0)
-        _check_real(name, "read_noise", self.read_noise, lo=0)
-        _check_real(name, "stuck_on", self.stuck_on, lo=0, hi=1)
-        _check_real(name, "stuck_off", self.stuck_off, lo=0, hi=1)
+        check_real(name, "g_std_us", self.g_std_us, lo=0)
+        check_real(name, "read_noise", self.read_noise, lo=0)
+        check_real(name, "stuck_on", self.stuck_on, lo=0, hi=1)
+        check_real(name, "stuck_off", self.stuck_off, lo=0, hi=1)
         if self.stuck_on + self.stuck_off > 1:
             raise ValueError(f"{name} stuck_on + stuck_off must be <= 1, not "
                              f"{self.stuck_on + self.stuck_off}")
-        _check_real(name, "drift_t0_s", self.drift_t0_s, lo=0, lo_open=True)
-        _check_real(name, "drift_time_s", self.drift_time_s, lo=0, lo_open=True)
+        check_real(name, "drift_t0_s", self.drift_t0_s, lo=0, lo_open=True)
+        check_real(name, "drift_time_s", self.drift_time_s, lo=0, lo_open=True)
         if self.distribution not in ("gaussian", "lognormal"):
             raise ValueError(f"{name} distribution must be 'gaussian' or 'lognormal', not "
                              f"{self.distribution!r}")
@@ -108,9 +93,6 @@ class DeviceConfig:
     @property
     def code_bits(self) -> int:
         return int(math.ceil(math.log2(self.levels)))
-
-    def describe(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -156,9 +138,6 @@ class FittedRecurrentArrayDevice(DeviceConfig):
     g_std_us: float = 4.72
 
 
-__all__.append("ReadNoiseDevice")
-
-
 @dataclass(frozen=True)
 class ADCConfig:
     """The column ADC: ``code = clip(S >> shift, -2**(bits-1), 2**(bits-1) - 1)``.
@@ -174,8 +153,8 @@ class ADCConfig:
     """Right shift applied to the column sum before clipping (sets the range)."""
 
     def __post_init__(self):
-        _check_int("ADCConfig", "bits", self.bits, lo=1)
-        _check_int("ADCConfig", "shift", self.shift, lo=0)
+        check_int("ADCConfig", "bits", self.bits, lo=1)
+        check_int("ADCConfig", "shift", self.shift, lo=0)
         if self.bits > 24:
             raise ValueError(f"ADCConfig bits must be <= 24, not {self.bits}")
 
@@ -236,8 +215,8 @@ def _sample_devices(rng: np.random.Generator, shape, dev: DeviceConfig) -> np.nd
 def sample_crossbar(rows: int, cols: int, device: DeviceConfig = DeviceConfig(), *,
                     seed: int) -> Crossbar:
     """Sample a ``rows x cols`` differential crossbar (seeded) as integer codes."""
-    _check_int("Crossbar", "rows", rows, lo=1)
-    _check_int("Crossbar", "cols", cols, lo=1)
+    check_int("Crossbar", "rows", rows, lo=1)
+    check_int("Crossbar", "cols", cols, lo=1)
     if not isinstance(device, DeviceConfig):
         raise TypeError(f"Crossbar device must be a DeviceConfig, not {type(device).__name__}")
     rng = np.random.default_rng(seed)

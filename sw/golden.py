@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from rramlsm.sw import contract
-from rramlsm.sw.lsm import Reservoir, _check_frames
+from rramlsm.sw.device import ADCConfig
+from rramlsm.sw.lsm import Reservoir
 
 __all__ = ["IntegerLSM", "quantize_reservoir", "golden_counts", "golden_features",
            "compare_float_integer"]
@@ -167,7 +168,7 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
         raise ValueError("frames must be binary (0/1)")
     codes = lsm.weight_codes
     mm_in, mm_rec = _ExactMatmul(codes[: lsm.inputs]), _ExactMatmul(codes[lsm.inputs :])
-    lo, hi = -(1 << (lsm.adc_bits - 1)), (1 << (lsm.adc_bits - 1)) - 1
+    adc = ADCConfig(lsm.adc_bits, lsm.adc_shift)
     cmax = (1 << contract.COUNTER_BITS) - 1
     counts_out, trains = [], []
     for b0 in range(0, len(frames), batch):
@@ -187,7 +188,7 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
         frac = contract.DECAY_FRAC_BITS
         for t in range(T):
             col_sum = drive[:, t] + mm_rec(s)
-            a = (col_sum >> lsm.adc_shift).clamp_(lo, hi)
+            a = (col_sum >> adc.shift).clamp_(adc.lo, adc.hi)
             r = v.masked_fill_(s, 0)
             v = (lsm.decay_q * (r >> frac) + ((lsm.decay_q * (r & ((1 << frac) - 1))) >> frac)
                  + (a << contract.MEMBRANE_FRAC_BITS)).clamp_(contract.MEMBRANE_MIN,
@@ -220,7 +221,6 @@ def compare_float_integer(reservoir: Reservoir, frames: np.ndarray) -> dict:
     """
     from rramlsm.sw.lsm import float_features
 
-    _check_frames(frames, reservoir.config)
     f_feat, f_train = float_features(reservoir, frames, record=True)
     lsm = quantize_reservoir(reservoir)
     counts, i_train = golden_counts(lsm, frames, record=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rramlsm.sw._checks import check_real
 from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig, sample_crossbar
 
 __all__ = [
@@ -71,11 +72,7 @@ class LSMConfig:
             if v <= 0:
                 raise ValueError(f"LSMConfig {f} must be a positive integer, not {v}")
         for f in ("decay", "threshold", "weight_scale"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise TypeError(f"LSMConfig {f} must be a number, not {type(v).__name__}")
-            if not math.isfinite(v):
-                raise ValueError(f"LSMConfig {f} must be finite, not {v}")
+            check_real("LSMConfig", f, getattr(self, f))
         if not 0.0 <= self.decay < 1.0:
             raise ValueError(f"LSMConfig decay must be in [0, 1), not {self.decay}")
         if self.threshold <= 0:
@@ -90,10 +87,6 @@ class LSMConfig:
 
     def replace(self, **changes) -> LSMConfig:
         return dataclasses.replace(self, **changes)
-
-    def describe(self) -> dict:
-        d = dataclasses.asdict(self)
-        return d
 
 
 #: The paper's constants per modality (PAPER.md, reconstructed from the authors' scripts).

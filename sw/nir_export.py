@@ -30,16 +30,15 @@ def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT) -> nir.NIRGraph:
         raise ValueError(f"dt must be positive, not {dt}")
     if cfg.decay == 0:
         raise ValueError("decay 0 has no finite NIR time constant")
-    w_in = reservoir.w_in.weights_us.T * cfg.weight_scale  # NIR Linear: [out, in]
-    w_rec = reservoir.w_rec.weights_us.T * cfg.weight_scale
+    w_in, w_rec = (w.T.numpy() for w in reservoir.float_weights())  # NIR Linear: [out, in]
     n = cfg.neurons
     tau = np.full(n, dt / (1.0 - cfg.decay))
     nodes = {
         "input": nir.Input(input_type=np.array([cfg.inputs])),
-        "w_in": nir.Linear(weight=w_in.astype(np.float32)),
+        "w_in": nir.Linear(weight=w_in),
         "lsm.lif": nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n),
                            v_threshold=np.full(n, cfg.threshold)),
-        "lsm.w_rec": nir.Linear(weight=w_rec.astype(np.float32)),
+        "lsm.w_rec": nir.Linear(weight=w_rec),
         "output": nir.Output(output_type=np.array([n])),
     }
     edges = [("input", "w_in"), ("w_in", "lsm.lif"), ("lsm.lif", "lsm.w_rec"),

@@ -25,7 +25,7 @@ def _simulate_nir(graph: nir.NIRGraph, x: np.ndarray, dt: float) -> np.ndarray:
     counts = np.zeros_like(v)
     for t in range(x.shape[1]):
         current = x[:, t] @ w_in.T + s @ w_rec.T
-        v = (keep * v + gain * current - lif.v_leak).astype(np.float32)
+        v = (keep * v + (1 - keep) * lif.v_leak + gain * current).astype(np.float32)
         s = (v >= lif.v_threshold).astype(np.float32)
         v = v * (1 - s)  # reset to zero after a spike
         counts += s
