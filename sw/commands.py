@@ -1,4 +1,11 @@
-"""Sub-commands of ``rramlsm`` beyond ``data`` (registered by :mod:`rramlsm.cli`)."""
+"""Sub-commands of ``rramlsm`` beyond ``data`` (registered by :mod:`rramlsm.cli`).
+
+``train`` / ``demo``: the paper's algorithm end to end (:mod:`rramlsm.sw.pipeline`),
+training cost, export bundles, ``metrics.json`` and ``report.html``.
+``eval``: a bundle on data, hardware path.  ``export``: copy a verified
+bundle, optionally as memory-initialisation files.  ``baselines``: SRNN-CLIP
+and ProtoNet trained in full.
+"""
 
 from __future__ import annotations
 
@@ -6,62 +13,333 @@ import json
 import time
 from pathlib import Path
 
-__all__ = ["register", "lsm_report"]
+import numpy as np
+
+from rramlsm.errors import ConfigError
+from rramlsm.sw._io import atomic_path
+
+__all__ = ["register", "run_training", "write_json"]
 
 
-def lsm_report(seed: int = 0, target_rate: float = 0.05, limit: int = 512) -> dict:
-    """Firing rates and float-vs-integer agreement on the built-in data.
+def write_json(path: Path, obj) -> Path:
+    """Write JSON atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    return path
 
-    For each modality: the paper's preset and the preset calibrated to
-    ``target_rate``, on the first ``limit`` training samples.
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return repr(o)
+
+
+def _pipeline_config(args):
+    from rramlsm.sw.pipeline import PipelineConfig
+    from rramlsm.sw.zeroshot import ZeroShotConfig
+
+    try:
+        zs = ZeroShotConfig(epochs=args.epochs, temperature=args.temperature,
+                            weight_decay=args.weight_decay, patience=args.patience)
+        return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
+                              target_rate=None if args.paper_constants else args.target_rate,
+                              zeroshot=zs, read_noise=args.read_noise)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _cost(result, baseline_epochs: int) -> dict:
+    """Training cost of seed 0's setting (see :mod:`rramlsm.sw.cost`)."""
+    from rramlsm.sw.baselines import BaselineConfig
+    from rramlsm.sw.cost import training_cost
+    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.lsm import float_features, make_reservoir
+
+    s0 = result.seeds[0]
+    data = {"visual": result.visual, "audio": result.audio}
+    frames = {m: frame_dataset(data[m], s0.configs[m]) for m in data}
+    reservoirs = {m: make_reservoir(s0.configs[m], seed=2 * s0.seed + (m == "audio"))
+                  for m in data}
+    split = s0.embeddings["split"]
+    tv, ta = split.training_indices()
+    t0 = time.perf_counter()
+    float_features(reservoirs["visual"], frames["visual"][tv])
+    float_features(reservoirs["audio"], frames["audio"][ta])
+    ours = time.perf_counter() - t0 + s0.train_seconds
+    return training_cost(frames, reservoirs, split, result.config.zeroshot,
+                         BaselineConfig(epochs=baseline_epochs), our_seconds=ours)
+
+
+def run_training(config, out: Path, *, progress: bool = True) -> dict:
+    """Pipeline + training cost + bundles + metrics.json + report.html in ``out``.
+
+    The training-cost comparison gives SRNN-CLIP as many epochs as our heads.
     """
-    from rramlsm.sw.datasets import load_source
-    from rramlsm.sw.events import frame_audio, frame_vision
-    from rramlsm.sw.golden import compare_float_integer
-    from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, make_reservoir
-
-    report = {}
-    for spec, preset, frame in (("digits", "visual", frame_vision),
-                                ("speech", "audio", frame_audio)):
-        ds = load_source(spec).train
-        frames = frame(ds.events[:limit])
-        cfg = PRESETS[preset]
-        cal, _ = calibrate_weight_scale(cfg, frames[:128], seed=seed, target_rate=target_rate)
-        entry = {"input_activity": float(frames.mean())}
-        for label, c in (("paper", cfg), ("calibrated", cal)):
-            m = compare_float_integer(make_reservoir(c, seed=seed), frames)
-            entry[label] = {"weight_scale": c.weight_scale, "threshold": c.threshold, **m}
-        report[preset] = entry
-    return report
-
-
-def _cmd_demo(args) -> int:
-    from rramlsm.sw.datasets import load_source
+    from rramlsm.sw.bundle import write_bundle
+    from rramlsm.sw.pipeline import PAPER_FIGURES, run_pipeline
+    from rramlsm.sw.report import write_report
 
     t0 = time.perf_counter()
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"data": {}}
-    for spec in ("digits", "speech"):
-        summary["data"][spec] = load_source(spec).info()
-    summary["lsm"] = lsm_report()
-    summary["seconds"] = time.perf_counter() - t0
-    print(f"{'modality':<8} {'setting':<11} {'scale':>7} {'rate float':>10} {'rate int':>9} "
-          f"{'spike agree':>11} {'feat corr':>9}")
-    for mod, entry in summary["lsm"].items():
-        for label in ("paper", "calibrated"):
-            e = entry[label]
-            print(f"{mod:<8} {label:<11} {e['weight_scale']:7.4f} {100 * e['float_rate']:9.1f}% "
-                  f"{100 * e['integer_rate']:8.1f}% {100 * e['spike_agreement']:10.1f}% "
-                  f"{e['feature_correlation']:9.4f}")
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out / "summary.json")
-    print(f"wrote {out / 'summary.json'} ({summary['seconds']:.0f} s)")
+    result = run_pipeline(config, progress=progress)
+    metrics = result.metrics
+    metrics["training_cost"] = _cost(result, config.zeroshot.epochs)
+    for s in result.seeds:
+        write_bundle(out / "models" / f"seed{s.seed}", s.bundle)
+    # The exported bundle is the first seed's: choosing the "best" seed would need
+    # a test figure, which selection never looks at.
+    write_bundle(out / "bundle", result.seeds[0].bundle)
+    metrics["bundle"] = {"path": str(out / "bundle"), "seed": result.seeds[0].seed}
+    metrics["paper"] = PAPER_FIGURES
+    metrics["seconds"] = time.perf_counter() - t0
+    write_report(out / "report.html", result, metrics)
+    metrics["seconds"] = time.perf_counter() - t0
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def print_summary(metrics: dict) -> None:
+    sw, hw = metrics["software"], metrics["hardware"]
+    P = metrics.get("paper", {})
+
+    def f(d, k):
+        return f"{d[k]:5.1f} ± {d.get(k + '_sd', 0):4.1f}"
+
+    print()
+    print(f"{'top-1 % (mean ± s.d. over seeds)':<36} {'software':>13} {'hardware':>13} "
+          f"{'paper sw/RRAM':>14}")
+    rows = [("zero-shot seen 1-7 (audio->image)", "zero_shot", "seen_top1", "zero_shot_seen_top1"),
+            ("zero-shot unseen 8-9 (audio->image)", "zero_shot", "unseen_top1",
+             "zero_shot_unseen_top1"),
+            ("prototype classifier seen", "zero_shot", "prototype_seen_top1", None),
+            ("prototype classifier unseen", "zero_shot", "prototype_unseen_top1", None),
+            ("linear probe visual (10 digits)", "probe", "visual_top1", "probe_visual_top1"),
+            ("linear probe audio (10 digits)", "probe", "audio_top1", "probe_audio_top1")]
+    for label, grp, key, pk in rows:
+        paper = (f"{P[pk]['software']:.1f}/{P[pk]['hardware']:.1f}" if pk and pk in P else "")
+        print(f"{label:<36} {f(sw[grp], key):>13} {f(hw[grp], key):>13} {paper:>14}")
+    ts = sw["test_selected"]
+    print(f"{'unseen, epoch chosen on TEST (paper)':<36} {f(ts, 'unseen_top1'):>13} "
+          f"{'':>13} {'optimistic':>14}")
+    ch = metrics["chance"]
+    print(f"chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %")
+    al = metrics["alignment"]
+    print("alignment (software, unseen a2v): " + ", ".join(
+        f"{k} {al[k]['unseen_top1']:.1f} ± {al[k]['unseen_top1_sd']:.1f}"
+        for k in ("clip", "cca", "ridge")) + f"; best: {al['best_unseen']}")
+    c = metrics.get("training_cost")
+    if c:
+        print(f"training cost (FLOPs): SRNN-CLIP {c['srnn_clip_ratio']:.1f}x "
+              f"(paper {P.get('training_cost_srnn_clip_ratio', '')}x), ProtoNet "
+              f"{c['protonet_ratio']:.1f}x (paper {P.get('training_cost_protonet_ratio', '')}x); "
+              f"wall time {c['srnn_clip_seconds_ratio']:.1f}x / {c['protonet_seconds_ratio']:.1f}x")
+    fr = metrics["firing_rate"]
+    print("firing rate float/golden: " + ", ".join(
+        f"{m} {100 * fr[m]['float']:.1f}/{100 * fr[m]['golden']:.1f} %" for m in fr))
+
+
+def _cmd_train(args) -> int:
+    cfg = _pipeline_config(args)
+    metrics = run_training(cfg, Path(args.out), progress=not args.quiet)
+    print_summary(metrics)
+    print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
     return 0
 
 
+def _cmd_demo(args) -> int:
+    args.visual, args.audio = "digits", "speech"
+    return _cmd_train(args)
+
+
+def _load_pair(args):
+    from rramlsm.sw.datasets import load_source
+
+    return load_source(args.visual, progress=False), load_source(args.audio, progress=False)
+
+
+def evaluate_bundle(bundle, data: dict) -> dict:
+    """The bundle's 9-way classifier per modality on the test split (golden model)."""
+    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.golden import golden_counts
+    from rramlsm.sw.lsm import PRESETS
+
+    out = {}
+    for m, ds in data.items():
+        mb = bundle.modalities.get(m)
+        if mb is None:
+            raise ConfigError(f"the bundle has no {m!r} macro")
+        test = np.flatnonzero(~ds.is_train & np.isin(ds.labels, mb.classes))
+        if len(test) == 0:
+            raise ConfigError(f"{ds.name}: no test samples of classes {list(mb.classes)}")
+        cfg = PRESETS[m].replace(inputs=mb.lsm.inputs, neurons=mb.lsm.neurons,
+                                 steps=mb.lsm.steps)
+        counts = golden_counts(mb.lsm, frame_dataset(ds, cfg, test))
+        pred = mb.classify(counts)
+        out[m] = {"top1": 100.0 * float((pred == ds.labels[test]).mean()), "samples": len(test),
+                  "firing_rate": float(counts.mean() / mb.lsm.steps)}
+    return out
+
+
+def _cmd_eval(args) -> int:
+    from rramlsm.sw.bundle import load_bundle
+
+    bundle = load_bundle(args.bundle)
+    v, a = _load_pair(args)
+    res = evaluate_bundle(bundle, {"visual": v, "audio": a})
+    for m, r in res.items():
+        print(f"{m}: {r['top1']:.1f} % top-1 over {r['samples']} test samples "
+              f"(9-way prototype classifier, integer path), firing rate "
+              f"{100 * r['firing_rate']:.1f} %")
+    out = Path(args.out) if args.out else Path(args.bundle).parent / "eval.json"
+    write_json(out, {"bundle": str(args.bundle), "sources": {"visual": v.name, "audio": a.name},
+                     **res})
+    print(f"wrote {out}")
+    return 0
+
+
+def write_mem_files(bundle, folder: Path) -> list[Path]:
+    """Every array as a ``$readmemh`` file: one two's-complement word per line, row-major."""
+    from rramlsm.sw.bundle import _arrays
+
+    written = []
+    for m, mb in bundle.modalities.items():
+        (folder / m).mkdir(parents=True, exist_ok=True)
+        for key, arr in _arrays(mb).items():
+            bits = arr.dtype.itemsize * 8
+            words = arr.astype(np.int64).ravel() & ((1 << bits) - 1)
+            path = folder / m / f"{key}.mem"
+            path.write_text("".join(f"{w:0{bits // 4}x}\n" for w in words))
+            written.append(path)
+    return written
+
+
+def _cmd_export(args) -> int:
+    from rramlsm.sw.bundle import load_bundle, write_bundle
+
+    bundle = load_bundle(args.bundle)  # verifies every hash and shape
+    out = Path(args.out)
+    if out.resolve() == Path(args.bundle).resolve():
+        raise ConfigError("--out must differ from --bundle")
+    write_bundle(out, bundle)
+    msg = f"wrote bundle {out}"
+    if args.mem:
+        files = write_mem_files(bundle, out / "mem")
+        msg += f" and {len(files)} memory-initialisation files in {out / 'mem'}"
+    print(msg)
+    return 0
+
+
+def _cmd_baselines(args) -> int:
+    from tqdm.auto import tqdm
+
+    from rramlsm.sw.baselines import BaselineConfig, train_protonet, train_srnn_clip
+    from rramlsm.sw.features import frame_dataset, lsm_counts
+    from rramlsm.sw.lsm import make_reservoir
+    from rramlsm.sw.pipeline import _aggregate, _calibrated
+    from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
+
+    v, a = _load_pair(args)
+    try:
+        bc = BaselineConfig(epochs=args.epochs, episodes=args.episodes)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+    zs = ZeroShotConfig()
+    runs = {"srnn_clip": [], "protonet_srnn": [], "protonet_lsm": []}
+    for seed in args.seeds:
+        chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
+        cfgs = {"visual": _calibrated("visual", v, chip["visual"], args.target_rate),
+                "audio": _calibrated("audio", a, chip["audio"], args.target_rate)}
+        res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}
+        fv, fa = frame_dataset(v, cfgs["visual"]), frame_dataset(a, cfgs["audio"])
+        split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
+        bar = tqdm(total=bc.epochs + 2 * bc.episodes, desc=f"baselines seed {seed}",
+                   disable=args.quiet, leave=False)
+        runs["srnn_clip"].append(train_srnn_clip(fv, fa, v.labels, a.labels, split, res, bc,
+                                                 seed=seed, progress=bar))
+        runs["protonet_srnn"].append(train_protonet(fv, fa, v.labels, a.labels, split, res, bc,
+                                                    seed=seed, progress=bar))
+        rv = lsm_counts(v, cfgs["visual"], seed=chip["visual"]) / cfgs["visual"].steps
+        ra = lsm_counts(a, cfgs["audio"], seed=chip["audio"]) / cfgs["audio"].steps
+        runs["protonet_lsm"].append(train_protonet(rv.astype(np.float32), ra.astype(np.float32),
+                                                   v.labels, a.labels, split, None, bc,
+                                                   seed=seed, progress=bar))
+        bar.close()
+    summary = {}
+    for name, rs in runs.items():
+        summary[name] = {**_aggregate([r.zero_shot for r in rs]),
+                         "seconds_mean": float(np.mean([r.seconds for r in rs])),
+                         "steps": rs[0].steps}
+        z = summary[name]
+        print(f"{name:<14} seen {z['seen_top1']:5.1f} ± {z['seen_top1_sd']:4.1f}  unseen "
+              f"{z['unseen_top1']:5.1f} ± {z['unseen_top1_sd']:4.1f}  "
+              f"({z['seconds_mean']:.0f} s per seed)")
+    out = Path(args.out) / "baselines.json"
+    write_json(out, {"seeds": list(args.seeds), "recipe":
+                     {"epochs": bc.epochs, "episodes": bc.episodes, "batch": bc.batch,
+                      "n_way": bc.n_way, "shot": bc.shot, "query": bc.query},
+                     "sources": {"visual": v.name, "audio": a.name}, **summary})
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_sources(p, required: bool) -> None:
+    p.add_argument("--visual", default=None if required else "digits", required=required,
+                   help="vision source: digits | nmnist:PATH")
+    p.add_argument("--audio", default=None if required else "speech", required=required,
+                   help="audio source: speech | fsdd:PATH | ntidigits:FILE")
+
+
+def _add_training(p, default_out: str | None) -> None:
+    p.add_argument("--out", default=default_out, required=default_out is None,
+                   help="output folder")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                   help="chip + head seeds (default 0 1 2 3 4)")
+    p.add_argument("--epochs", type=int, default=100, help="head training epochs (default 100)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=None,
+                   help="early stopping after this many epochs without validation gain")
+    p.add_argument("--target-rate", type=float, default=0.05,
+                   help="calibrate reservoirs to this firing rate (default 0.05)")
+    p.add_argument("--paper-constants", action="store_true",
+                   help="use the paper's weight scales instead of calibrating")
+    p.add_argument("--read-noise", action="store_true",
+                   help="hardware path with the golden model's read noise")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def register(sub) -> None:
+    t = sub.add_parser("train", help="train heads and evaluate (software + hardware paths)")
+    _add_sources(t, required=True)
+    _add_training(t, None)
+    t.set_defaults(func=_cmd_train)
+
     d = sub.add_parser("demo", help="the main job on the built-in data")
-    d.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    _add_training(d, "runs/demo")
     d.set_defaults(func=_cmd_demo)
+
+    e = sub.add_parser("eval", help="evaluate an export bundle on data (integer path)")
+    e.add_argument("--bundle", required=True)
+    _add_sources(e, required=False)
+    e.add_argument("--out", default=None, help="eval.json path (default: beside the bundle)")
+    e.set_defaults(func=_cmd_eval)
+
+    x = sub.add_parser("export", help="verify a bundle and copy it (optionally as .mem files)")
+    x.add_argument("--bundle", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--mem", action="store_true", help="also write $readmemh files")
+    x.set_defaults(func=_cmd_export)
+
+    b = sub.add_parser("baselines", help="train SRNN-CLIP and ProtoNet baselines in full")
+    _add_sources(b, required=False)
+    b.add_argument("--out", default="runs/baselines")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    b.add_argument("--epochs", type=int, default=100, help="SRNN-CLIP epochs")
+    b.add_argument("--episodes", type=int, default=3500, help="ProtoNet episodes")
+    b.add_argument("--target-rate", type=float, default=0.05)
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=_cmd_baselines)

@@ -21,6 +21,15 @@ __all__ = [
     "quantize_decay",
     "hash32",
     "read_noise",
+    "HEAD_WEIGHT_BITS",
+    "ACT_BITS",
+    "ACT_MIN",
+    "ACT_MAX",
+    "ACC_BITS",
+    "requantize",
+    "gelu_lut",
+    "apply_lut",
+    "argmax_first",
 ]
 
 #: Decay factor lambda is an unsigned Q0.10 number: ``lam_q = round(lambda * 1024)``.
@@ -75,3 +84,57 @@ def read_noise(seed: int, sample: int, step, column, amplitude: int):
     h = hash32(key)
     tri = (h & 0xFFFF) + (h >> 16) - 0xFFFF
     return (tri * amplitude) >> 16
+
+
+# -- Heads and classifier (digital periphery) -------------------------------------------
+#: Head weights are signed 8-bit integers with one power-of-two-free float scale per
+#: layer (the scale lives in the export bundle, not in the datapath).
+HEAD_WEIGHT_BITS = 8
+#: Activations between layers, embeddings and prototypes are signed 8-bit.
+ACT_BITS = 8
+ACT_MIN = -(1 << (ACT_BITS - 1))
+ACT_MAX = (1 << (ACT_BITS - 1)) - 1
+#: MAC accumulators and classifier scores are signed 32-bit: 255 (count) x 128 x
+#: 2048 rows stays below 2**26, so they never overflow for any supported size.
+ACC_BITS = 32
+
+
+def requantize(acc, shift: int):
+    """Accumulator -> int8 pre-activation: round half up, then saturate.
+
+    ``z = clip((acc + 2**(shift-1)) >> shift, -128, 127)`` for ``shift > 0``;
+    ``z = clip(acc, -128, 127)`` for ``shift == 0``.  Arithmetic shift.
+    """
+    if not 0 <= shift < ACC_BITS:
+        raise ValueError(f"requantize shift must be in [0, {ACC_BITS}), not {shift}")
+    acc = np.asarray(acc, dtype=np.int64)
+    if shift:
+        acc = (acc + (1 << (shift - 1))) >> shift
+    return np.clip(acc, ACT_MIN, ACT_MAX)
+
+
+def gelu_lut(scale: float) -> np.ndarray:
+    """The GELU as a 256-entry int8 table for pre-activations of step ``scale``.
+
+    ``lut[z + 128] = clip(floor(gelu(z * scale) / scale + 1/2), -128, 127)`` with the
+    exact (erf) GELU, for ``z`` in [-128, 127].  Input and output share the scale,
+    which is why one table per layer suffices; the RTL stores it in a ROM loaded
+    from the export bundle.
+    """
+    import math
+
+    if not (scale > 0 and math.isfinite(scale)):
+        raise ValueError(f"gelu_lut scale must be positive and finite, not {scale}")
+    z = np.arange(ACT_MIN, ACT_MAX + 1, dtype=np.float64) * scale
+    g = 0.5 * z * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+    return np.clip(np.floor(g / scale + 0.5), ACT_MIN, ACT_MAX).astype(np.int8)
+
+
+def apply_lut(z, lut: np.ndarray):
+    """``lut[z + 128]`` for int8 pre-activations ``z`` (any shape)."""
+    return np.asarray(lut, dtype=np.int64)[np.asarray(z, dtype=np.int64) - ACT_MIN]
+
+
+def argmax_first(scores, axis: int = -1):
+    """Index of the largest score; ties go to the lowest index (as the RTL compares)."""
+    return np.argmax(np.asarray(scores), axis=axis)

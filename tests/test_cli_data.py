@@ -44,13 +44,3 @@ def test_unknown_source_is_a_clear_error(capsys):
 def test_show_index_out_of_range(capsys, nmnist_dir):
     assert main(["data", "show", f"nmnist:{nmnist_dir}", "--index", "99", "--out", "x.png"]) == 2
     assert "--index 99 is outside 0..19" in capsys.readouterr().err
-
-
-def test_demo_writes_summary_with_firing_rates(tmp_path, digits, speech, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    for mod in ("visual", "audio"):
-        cal = summary["lsm"][mod]["calibrated"]
-        assert 0.03 < cal["float_rate"] < 0.08
-        assert cal["feature_correlation"] > 0.97
-    assert "rate float" in capsys.readouterr().out

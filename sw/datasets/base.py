@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,6 +10,7 @@ from typing import Literal
 import numpy as np
 
 from rramlsm.errors import EventDataError
+from rramlsm.sw._io import atomic_path
 from rramlsm.sw.events import AUDIO_DTYPE, VISION_DTYPE, concat_events
 
 __all__ = ["EventDataset", "Modality"]
@@ -121,22 +120,16 @@ class EventDataset:
             "modality": self.modality,
             "sensor": list(self.sensor),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                    events=events,
-                    offsets=offsets,
-                    labels=self.labels,
-                    is_train=self.is_train,
-                    groups=np.array(self.groups, dtype=str),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(
+                f,
+                header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                events=events,
+                offsets=offsets,
+                labels=self.labels,
+                is_train=self.is_train,
+                groups=np.array(self.groups, dtype=str),
+            )
 
     @classmethod
     def load(cls, path: Path) -> EventDataset:

@@ -13,12 +13,12 @@ The folder layout is ``Train/<digit>/<id>.bin`` and ``Test/<digit>/<id>.bin``.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from rramlsm.errors import EventDataError
+from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.events import NMNIST_SENSOR, make_vision_events, validate_events
 
@@ -84,15 +84,8 @@ def write_nmnist_file(path: str | os.PathLike, events: np.ndarray) -> None:
     rec[pos, 2] = (events["p"].astype(np.int64) << 7) | (low >> 16)
     rec[pos, 3] = (low >> 8) & 0xFF
     rec[pos, 4] = low & 0xFF
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(rec.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(rec.tobytes())
 
 
 def load_nmnist_folder(root: str | os.PathLike, *, name: str | None = None) -> EventDataset:

@@ -12,13 +12,13 @@ class 10.  Recordings carry no polarity; events get ``p = 1`` as in tonic.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from rramlsm.errors import EventDataError
+from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.events import COCHLEA_CHANNELS, make_audio_events, validate_events
 
@@ -100,22 +100,14 @@ def write_ntidigits(path: str | os.PathLike, recordings: dict[str, list[tuple[st
     timestamps are stored in seconds as the dataset does.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for split in ("train", "test"):
-                items = recordings.get(split, [])
-                f.create_dataset(
-                    f"{split}_labels", data=np.array([i.encode() for i, _ in items], dtype="S")
-                )
-                ga = f.create_group(f"{split}_addresses")
-                gt = f.create_group(f"{split}_timestamps")
-                for sid, ev in items:
-                    ga.create_dataset(sid, data=ev["x"].astype(np.uint8))
-                    gt.create_dataset(sid, data=ev["t"].astype(np.float64) / 1e6)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for split in ("train", "test"):
+            items = recordings.get(split, [])
+            f.create_dataset(
+                f"{split}_labels", data=np.array([i.encode() for i, _ in items], dtype="S")
+            )
+            ga = f.create_group(f"{split}_addresses")
+            gt = f.create_group(f"{split}_timestamps")
+            for sid, ev in items:
+                ga.create_dataset(sid, data=ev["x"].astype(np.uint8))
+                gt.create_dataset(sid, data=ev["t"].astype(np.float64) / 1e6)

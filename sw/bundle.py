@@ -1,0 +1,245 @@
+"""The export bundle: everything the hardware needs, versioned and self-describing.
+
+A bundle is a folder::
+
+    manifest.json            schema, version, contract constants, per-modality
+                             parameters, the config that produced it, and for
+                             every array its file, shape, dtype and SHA-256
+    visual/crossbar_pos.npy  G+ codes of the stacked input + recurrent array (uint8)
+    visual/crossbar_neg.npy  G- codes (uint8)
+    visual/head0_weight.npy  int8 [in, out] per head layer, with head0_bias.npy
+                             (int32) and head0_lut.npy (GELU table, int8[256])
+    visual/prototypes.npy    int8 [classes, dim]: the class prototypes this
+                             modality's embeddings are compared against
+    audio/...                the same for the audio macro
+
+Arrays are ``.npy`` files written with ``allow_pickle=False`` and read the
+same way.  The folder is written next to its destination under a temporary
+name and renamed into place, so a crash never leaves a half-written bundle
+where a good one was.  :func:`load_bundle` checks the schema, the version,
+every file's presence, hash, dtype and shape, and the shapes against the
+declared sizes, and names what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rramlsm import __version__
+from rramlsm.errors import BundleError
+from rramlsm.sw import contract
+from rramlsm.sw._io import default_mode
+from rramlsm.sw.golden import IntegerLSM
+from rramlsm.sw.heads import IntegerHead, IntegerLayer
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "write_bundle",
+           "load_bundle", "quantize_prototypes"]
+
+SCHEMA = "rramlsm-bundle"
+SCHEMA_VERSION = 1
+_LSM_FIELDS = ("inputs", "neurons", "steps", "decay_q", "threshold_q", "adc_bits", "adc_shift",
+               "noise_amplitude", "noise_seed")
+
+
+def quantize_prototypes(prototypes: np.ndarray) -> np.ndarray:
+    """Unit-length float prototypes ``[C, D]`` -> int8 (``round(127 * p)``)."""
+    p = np.asarray(prototypes, np.float64)
+    n = np.linalg.norm(p, axis=1, keepdims=True)
+    p = p / np.where(n > 0, n, 1.0)
+    return np.clip(np.floor(p * contract.ACT_MAX + 0.5), -127, 127).astype(np.int8)
+
+
+@dataclass
+class ModalityBundle:
+    """One macro: reservoir, head and classifier."""
+
+    lsm: IntegerLSM
+    head: IntegerHead
+    prototypes: np.ndarray
+    """int8 ``[len(classes), dim]``."""
+    classes: np.ndarray
+    """The class label of each prototype row."""
+    config: dict = field(default_factory=dict)
+    """The float configuration this macro was made from (for people; not used to compute)."""
+
+    def embed(self, counts: np.ndarray) -> np.ndarray:
+        return self.head(counts)
+
+    def scores(self, counts: np.ndarray) -> np.ndarray:
+        """Classifier scores ``[N, classes]`` (int64; the RTL's are 32-bit, never overflowing)."""
+        return self.embed(counts).astype(np.int64) @ self.prototypes.astype(np.int64).T
+
+    def classify(self, counts: np.ndarray) -> np.ndarray:
+        """Predicted class labels: highest score, ties to the lowest row."""
+        return self.classes[contract.argmax_first(self.scores(counts), axis=1)]
+
+
+@dataclass
+class Bundle:
+    modalities: dict[str, ModalityBundle]
+    config: dict = field(default_factory=dict)
+    """The pipeline configuration that produced the bundle."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _arrays(mb: ModalityBundle) -> dict[str, np.ndarray]:
+    arrays = {"crossbar_pos": mb.lsm.pos, "crossbar_neg": mb.lsm.neg,
+              "prototypes": mb.prototypes}
+    for i, layer in enumerate(mb.head.layers):
+        arrays[f"head{i}_weight"] = layer.weight
+        arrays[f"head{i}_bias"] = layer.bias
+        arrays[f"head{i}_lut"] = layer.lut
+    return arrays
+
+
+def write_bundle(path: str | Path, bundle: Bundle, *, overwrite: bool = True) -> Path:
+    """Write ``bundle`` to the folder ``path`` atomically (temporary folder, then rename)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise BundleError(f"{path}: exists (pass overwrite=True to replace it)")
+    if path.exists() and not (path / "manifest.json").exists():
+        raise BundleError(f"{path}: exists and is not a bundle; refusing to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    os.chmod(tmp, default_mode(directory=True))
+    try:
+        manifest = {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "producer": f"rramlsm {__version__}",
+            "contract": {k: getattr(contract, k) for k in (
+                "DECAY_FRAC_BITS", "MEMBRANE_FRAC_BITS", "MEMBRANE_BITS", "COUNTER_BITS",
+                "COLUMN_SUM_BITS", "HEAD_WEIGHT_BITS", "ACT_BITS", "ACC_BITS")},
+            "modalities": {},
+            "arrays": {},
+            "config": bundle.config,
+        }
+        for name, mb in bundle.modalities.items():
+            (tmp / name).mkdir()
+            manifest["modalities"][name] = {
+                "lsm": {k: int(getattr(mb.lsm, k)) for k in _LSM_FIELDS},
+                "head": {"layers": [{"inputs": int(layer.weight.shape[0]),
+                                     "outputs": int(layer.weight.shape[1]),
+                                     "shift": int(layer.shift),
+                                     "in_scale": layer.in_scale,
+                                     "weight_scale": layer.weight_scale,
+                                     "out_scale": layer.out_scale}
+                                    for layer in mb.head.layers]},
+                "classes": [int(c) for c in mb.classes],
+                "config": mb.config,
+            }
+            for key, arr in _arrays(mb).items():
+                rel = f"{name}/{key}.npy"
+                np.save(tmp / rel, np.ascontiguousarray(arr), allow_pickle=False)
+                manifest["arrays"][f"{name}/{key}"] = {
+                    "file": rel, "shape": list(arr.shape), "dtype": str(arr.dtype),
+                    "sha256": _sha256(tmp / rel)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=repr))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _expect(cond: bool, where: Path, what: str) -> None:
+    if not cond:
+        raise BundleError(f"{where}: {what}")
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Read and verify a bundle; :class:`~rramlsm.errors.BundleError` names any defect."""
+    path = Path(path)
+    mf = path / "manifest.json"
+    _expect(path.is_dir(), path, "no such bundle folder")
+    _expect(mf.is_file(), mf, "missing (not a bundle folder?)")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{mf}: not valid JSON ({e})") from None
+    _expect(isinstance(manifest, dict) and manifest.get("schema") == SCHEMA, mf,
+            f"schema is {manifest.get('schema') if isinstance(manifest, dict) else None!r}, "
+            f"expected {SCHEMA!r}")
+    _expect(manifest.get("version") == SCHEMA_VERSION, mf,
+            f"bundle version {manifest.get('version')!r} is not supported "
+            f"(this rramlsm reads version {SCHEMA_VERSION})")
+    for k, v in manifest.get("contract", {}).items():
+        _expect(getattr(contract, k, None) == v, mf,
+                f"contract constant {k} = {v} differs from this rramlsm's "
+                f"{getattr(contract, k, None)}")
+
+    arrays_meta = manifest.get("arrays", {})
+
+    def array(key: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        meta = arrays_meta.get(key)
+        _expect(meta is not None, mf, f"array {key!r} is not listed")
+        file = path / meta["file"]
+        _expect(file.is_file(), file, "missing")
+        digest = _sha256(file)
+        _expect(digest == meta["sha256"], file,
+                f"SHA-256 mismatch (corrupted or modified): {digest[:16]}... != "
+                f"{meta['sha256'][:16]}...")
+        try:
+            arr = np.load(file, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise BundleError(f"{file}: unreadable ({e})") from None
+        _expect(str(arr.dtype) == dtype == meta["dtype"], file,
+                f"dtype {arr.dtype} (manifest {meta['dtype']}), expected {dtype}")
+        _expect(tuple(arr.shape) == tuple(shape) == tuple(meta["shape"]), file,
+                f"shape {list(arr.shape)} (manifest {meta['shape']}), expected {list(shape)}")
+        return arr
+
+    modalities = {}
+    for name, m in manifest.get("modalities", {}).items():
+        try:
+            p = {k: int(m["lsm"][k]) for k in _LSM_FIELDS}
+            layers_meta = m["head"]["layers"]
+            classes = np.asarray(m["classes"], np.int64)
+        except (KeyError, TypeError, ValueError) as e:
+            raise BundleError(f"{mf}: modality {name!r} lacks field {e}") from None
+        rows = p["inputs"] + p["neurons"]
+        pos = array(f"{name}/crossbar_pos", "uint8", (rows, p["neurons"]))
+        neg = array(f"{name}/crossbar_neg", "uint8", (rows, p["neurons"]))
+        try:
+            lsm = IntegerLSM(pos, neg, **p)
+        except (ValueError, TypeError) as e:
+            raise BundleError(f"{mf}: modality {name!r}: {e}") from None
+        layers, width = [], p["neurons"]
+        for i, lm in enumerate(layers_meta):
+            _expect(lm["inputs"] == width, mf,
+                    f"{name} head layer {i} takes {lm['inputs']} inputs, expected {width}")
+            w = array(f"{name}/head{i}_weight", "int8", (width, lm["outputs"]))
+            b = array(f"{name}/head{i}_bias", "int32", (lm["outputs"],))
+            lut = array(f"{name}/head{i}_lut", "int8", (256,))
+            _expect(0 <= lm["shift"] < contract.ACC_BITS, mf,
+                    f"{name} head layer {i} shift {lm['shift']} out of range")
+            layers.append(IntegerLayer(w, b, int(lm["shift"]), lut, float(lm["in_scale"]),
+                                       float(lm["weight_scale"])))
+            width = lm["outputs"]
+        _expect(len(layers) > 0, mf, f"modality {name!r} has no head layers")
+        protos = array(f"{name}/prototypes", "int8", (len(classes), width))
+        modalities[name] = ModalityBundle(lsm, IntegerHead(tuple(layers)), protos, classes,
+                                          m.get("config", {}))
+    _expect(len(modalities) > 0, mf, "no modalities")
+    return Bundle(modalities, manifest.get("config", {}))

@@ -1,0 +1,147 @@
+"""Training cost of each method: FLOPs counted by PyTorch, plus wall time measured in one run.
+
+What is counted, for every method alike: the floating-point operations that
+``torch.utils.flop_counter.FlopCounterMode`` attributes to matrix products
+(forward and backward), on real batches of the real data, multiplied by the
+number of such batches in the method's whole training recipe.  Elementwise
+work (LIF updates, activations, optimiser updates) is not counted for any
+method; it is a small share of each and would only favour ours further,
+since our encoder has no backward pass.
+
+* **ours** = one forward pass of both LSMs (float model) over every training
+  sample + the head training (forward and backward of both heads, batch and
+  epochs of :class:`~rramlsm.sw.zeroshot.ZeroShotConfig`);
+* **SRNN-CLIP** = forward and backward through time of both SRNNs and heads
+  for ``epochs`` epochs of the same pairs (:class:`BaselineConfig`);
+* **ProtoNet** = forward and backward through time of both SRNN encoders for
+  ``episodes`` episodes of ``n_way * (shot + query)`` samples.
+
+Wall time: ours is measured (feature extraction and head training);
+for the baselines the time of a few real optimisation steps is measured in
+the same run and multiplied by the step count (``estimated``), unless a full
+run's measured time is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from rramlsm.sw.baselines import (
+    BaselineConfig,
+    clip_step_loss,
+    make_encoders,
+    proto_step_loss,
+    sample_episode,
+)
+from rramlsm.sw.heads import ProjectionHead, clip_loss
+from rramlsm.sw.lsm import Reservoir, run_lif
+from rramlsm.sw.zeroshot import ZeroShotConfig, ZeroShotSplit
+
+__all__ = ["count_flops", "training_cost"]
+
+
+def count_flops(fn) -> int:
+    """Matmul FLOPs of running ``fn()`` (forward and, if it calls it, backward)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _timed(fn, repeats: int = 3) -> float:
+    fn()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir],
+                  split: ZeroShotSplit, zs: ZeroShotConfig, baseline: BaselineConfig,
+                  *, our_seconds: float, measured: dict[str, float] | None = None) -> dict:
+    """FLOPs and seconds of ours, SRNN-CLIP and ProtoNet, and the ratios.
+
+    ``frames``: each modality's binary input ``[N, T, inputs]`` of the whole
+    dataset (indexed by ``split``); ``our_seconds``: measured wall time of our
+    feature extraction + head training; ``measured``: measured total seconds of
+    full baseline runs (``srnn_clip``, ``protonet``) when they were run.
+    """
+    train_v, train_a = split.training_indices()
+    n_train = {"visual": len(train_v), "audio": len(train_a)}
+    n_pairs = len(split.pairs(None)[0])
+    probe_b = 16
+
+    # Ours: LSM forward over the training data (per sample FLOPs x samples) ...
+    lsm_flops = 0
+    for m, res in reservoirs.items():
+        w_in, w_rec = res.float_weights()
+        x = torch.as_tensor(frames[m][:probe_b])
+        cfg = res.config
+        f = count_flops(lambda x=x, w_in=w_in, w_rec=w_rec, cfg=cfg:
+                        run_lif(x, w_in, w_rec, cfg.decay, cfg.threshold))
+        lsm_flops += f / len(x) * n_train[m]
+    # ... plus the heads' training steps.
+    hv = ProjectionHead(replace(zs.head, inputs=reservoirs["visual"].config.neurons))
+    ha = ProjectionHead(replace(zs.head, inputs=reservoirs["audio"].config.neurons))
+    xv = torch.rand(zs.batch, reservoirs["visual"].config.neurons)
+    xa = torch.rand(zs.batch, reservoirs["audio"].config.neurons)
+    head_step = count_flops(lambda: clip_loss(hv(xv), ha(xa), zs.temperature).backward())
+    head_steps = zs.epochs * math.ceil(n_pairs / zs.batch)
+    ours = lsm_flops + head_step * head_steps
+
+    # SRNN-CLIP: one real step (forward + BPTT) on real frames, times the recipe's steps.
+    rng = np.random.default_rng(0)
+    widths = {m: reservoirs[m].config.neurons for m in reservoirs}
+    enc_v, enc_a = make_encoders(reservoirs, baseline, widths)
+    pv, pa = split.pairs(rng)
+    b = rng.choice(len(pv), min(baseline.batch, len(pv)), replace=False)
+    fv, fa = torch.as_tensor(frames["visual"][pv[b]]), torch.as_tensor(frames["audio"][pa[b]])
+
+    def srnn_step():
+        clip_step_loss(enc_v, enc_a, fv, fa, baseline).backward()
+
+    srnn_step_flops = count_flops(srnn_step)
+    srnn_steps = baseline.epochs * math.ceil(n_pairs / baseline.batch)
+    srnn = srnn_step_flops * srnn_steps
+
+    sup, qry = sample_episode(split, baseline, rng)
+    sv, qa = torch.as_tensor(frames["visual"][sup]), torch.as_tensor(frames["audio"][qry])
+
+    def proto_step():
+        proto_step_loss(enc_v, enc_a, sv, qa, baseline.n_way).backward()
+
+    proto_step_flops = count_flops(proto_step)
+    proto = proto_step_flops * baseline.episodes
+
+    measured = measured or {}
+    srnn_s = measured.get("srnn_clip", _timed(srnn_step, 2) * srnn_steps)
+    proto_s = measured.get("protonet", _timed(proto_step, 2) * baseline.episodes)
+    return {
+        "what": "matmul FLOPs (forward + backward) by torch FlopCounterMode on real batches, "
+                "times the batches of each method's whole training recipe",
+        "ours_flops": ours,
+        "ours_lsm_forward_flops": lsm_flops,
+        "ours_head_training_flops": head_step * head_steps,
+        "srnn_clip_flops": srnn,
+        "protonet_flops": proto,
+        "srnn_clip_ratio": srnn / ours,
+        "protonet_ratio": proto / ours,
+        "ours_seconds": our_seconds,
+        "srnn_clip_seconds": srnn_s,
+        "protonet_seconds": proto_s,
+        "srnn_clip_seconds_ratio": srnn_s / our_seconds,
+        "protonet_seconds_ratio": proto_s / our_seconds,
+        "seconds_basis": {k: ("measured" if k in measured else "estimated from timed steps")
+                          for k in ("srnn_clip", "protonet")},
+        "recipe": {"head_epochs": zs.epochs, "head_batch": zs.batch,
+                   "srnn_clip_epochs": baseline.epochs, "srnn_clip_batch": baseline.batch,
+                   "protonet_episodes": baseline.episodes,
+                   "protonet_episode": f"{baseline.n_way}-way {baseline.shot}-shot "
+                                       f"{baseline.query}-query",
+                   "training_pairs": n_pairs, "training_samples": n_train},
+    }

@@ -1,0 +1,133 @@
+"""LSM features of a whole dataset, computed once and cached on disk.
+
+Features are the reservoir's integer spike counts (``[N, neurons]``, uint8,
+at most T) from either implementation: ``"float"`` (the PyTorch model, the
+software path) or ``"golden"`` (the integer golden model, the hardware path).
+Spike rates are ``counts / T``.
+
+The cache key hashes everything the counts depend on: the dataset's content
+(events, labels, split), the framing, the full LSM configuration (device and
+ADC included), the crossbar seed, the path and the read-noise setting, and a
+version number bumped whenever the arithmetic changes.  A changed config
+therefore never reuses stale features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rramlsm.sw._io import atomic_path
+from rramlsm.sw.datasets.base import EventDataset
+from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
+from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
+
+__all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
+           "lsm_counts", "feature_key"]
+
+#: Bump when the float or golden arithmetic changes.
+FEATURE_VERSION = 1
+Path_ = Literal["float", "golden"]
+
+
+def dataset_fingerprint(ds: EventDataset) -> str:
+    """SHA-256 over a dataset's events, labels and split (memoised on the object)."""
+    cached = getattr(ds, "_fingerprint", None)
+    if cached:
+        return cached
+    h = hashlib.sha256()
+    h.update(json.dumps([ds.modality, list(ds.sensor), len(ds)]).encode())
+    h.update(ds.labels.astype(np.int64).tobytes())
+    h.update(ds.is_train.astype(np.uint8).tobytes())
+    for ev in ds.events:
+        h.update(np.int64(len(ev)).tobytes())
+        h.update(np.ascontiguousarray(ev).tobytes())
+    ds._fingerprint = h.hexdigest()
+    return ds._fingerprint
+
+
+def framing_for(ds: EventDataset, config: LSMConfig):
+    """The framing that turns ``ds`` into ``config``'s input: T bins x ``inputs`` rows."""
+    framing = (VisionFraming(steps=config.steps) if ds.modality == "vision"
+               else AudioFraming(steps=config.steps))
+    if framing.inputs != config.inputs:
+        raise ValueError(f"LSM {config.name!r} has {config.inputs} inputs but {ds.name!r} "
+                         f"({ds.modality}) is framed into {framing.inputs}")
+    return framing
+
+
+def frame_dataset(ds: EventDataset, config: LSMConfig, index=None) -> np.ndarray:
+    events = ds.events if index is None else [ds.events[i] for i in index]
+    framing = framing_for(ds, config)
+    return (frame_vision if ds.modality == "vision" else frame_audio)(events, framing)
+
+
+def feature_key(ds: EventDataset, config: LSMConfig, *, seed: int, path: Path_,
+                noise: bool = False) -> str:
+    payload = {
+        "version": FEATURE_VERSION,
+        "data": dataset_fingerprint(ds),
+        "framing": repr(framing_for(ds, config)),
+        "lsm": dataclasses.asdict(config),
+        "seed": seed,
+        "path": path,
+        "noise": noise,
+    }
+    blob = json.dumps(payload, sort_keys=True, default=repr).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _compute(ds: EventDataset, config: LSMConfig, seed: int, path: Path_, noise: bool,
+             chunk: int = 1024) -> np.ndarray:
+    from rramlsm.sw.golden import golden_counts, quantize_reservoir
+
+    res = make_reservoir(config, seed=seed)
+    lsm = quantize_reservoir(res, noise=noise, noise_seed=seed) if path == "golden" else None
+    out = []
+    # Frame in chunks: a whole dataset of dense frames would not need to fit in memory.
+    for lo in range(0, len(ds), chunk):
+        frames = frame_dataset(ds, config, range(lo, min(lo + chunk, len(ds))))
+        if lsm is None:
+            counts = np.rint(float_features(res, frames) * config.steps)
+        else:
+            counts = golden_counts(lsm, frames, first_sample=lo)
+        out.append(counts.astype(np.uint8))
+    return np.concatenate(out) if out else np.zeros((0, config.neurons), np.uint8)
+
+
+def lsm_counts(ds: EventDataset, config: LSMConfig, *, seed: int, path: Path_ = "float",
+               noise: bool = False, cache: bool | Path = True) -> np.ndarray:
+    """Spike counts ``[len(ds), neurons]`` (uint8) of every sample, cached by content.
+
+    ``cache``: ``True`` for ``$RRAMLSM_CACHE/features``, a folder, or ``False``.
+    """
+    if path not in ("float", "golden"):
+        raise ValueError(f"feature path must be 'float' or 'golden', not {path!r}")
+    if noise and path != "golden":
+        raise ValueError("read noise is part of the golden (hardware) path only")
+    if config.steps > 255:
+        raise ValueError(f"LSM {config.name!r}: spike counts are 8-bit, T must be <= 255")
+    if cache is False:
+        return _compute(ds, config, seed, path, noise)
+    if cache is True:
+        from rramlsm.sw.datasets.builtin import cache_dir
+
+        folder = cache_dir() / "features"
+    else:
+        folder = Path(cache)
+    key = feature_key(ds, config, seed=seed, path=path, noise=noise)
+    file = folder / f"{config.name}-{path}-{key}.npy"
+    if file.exists():
+        counts = np.load(file, allow_pickle=False)
+        if counts.shape == (len(ds), config.neurons) and counts.dtype == np.uint8:
+            return counts
+        # A damaged cache entry is recomputed, never trusted.
+    counts = _compute(ds, config, seed, path, noise)
+    with atomic_path(file) as tmp, open(tmp, "wb") as f:
+        np.save(f, counts, allow_pickle=False)
+    return counts

@@ -1,0 +1,207 @@
+"""A self-contained HTML report of a run (figures embedded as PNG data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rramlsm.sw._io import atomic_path  # noqa: E402
+
+__all__ = ["write_report", "figures"]
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    return x @ vt[:2].T
+
+
+def _unit(x):
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n > 0, n, 1)
+
+
+def figures(result) -> dict[str, str]:
+    """Base64 PNGs of the first seed: embeddings, similarity, confusion, rasters, curves."""
+    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.golden import golden_counts
+
+    s0 = result.seeds[0]
+    split = s0.embeddings["split"]
+    v, a = result.visual, result.audio
+    out = {}
+    iv = np.concatenate(list(split.pool_v.values()))
+    ia = np.concatenate(list(split.pool_a.values()))
+    for path in ("software", "hardware"):
+        ev = _unit(s0.embeddings[path]["visual"][iv].astype(np.float64))
+        ea = _unit(s0.embeddings[path]["audio"][ia].astype(np.float64))
+        xy = _pca2(np.concatenate([ev, ea]))
+        lab = np.concatenate([v.labels[iv], a.labels[ia]])
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        cmap = plt.get_cmap("tab10")
+        for mod, sl, mk in (("image", slice(0, len(ev)), "o"), ("audio", slice(len(ev), None),
+                                                                 "^")):
+            ax.scatter(xy[sl, 0], xy[sl, 1], c=[cmap(int(c)) for c in lab[sl]], marker=mk, s=10,
+                       alpha=0.6, label=mod)
+        for c in np.unique(lab):
+            m = xy[lab == c].mean(0)
+            ax.annotate(str(c), m, fontsize=12, weight="bold")
+        ax.set_title(f"{path} embeddings (PCA), seed {s0.seed}; digits 8, 9 unseen")
+        ax.legend(loc="best", fontsize=8)
+        out[f"embeddings_{path}"] = _png(fig)
+
+    # Class-mean cross-modal similarity (hardware embeddings).
+    classes = s0.bundle.modalities["visual"].classes
+    ev = _unit(s0.embeddings["hardware"]["visual"][iv].astype(np.float64))
+    ea = _unit(s0.embeddings["hardware"]["audio"][ia].astype(np.float64))
+    mv = _unit(np.stack([ev[v.labels[iv] == c].mean(0) for c in classes]))
+    ma = _unit(np.stack([ea[a.labels[ia] == c].mean(0) for c in classes]))
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    im = ax.imshow(ma @ mv.T, cmap="viridis")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("image class mean")
+    ax.set_ylabel("audio class mean")
+    ax.set_title("cross-modal cosine similarity (hardware)")
+    fig.colorbar(im, ax=ax)
+    out["similarity"] = _png(fig)
+
+    # Confusion of the macro's 9-way prototype classifier on the test split.
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, m, ds in zip(axes, ("visual", "audio"), (v, a), strict=True):
+        mb = s0.bundle.modalities[m]
+        test = np.flatnonzero(~ds.is_train & np.isin(ds.labels, classes))
+        frames = frame_dataset(ds, s0.configs[m], test)
+        pred = mb.classify(golden_counts(mb.lsm, frames))
+        cm = np.zeros((len(classes), len(classes)), int)
+        for t, p in zip(ds.labels[test], pred, strict=True):
+            cm[np.searchsorted(classes, t), np.searchsorted(classes, p)] += 1
+        ax.imshow(cm, cmap="Blues")
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{m} macro classifier (int8, golden model)")
+    out["confusion"] = _png(fig)
+
+    # Spike rasters of one sample per modality (golden model).
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5), gridspec_kw={"width_ratios": [1, 2]})
+    for row, (m, ds) in enumerate((("visual", v), ("audio", a))):
+        mb = s0.bundle.modalities[m]
+        i = int(np.flatnonzero(~ds.is_train)[0])
+        fr = frame_dataset(ds, s0.configs[m], [i])
+        _, train = golden_counts(mb.lsm, fr, record=True)
+        t, n = np.nonzero(fr[0])
+        axes[row, 0].scatter(t, n, s=1, c="k")
+        axes[row, 0].set_title(f"{m} input (digit {ds.labels[i]})", fontsize=9)
+        t, n = np.nonzero(train[0])
+        axes[row, 1].scatter(t, n, s=1, c="C3")
+        axes[row, 1].set_title(f"{m} reservoir spikes ({train[0].mean():.1%} of steps)",
+                               fontsize=9)
+        axes[row, 1].set_xlabel("time step")
+    fig.tight_layout()
+    out["rasters"] = _png(fig)
+
+    # Training curve of seed 0: why selection matters.
+    hist = s0.history
+    ep = [h["epoch"] for h in hist]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(ep, [h["val_top1"] for h in hist], label="validation (selection)")
+    ax.plot(ep, [h["test"]["seen"]["a2v"] for h in hist], label="test seen a2v")
+    ax.plot(ep, [h["test"]["unseen"]["a2v"] for h in hist], label="test unseen a2v")
+    ax.axvline(s0.best_epoch, color="k", ls=":", label="selected epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top-1 %")
+    ax.legend(fontsize=8)
+    ax.set_title(f"head training, seed {s0.seed}")
+    out["curve"] = _png(fig)
+    return out
+
+
+def _fmt(m: dict, key: str) -> str:
+    if key not in m:
+        return "-"
+    sd = m.get(f"{key}_sd")
+    return f"{m[key]:.1f} ± {sd:.1f}" if sd is not None else f"{m[key]:.1f}"
+
+
+def write_report(path: str | Path, result, metrics: dict) -> Path:
+    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.pipeline.PipelineResult`."""
+    from rramlsm.sw.pipeline import PAPER_FIGURES as P
+
+    figs = figures(result)
+    sw, hw = metrics["software"], metrics["hardware"]
+    rows = [
+        ("zero-shot seen (a2v)", _fmt(sw["zero_shot"], "seen_top1"),
+         _fmt(hw["zero_shot"], "seen_top1"), f"{P['zero_shot_seen_top1']['software']} / "
+         f"{P['zero_shot_seen_top1']['hardware']}"),
+        ("zero-shot unseen (a2v)", _fmt(sw["zero_shot"], "unseen_top1"),
+         _fmt(hw["zero_shot"], "unseen_top1"), f"{P['zero_shot_unseen_top1']['software']} / "
+         f"{P['zero_shot_unseen_top1']['hardware']}"),
+        ("unseen, test-selected epoch (optimistic)", _fmt(sw["test_selected"], "unseen_top1"),
+         "-", "(paper's protocol)"),
+        ("prototype classifier seen", _fmt(sw["zero_shot"], "prototype_seen_top1"),
+         _fmt(hw["zero_shot"], "prototype_seen_top1"), "-"),
+        ("prototype classifier unseen", _fmt(sw["zero_shot"], "prototype_unseen_top1"),
+         _fmt(hw["zero_shot"], "prototype_unseen_top1"), "-"),
+        ("linear probe visual", _fmt(sw["probe"], "visual_top1"), _fmt(hw["probe"], "visual_top1"),
+         f"{P['probe_visual_top1']['software']} / {P['probe_visual_top1']['hardware']}"),
+        ("linear probe audio", _fmt(sw["probe"], "audio_top1"), _fmt(hw["probe"], "audio_top1"),
+         f"{P['probe_audio_top1']['software']} / {P['probe_audio_top1']['hardware']}"),
+    ]
+    cost = metrics.get("training_cost", {})
+    if cost:
+        rows.append(("training cost vs SRNN-CLIP (FLOPs)", f"{cost['srnn_clip_ratio']:.1f}×", "",
+                     f"{P['training_cost_srnn_clip_ratio']}×"))
+        rows.append(("training cost vs ProtoNet (FLOPs)", f"{cost['protonet_ratio']:.1f}×", "",
+                     f"{P['training_cost_protonet_ratio']}×"))
+    table = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
+                    for a, b, c, d in rows)
+    al = metrics["alignment"]
+    align = "".join(f"<tr><td>{k}</td><td>{_fmt(al[k], 'seen_top1')}</td>"
+                    f"<td>{_fmt(al[k], 'unseen_top1')}</td></tr>" for k in ("clip", "cca", "ridge"))
+    chance = metrics["chance"]
+    img = "".join(f'<h3>{html.escape(k)}</h3><img src="data:image/png;base64,{v}">'
+                  for k, v in figs.items())
+    doc = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>rramlsm report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
+<body><h1>rramlsm: zero-shot LSM run</h1>
+<p>Sources: visual <code>{html.escape(metrics['sources']['visual'])}</code>, audio
+<code>{html.escape(metrics['sources']['audio'])}</code>; seeds
+{metrics['protocol']['seeds']}; mean ± s.d. over seeds, checkpoint chosen on validation
+pairs. Chance: seen {chance['seen_top1']:.1f} %, unseen {chance['unseen_top1']:.1f} %.
+Pools: {html.escape(metrics['protocol']['pools'])}.</p>
+<h2>Figures beside the paper's (top-1 %)</h2>
+<table><tr><th>metric</th><th>software</th><th>hardware (int)</th><th>paper sw / RRAM</th></tr>
+{table}</table>
+<p>The test-selected row picks, per seed, the epoch with the best unseen test figure, as the
+authors' scripts do; it is optimistic and shown only to explain the published figure.</p>
+<h2>Alignment methods (software, audio→image)</h2>
+<table><tr><th>method</th><th>seen</th><th>unseen</th></tr>{align}</table>
+<p>Best on unseen classes: <b>{al['best_unseen']}</b>.</p>
+<h2>Figures</h2>{img}
+</body></html>"""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc)
+    return path

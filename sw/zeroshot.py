@@ -1,0 +1,329 @@
+"""The zero-shot protocol of PAPER.md, measured honestly.
+
+Visual-audio task: heads are trained on *seen* classes (1-7) only, pairing
+the i-th image with the i-th utterance of a class; *unseen* classes (8, 9)
+never reach training.  Evaluation is top-1 cross-modal retrieval (the nearest
+sample of the other modality by cosine similarity has the query's class) in
+both directions, plus the class-prototype classifier the hardware computes.
+
+Pools: seen classes use test-split samples only (up to ``pool_per_class``
+each); unseen classes were never trained on, so their pools draw from all
+their samples (train and test split), also up to ``pool_per_class``.  The
+checkpoint is chosen on a validation split carved from the seen training
+pairs.  The per-epoch test figures are kept as well, so the paper's
+optimistic protocol (best epoch on the test split) can be reported *beside*
+the honest figure, labelled as such.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rramlsm.errors import ConfigError
+from rramlsm.sw._checks import check_int, check_real
+from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss
+
+__all__ = ["ZeroShotConfig", "ZeroShotSplit", "make_split", "retrieval_top1", "prototype_top1",
+           "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
+           "fit_cca", "fit_ridge", "linear_probe"]
+
+
+@dataclass(frozen=True)
+class ZeroShotConfig:
+    """Protocol and head-training settings (defaults: PAPER.md, plus re-pairing)."""
+
+    seen: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    unseen: tuple[int, ...] = (8, 9)
+    val_fraction: float = 0.15
+    """Share of each seen class's training pairs held out for model selection."""
+    pool_per_class: int = 100
+    """Test retrieval pool size per class and modality (at most)."""
+    head: HeadConfig = HeadConfig()
+    temperature: float = 1.0
+    normalize: bool = True
+    """L2-normalise embeddings inside the loss and for retrieval (cosine similarity)."""
+    batch: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    epochs: int = 100
+    patience: int | None = None
+    """Stop after this many epochs without a validation improvement (None: run all)."""
+    repair: bool = True
+    """Re-pair images and utterances within a class every epoch (more distinct pairs)."""
+
+    def __post_init__(self):
+        if set(self.seen) & set(self.unseen):
+            raise ConfigError(f"seen {self.seen} and unseen {self.unseen} classes overlap")
+        if not self.seen or not self.unseen:
+            raise ConfigError("the zero-shot protocol needs seen and unseen classes")
+        check_real("ZeroShotConfig", "val_fraction", self.val_fraction, lo=0.0, hi=1.0,
+                   lo_open=True, hi_open=True)
+        check_int("ZeroShotConfig", "pool_per_class", self.pool_per_class, lo=1)
+        check_real("ZeroShotConfig", "temperature", self.temperature, lo=0.0, lo_open=True)
+        check_int("ZeroShotConfig", "batch", self.batch, lo=2)
+        check_real("ZeroShotConfig", "lr", self.lr, lo=0.0, lo_open=True)
+        check_real("ZeroShotConfig", "weight_decay", self.weight_decay, lo=0.0)
+        check_int("ZeroShotConfig", "epochs", self.epochs, lo=1)
+        if self.patience is not None:
+            check_int("ZeroShotConfig", "patience", self.patience, lo=1)
+
+    def replace(self, **changes) -> ZeroShotConfig:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class ZeroShotSplit:
+    """Indices into the visual (``v``) and audio (``a``) datasets."""
+
+    train_v: dict[int, np.ndarray]
+    """Seen class -> visual training indices (validation removed)."""
+    train_a: dict[int, np.ndarray]
+    val_v: np.ndarray
+    """Validation pairs: ``val_v[i]`` pairs with ``val_a[i]`` (same class)."""
+    val_a: np.ndarray
+    pool_v: dict[str, np.ndarray] = field(default_factory=dict)
+    """``"seen"`` / ``"unseen"`` -> visual test-pool indices."""
+    pool_a: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def training_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every visual and audio index that can reach training (validation included)."""
+        v = np.concatenate([*self.train_v.values(), self.val_v])
+        a = np.concatenate([*self.train_a.values(), self.val_a])
+        return v, a
+
+    def pairs(self, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+        """Training pairs: by index within a class, or re-paired at random with ``rng``."""
+        pv, pa = [], []
+        for c in self.train_v:
+            v, a = self.train_v[c], self.train_a[c]
+            if rng is not None:
+                v, a = rng.permutation(v), rng.permutation(a)
+            n = min(len(v), len(a))
+            pv.append(v[:n])
+            pa.append(a[:n])
+        return np.concatenate(pv), np.concatenate(pa)
+
+
+def make_split(v_labels, v_train, a_labels, a_train, config: ZeroShotConfig,
+               seed: int) -> ZeroShotSplit:
+    """Carve training, validation and test pools; unseen classes never enter training."""
+    rng = np.random.default_rng(seed)
+    v_labels, a_labels = np.asarray(v_labels), np.asarray(a_labels)
+    v_train, a_train = np.asarray(v_train, bool), np.asarray(a_train, bool)
+    train_v, train_a, val_v, val_a = {}, {}, [], []
+    for c in config.seen:
+        v = np.flatnonzero((v_labels == c) & v_train)
+        a = np.flatnonzero((a_labels == c) & a_train)
+        n = min(len(v), len(a))
+        if n < 4:
+            raise ConfigError(f"seen class {c} has {len(v)} visual and {len(a)} audio training "
+                              f"samples; the protocol needs at least 4 pairs per class")
+        # Pair by index within the class, then hold some pairs out for validation.
+        v, a = v[:n], a[:n]
+        held = np.zeros(n, bool)
+        held[rng.choice(n, max(1, round(config.val_fraction * n)), replace=False)] = True
+        train_v[c], train_a[c] = v[~held], a[~held]
+        val_v.append(v[held])
+        val_a.append(a[held])
+    split = ZeroShotSplit(train_v, train_a, np.concatenate(val_v), np.concatenate(val_a))
+    for name, classes, only_test in (("seen", config.seen, True),
+                                     ("unseen", config.unseen, False)):
+        for labels, is_train, pools in ((v_labels, v_train, split.pool_v),
+                                        (a_labels, a_train, split.pool_a)):
+            idx = []
+            for c in classes:
+                cand = np.flatnonzero((labels == c) & (~is_train if only_test else True))
+                if len(cand) == 0:
+                    raise ConfigError(f"class {c} has no {'test ' if only_test else ''}samples "
+                                      f"for the {name} retrieval pool")
+                take = min(len(cand), config.pool_per_class)
+                idx.append(np.sort(rng.choice(cand, take, replace=False)))
+            pools[name] = np.concatenate(idx)
+    return split
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
+
+
+def retrieval_top1(queries, q_labels, keys, k_labels) -> float:
+    """Percentage of queries whose most similar key (cosine) has the query's class."""
+    sim = _unit(queries) @ _unit(keys).T
+    return 100.0 * float((np.asarray(k_labels)[sim.argmax(1)] == np.asarray(q_labels)).mean())
+
+
+def class_prototypes(keys, k_labels, classes) -> np.ndarray:
+    """Unit-length mean embedding per class, ``[len(classes), D]``."""
+    k_labels = np.asarray(k_labels)
+    return _unit(np.stack([_unit(keys)[k_labels == c].mean(0) for c in classes]))
+
+
+def prototype_top1(queries, q_labels, keys, k_labels) -> float:
+    """Percentage of queries classified correctly by the nearest class prototype of the keys."""
+    classes = np.unique(k_labels)
+    sim = _unit(queries) @ class_prototypes(keys, k_labels, classes).T
+    return 100.0 * float((classes[sim.argmax(1)] == np.asarray(q_labels)).mean())
+
+
+def evaluate_embeddings(ev, ea, v_labels, a_labels, split: ZeroShotSplit) -> dict:
+    """Retrieval and prototype figures (percent) on the seen and unseen test pools.
+
+    ``ev`` / ``ea``: embeddings of *every* visual / audio sample (indexed by the
+    split).  Keys ``a2v`` (audio query, image retrieved: the paper's figure)
+    and ``v2a``.
+    """
+    out = {}
+    for name in ("seen", "unseen"):
+        iv, ia = split.pool_v[name], split.pool_a[name]
+        lv, la = np.asarray(v_labels)[iv], np.asarray(a_labels)[ia]
+        out[name] = {
+            "a2v": retrieval_top1(ea[ia], la, ev[iv], lv),
+            "v2a": retrieval_top1(ev[iv], lv, ea[ia], la),
+            "a2v_prototype": prototype_top1(ea[ia], la, ev[iv], lv),
+            "v2a_prototype": prototype_top1(ev[iv], lv, ea[ia], la),
+            "pool_v": len(iv),
+            "pool_a": len(ia),
+        }
+    return out
+
+
+def _val_score(ev, ea, split: ZeroShotSplit, v_labels, a_labels) -> float:
+    lv, la = np.asarray(v_labels)[split.val_v], np.asarray(a_labels)[split.val_a]
+    return 0.5 * (retrieval_top1(ea[split.val_a], la, ev[split.val_v], lv)
+                  + retrieval_top1(ev[split.val_v], lv, ea[split.val_a], la))
+
+
+@dataclass
+class TrainedHeads:
+    visual: ProjectionHead
+    audio: ProjectionHead
+    best_epoch: int
+    history: list[dict]
+    """Per epoch: loss, validation score, and the test figures (for the optimistic protocol)."""
+
+
+def _embed(head: ProjectionHead, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return head(x).numpy()
+
+
+def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
+                split: ZeroShotSplit, config: ZeroShotConfig, *, seed: int,
+                progress=None) -> TrainedHeads:
+    """Train the two heads with the CLIP loss; keep the best validation checkpoint.
+
+    ``rates_*``: spike-rate features of every sample (indexed by ``split``).
+    Ties in the validation score keep the earlier epoch.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed + 7919)
+    head_cfg = dataclasses.replace(config.head, inputs=rates_v.shape[1])
+    hv = ProjectionHead(head_cfg)
+    ha = ProjectionHead(dataclasses.replace(config.head, inputs=rates_a.shape[1]))
+    opt = torch.optim.AdamW([*hv.parameters(), *ha.parameters()], lr=config.lr,
+                            weight_decay=config.weight_decay)
+    xv, xa = torch.as_tensor(rates_v, dtype=torch.float32), torch.as_tensor(rates_a,
+                                                                            dtype=torch.float32)
+    best, best_state, best_epoch, history, since = -1.0, None, 0, [], 0
+    fixed = split.pairs(None)
+    for epoch in range(1, config.epochs + 1):
+        pv, pa = split.pairs(rng) if config.repair else fixed
+        order = rng.permutation(len(pv))
+        total, steps = 0.0, 0
+        hv.train()
+        ha.train()
+        for lo in range(0, len(order) - 1, config.batch):
+            b = order[lo : lo + config.batch]
+            if len(b) < 2:
+                continue
+            loss = clip_loss(hv(xv[pv[b]]), ha(xa[pa[b]]), config.temperature, config.normalize)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.detach().item()
+            steps += 1
+        hv.eval()
+        ha.eval()
+        ev, ea = _embed(hv, xv), _embed(ha, xa)
+        val = _val_score(ev, ea, split, v_labels, a_labels)
+        history.append({"epoch": epoch, "loss": total / max(steps, 1), "val_top1": val,
+                        "test": evaluate_embeddings(ev, ea, v_labels, a_labels, split)})
+        if val > best:
+            best, best_epoch, since = val, epoch, 0
+            best_state = (copy.deepcopy(hv.state_dict()), copy.deepcopy(ha.state_dict()))
+        else:
+            since += 1
+        if progress is not None:
+            progress.update(1)
+        if config.patience is not None and since >= config.patience:
+            break
+    hv.load_state_dict(best_state[0])
+    ha.load_state_dict(best_state[1])
+    return TrainedHeads(hv, ha, best_epoch, history)
+
+
+# -- Closed-form linear alignments --------------------------------------------------------
+
+def _standardize(x_fit: np.ndarray):
+    mu, sd = x_fit.mean(0), x_fit.std(0)
+    sd = np.where(sd > 1e-8, sd, 1.0)
+    return lambda x: (np.asarray(x, np.float64) - mu) / sd
+
+
+def fit_cca(xv_pairs, xa_pairs, dim: int, reg: float):
+    """Regularised CCA: maps ``(f_v, f_a)`` to ``dim`` canonical coordinates each.
+
+    Both sides are standardised, covariances get ``reg * I``, and the top
+    ``dim`` singular directions of ``Cvv^-1/2 Cva Caa^-1/2`` are kept.
+    """
+    zv, za = _standardize(xv_pairs), _standardize(xa_pairs)
+    v, a = zv(xv_pairs), za(xa_pairs)
+    n = len(v)
+
+    def inv_sqrt(c):
+        w, u = np.linalg.eigh(c)
+        return (u / np.sqrt(np.maximum(w, 1e-12))) @ u.T
+
+    cvv = v.T @ v / n + reg * np.eye(v.shape[1])
+    caa = a.T @ a / n + reg * np.eye(a.shape[1])
+    kv, ka = inv_sqrt(cvv), inv_sqrt(caa)
+    u, _, vt = np.linalg.svd(kv @ (v.T @ a / n) @ ka)
+    pv, pa = kv @ u[:, :dim], ka @ vt.T[:, :dim]
+    return (lambda x: zv(x) @ pv), (lambda x: za(x) @ pa)
+
+
+def fit_ridge(xv_pairs, xa_pairs, reg: float):
+    """Ridge regression from audio features onto (standardised) visual features.
+
+    Returns ``(embed_v, embed_a)``: the visual side is the standardised
+    feature, the audio side its linear prediction.
+    """
+    zv, za = _standardize(xv_pairs), _standardize(xa_pairs)
+    v, a = zv(xv_pairs), za(xa_pairs)
+    w = np.linalg.solve(a.T @ a + reg * len(a) * np.eye(a.shape[1]), a.T @ v)
+    return zv, (lambda x: za(x) @ w)
+
+
+# -- Linear probe --------------------------------------------------------------------------
+
+def linear_probe(rates: np.ndarray, labels, is_train, *, seed: int = 0, c: float = 1.0) -> float:
+    """Test accuracy (percent) of a multinomial logistic regression on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    is_train = np.asarray(is_train, bool)
+    labels = np.asarray(labels)
+    if not is_train.any() or is_train.all():
+        raise ConfigError("the linear probe needs both training and test samples")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000,
+                                                             random_state=seed))
+    clf.fit(rates[is_train], labels[is_train])
+    return 100.0 * float(clf.score(rates[~is_train], labels[~is_train]))

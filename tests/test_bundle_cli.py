@@ -1,0 +1,152 @@
+"""The export bundle (round trip, rejection of damage) and the train / eval / export CLI."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rramlsm.cli import main
+from rramlsm.errors import BundleError
+from rramlsm.sw.bundle import load_bundle, write_bundle
+
+
+def test_demo_writes_metrics_report_and_bundle(demo_run):
+    m = json.loads((demo_run / "metrics.json").read_text())
+    for path in ("software", "hardware"):
+        for k in ("seen_top1", "unseen_top1"):
+            assert 0 <= m[path]["zero_shot"][k] <= 100
+        for k in ("visual_top1", "audio_top1"):
+            assert 0 <= m[path]["probe"][k] <= 100
+        assert f"{'seen_top1'}_sd" in m[path]["zero_shot"]
+    assert m["software"]["test_selected"]["unseen_top1"] >= 0
+    assert m["training_cost"]["srnn_clip_ratio"] > 1
+    assert m["training_cost"]["protonet_ratio"] > 1
+    assert m["seconds"] > 0
+    assert m["protocol"]["seeds"] == [0, 1]
+    html = (demo_run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "87.5" in html
+    assert (demo_run / "bundle" / "manifest.json").exists()
+    assert (demo_run / "models" / "seed1" / "manifest.json").exists()
+    # Software and hardware figures come from the same heads: close on the probes.
+    assert abs(m["software"]["probe"]["visual_top1"] - m["hardware"]["probe"]["visual_top1"]) < 3
+
+
+def test_bundle_round_trip_is_exact(demo_run, tmp_path, digits):
+    b = load_bundle(demo_run / "bundle")
+    assert set(b.modalities) == {"visual", "audio"}
+    vis = b.modalities["visual"]
+    assert vis.lsm.pos.shape == (456, 200) and vis.prototypes.shape == (9, 64)
+    assert list(vis.classes) == list(range(1, 10))
+    write_bundle(tmp_path / "copy", b)
+    c = load_bundle(tmp_path / "copy")
+    counts = np.random.default_rng(0).integers(0, 50, size=(30, 200)).astype(np.uint8)
+    for m in b.modalities:
+        np.testing.assert_array_equal(b.modalities[m].lsm.pos, c.modalities[m].lsm.pos)
+        np.testing.assert_array_equal(b.modalities[m].classify(counts),
+                                      c.modalities[m].classify(counts))
+        np.testing.assert_array_equal(b.modalities[m].embed(counts), c.modalities[m].embed(counts))
+
+
+def _copy(demo_run, tmp_path):
+    dst = tmp_path / "b"
+    shutil.copytree(demo_run / "bundle", dst)
+    return dst
+
+
+def test_bundle_rejects_corruption(demo_run, tmp_path):
+    b = _copy(demo_run, tmp_path)
+    f = b / "visual" / "head0_weight.npy"
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 0xFF
+    f.write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match=r"head0_weight.npy: SHA-256 mismatch"):
+        load_bundle(b)
+
+
+def test_bundle_rejects_truncation_and_missing_files(demo_run, tmp_path):
+    b = _copy(demo_run, tmp_path)
+    f = b / "audio" / "crossbar_pos.npy"
+    f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(BundleError, match="crossbar_pos.npy: SHA-256 mismatch"):
+        load_bundle(b)
+    f.unlink()
+    with pytest.raises(BundleError, match="crossbar_pos.npy: missing"):
+        load_bundle(b)
+
+
+def test_bundle_rejects_wrong_version_and_shapes(demo_run, tmp_path):
+    b = _copy(demo_run, tmp_path)
+    mf = b / "manifest.json"
+    good = json.loads(mf.read_text())
+    bad = dict(good, version=99)
+    mf.write_text(json.dumps(bad))
+    with pytest.raises(BundleError, match="bundle version 99 is not supported"):
+        load_bundle(b)
+    bad = json.loads(json.dumps(good))
+    bad["modalities"]["visual"]["lsm"]["neurons"] = 199
+    mf.write_text(json.dumps(bad))
+    with pytest.raises(BundleError, match=r"crossbar_pos.npy: shape \[456, 200\].*expected "
+                                          r"\[455, 199\]"):
+        load_bundle(b)
+    bad = json.loads(json.dumps(good))
+    bad["schema"] = "something-else"
+    mf.write_text(json.dumps(bad))
+    with pytest.raises(BundleError, match="schema is 'something-else'"):
+        load_bundle(b)
+    mf.write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_bundle(b)
+    with pytest.raises(BundleError, match="no such bundle folder"):
+        load_bundle(tmp_path / "nothing")
+
+
+def test_failed_write_keeps_the_old_bundle(demo_run, tmp_path, monkeypatch):
+    b = load_bundle(demo_run / "bundle")
+    dst = write_bundle(tmp_path / "x", b)
+    before = (dst / "manifest.json").read_bytes()
+    import rramlsm.sw.bundle as mod
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mod.np, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_bundle(dst, b)
+    assert (dst / "manifest.json").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]  # no temporary folder left
+    (tmp_path / "notabundle").mkdir()
+    monkeypatch.undo()
+    with pytest.raises(BundleError, match="not a bundle; refusing"):
+        write_bundle(tmp_path / "notabundle", b)
+
+
+def test_eval_and_export_commands(demo_run, tmp_path, capsys):
+    assert main(["eval", "--bundle", str(demo_run / "bundle"), "--out",
+                 str(tmp_path / "e.json")]) == 0
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert e["visual"]["samples"] > 100 and 11.1 < e["visual"]["top1"] <= 100
+    assert main(["export", "--bundle", str(demo_run / "bundle"), "--out", str(tmp_path / "x"),
+                 "--mem"]) == 0
+    mem = (tmp_path / "x" / "mem" / "visual" / "crossbar_pos.mem").read_text().split()
+    assert len(mem) == 456 * 200 and all(len(w) == 2 for w in mem)
+    pos = load_bundle(tmp_path / "x").modalities["visual"].lsm.pos
+    assert [int(w, 16) for w in mem[:10]] == pos.ravel()[:10].tolist()
+    bias = (tmp_path / "x" / "mem" / "visual" / "head0_bias.mem").read_text().split()
+    b = load_bundle(tmp_path / "x").modalities["visual"].head.layers[0].bias
+    assert [int(w, 16) - (1 << 32) * (int(w, 16) >> 31) for w in bias] == b.tolist()
+
+
+def test_train_errors_are_clear(capsys, tmp_path, fsdd_dir, digits):
+    assert main(["train", "--visual", "speech", "--audio", "speech", "--out", str(tmp_path),
+                 "--quiet"]) == 2
+    assert "--visual 'speech' is an audio source" in capsys.readouterr().err
+    # The shared FSDD files are all test split: there is nothing to train on.
+    assert main(["train", "--visual", "digits", "--audio", f"fsdd:{fsdd_dir}", "--out",
+                 str(tmp_path), "--quiet", "--seeds", "0", "--epochs", "1"]) == 2
+    assert "training samples" in capsys.readouterr().err
+    assert main(["train", "--visual", "digits", "--audio", "speech", "--out", str(tmp_path),
+                 "--epochs", "0"]) == 2
+    assert "epochs must be an integer >= 1, not 0" in capsys.readouterr().err
+    assert main(["eval", "--bundle", str(tmp_path / "none")]) == 2
+    assert "no such bundle folder" in capsys.readouterr().err

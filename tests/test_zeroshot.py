@@ -1,0 +1,164 @@
+"""The zero-shot protocol: splits, metrics, honest training, alignments, feature cache."""
+
+import numpy as np
+import pytest
+
+from rramlsm.errors import ConfigError
+from rramlsm.sw.features import feature_key, lsm_counts
+from rramlsm.sw.heads import HeadConfig
+from rramlsm.sw.lsm import PRESETS
+from rramlsm.sw.zeroshot import (
+    ZeroShotConfig,
+    class_prototypes,
+    evaluate_embeddings,
+    fit_cca,
+    fit_ridge,
+    make_split,
+    prototype_top1,
+    retrieval_top1,
+    train_heads,
+)
+
+
+def _labels(n_per_class, classes=range(10), train_share=0.75, seed=0):
+    labels = np.repeat(np.array(list(classes)), n_per_class)
+    rng = np.random.default_rng(seed)
+    is_train = rng.random(len(labels)) < train_share
+    return labels, is_train
+
+
+def _synthetic(seed=0, n=60, dim=30, noise=0.6):
+    """Two 'modalities' sharing a class signal through different random linear maps."""
+    rng = np.random.default_rng(seed)
+    vl, vt = _labels(n, seed=seed)
+    al, at = _labels(n, seed=seed + 1)
+    proto = rng.normal(size=(10, 8))
+    mv, ma = rng.normal(size=(8, dim)), rng.normal(size=(8, dim))
+
+    def feats(labels):
+        return proto[labels] + noise * rng.normal(size=(len(labels), 8))
+
+    fv = 1 / (1 + np.exp(-feats(vl) @ mv / 3))
+    fa = 1 / (1 + np.exp(-feats(al) @ ma / 3))
+    return fv.astype(np.float32), fa.astype(np.float32), vl, vt, al, at
+
+
+def test_split_never_lets_unseen_classes_into_training():
+    vl, vt = _labels(50)
+    al, at = _labels(40, seed=5)
+    cfg = ZeroShotConfig()
+    for seed in range(5):
+        s = make_split(vl, vt, al, at, cfg, seed)
+        tv, ta = s.training_indices()
+        assert set(vl[tv]) <= set(cfg.seen) and set(al[ta]) <= set(cfg.seen)
+        pv, pa = s.pairs(np.random.default_rng(seed))
+        assert (vl[pv] == al[pa]).all()  # pairs share a class
+        assert set(vl[pv]) == set(cfg.seen)
+        # Validation pairs are disjoint from training pairs.
+        assert not set(s.val_v) & set(np.concatenate(list(s.train_v.values())))
+        # Seen pools are test-split only; unseen pools are unseen classes only.
+        assert not vt[s.pool_v["seen"]].any() and not at[s.pool_a["seen"]].any()
+        assert set(vl[s.pool_v["unseen"]]) == {8, 9} and set(al[s.pool_a["unseen"]]) == {8, 9}
+        assert not set(s.pool_v["seen"]) & set(tv)
+
+
+def test_pools_are_capped_per_class():
+    vl, vt = _labels(400, train_share=0.5)
+    s = make_split(vl, vt, vl, vt, ZeroShotConfig(pool_per_class=30), 0)
+    assert np.bincount(vl[s.pool_v["seen"]]).max() == 30
+    assert len(s.pool_a["unseen"]) == 60
+
+
+def test_split_errors_are_clear():
+    vl, vt = _labels(50)
+    with pytest.raises(ConfigError, match="seen class 1 has 0 visual and"):
+        make_split(vl, vt & (vl != 1), vl, vt, ZeroShotConfig(), 0)
+    with pytest.raises(ConfigError, match="class 8 has no samples"):
+        keep = vl != 8
+        make_split(vl[keep], vt[keep], vl, vt, ZeroShotConfig(), 0)
+    with pytest.raises(ConfigError, match="overlap"):
+        ZeroShotConfig(seen=(1, 2), unseen=(2, 3))
+
+
+def test_retrieval_and_prototype_metrics_by_hand():
+    keys = np.array([[1.0, 0], [0, 1], [0.9, 0.1]])
+    k_lab = np.array([0, 1, 1])
+    q = np.array([[1.0, 0.05], [0.1, 1]])
+    # Query 0's nearest key is key 0 (class 0): right; query 1's is key 1: right.
+    assert retrieval_top1(q, [0, 1], keys, k_lab) == 100.0
+    assert retrieval_top1(q, [1, 1], keys, k_lab) == 50.0
+    protos = class_prototypes(keys, k_lab, [0, 1])
+    assert np.allclose(np.linalg.norm(protos, axis=1), 1)
+    # Class 1's prototype is the mean of [0, 1] and [0.9, 0.1] (unit-normalised first).
+    assert prototype_top1(np.array([[0.2, 1.0]]), [1], keys, k_lab) == 100.0
+
+
+def test_heads_learn_seen_classes_and_never_touch_unseen_features():
+    fv, fa, vl, vt, al, at = _synthetic()
+    cfg = ZeroShotConfig(epochs=15, head=HeadConfig(inputs=30, dim=16))
+    split = make_split(vl, vt, al, at, cfg, 0)
+    # Poison every unseen-class feature and every seen-class test feature with NaN: if any
+    # reached training, the loss and the weights would turn NaN.
+    fv_p, fa_p = fv.copy(), fa.copy()
+    tv, ta = split.training_indices()
+    mask_v = np.ones(len(fv), bool)
+    mask_v[tv] = False
+    mask_a = np.ones(len(fa), bool)
+    mask_a[ta] = False
+    fv_p[mask_v] = np.nan
+    fa_p[mask_a] = np.nan
+    out = train_heads(fv_p, fa_p, vl, al, split, cfg, seed=0)
+    assert all(np.isfinite(h["loss"]) for h in out.history)
+    for p in (*out.visual.parameters(), *out.audio.parameters()):
+        assert np.isfinite(p.detach().numpy()).all()
+    assert 1 <= out.best_epoch <= 15
+    # On clean features the selected heads retrieve seen classes far above chance (14 %).
+    import torch
+
+    with torch.no_grad():
+        ev, ea = out.visual(torch.as_tensor(fv)).numpy(), out.audio(torch.as_tensor(fa)).numpy()
+    r = evaluate_embeddings(ev, ea, vl, al, split)
+    assert r["seen"]["a2v"] > 60, r
+
+
+def test_selection_uses_validation_not_test():
+    fv, fa, vl, vt, al, at = _synthetic(seed=2)
+    cfg = ZeroShotConfig(epochs=8, head=HeadConfig(inputs=30, dim=8))
+    split = make_split(vl, vt, al, at, cfg, 1)
+    out = train_heads(fv, fa, vl, al, split, cfg, seed=1)
+    vals = [h["val_top1"] for h in out.history]
+    assert out.best_epoch == int(np.argmax(vals)) + 1
+
+
+def test_closed_form_alignments_beat_chance_on_linked_features():
+    fv, fa, vl, vt, al, at = _synthetic(noise=0.3)
+    split = make_split(vl, vt, al, at, ZeroShotConfig(), 0)
+    pv, pa = split.pairs(None)
+    for fvf, faf in (fit_cca(fv[pv], fa[pa], 8, 0.1), fit_ridge(fv[pv], fa[pa], 0.1)):
+        r = evaluate_embeddings(fvf(fv), faf(fa), vl, al, split)
+        assert r["seen"]["a2v"] > 50
+
+
+def test_feature_cache_is_keyed_by_config_and_survives_damage(digits, tmp_path):
+    sub = digits.subset(np.arange(40))
+    cfg = PRESETS["visual"].replace(weight_scale=0.05)
+    a = lsm_counts(sub, cfg, seed=0, cache=tmp_path)
+    assert a.dtype == np.uint8 and a.shape == (40, 200)
+    files = list(tmp_path.glob("*.npy"))
+    assert len(files) == 1
+    np.testing.assert_array_equal(lsm_counts(sub, cfg, seed=0, cache=False), a)
+    # A different config, seed or path gets a different key.
+    keys = {feature_key(sub, cfg, seed=0, path="float"),
+            feature_key(sub, cfg.replace(decay=0.8), seed=0, path="float"),
+            feature_key(sub, cfg, seed=1, path="float"),
+            feature_key(sub, cfg, seed=0, path="golden"),
+            feature_key(sub.subset(np.arange(39)), cfg, seed=0, path="float")}
+    assert len(keys) == 5
+    # A damaged entry is recomputed, not trusted.
+    files[0].write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError):
+        np.load(files[0])
+    np.save(files[0], np.zeros((3, 3), np.uint8))
+    np.testing.assert_array_equal(lsm_counts(sub, cfg, seed=0, cache=tmp_path), a)
+    with pytest.raises(ValueError, match="read noise is part of the golden"):
+        lsm_counts(sub, cfg, seed=0, noise=True, cache=False)
