@@ -46,12 +46,15 @@ class BaselineConfig:
     temperature: float = 1.0
     surrogate_slope: float = 5.0
     """Slope of the fast-sigmoid surrogate derivative, in units of 1/threshold."""
-    n_way: int = 5
+    n_way: int = 7
+    """Classes per ProtoNet episode: all seen classes (Snell et al. train with more ways
+    than they test with)."""
     shot: int = 5
-    query: int = 5
-    episodes: int = 3500
-    """ProtoNet episodes (3,500 x 50 samples: about as many sample presentations as
-    100 SRNN-CLIP epochs of ~860 pairs)."""
+    query: int = 15
+    """Queries per class and episode (Snell et al.'s 15)."""
+    episodes: int = 1250
+    """ProtoNet episodes: 1,250 x 140 samples is about as many sample presentations as
+    100 SRNN-CLIP epochs of ~860 pairs of two samples."""
     head: HeadConfig = HeadConfig()
 
     def __post_init__(self):

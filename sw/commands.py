@@ -339,7 +339,7 @@ def register(sub) -> None:
     b.add_argument("--out", default="runs/baselines")
     b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     b.add_argument("--epochs", type=int, default=100, help="SRNN-CLIP epochs")
-    b.add_argument("--episodes", type=int, default=3500, help="ProtoNet episodes")
+    b.add_argument("--episodes", type=int, default=1250, help="ProtoNet episodes")
     b.add_argument("--target-rate", type=float, default=0.05)
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_cmd_baselines)

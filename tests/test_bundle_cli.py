@@ -150,3 +150,28 @@ def test_train_errors_are_clear(capsys, tmp_path, fsdd_dir, digits):
     assert "epochs must be an integer >= 1, not 0" in capsys.readouterr().err
     assert main(["eval", "--bundle", str(tmp_path / "none")]) == 2
     assert "no such bundle folder" in capsys.readouterr().err
+
+
+def test_train_runs_on_files_in_the_real_formats(tmp_path, digits, speech, capsys):
+    """N-MNIST .bin folders and an N-TIDIGITS HDF5 file (written from the built-ins)."""
+    from rramlsm.sw.datasets import write_ntidigits
+    from rramlsm.sw.datasets.nmnist import write_nmnist_file
+
+    root = tmp_path / "nmnist"
+    recs = {"train": [], "test": []}
+    for c in range(10):
+        for k, i in enumerate(np.flatnonzero(digits.labels == c)[:24]):
+            split = "Train" if k < 18 else "Test"
+            write_nmnist_file(root / split / str(c) / f"{i}.bin", digits.events[i])
+        for k, i in enumerate(np.flatnonzero(speech.labels == c)[:24]):
+            word = "z" if c == 0 else str(c)
+            recs["train" if k < 18 else "test"].append((f"spk{k}-{i}-{word}", speech.events[i]))
+    write_ntidigits(tmp_path / "tidigits.h5", recs)
+    out = tmp_path / "run"
+    assert main(["train", "--visual", f"nmnist:{root}", "--audio",
+                 f"ntidigits:{tmp_path / 'tidigits.h5'}", "--out", str(out), "--seeds", "0",
+                 "--epochs", "2", "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sources"]["visual"].startswith("nmnist:")
+    assert m["software"]["zero_shot"]["seen_top1"] > 100 / 7  # above chance even so briefly
+    assert load_bundle(out / "bundle").modalities["audio"].lsm.inputs == 64
