@@ -1,0 +1,86 @@
+"""The behavioural RRAM crossbar: integer conductance codes and event-driven column sums.
+
+The analog array sums the currents of all active rows at once.  This model
+reads one active row per cycle for one group of P columns and accumulates,
+so a step costs ``active rows x ceil(columns / P)`` cycles: the event-driven
+bound that binary spikes allow (an inactive row costs nothing).
+
+Each cell holds the differential code ``G+ - G-`` (:data:`~rramlsm.hw.params.WEIGHT_BITS`
+bits, signed): the read only ever sees the difference, and storing it halves
+the memory.  Memory word ``row * G + group`` holds the P cells of that row
+in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rramlsm.hw.params import WEIGHT_BITS, CoreParams
+from rramlsm.sw import contract
+
+__all__ = ["Crossbar"]
+
+
+class Crossbar(wiring.Component):
+    """Weight memory + P column accumulators.
+
+    Ports
+    -----
+    prog_en, prog_addr, prog_data
+        Write one memory word (programming path).
+    rd_valid, rd_row, rd_group, rd_first, rd_last, rd_empty
+        One active row of one column-group pass per cycle.  ``rd_first`` starts
+        the pass (accumulators restart), ``rd_last`` ends it; a pass with no
+        active row is one token with ``rd_empty`` (sums are zero).
+    sum_valid, sum_group, sums
+        The P column sums of a finished pass, two cycles after its last row
+        (one cycle of memory read, one of accumulation).
+    """
+
+    def __init__(self, params: CoreParams, init=None):
+        self.params = p = params
+        self._init = init
+        super().__init__({
+            "prog_en": In(1),
+            "prog_addr": In(range(p.rows * p.groups)),
+            "prog_data": In(p.lanes * WEIGHT_BITS),
+            "rd_valid": In(1),
+            "rd_row": In(range(p.rows)),
+            "rd_group": In(range(p.groups)),
+            "rd_first": In(1),
+            "rd_last": In(1),
+            "rd_empty": In(1),
+            "sum_valid": Out(1),
+            "sum_group": Out(range(p.groups)),
+            "sums": Out(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), p.lanes)),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=p.lanes * WEIGHT_BITS, depth=p.rows * p.groups,
+                                        init=self._init or [],
+                                        attrs={"ram_style": "block"})
+        wr = mem.write_port()
+        rd = mem.read_port()
+        m.d.comb += [wr.addr.eq(self.prog_addr), wr.data.eq(self.prog_data),
+                     wr.en.eq(self.prog_en)]
+        m.d.comb += rd.addr.eq(self.rd_row * p.groups + self.rd_group)
+
+        # Stage 1: the word read in stage 0 is on rd.data; the control bits follow it.
+        s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
+                                       "group": range(p.groups)}))
+        m.d.sync += [s1.valid.eq(self.rd_valid), s1.first.eq(self.rd_first),
+                     s1.last.eq(self.rd_last), s1.empty.eq(self.rd_empty),
+                     s1.group.eq(self.rd_group)]
+        word = data.ArrayLayout(signed(WEIGHT_BITS), p.lanes)(rd.data)
+        acc = Signal.like(self.sums)
+        with m.If(s1.valid):
+            for k in range(p.lanes):
+                m.d.sync += acc[k].eq(Mux(s1.first, 0, acc[k]) + Mux(s1.empty, 0, word[k]))
+        m.d.sync += [self.sum_valid.eq(s1.valid & s1.last), self.sum_group.eq(s1.group)]
+        m.d.comb += self.sums.eq(acc)
+        return m

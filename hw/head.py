@@ -1,0 +1,218 @@
+"""The digital head and classifier: spike counts -> int8 embedding -> class.
+
+:class:`Head` computes ``e = lut[requantize(counts @ W + b, shift)]``
+(:class:`rramlsm.sw.heads.IntegerLayer`) with L output lanes: for each block
+of L outputs it streams the N spike counts past L multiply-accumulators, then
+requantises and looks up the GELU one output per cycle.  :class:`Classifier`
+takes the dot product of the embedding with every class prototype at once
+(one dimension per cycle) and then picks the highest score, ties to the
+lowest row, as :func:`rramlsm.sw.contract.argmax_first`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rramlsm.hw.params import CoreParams
+from rramlsm.sw import contract
+
+__all__ = ["Head", "Classifier", "ACC"]
+
+ACC = signed(contract.ACC_BITS)
+_ACT = signed(contract.ACT_BITS)
+
+
+class Head(wiring.Component):
+    """One ``Linear + GELU`` layer on the LIF bank's spike counts.
+
+    ``start`` begins a pass (``busy`` until done, ``done`` pulses at the end).
+    The counts are read through ``cnt_addr`` / ``cnt_data`` (the LIF bank's
+    count port, one cycle latency).  ``emb_addr`` / ``emb_data`` read the
+    embedding (one cycle latency).  Cycles per pass: ``blocks * (N + L + 4)``.
+    """
+
+    def __init__(self, params: CoreParams, init: dict | None = None):
+        self.params = p = params
+        self._init = init or {}
+        super().__init__({
+            "w_en": In(1), "w_addr": In(range(p.neurons * p.head_blocks)),
+            "w_data": In(p.head_lanes * 8),
+            "b_en": In(1), "b_addr": In(range(p.head_blocks)),
+            "b_data": In(p.head_lanes * contract.ACC_BITS),
+            "lut_en": In(1), "lut_addr": In(8), "lut_data": In(8),
+            "shift": In(range(contract.ACC_BITS)),
+            "start": In(1), "busy": Out(1), "done": Out(1),
+            "cnt_addr": Out(range(p.groups)),
+            "cnt_data": In(data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes)),
+            "emb_addr": In(range(p.dim)), "emb_data": Out(_ACT),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        L, B = p.head_lanes, p.head_blocks
+        m = Module()
+        wl = data.ArrayLayout(_ACT, L)
+        bl = data.ArrayLayout(ACC, L)
+        # Memories hold plain words (initialisable from packed integers); views give lanes.
+        m.submodules.wmem = wmem = Memory(shape=wl.size, depth=p.neurons * B,
+                                          init=self._init.get("weight", []),
+                                          attrs={"ram_style": "block"})
+        m.submodules.bmem = bmem = Memory(shape=bl.size, depth=B,
+                                          init=self._init.get("bias", []))
+        m.submodules.lut = lut = Memory(shape=8, depth=256, init=self._init.get("lut", []))
+        m.submodules.emem = emem = Memory(shape=_ACT, depth=p.dim, init=[])
+        w_wr, w_rd = wmem.write_port(), wmem.read_port()
+        b_wr, b_rd = bmem.write_port(), bmem.read_port()
+        l_wr, l_rd = lut.write_port(), lut.read_port()
+        e_wr, e_rd = emem.write_port(), emem.read_port()
+        m.d.comb += [w_wr.en.eq(self.w_en), w_wr.addr.eq(self.w_addr), w_wr.data.eq(self.w_data),
+                     b_wr.en.eq(self.b_en), b_wr.addr.eq(self.b_addr), b_wr.data.eq(self.b_data),
+                     l_wr.en.eq(self.lut_en), l_wr.addr.eq(self.lut_addr),
+                     l_wr.data.eq(self.lut_data),
+                     e_rd.addr.eq(self.emb_addr), self.emb_data.eq(e_rd.data)]
+
+        blk = Signal(range(B))
+        i = Signal(range(p.neurons + 1))      # input index
+        grp = Signal(range(p.groups))         # i // P
+        lane = Signal(range(p.lanes))         # i % P
+        acc = Signal(bl)
+        # Pipeline of the MAC: stage 0 addresses counts and weights, stage 1 multiplies.
+        s1_valid, s1_first = Signal(), Signal()
+        s1_lane = Signal(range(p.lanes))
+        o = Signal(range(L + 1))              # output lane in the LUT phase
+        s1_out, s2_out = Signal(), Signal()
+        s1_o, s2_o = Signal(range(L)), Signal(range(L))
+        m.d.comb += [self.cnt_addr.eq(grp), w_rd.addr.eq(i * B + blk), b_rd.addr.eq(blk)]
+
+        m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.done.eq(0)]
+        w = wl(w_rd.data)
+        count = Signal(unsigned(contract.COUNTER_BITS))
+        m.d.comb += count.eq(self.cnt_data[s1_lane])
+        with m.If(s1_valid):
+            for k in range(L):
+                base = Mux(s1_first, bl(b_rd.data)[k], acc[k])
+                m.d.sync += acc[k].eq(base + count * w[k])
+
+        # LUT phase: z = requantize(acc[o]) addresses the table; the entry is written
+        # to the embedding one cycle later.
+        z = Signal(_ACT)
+        a = Signal(ACC)
+        m.d.comb += a.eq(acc[s1_o])
+        rnd = Signal(signed(contract.ACC_BITS + 1))
+        half = Signal(contract.ACC_BITS)      # 2**(shift-1), or 0 for shift 0
+        m.d.comb += half.eq((Const(1, 1) << self.shift) >> 1)
+        m.d.comb += rnd.eq((a + half) >> self.shift)
+        m.d.comb += z.eq(Mux(rnd > contract.ACT_MAX, contract.ACT_MAX,
+                             Mux(rnd < contract.ACT_MIN, contract.ACT_MIN, rnd)))
+        m.d.comb += l_rd.addr.eq(z + 128)
+        m.d.sync += [s2_out.eq(s1_out), s2_o.eq(s1_o)]
+        m.d.comb += [e_wr.en.eq(s2_out), e_wr.addr.eq(blk * L + s2_o),
+                     e_wr.data.eq(l_rd.data.as_signed())]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [blk.eq(0), i.eq(0), grp.eq(0), lane.eq(0)]
+                    m.next = "MAC"
+            with m.State("MAC"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [s1_valid.eq(1), s1_first.eq(i == 0), s1_lane.eq(lane),
+                             i.eq(i + 1)]
+                with m.If(lane == p.lanes - 1):
+                    m.d.sync += [lane.eq(0), grp.eq(grp + 1)]
+                with m.Else():
+                    m.d.sync += lane.eq(lane + 1)
+                with m.If(i == p.neurons - 1):
+                    m.d.sync += o.eq(0)
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                # The last product lands in acc at the end of this cycle.
+                m.d.comb += self.busy.eq(1)
+                m.next = "LUT"
+            with m.State("LUT"):
+                m.d.comb += self.busy.eq(1)
+                valid = (blk * L + o) < p.dim
+                m.d.sync += [s1_o.eq(o), s1_out.eq(valid), o.eq(o + 1)]
+                with m.If(o == L - 1):
+                    m.next = "NEXT"
+            with m.State("NEXT"):
+                # The last lane's lookup is still in flight (s1 -> s2 -> write).
+                m.d.comb += self.busy.eq(1)
+                m.next = "NEXT2"
+            with m.State("NEXT2"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(blk == B - 1):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [blk.eq(blk + 1), i.eq(0), grp.eq(0), lane.eq(0)]
+                    m.next = "MAC"
+        return m
+
+
+class Classifier(wiring.Component):
+    """Scores ``e @ prototypes.T`` for all classes in parallel, then the argmax.
+
+    Cycles per pass: ``dim + classes + 3``.  ``best`` is the prototype row,
+    ``score`` its score.
+    """
+
+    def __init__(self, params: CoreParams, init: list[int] | None = None):
+        self.params = p = params
+        self._init = init or []
+        super().__init__({
+            "p_en": In(1), "p_addr": In(range(p.dim)), "p_data": In(p.classes * 8),
+            "start": In(1), "busy": Out(1), "done": Out(1),
+            "emb_addr": Out(range(p.dim)), "emb_data": In(_ACT),
+            "best": Out(range(p.classes)), "score": Out(ACC),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        pl = data.ArrayLayout(_ACT, p.classes)
+        m.submodules.pmem = pmem = Memory(shape=pl.size, depth=p.dim, init=self._init)
+        wr, rd = pmem.write_port(), pmem.read_port()
+        m.d.comb += [wr.en.eq(self.p_en), wr.addr.eq(self.p_addr), wr.data.eq(self.p_data)]
+        d = Signal(range(p.dim + 1))
+        c = Signal(range(p.classes + 1))
+        scores = Signal(data.ArrayLayout(ACC, p.classes))
+        s1_valid, s1_first = Signal(), Signal()
+        m.d.comb += [self.emb_addr.eq(d), rd.addr.eq(d)]
+        m.d.sync += [s1_valid.eq(0), s1_first.eq(0), self.done.eq(0)]
+        protos = pl(rd.data)
+        with m.If(s1_valid):
+            for k in range(p.classes):
+                m.d.sync += scores[k].eq(Mux(s1_first, 0, scores[k]) + self.emb_data * protos[k])
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += d.eq(0)
+                    m.next = "DOT"
+            with m.State("DOT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [s1_valid.eq(1), s1_first.eq(d == 0), d.eq(d + 1)]
+                with m.If(d == p.dim - 1):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "WAIT2"
+            with m.State("WAIT2"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [self.best.eq(0), self.score.eq(scores[0]), c.eq(1)]
+                m.next = "ARGMAX"
+            with m.State("ARGMAX"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(c == p.classes):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    cand = Signal(ACC)
+                    m.d.comb += cand.eq(scores[c])
+                    with m.If(cand > self.score):  # strict: ties keep the lower row
+                        m.d.sync += [self.best.eq(c), self.score.eq(cand)]
+                    m.d.sync += c.eq(c + 1)
+        return m

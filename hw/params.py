@@ -1,0 +1,128 @@
+"""Sizes of one macro core, and how bundle arrays are packed into its memories.
+
+One definition for the RTL (memory shapes and init), the programming path
+(host-side packing) and the testbenches.  Lanes are packed little-end first:
+lane ``k`` of a word occupies bits ``[k * width, (k + 1) * width)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from rramlsm.sw import contract
+from rramlsm.sw._checks import check_int
+
+__all__ = ["CoreParams", "WEIGHT_BITS", "pack_lanes", "unpack_lanes", "crossbar_words",
+           "head_weight_words", "head_bias_words", "prototype_words"]
+
+#: A crossbar cell as the array reads it: the differential code G+ - G- in [-255, 255].
+WEIGHT_BITS = 9
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """Elaboration-time sizes of one LSM core (one modality)."""
+
+    inputs: int = 256
+    neurons: int = 200
+    lanes: int = 16
+    """Column parallelism P: columns summed per cycle per active row."""
+    adc_bits: int = 10
+    dim: int = 64
+    """Embedding width (head outputs)."""
+    head_lanes: int = 16
+    """Head outputs computed in parallel."""
+    classes: int = 9
+    noise: bool = False
+    """Instantiate the read-noise generator (P hash units)."""
+
+    def __post_init__(self):
+        for name in ("inputs", "neurons", "lanes", "dim", "head_lanes", "classes"):
+            check_int("CoreParams", name, getattr(self, name), lo=1)
+        if not 1 <= self.adc_bits <= 16:
+            raise ValueError(f"CoreParams adc_bits must be in [1, 16], not {self.adc_bits}")
+        if self.rows > 1024:
+            raise ValueError(f"CoreParams supports at most 1024 rows, not {self.rows}")
+
+    @property
+    def rows(self) -> int:
+        return self.inputs + self.neurons
+
+    @property
+    def groups(self) -> int:
+        """Column groups G = ceil(neurons / lanes)."""
+        return -(-self.neurons // self.lanes)
+
+    @property
+    def head_blocks(self) -> int:
+        return -(-self.dim // self.head_lanes)
+
+    @property
+    def row_bits(self) -> int:
+        return max(1, math.ceil(math.log2(self.rows)))
+
+    @classmethod
+    def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
+                    noise: bool | None = None) -> CoreParams:
+        """Sizes of a bundle's macro (single-layer heads, as the RTL implements)."""
+        from rramlsm.errors import BundleError
+
+        if len(mb.head.layers) != 1:
+            raise BundleError(f"the RTL implements single-layer heads; this bundle's head has "
+                              f"{len(mb.head.layers)} layers")
+        return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
+                   mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
+                   bool(mb.lsm.noise_amplitude) if noise is None else noise)
+
+
+def pack_lanes(values: np.ndarray, width: int) -> list[int]:
+    """Rows of ``values`` ``[words, lanes]`` (signed) -> integers, lane k at bit k * width."""
+    v = np.asarray(values, np.int64) & ((1 << width) - 1)
+    out = []
+    for row in v:
+        word = 0
+        for k, x in enumerate(row.tolist()):
+            word |= x << (k * width)
+        out.append(word)
+    return out
+
+
+def unpack_lanes(word: int, lanes: int, width: int, signed: bool = True) -> list[int]:
+    out = []
+    for k in range(lanes):
+        x = (word >> (k * width)) & ((1 << width) - 1)
+        if signed and x >> (width - 1):
+            x -= 1 << width
+        out.append(x)
+    return out
+
+
+def _pad(a: np.ndarray, cols: int) -> np.ndarray:
+    out = np.zeros((a.shape[0], cols), np.int64)
+    out[:, : a.shape[1]] = a
+    return out
+
+
+def crossbar_words(codes: np.ndarray, p: CoreParams) -> list[int]:
+    """Weight codes ``[rows, neurons]`` -> memory words, address ``row * G + group``."""
+    w = _pad(np.asarray(codes, np.int64), p.groups * p.lanes)
+    return pack_lanes(w.reshape(p.rows * p.groups, p.lanes), WEIGHT_BITS)
+
+
+def head_weight_words(weight: np.ndarray, p: CoreParams) -> list[int]:
+    """int8 ``[neurons, dim]`` -> words at ``input * blocks + block`` (lanes = outputs)."""
+    w = _pad(np.asarray(weight, np.int64), p.head_blocks * p.head_lanes)
+    return pack_lanes(w.reshape(p.neurons * p.head_blocks, p.head_lanes), 8)
+
+
+def head_bias_words(bias: np.ndarray, p: CoreParams) -> list[int]:
+    b = _pad(np.asarray(bias, np.int64)[None], p.head_blocks * p.head_lanes)
+    return pack_lanes(b.reshape(p.head_blocks, p.head_lanes), contract.ACC_BITS)
+
+
+def prototype_words(prototypes: np.ndarray, p: CoreParams) -> list[int]:
+    """int8 ``[classes, dim]`` -> one word per embedding dimension, lane = class."""
+    return pack_lanes(np.asarray(prototypes, np.int64).T, 8)

@@ -1,0 +1,179 @@
+"""Digital periphery of the array: read noise, column ADC and the LIF neuron bank.
+
+Every operation is the one :mod:`rramlsm.sw.contract` defines and
+:mod:`rramlsm.sw.golden` computes; the tests compare them case by case.
+"""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rramlsm.hw.params import CoreParams
+from rramlsm.sw import contract
+
+__all__ = ["hash32", "ReadNoise", "ADC", "LIFBank", "NOISE_AMP_BITS"]
+
+#: Width of the read-noise amplitude register.
+NOISE_AMP_BITS = 16
+_M32 = 0xFFFFFFFF
+
+
+def hash32(x):
+    """:func:`rramlsm.sw.contract.hash32` on a 32-bit Amaranth value (combinational)."""
+    x = x ^ (x >> 16)
+    x = (x * Const(0x7FEB352D, 32))[:32]
+    x = x ^ (x >> 15)
+    x = (x * Const(0x846CA68B, 32))[:32]
+    return x ^ (x >> 16)
+
+
+class ReadNoise(wiring.Component):
+    """P lanes of :func:`rramlsm.sw.contract.read_noise` for columns ``group * P + k``."""
+
+    def __init__(self, params: CoreParams):
+        self.params = p = params
+        super().__init__({
+            "seed": In(32),
+            "sample": In(32),
+            "step": In(8),
+            "group": In(range(p.groups)),
+            "amplitude": In(NOISE_AMP_BITS),
+            "noise": Out(data.ArrayLayout(signed(NOISE_AMP_BITS + 1), p.lanes)),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        base = Signal(32)
+        # key = seed + (((sample * 4096 + step) << 12) + column), modulo 2**32.
+        m.d.comb += base.eq(self.seed + ((self.sample * 4096 + self.step) << 12)
+                            + self.group * p.lanes)
+        for k in range(p.lanes):
+            key = Signal(32, name=f"key{k}")
+            m.d.comb += key.eq(base + k)
+            h = Signal(32, name=f"h{k}")
+            m.d.comb += h.eq(hash32(key))
+            tri = Signal(signed(18), name=f"tri{k}")
+            m.d.comb += tri.eq(h[:16] + h[16:] - 0xFFFF)
+            m.d.comb += self.noise[k].eq((tri * self.amplitude) >> 16)
+        return m
+
+
+class ADC(wiring.Component):
+    """P column ADCs: ``clip((sum + noise) >> shift, -2**(bits-1), 2**(bits-1) - 1)``."""
+
+    def __init__(self, params: CoreParams):
+        self.params = p = params
+        self.lo, self.hi = -(1 << (p.adc_bits - 1)), (1 << (p.adc_bits - 1)) - 1
+        super().__init__({
+            "sums": In(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS + 1), p.lanes)),
+            "shift": In(range(contract.COLUMN_SUM_BITS + 1)),
+            "codes": Out(data.ArrayLayout(signed(p.adc_bits), p.lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for k in range(self.params.lanes):
+            shifted = Signal(signed(contract.COLUMN_SUM_BITS + 1), name=f"shifted{k}")
+            m.d.comb += shifted.eq(self.sums[k] >> self.shift)
+            m.d.comb += self.codes[k].eq(Mux(shifted > self.hi, self.hi,
+                                             Mux(shifted < self.lo, self.lo, shifted)))
+        return m
+
+
+_LANE = data.StructLayout({"v": signed(contract.MEMBRANE_BITS), "s": 1})
+
+
+class LIFBank(wiring.Component):
+    """Membranes, spike flags and spike counters of all neurons, P per memory word.
+
+    ``upd_*`` updates the P neurons of one group from their ADC codes:
+    ``r = 0 if spiked else v``; ``v = sat24(((decay_q * r) >> 10) + (code << 6))``;
+    ``s = v >= threshold_q``; ``count = min(count + s, 255)``.  The new spike mask
+    comes out on ``spk_*`` two cycles later.  Updates of the same group must
+    be at least two cycles apart (the core's passes always are).
+    ``clear`` zeroes every word, one per cycle, while ``busy``.
+    ``cnt_addr`` -> ``cnt_data``: read the counts of a group (one cycle later).
+    """
+
+    def __init__(self, params: CoreParams):
+        self.params = p = params
+        super().__init__({
+            "clear": In(1),
+            "busy": Out(1),
+            "decay_q": In(contract.DECAY_FRAC_BITS),
+            "threshold_q": In(signed(contract.MEMBRANE_BITS)),
+            "upd_valid": In(1),
+            "upd_group": In(range(p.groups)),
+            "upd_codes": In(data.ArrayLayout(signed(p.adc_bits), p.lanes)),
+            "spk_valid": Out(1),
+            "spk_group": Out(range(p.groups)),
+            "spk_mask": Out(p.lanes),
+            "cnt_addr": In(range(p.groups)),
+            "cnt_data": Out(data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes)),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        vlayout = data.ArrayLayout(_LANE, p.lanes)
+        clayout = data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes)
+        m.submodules.vmem = vmem = Memory(shape=vlayout, depth=p.groups, init=[])
+        m.submodules.cmem = cmem = Memory(shape=clayout, depth=p.groups, init=[])
+        v_wr, v_rd = vmem.write_port(), vmem.read_port()
+        c_wr, c_rd, c_out = cmem.write_port(), cmem.read_port(), cmem.read_port()
+        m.d.comb += [c_out.addr.eq(self.cnt_addr), self.cnt_data.eq(c_out.data)]
+
+        # Clearing: one word per cycle.
+        clr_addr = Signal(range(p.groups))
+        clearing = Signal()
+        m.d.comb += self.busy.eq(clearing | self.clear)
+        with m.If(self.clear):
+            m.d.sync += [clearing.eq(1), clr_addr.eq(0)]
+        with m.Elif(clearing):
+            m.d.sync += clr_addr.eq(clr_addr + 1)
+            with m.If(clr_addr == p.groups - 1):
+                m.d.sync += clearing.eq(0)
+
+        # Stage 0: address the group's words; stage 1: compute and write back.
+        m.d.comb += [v_rd.addr.eq(self.upd_group), c_rd.addr.eq(self.upd_group)]
+        s1_valid = Signal()
+        s1_group = Signal(range(p.groups))
+        s1_codes = Signal.like(self.upd_codes)
+        m.d.sync += [s1_valid.eq(self.upd_valid), s1_group.eq(self.upd_group),
+                     s1_codes.eq(self.upd_codes)]
+        old_v, old_c = vlayout(v_rd.data), clayout(c_rd.data)
+        new_v = Signal(vlayout)
+        new_c = Signal(clayout)
+        frac = contract.DECAY_FRAC_BITS
+        cmax = (1 << contract.COUNTER_BITS) - 1
+        for k in range(p.lanes):
+            r = Signal(signed(contract.MEMBRANE_BITS), name=f"r{k}")
+            m.d.comb += r.eq(Mux(old_v[k].s, 0, old_v[k].v))
+            # (decay_q * r) >> 10 is exact in 35 bits; the sum needs one more.
+            pre = Signal(signed(contract.MEMBRANE_BITS + frac + 3), name=f"pre{k}")
+            m.d.comb += pre.eq(((self.decay_q * r) >> frac)
+                               + (s1_codes[k] << contract.MEMBRANE_FRAC_BITS))
+            v = Mux(pre > contract.MEMBRANE_MAX, contract.MEMBRANE_MAX,
+                    Mux(pre < contract.MEMBRANE_MIN, contract.MEMBRANE_MIN, pre))
+            m.d.comb += new_v[k].v.eq(v)
+            m.d.comb += new_v[k].s.eq(new_v[k].v >= self.threshold_q)
+            m.d.comb += new_c[k].eq(Mux(old_c[k] == cmax, cmax, old_c[k] + new_v[k].s))
+        with m.If(clearing):
+            m.d.comb += [v_wr.addr.eq(clr_addr), v_wr.data.eq(0), v_wr.en.eq(1),
+                         c_wr.addr.eq(clr_addr), c_wr.data.eq(0), c_wr.en.eq(1)]
+        with m.Else():
+            m.d.comb += [v_wr.addr.eq(s1_group), v_wr.data.eq(new_v), v_wr.en.eq(s1_valid),
+                         c_wr.addr.eq(s1_group), c_wr.data.eq(new_c), c_wr.en.eq(s1_valid)]
+        # Lanes past the last neuron (padding of the last group) never report a spike.
+        tail = p.neurons - (p.groups - 1) * p.lanes
+        mask = Signal(p.lanes)
+        for k in range(p.lanes):
+            valid = 1 if k < tail else s1_group != p.groups - 1
+            m.d.comb += mask[k].eq(new_v[k].s & valid)
+        m.d.sync += [self.spk_valid.eq(s1_valid), self.spk_group.eq(s1_group),
+                     self.spk_mask.eq(mask)]
+        return m
