@@ -21,6 +21,8 @@ __all__ = [
     "quantize_decay",
     "hash32",
     "read_noise",
+    "adc",
+    "lif_step",
     "HEAD_WEIGHT_BITS",
     "ACT_BITS",
     "ACT_MIN",
@@ -84,6 +86,24 @@ def read_noise(seed: int, sample: int, step, column, amplitude: int):
     h = hash32(key)
     tri = (h & 0xFFFF) + (h >> 16) - 0xFFFF
     return (tri * amplitude) >> 16
+
+
+def adc(column_sum, bits: int, shift: int):
+    """Column ADC: ``clip(S >> shift, -2**(bits-1), 2**(bits-1) - 1)`` (arithmetic shift)."""
+    s = np.asarray(column_sum, dtype=np.int64) >> shift
+    return np.clip(s, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def lif_step(v, spiked, code, decay_q: int, threshold_q: int):
+    """One LIF update per neuron, the reference the golden model and the RTL both meet.
+
+    ``r = 0 if spiked else v``; ``v' = sat24(((decay_q * r) >> 10) + (code << 6))``;
+    ``s' = v' >= threshold_q``.  Returns ``(v', s')`` (int64, bool).
+    """
+    r = np.where(np.asarray(spiked, bool), 0, np.asarray(v, np.int64))
+    v = ((decay_q * r) >> DECAY_FRAC_BITS) + (np.asarray(code, np.int64) << MEMBRANE_FRAC_BITS)
+    v = np.clip(v, MEMBRANE_MIN, MEMBRANE_MAX)
+    return v, v >= threshold_q
 
 
 # -- Heads and classifier (digital periphery) -------------------------------------------

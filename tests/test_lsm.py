@@ -260,3 +260,23 @@ def test_large_batches_match_the_scalar_path():
     big = golden_counts(lsm, x, batch=40)
     small = np.concatenate([golden_counts(lsm, x[i : i + 4], batch=4) for i in range(0, 40, 4)])
     np.testing.assert_array_equal(big, small)
+
+
+def test_golden_is_the_contracts_adc_and_lif_step():
+    """The golden model is a plain loop over contract.adc and contract.lif_step."""
+    rng = np.random.default_rng(8)
+    cfg = LSMConfig(inputs=20, neurons=9, steps=12, threshold=3.0, decay=0.85,
+                    device=DeviceConfig(read_noise=0.05), adc=ADCConfig(bits=6, shift=2))
+    lsm = quantize_reservoir(make_reservoir(cfg, seed=4), noise=True, noise_seed=3)
+    x = _frames(rng, 5, cfg.steps, cfg.inputs, 0.3)
+    got = golden_counts(lsm, x, first_sample=2)
+    w = lsm.weight_codes.astype(np.int64)
+    for n in range(len(x)):
+        v, s = np.zeros(9, np.int64), np.zeros(9, bool)
+        counts = np.zeros(9, np.int64)
+        for t in range(cfg.steps):
+            col = np.concatenate([x[n, t], s]).astype(np.int64) @ w
+            col += contract.read_noise(3, 2 + n, t, np.arange(9), lsm.noise_amplitude)
+            v, s = contract.lif_step(v, s, contract.adc(col, 6, 2), lsm.decay_q, lsm.threshold_q)
+            counts += s
+        np.testing.assert_array_equal(got[n], counts)

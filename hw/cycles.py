@@ -1,0 +1,105 @@
+"""Cycle model of :class:`~rramlsm.hw.core.LSMCore`: cycles per sample from event counts.
+
+Exact for an input stream without gaps and an always-ready output (the RTL's
+``CYCLES`` word counts from the cycle after ``START`` to ``LABEL``, so output
+back-pressure does not enter).  Timeline, cycle 0 being ``START``:
+
+* clearing the LIF bank: the engine first waits in ``WAIT`` at cycle G + 2;
+* loader, per bin k (buffer k mod 2, once freed): ``n_k`` event words + 1
+  marker word at one per cycle; the buffer is full one cycle after the marker;
+* engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
+  1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
+  (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
+  group over the ``rows_t`` active rows: inputs plus recurrent) and 5 cycles of
+  pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
+* head: ``B * (N + L + 3)``, classifier: ``dim + classes``, plus 6 cycles of
+  hand-over.
+
+The event-driven bound is ``sum_t rows_t * G``; everything else is overhead:
+``G + 2`` per sample for clearing, ``G + 6`` per step (one REC cycle per
+group, WAIT and drain), the spikes appended (one cycle each) and the loader's
+input words where the engine waits for them, and the head and classifier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rramlsm.hw.params import CoreParams
+
+__all__ = ["predict", "event_bound", "step_rows"]
+
+
+def step_rows(frames: np.ndarray, trains: np.ndarray) -> np.ndarray:
+    """Active rows per step: inputs at t plus neurons that spiked at t - 1."""
+    frames, trains = np.asarray(frames), np.asarray(trains)
+    rec = np.concatenate([[0], trains[:-1].sum(1)]) if len(trains) else np.zeros(0, int)
+    return frames.sum(1).astype(np.int64) + rec
+
+
+def event_bound(frames: np.ndarray, trains: np.ndarray, params: CoreParams) -> int:
+    """``sum_t active_rows_t * ceil(columns / P)`` for one sample."""
+    return int(step_rows(frames, trains).sum()) * params.groups
+
+
+def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
+            words_per_bin: list[int] | None = None, early_eos: bool = False) -> int:
+    """Cycles of one sample: ``frames`` ``[T, inputs]`` (binary), ``trains`` ``[T, neurons]``.
+
+    ``words_per_bin``: event words the host sends per bin (default: one per
+    active row, as :func:`~rramlsm.hw.program.encode_frames` sends); with
+    ``early_eos`` the last bin of ``frames`` is closed by ``EOS`` instead of
+    ``BIN`` and the steps after it run without input (``trains`` still covers
+    all T steps).
+    """
+    p = params
+    frames, trains = np.asarray(frames), np.asarray(trains)
+    steps = len(trains)
+    G = p.groups
+    active_in = frames.sum(1).astype(np.int64)
+    words = list(words_per_bin) if words_per_bin is not None else active_in.tolist()
+    n_bins = len(words)
+    # Bins as sent: every bin closed by BIN, then an empty bin closed by EOS
+    # (or, with early_eos, the last bin closed by EOS).
+    bins = [(w, False) for w in words] + [(0, True)]
+    if early_eos:
+        bins = [(w, False) for w in words[:-1]] + [(words[-1], True)]
+    padded = np.zeros((steps, p.groups * p.lanes), np.int64)
+    padded[:, : p.neurons] = trains
+    pops = padded.reshape(steps, G, p.lanes).sum(2)       # spikes per group and step
+
+    def engine_step(t: int) -> int:
+        rec = np.maximum(1, pops[t - 1]).sum() if t else G
+        rows = (active_in[t] if t < n_bins else 0) + (pops[t - 1].sum() if t else 0)
+        return int(rec) + G * max(1, int(rows)) + 5
+
+    free_at = [0, 0]
+    loader = 0
+    wait = G + 2
+    t = 0
+    head = None
+    for k, (n_words, eos) in enumerate(bins):
+        b = k % 2
+        start = max(loader, free_at[b])
+        full_at = start + n_words + 1
+        loader = full_at
+        w = max(wait, full_at)
+        if t >= steps:
+            free_at[b] = w + 1
+            wait = w + 1
+            if eos:
+                head = w + 1
+                break
+            continue
+        end = w + 1 + engine_step(t) - 1
+        t += 1
+        if eos:
+            while t < steps:
+                end += engine_step(t)
+                t += 1
+            head = end + 1
+            break
+        free_at[b] = end + 1
+        wait = end + 1
+    B, L = p.head_blocks, p.head_lanes
+    return head + B * (p.neurons + L + 3) + p.dim + p.classes + 6
