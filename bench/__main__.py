@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHES = ["data", "lsm"]
+BENCHES = ["data", "lsm", "cycles"]
 
 failed = []
 for name in BENCHES:

@@ -85,7 +85,7 @@ class LSMCore(wiring.Component):
     def __init__(self, params: CoreParams, init: dict | None = None):
         self.params = p = params
         self._init = init or {}
-        prog_width = max(p.lanes * 9, p.head_lanes * contract.ACC_BITS, p.classes * 8, 8)
+        prog_width = self.prog_width(p)
         super().__init__({
             "inp": In(stream.Signature(IN_WORD)),
             "out": Out(stream.Signature(OUT_WORD)),
@@ -112,6 +112,11 @@ class LSMCore(wiring.Component):
             "perf_dropped": Out(32),
             "perf_samples": Out(32),
         })
+
+    @staticmethod
+    def prog_width(p: CoreParams) -> int:
+        """Width of the widest memory word the programming path writes."""
+        return max(p.lanes * 9, p.head_lanes * contract.ACC_BITS, p.classes * 8, 8)
 
     def elaborate(self, platform):
         p = self.params

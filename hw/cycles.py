@@ -27,7 +27,7 @@ import numpy as np
 
 from rramlsm.hw.params import CoreParams
 
-__all__ = ["predict", "event_bound", "step_rows"]
+__all__ = ["predict", "event_bound", "step_rows", "fixed_overhead"]
 
 
 def step_rows(frames: np.ndarray, trains: np.ndarray) -> np.ndarray:
@@ -103,3 +103,11 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
         wait = end + 1
     B, L = p.head_blocks, p.head_lanes
     return head + B * (p.neurons + L + 3) + p.dim + p.classes + 6
+
+
+def fixed_overhead(params: CoreParams, steps: int) -> int:
+    """Cycles per sample that do not depend on the data: clearing, per-step REC/WAIT/drain
+    (``G + 6``), head, classifier and hand-over."""
+    p = params
+    return (p.groups + 2 + steps * (p.groups + 6) + p.head_blocks * (p.neurons + p.head_lanes + 3)
+            + p.dim + p.classes + 6)

@@ -73,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .png")
     s.set_defaults(func=_cmd_data_show)
 
+    from rramlsm.hw import commands as hw_commands
     from rramlsm.sw import commands
 
     commands.register(sub)
+    hw_commands.register(sub)
     return p
 
 

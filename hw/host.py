@@ -1,0 +1,53 @@
+"""What a host sends the macro, independent of the transport (simulator, cocotb, UART).
+
+Everything is expressed as register-bus writes ``(address, data)`` and input
+words, so the Amaranth tests, the cocotb testbenches and the board driver
+share one definition of programming and configuration.
+"""
+
+from __future__ import annotations
+
+from rramlsm.hw.core import InKind
+from rramlsm.hw.macro import CORE_BASE, CoreReg, Reg, prog_target_word
+from rramlsm.hw.program import CoreImage
+
+__all__ = ["register_writes", "program_writes", "ctrl_word", "pack_input", "unpack_output"]
+
+_FIELDS = {"steps": CoreReg.STEPS, "decay_q": CoreReg.DECAY_Q,
+           "threshold_q": CoreReg.THRESHOLD_Q, "adc_shift": CoreReg.ADC_SHIFT,
+           "head_shift": CoreReg.HEAD_SHIFT, "noise_amp": CoreReg.NOISE_AMP,
+           "noise_seed": CoreReg.NOISE_SEED}
+
+
+def ctrl_word(modality: str, dump: bool = False) -> int:
+    return (1 if modality == "audio" else 0) | (int(dump) << 1)
+
+
+def register_writes(core: str, registers: dict[str, int]) -> list[tuple[int, int]]:
+    """Bus writes that set a core's configuration registers."""
+    return [(CORE_BASE[core] + _FIELDS[k], int(v) & 0xFFFFFFFF) for k, v in registers.items()]
+
+
+def program_writes(core: str, image: CoreImage, staging_bits: int) -> list[tuple[int, int]]:
+    """Bus writes that load every memory of a core through the programming path."""
+    chunks = staging_bits // 32
+    out = []
+    last_target = None
+    for target, addr, word in image.writes():
+        if target != last_target:
+            out += [(Reg.PROG_TARGET, prog_target_word(target, core)), (Reg.PROG_ADDR, addr)]
+            last_target = target
+        for k in reversed(range(chunks)):
+            out.append((Reg.PROG_DATA, (word >> (32 * k)) & 0xFFFFFFFF))
+        out.append((Reg.PROG_COMMIT, 0))
+    return out
+
+
+def pack_input(kind: InKind, row: int) -> int:
+    """The 18-bit ``inp`` payload: ``row`` in bits 15:0, ``kind`` in bits 17:16."""
+    return (kind.value << 16) | row
+
+
+def unpack_output(payload: int) -> tuple[int, int, bool]:
+    """``out`` payload -> ``(kind, data, last)``."""
+    return (payload >> 32) & 0x7, payload & 0xFFFFFFFF, bool(payload >> 35)
