@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 NORSE := norse==1.1.0
+# LZ4 C sources (from the lz4 sdist on PyPI) for Verilator's FST trace writer (--waves).
+LZ4 := lz4==4.4.4
+LZ4_DIR := $(VENV)/share/lz4
 
 .PHONY: setup test demo lint bench data clean
 
@@ -20,6 +23,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# norse without its torchvision requirement (see README, "Dependencies").
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NORSE)
+	mkdir -p $(LZ4_DIR)
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+		-d $(LZ4_DIR) $(LZ4)
+	tar -xzf $(LZ4_DIR)/lz4-*.tar.gz -C $(LZ4_DIR) --strip-components=2 --wildcards \
+		'*/lz4libs/lz4.c' '*/lz4libs/lz4.h'
 	touch $(STAMP)
 
 test: $(STAMP)

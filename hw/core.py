@@ -220,6 +220,10 @@ class LSMCore(wiring.Component):
         counting = Signal()
         with m.If(counting):
             m.d.sync += cycles.eq(cycles + 1)
+        # A sample's cycles count from its first input word (waiting for the host is not
+        # the core's time); the count stops when the result is ready.
+        with m.If(take):
+            m.d.sync += counting.eq(1)
 
         # ACCUM issue register -> crossbar (the list read lands in the same cycle).
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
@@ -291,7 +295,7 @@ class LSMCore(wiring.Component):
         with m.FSM(init="START"):
             with m.State("START"):
                 m.d.comb += lif.clear.eq(1)
-                m.d.sync += [t.eq(0), tail.eq(0), cycles.eq(0), counting.eq(1)]
+                m.d.sync += [t.eq(0), tail.eq(0), cycles.eq(0)]
                 for gg in range(G):
                     m.d.sync += spk[gg].eq(0)
                 m.next = "CLEAR"

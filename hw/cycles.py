@@ -1,8 +1,9 @@
 """Cycle model of :class:`~rramlsm.hw.core.LSMCore`: cycles per sample from event counts.
 
 Exact for an input stream without gaps and an always-ready output (the RTL's
-``CYCLES`` word counts from the cycle after ``START`` to ``LABEL``, so output
-back-pressure does not enter).  Timeline, cycle 0 being ``START``:
+``CYCLES`` word counts from the cycle its first input word is taken to
+``LABEL``, so neither waiting for the host nor output back-pressure enters).
+Timeline, cycle 0 being ``START`` (where the first word is taken):
 
 * clearing the LIF bank: the engine first waits in ``WAIT`` at cycle G + 2;
 * loader, per bin k (buffer k mod 2, once freed): ``n_k`` event words + 1
@@ -43,14 +44,17 @@ def event_bound(frames: np.ndarray, trains: np.ndarray, params: CoreParams) -> i
 
 
 def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
-            words_per_bin: list[int] | None = None, early_eos: bool = False) -> int:
+            words_per_bin: list[int] | None = None, early_eos: bool = False,
+            ready_core: bool = False) -> int:
     """Cycles of one sample: ``frames`` ``[T, inputs]`` (binary), ``trains`` ``[T, neurons]``.
 
     ``words_per_bin``: event words the host sends per bin (default: one per
     active row, as :func:`~rramlsm.hw.program.encode_frames` sends); with
     ``early_eos`` the last bin of ``frames`` is closed by ``EOS`` instead of
     ``BIN`` and the steps after it run without input (``trains`` still covers
-    all T steps).
+    all T steps).  ``ready_core``: the core had finished clearing before the first
+    word arrived (it sat idle in ``WAIT``), e.g. the first sample after reset, an
+    abort or a pause of the host longer than G + 2 cycles.
     """
     p = params
     frames, trains = np.asarray(frames), np.asarray(trains)
@@ -73,8 +77,10 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
         rows = (active_in[t] if t < n_bins else 0) + (pops[t - 1].sum() if t else 0)
         return int(rec) + G * max(1, int(rows)) + 5
 
+    # Cycles are counted from the first word; an idle core has finished clearing by then.
+    arrival = G + 2 if ready_core else 0
     free_at = [0, 0]
-    loader = 0
+    loader = arrival
     wait = G + 2
     t = 0
     head = None
@@ -102,7 +108,7 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
         free_at[b] = end + 1
         wait = end + 1
     B, L = p.head_blocks, p.head_lanes
-    return head + B * (p.neurons + L + 3) + p.dim + p.classes + 6
+    return head + B * (p.neurons + L + 3) + p.dim + p.classes + 6 - arrival
 
 
 def fixed_overhead(params: CoreParams, steps: int) -> int:

@@ -73,11 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .png")
     s.set_defaults(func=_cmd_data_show)
 
+    from rramlsm.cosim import commands as cosim_commands
     from rramlsm.hw import commands as hw_commands
     from rramlsm.sw import commands
 
     commands.register(sub)
     hw_commands.register(sub)
+    cosim_commands.register(sub)
     return p
 
 

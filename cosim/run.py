@@ -1,0 +1,122 @@
+"""Run the cocotb testbench on the Verilated macro: ``rramlsm cosim`` and the test suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from rramlsm.cosim.build import build, verilator_env
+from rramlsm.errors import RRAMLSMError
+
+__all__ = ["run_cosim", "verilog_for"]
+
+
+def _cache() -> Path:
+    from rramlsm.sw.datasets.builtin import cache_dir
+
+    return cache_dir() / "cosim"
+
+
+def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int) -> Path:
+    """The macro's Verilog for a bundle (weights baked in), cached by bundle content."""
+    from rramlsm.hw.verilog import TOP, build_macro, write_verilog
+    from rramlsm.sw.bundle import load_bundle
+
+    digest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    key = abs(hash(json.dumps(digest["arrays"], sort_keys=True) + f"{lanes}-{head_lanes}"))
+    path = _cache() / "verilog" / f"{TOP}-{key:x}.v"
+    if not path.exists():
+        macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes)
+        write_verilog(macro, path)
+    return path
+
+
+def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
+              out: str | Path | None = None, lanes: int = 16, head_lanes: int = 16,
+              patterns=((0.0, 0.0),), scenarios=(), second_bundle: str | Path | None = None,
+              waves: bool = False, testcase: str | None = None,
+              model_bundle: str | Path | None = None) -> dict:
+    """Build (or reuse) the Verilated macro and run the testbench on ``frames`` per modality.
+
+    Returns ``{"samples", "mismatches", "cycles_per_sample_mean", "sim_cycles_per_s", ...}``.
+    ``model_bundle`` makes the golden model predict from another bundle than the one
+    built into the RTL (only to prove that the checker catches a difference).
+    """
+    from cocotb_tools.runner import get_runner
+
+    from rramlsm.hw.verilog import TOP
+
+    bundle_dir = Path(bundle_dir)
+    verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes)
+    t_build = time.perf_counter()
+    bdir = build(verilog, _cache() / "verilator", waves=waves)
+    t_build = time.perf_counter() - t_build
+    work = Path(tempfile.mkdtemp(prefix="rramlsm-cosim-"))
+    try:
+        np.savez(work / "vectors.npz", **{m: np.asarray(f, np.uint8) for m, f in frames.items()})
+        job = {"vectors": str(work / "vectors.npz"), "results": str(work / "results.json"),
+               "bundles": [str(model_bundle or bundle_dir)]
+               + ([str(second_bundle)] if second_bundle else []),
+               "lanes": lanes, "head_lanes": head_lanes, "patterns": [list(p) for p in patterns],
+               "scenarios": list(scenarios)}
+        (work / "job.json").write_text(json.dumps(job))
+        env = {**verilator_env(), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
+        old = dict(os.environ)
+        os.environ.update(env)
+        t0 = time.perf_counter()
+        xml = work / "results.xml"
+        try:
+            get_runner("verilator").test(
+                test_module="rramlsm.cosim.tb_macro", hdl_toplevel=TOP, hdl_toplevel_lang="verilog",
+                build_dir=str(bdir),
+                test_dir=str(work), extra_env=env, waves=waves, testcase=testcase,
+                results_xml=str(xml), log_file=str(work / "sim.log"))
+        except SystemExit:
+            # Under pytest the runner exits on failing tests; the results file says which.
+            pass
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        wall = time.perf_counter() - t0
+        failures = [tc.get("name") for tc in ET.parse(xml).iter("testcase")
+                    if tc.find("failure") is not None or tc.find("error") is not None]
+        if not (work / "results.json").exists():
+            log = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""
+            raise RRAMLSMError(f"cosimulation produced no results:\n{log}")
+        runs = json.loads((work / "results.json").read_text())
+        mismatches = [m for r in runs.values() for m in r["mismatches"]]
+        cycles = [c for r in runs.values() for c in r["cycles"]]
+        summary = {
+            "samples": sum(r["samples"] for r in runs.values()),
+            "samples_per_modality": {m: len(f) for m, f in frames.items()},
+            "mismatches": len(mismatches),
+            "mismatch_details": mismatches[:50],
+            "failed_tests": failures,
+            "cycles_per_sample_mean": float(np.mean(cycles)) if cycles else 0.0,
+            "sim_cycles_per_s": sum(r["sim_cycles"] for r in runs.values())
+            / max(sum(r["wall_s"] for r in runs.values()), 1e-9),
+            "runs": {k: {kk: v[kk] for kk in ("samples", "wall_s", "sim_cycles")}
+                     for k, v in runs.items()},
+            "build_seconds": t_build,
+            "wall_seconds": wall,
+            "lanes": lanes,
+        }
+        if waves:
+            fst = next(work.glob("*.fst"), None)
+            if fst and out:
+                shutil.copy(fst, Path(out).parent / "cosim.fst")
+                summary["waves"] = str(Path(out).parent / "cosim.fst")
+        if out:
+            from rramlsm.sw.commands import write_json
+
+            write_json(Path(out), summary)
+        return summary
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""Cosimulation: the generated Verilog on Verilator, driven by cocotb, against the golden model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rramlsm.cli import main
+from rramlsm.cosim.commands import sample_frames
+from rramlsm.cosim.run import run_cosim
+from rramlsm.sw.bundle import Bundle, ModalityBundle, load_bundle, quantize_prototypes, write_bundle
+from rramlsm.sw.golden import IntegerLSM
+from rramlsm.sw.heads import HeadConfig, ProjectionHead, quantize_head
+
+
+def _noise_bundle(path, seed=0):
+    import torch
+
+    rng = np.random.default_rng(seed)
+    mods = {}
+    for m, inputs in (("visual", 16), ("audio", 8)):
+        rows = inputs + 12
+        lsm = IntegerLSM(rng.integers(40, 140, (rows, 12)).astype(np.uint8),
+                         rng.integers(40, 140, (rows, 12)).astype(np.uint8),
+                         inputs, 12, 10, 900, 150, 8, 1, 700, 17 + seed)
+        torch.manual_seed(seed)
+        head = quantize_head(ProjectionHead(HeadConfig(inputs=12, dim=8)),
+                             rng.integers(0, 10, (40, 12)).astype(np.uint8), steps=10)
+        mods[m] = ModalityBundle(lsm, head, quantize_prototypes(rng.normal(size=(4, 8))),
+                                 np.arange(1, 5))
+    return write_bundle(path, Bundle(mods))
+
+
+@pytest.fixture(scope="module")
+def cosim_frames(demo_run):
+    return sample_frames(load_bundle(demo_run / "bundle"), {"visual": "digits",
+                                                            "audio": "speech"}, 20)
+
+
+def test_quick_cosim_20_samples_per_modality_with_stalls_abort_and_reprogramming(
+        demo_run, cosim_frames, tmp_path):
+    s = run_cosim(demo_run / "bundle", cosim_frames, out=tmp_path / "cosim.json",
+                  patterns=[(0.0, 0.0), (0.25, 0.4)], scenarios=["abort", "reprogram"],
+                  second_bundle=demo_run / "models" / "seed1")
+    assert s["failed_tests"] == [] and s["mismatches"] == 0, s["mismatch_details"]
+    assert s["samples_per_modality"] == {"visual": 20, "audio": 20}
+    runs = s["runs"]
+    assert runs["samples_0.0_0.0"]["samples"] == 40 and runs["samples_0.25_0.4"]["samples"] == 40
+    assert runs["abort_0.0_0.0"]["samples"] == 12 and runs["reprogram_0.0_0.0"]["samples"] == 12
+    on_disk = json.loads((tmp_path / "cosim.json").read_text())
+    for key in ("samples", "mismatches", "cycles_per_sample_mean", "sim_cycles_per_s"):
+        assert key in on_disk
+    assert on_disk["cycles_per_sample_mean"] > 1000 and on_disk["sim_cycles_per_s"] > 0
+
+
+def test_cosim_catches_a_wrong_model(demo_run, cosim_frames):
+    few = {m: f[:2] for m, f in cosim_frames.items()}
+    s = run_cosim(demo_run / "bundle", few, model_bundle=demo_run / "models" / "seed1")
+    assert s["mismatches"] > 0 and s["failed_tests"]
+
+
+def test_cosim_read_noise_mode_and_waves(tmp_path, capsys):
+    b = _noise_bundle(tmp_path / "noisy")
+    rng = np.random.default_rng(1)
+    frames = {"visual": (rng.random((6, 10, 16)) < 0.3).astype(np.uint8),
+              "audio": (rng.random((6, 10, 8)) < 0.3).astype(np.uint8)}
+    s = run_cosim(b, frames, lanes=4, head_lanes=4, patterns=[(0.0, 0.0), (0.3, 0.3)],
+                  scenarios=["abort"], out=tmp_path / "cosim.json", waves=True)
+    assert s["mismatches"] == 0 and s["failed_tests"] == [], s["mismatch_details"]
+    assert (tmp_path / "cosim.fst").stat().st_size > 1000
+
+
+def test_cosim_command(demo_run, tmp_path, capsys):
+    assert main(["cosim", "--bundle", str(demo_run / "bundle"), "--samples", "2", "--out",
+                 str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "0 mismatches" in out and "simulated cycles/s" in out
+    assert json.loads((tmp_path / "c.json").read_text())["samples"] == 4
+    assert main(["cosim", "--bundle", str(demo_run / "bundle"), "--source", "speech",
+                 "--source", "nmnist:/nonexistent", "--samples", "1"]) == 2
