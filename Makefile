@@ -12,7 +12,7 @@ NORSE := norse==1.1.0
 LZ4 := lz4==4.4.4
 LZ4_DIR := $(VENV)/share/lz4
 
-.PHONY: setup test demo lint bench data clean
+.PHONY: setup test demo lint bench data cosim clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,14 @@ demo: $(STAMP)
 
 data: $(STAMP)
 	$(VENV)/bin/rramlsm data build
+
+# The long RTL regression: 1,000 samples per modality through the Verilated macro of the
+# demo bundle, with and without random input gaps / output back-pressure, plus aborts.
+COSIM_SAMPLES ?= 1000
+cosim: $(STAMP)
+	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
+	$(VENV)/bin/rramlsm cosim --bundle runs/demo/bundle --samples $(COSIM_SAMPLES) --stalls \
+		--out runs/cosim/cosim.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

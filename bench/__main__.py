@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHES = ["data", "lsm", "cycles"]
+BENCHES = ["data", "lsm", "cycles", "cosim"]
 
 failed = []
 for name in BENCHES:

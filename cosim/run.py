@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rramlsm.cosim.build import build, verilator_env
+from rramlsm.cosim.build import TB_TOP, build, verilator_env
 from rramlsm.errors import RRAMLSMError
 
 __all__ = ["run_cosim", "verilog_for"]
@@ -51,8 +51,6 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     """
     from cocotb_tools.runner import get_runner
 
-    from rramlsm.hw.verilog import TOP
-
     bundle_dir = Path(bundle_dir)
     verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes)
     t_build = time.perf_counter()
@@ -74,7 +72,8 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
         xml = work / "results.xml"
         try:
             get_runner("verilator").test(
-                test_module="rramlsm.cosim.tb_macro", hdl_toplevel=TOP, hdl_toplevel_lang="verilog",
+                test_module="rramlsm.cosim.tb_macro", hdl_toplevel=TB_TOP,
+                hdl_toplevel_lang="verilog",
                 build_dir=str(bdir),
                 test_dir=str(work), extra_env=env, waves=waves, testcase=testcase,
                 results_xml=str(xml), log_file=str(work / "sim.log"))
@@ -85,6 +84,9 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             os.environ.clear()
             os.environ.update(old)
         wall = time.perf_counter() - t0
+        if not xml.exists():
+            log = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""
+            raise RRAMLSMError(f"the cosimulation did not run:\n{log}")
         failures = [tc.get("name") for tc in ET.parse(xml).iter("testcase")
                     if tc.find("failure") is not None or tc.find("error") is not None]
         if not (work / "results.json").exists():

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from rramlsm.hw.core import OutKind
@@ -97,7 +96,7 @@ class MacroTB:
         self.cycles = 0
         self.mismatches: list[str] = []
         self.samples_done = {"visual": 0, "audio": 0}
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        # The clock is generated in the HDL wrapper (10 ns): no callback per half period.
         dut.inp__valid.value = 0
         dut.out__ready.value = 0
         dut.bus_we.value = 0
@@ -142,35 +141,39 @@ class MacroTB:
     async def send(self, words, stop_after: int | None = None):
         """Drive input words; one await per accepted word."""
         dut, clk = self.dut, self.dut.clk
-        for k, (kind, row) in enumerate(words):
-            if stop_after is not None and k == stop_after:
-                break
+        payload, valid, ready = dut.inp__payload, dut.inp__valid, dut.inp__ready
+        falling = FallingEdge(clk)
+        words = [pack_input(kind, row) for kind, row in words[:stop_after]]
+        valid.value = 1
+        for word in words:
             if self.idle and self.rng.random() < self.idle:
-                dut.inp__valid.value = 0
+                valid.value = 0
                 await ClockCycles(clk, self.rng.randint(1, 4), rising=False)
-            dut.inp__payload.value = pack_input(kind, row)
-            dut.inp__valid.value = 1
-            while not dut.inp__ready.value:
+                valid.value = 1
+            payload.value = word
+            while not ready.value:
                 # Not ready: sleep until it rises, then drive at the next falling edge.
-                await RisingEdge(dut.inp__ready)
-                await FallingEdge(clk)
-            await FallingEdge(clk)          # the rising edge in between took the word
-        dut.inp__valid.value = 0
+                await RisingEdge(ready)
+                await falling
+            await falling                   # the rising edge in between took the word
+        valid.value = 0
 
     async def receive(self) -> Result:
         """Collect one sample's output words (with random back-pressure)."""
         dut, clk = self.dut, self.dut.clk
+        ready, valid, out = dut.out__ready, dut.out__valid, dut.out__payload
+        falling = FallingEdge(clk)
         r = Result()
         while True:
             stall = self.stall and self.rng.random() < self.stall
-            dut.out__ready.value = 0 if stall else 1
-            if not dut.out__valid.value:
-                await RisingEdge(dut.out__valid)
-                await FallingEdge(clk)
+            ready.value = 0 if stall else 1
+            if not valid.value:
+                await RisingEdge(valid)
+                await falling
                 continue
             # Sample the word while it is offered; the next rising edge takes it.
-            payload = int(dut.out__payload.value)
-            await FallingEdge(clk)
+            payload = int(out.value)
+            await falling
             if stall:
                 continue
             kind, data, last = (payload >> 32) & 7, payload & 0xFFFFFFFF, payload >> 35
@@ -186,7 +189,7 @@ class MacroTB:
             elif kind == OutKind.CYCLES.value:
                 r.cycles = data
             if last:
-                dut.out__ready.value = 0
+                ready.value = 0
                 return r
 
     async def run_sample(self, which: int, modality: str, n: int, *, check_cycles: bool,
@@ -276,3 +279,4 @@ async def run_test_reprogram(dut, pattern):
         await tb.run_all(which, count=3)
     _record(tb, f"reprogram_{pattern[0]}_{pattern[1]}", time.perf_counter() - t0,
             _sim_ns() - s0)
+

@@ -73,10 +73,12 @@ def _cost(result, baseline_epochs: int) -> dict:
                          BaselineConfig(epochs=baseline_epochs), our_seconds=ours)
 
 
-def run_training(config, out: Path, *, progress: bool = True) -> dict:
+def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int = 0) -> dict:
     """Pipeline + training cost + bundles + metrics.json + report.html in ``out``.
 
     The training-cost comparison gives SRNN-CLIP as many epochs as our heads.
+    ``rtl_samples`` > 0 also runs that many samples per modality through the
+    Verilated RTL of the bundle (``metrics["rtl_check"]``).
     """
     from rramlsm.sw.bundle import write_bundle
     from rramlsm.sw.pipeline import PAPER_FIGURES, run_pipeline
@@ -95,11 +97,27 @@ def run_training(config, out: Path, *, progress: bool = True) -> dict:
     write_bundle(out / "bundle", result.seeds[0].bundle)
     metrics["bundle"] = {"path": str(out / "bundle"), "seed": result.seeds[0].seed}
     metrics["paper"] = PAPER_FIGURES
+    if rtl_samples:
+        metrics["rtl_check"] = _rtl_check(out / "bundle", rtl_samples)
     metrics["seconds"] = time.perf_counter() - t0
     write_report(out / "report.html", result, metrics)
     metrics["seconds"] = time.perf_counter() - t0
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _rtl_check(bundle: Path, n: int) -> dict:
+    """A short cosimulation of the exported bundle; reported, never fatal to the demo."""
+    from rramlsm.errors import RRAMLSMError
+
+    try:
+        from rramlsm.cosim.commands import rtl_check
+
+        s = rtl_check(bundle, n)
+    except (RRAMLSMError, ImportError, OSError, RuntimeError) as e:
+        return {"ran": False, "reason": str(e)[:500]}
+    return {"ran": True, **{k: s[k] for k in ("samples", "mismatches", "cycles_per_sample_mean",
+                                              "sim_cycles_per_s", "build_seconds")}}
 
 
 def print_summary(metrics: dict) -> None:
@@ -140,11 +158,17 @@ def print_summary(metrics: dict) -> None:
     fr = metrics["firing_rate"]
     print("firing rate float/golden: " + ", ".join(
         f"{m} {100 * fr[m]['float']:.1f}/{100 * fr[m]['golden']:.1f} %" for m in fr))
+    rc = metrics.get("rtl_check")
+    if rc:
+        print(f"RTL check (Verilator): {rc['samples']} samples, {rc['mismatches']} mismatches, "
+              f"{rc['cycles_per_sample_mean']:.0f} cycles/sample" if rc["ran"]
+              else f"RTL check skipped: {rc['reason']}")
 
 
 def _cmd_train(args) -> int:
     cfg = _pipeline_config(args)
-    metrics = run_training(cfg, Path(args.out), progress=not args.quiet)
+    metrics = run_training(cfg, Path(args.out), progress=not args.quiet,
+                           rtl_samples=getattr(args, "rtl_samples", 0))
     print_summary(metrics)
     print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
     return 0
@@ -320,6 +344,8 @@ def register(sub) -> None:
 
     d = sub.add_parser("demo", help="the main job on the built-in data")
     _add_training(d, "runs/demo")
+    d.add_argument("--rtl-samples", type=int, default=5,
+                   help="samples per modality for the RTL check on Verilator (0: skip)")
     d.set_defaults(func=_cmd_demo)
 
     e = sub.add_parser("eval", help="evaluate an export bundle on data (integer path)")

@@ -24,6 +24,9 @@ def test_demo_writes_metrics_report_and_bundle(demo_run):
     assert m["training_cost"]["protonet_ratio"] > 1
     assert m["seconds"] > 0
     assert m["protocol"]["seeds"] == [0, 1]
+    # The demo's short RTL check on Verilator: 5 samples per modality, bit-exact.
+    assert m["rtl_check"]["ran"] and m["rtl_check"]["samples"] == 10
+    assert m["rtl_check"]["mismatches"] == 0
     html = (demo_run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5 and "87.5" in html
     assert (demo_run / "bundle" / "manifest.json").exists()
