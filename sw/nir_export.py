@@ -28,8 +28,6 @@ def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT) -> nir.NIRGraph:
     cfg = reservoir.config
     if dt <= 0:
         raise ValueError(f"dt must be positive, not {dt}")
-    if cfg.decay == 0:
-        raise ValueError("decay 0 has no finite NIR time constant")
     w_in, w_rec = (w.T.numpy() for w in reservoir.float_weights())  # NIR Linear: [out, in]
     n = cfg.neurons
     tau = np.full(n, dt / (1.0 - cfg.decay))

@@ -57,3 +57,16 @@ def test_nir_parameters_reproduce_the_float_model():
     # allow a few flipped spikes in the chaotic reservoir, not a different model.
     assert np.abs(ours - theirs).sum() <= 0.02 * ours.sum()
     assert theirs.sum() > 0
+
+
+def test_decay_zero_exports_tau_equal_to_dt():
+    """lam = 0 (no memory) is tau = dt, r = 1: finite, and still our model."""
+    cfg = PRESETS["visual"].replace(inputs=20, neurons=12, steps=15, decay=0.0, threshold=2.0)
+    r = make_reservoir(cfg, seed=2)
+    g = to_nir(r)
+    np.testing.assert_allclose(g.nodes["lsm.lif"].tau, DEFAULT_DT)
+    np.testing.assert_allclose(g.nodes["lsm.lif"].r, 1.0)
+    x = (np.random.default_rng(0).random((6, 15, 20)) < 0.3).astype(np.float32)
+    w_in, w_rec = r.float_weights()
+    want = run_lif(torch.as_tensor(x), w_in, w_rec, 0.0, 2.0).numpy()
+    np.testing.assert_array_equal(_simulate_nir(g, x, DEFAULT_DT), want)
