@@ -34,6 +34,10 @@ from rramlsm.hw.program import core_image, encode_frames
 
 JOB = json.loads(Path(os.environ["RRAMLSM_COSIM_JOB"]).read_text())
 PATTERNS = [tuple(p) for p in JOB.get("patterns", [[0.0, 0.0]])]
+#: A hung design fails its test instead of hanging the run: 1 ms (100,000 cycles) per
+#: sample of simulated time is ten times what any sample of the paper's sizes needs, plus
+#: time for programming over the bus.
+TIMEOUT_MS = 100 + 2 * sum(len(v) for v in np.load(JOB["vectors"]).values())
 
 
 @dataclass
@@ -232,7 +236,7 @@ def _sim_ns() -> float:
     return cocotb.simtime.get_sim_time("ns")
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TIMEOUT_MS, timeout_unit="ms")
 @cocotb.parametrize(pattern=PATTERNS)
 async def run_test_samples(dut, pattern):
     """Every sample of both modalities, exact."""
@@ -243,7 +247,8 @@ async def run_test_samples(dut, pattern):
     _record(tb, f"samples_{pattern[0]}_{pattern[1]}", time.perf_counter() - t0, _sim_ns() - s0)
 
 
-@cocotb.test(skip="abort" not in JOB.get("scenarios", []))
+@cocotb.test(skip="abort" not in JOB.get("scenarios", []), timeout_time=TIMEOUT_MS,
+             timeout_unit="ms")
 @cocotb.parametrize(pattern=PATTERNS)
 async def run_test_abort_mid_sample(dut, pattern):
     """An ABORT write in the middle of a sample, then samples again; a reset the same way."""
@@ -267,7 +272,8 @@ async def run_test_abort_mid_sample(dut, pattern):
     _record(tb, f"abort_{pattern[0]}_{pattern[1]}", time.perf_counter() - t0, _sim_ns() - s0)
 
 
-@cocotb.test(skip="reprogram" not in JOB.get("scenarios", []) or len(JOB["bundles"]) < 2)
+@cocotb.test(skip="reprogram" not in JOB.get("scenarios", []) or len(JOB["bundles"]) < 2,
+             timeout_time=TIMEOUT_MS, timeout_unit="ms")
 @cocotb.parametrize(pattern=PATTERNS)
 async def run_test_reprogram(dut, pattern):
     """Program a second bundle over the bus, check; program the first back, check."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rramlsm.cli import main
+from rramlsm.cosim.blocks import run_block
 from rramlsm.cosim.commands import sample_frames
 from rramlsm.cosim.run import run_cosim
 from rramlsm.sw.bundle import Bundle, ModalityBundle, load_bundle, quantize_prototypes, write_bundle
@@ -78,3 +79,12 @@ def test_cosim_command(demo_run, tmp_path, capsys):
     assert json.loads((tmp_path / "c.json").read_text())["samples"] == 4
     assert main(["cosim", "--bundle", str(demo_run / "bundle"), "--source", "speech",
                  "--source", "nmnist:/nonexistent", "--samples", "1"]) == 2
+
+
+@pytest.mark.parametrize("block,kw", [("crossbar", {}), ("lif", {}),
+                                      ("lif", {"decay_q": 1023, "threshold_q": 1, "steps": 20}),
+                                      ("crossbar", {"lanes": 3, "neurons": 7})])
+def test_block_testbenches_on_verilator(block, kw):
+    r = run_block(block, **kw)
+    assert r.pop("_failed_tests") == []
+    assert len(r) == 2 and all(v == [] for v in r.values())   # two idle patterns, no failure
