@@ -19,7 +19,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
-from rramlsm.hw.params import WEIGHT_BITS, unpack_lanes
+from rramlsm.hw.params import unpack_lanes
 from rramlsm.sw import contract
 
 JOB = json.loads(Path(os.environ["RRAMLSM_COSIM_JOB"]).read_text())
@@ -172,4 +172,4 @@ async def run_test_lif_bank(dut, idle):
     _record(f"lif_{idle}", failures)
 
 
-__all__ = ["CrossbarTB", "LIFBankTB", "WEIGHT_BITS"]
+__all__ = ["CrossbarTB", "LIFBankTB"]

@@ -19,7 +19,7 @@ from rramlsm.hw.params import (
     prototype_words,
 )
 
-__all__ = ["CoreImage", "core_image", "encode_sample", "encode_frames"]
+__all__ = ["CoreImage", "core_image", "encode_frames"]
 
 
 @dataclass(frozen=True)
@@ -78,5 +78,3 @@ def encode_frames(frames: np.ndarray) -> list[tuple[InKind, int]]:
     words.append((InKind.EOS, 0))
     return words
 
-
-encode_sample = encode_frames
