@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,9 +30,10 @@ def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int) -> Path:
     from rramlsm.hw.verilog import TOP, build_macro, write_verilog
     from rramlsm.sw.bundle import load_bundle
 
-    digest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
-    key = abs(hash(json.dumps(digest["arrays"], sort_keys=True) + f"{lanes}-{head_lanes}"))
-    path = _cache() / "verilog" / f"{TOP}-{key:x}.v"
+    manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    blob = json.dumps([manifest["arrays"], manifest["modalities"], lanes, head_lanes],
+                      sort_keys=True, default=repr).encode()
+    path = _cache() / "verilog" / f"{TOP}-{hashlib.sha256(blob).hexdigest()[:16]}.v"
     if not path.exists():
         macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes)
         write_verilog(macro, path)
