@@ -27,12 +27,18 @@ def _cache() -> Path:
 
 def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int) -> Path:
     """The macro's Verilog for a bundle (weights baked in), cached by bundle content."""
+    import amaranth
+
+    import rramlsm.hw as hw
     from rramlsm.hw.verilog import TOP, build_macro, write_verilog
     from rramlsm.sw.bundle import load_bundle
 
     manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
-    blob = json.dumps([manifest["arrays"], manifest["modalities"], lanes, head_lanes],
-                      sort_keys=True, default=repr).encode()
+    # The key covers the bundle, the sizes, the RTL's own source and Amaranth's version,
+    # so editing the RTL never reuses stale Verilog.
+    rtl = b"".join(p.read_bytes() for p in sorted(Path(hw.__file__).parent.glob("*.py")))
+    blob = json.dumps([manifest["arrays"], manifest["modalities"], lanes, head_lanes,
+                       amaranth.__version__], sort_keys=True, default=repr).encode() + rtl
     path = _cache() / "verilog" / f"{TOP}-{hashlib.sha256(blob).hexdigest()[:16]}.v"
     if not path.exists():
         macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes)
