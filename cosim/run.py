@@ -59,7 +59,10 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     """
     from cocotb_tools.runner import get_runner
 
-    bundle_dir = Path(bundle_dir)
+    # The simulator runs in a scratch folder: every path it reads must be absolute.
+    bundle_dir = Path(bundle_dir).resolve()
+    second_bundle = Path(second_bundle).resolve() if second_bundle else None
+    model_bundle = Path(model_bundle).resolve() if model_bundle else None
     verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes)
     t_build = time.perf_counter()
     bdir = build(verilog, _cache() / "verilator", waves=waves)

@@ -88,3 +88,10 @@ def test_block_testbenches_on_verilator(block, kw):
     r = run_block(block, **kw)
     assert r.pop("_failed_tests") == []
     assert len(r) == 2 and all(v == [] for v in r.values())   # two idle patterns, no failure
+
+
+def test_cosim_accepts_a_relative_bundle_path(demo_run, cosim_frames, monkeypatch):
+    monkeypatch.chdir(demo_run)
+    few = {m: f[:1] for m, f in cosim_frames.items()}
+    s = run_cosim("bundle", few)
+    assert s["mismatches"] == 0 and s["samples"] == 2
