@@ -28,11 +28,13 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> 
         if source_modality(spec) != want:
             raise ConfigError(f"source {spec!r} is not a {want} source (for the {m} macro)")
         ds = load_source(spec, progress=False)
-        pool = np.flatnonzero(~ds.is_train)
-        if len(pool) == 0:
-            pool = np.arange(len(ds))
+        # Test-split samples first; past them, training samples (any sample checks the RTL).
         rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(pool, min(n, len(pool)), replace=False))
+        test, train = np.flatnonzero(~ds.is_train), np.flatnonzero(ds.is_train)
+        take_test = min(n, len(test))
+        idx = np.sort(np.concatenate([
+            rng.choice(test, take_test, replace=False),
+            rng.choice(train, min(n - take_test, len(train)), replace=False)]).astype(np.int64))
         lsm = bundle.modalities[m].lsm
         cfg = PRESETS[m].replace(inputs=lsm.inputs, neurons=lsm.neurons, steps=lsm.steps)
         frames[m] = frame_dataset(ds, cfg, idx)

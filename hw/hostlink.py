@@ -1,0 +1,81 @@
+"""Host side of the board link (:mod:`rramlsm.hw.bridge`): program a macro, run samples.
+
+``HostLink`` speaks the bridge's byte protocol over any transport with
+``write(bytes)`` and ``read(n) -> bytes`` -- a pyserial ``Serial`` for a real
+board, or a simulated UART in the tests.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from rramlsm.errors import RRAMLSMError
+from rramlsm.hw.bridge import CMD_INPUT, CMD_READ, CMD_WRITE, RSP_OUTPUT, RSP_READ
+from rramlsm.hw.core import OutKind
+from rramlsm.hw.host import ctrl_word, pack_input, program_writes, register_writes
+from rramlsm.hw.macro import Reg
+from rramlsm.hw.program import encode_frames
+
+__all__ = ["HostLink", "encode_write", "encode_read", "encode_input", "decode_output"]
+
+
+def encode_write(addr: int, data: int) -> bytes:
+    return struct.pack("<BBI", CMD_WRITE, int(addr), int(data) & 0xFFFFFFFF)
+
+
+def encode_read(addr: int) -> bytes:
+    return struct.pack("<BB", CMD_READ, int(addr))
+
+
+def encode_input(kind, row: int) -> bytes:
+    return bytes([CMD_INPUT]) + pack_input(kind, row).to_bytes(3, "little")
+
+
+def decode_output(payload: int, into: dict) -> bool:
+    """Add one output word (36-bit payload) to a sample's result dict; True on the last."""
+    kind, data, last = (payload >> 32) & 7, payload & 0xFFFFFFFF, payload >> 35
+    signed = data - (1 << 32) if data >> 31 else data
+    if kind == OutKind.COUNT.value:
+        into.setdefault("counts", []).append(data)
+    elif kind == OutKind.EMBED.value:
+        into.setdefault("embedding", []).append(signed)
+    elif kind == OutKind.CLASS.value:
+        into["label"] = data
+    elif kind == OutKind.SCORE.value:
+        into["score"] = signed
+    elif kind == OutKind.CYCLES.value:
+        into["cycles"] = data
+    return bool(last)
+
+
+class HostLink:
+    def __init__(self, transport):
+        self.t = transport
+
+    def _expect(self, tag: int, n: int) -> bytes:
+        got = self.t.read(1 + n)
+        if len(got) != 1 + n or got[0] != tag:
+            raise RRAMLSMError(f"board link: expected {chr(tag)!r} + {n} bytes, got {got!r}")
+        return got[1:]
+
+    def write(self, addr: int, data: int) -> None:
+        self.t.write(encode_write(addr, data))
+
+    def read(self, addr: int) -> int:
+        self.t.write(encode_read(addr))
+        return int.from_bytes(self._expect(RSP_READ, 4), "little")
+
+    def program(self, core: str, image, staging_bits: int) -> None:
+        """Registers and every memory of a core over the link."""
+        self.t.write(b"".join(encode_write(a, d) for a, d in
+                              register_writes(core, image.registers)
+                              + program_writes(core, image, staging_bits)))
+
+    def run(self, modality: str, frames, *, dump: bool = False) -> dict:
+        """One sample: returns ``{"label", "score", "cycles", "counts", "embedding"}``."""
+        self.write(Reg.CTRL, ctrl_word(modality, dump))
+        self.t.write(b"".join(encode_input(k, r) for k, r in encode_frames(frames)))
+        out = {"counts": [], "embedding": []}
+        while not decode_output(int.from_bytes(self._expect(RSP_OUTPUT, 5), "little"), out):
+            pass
+        return out
