@@ -100,7 +100,9 @@ def ports_md(macro, images) -> str:
               "", "## Output stream `out` (valid/ready)", "",
               "`out__payload` = `{last, kind[2:0], data[31:0]}`. Per sample, with `CTRL.dump`: "
               "`COUNT` x neurons, `EMBED` x dim (int8 sign-extended); always `CLASS` (label), "
-              "`SCORE` (int32), `CYCLES` (with `last`).", "",
+              "`SCORE` (int32), `CYCLES` (with `last`). A core holds its result until the "
+              "words are taken: back-pressure on `out` delays the next sample (the input of the "
+              "next sample is accepted only after `CYCLES` went out).", "",
               "| kind | value |", "|---|---|"]
     lines += [f"| {k.name} | {k.value} |" for k in OutKind]
     lines += ["", "## Register bus", "",
