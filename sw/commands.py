@@ -263,7 +263,7 @@ def _cmd_baselines(args) -> int:
     from rramlsm.sw.baselines import BaselineConfig, train_protonet, train_srnn_clip
     from rramlsm.sw.features import frame_dataset, lsm_counts
     from rramlsm.sw.lsm import make_reservoir
-    from rramlsm.sw.pipeline import _aggregate, _calibrated
+    from rramlsm.sw.pipeline import _calibrated
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     v, a = _load_pair(args)
@@ -292,22 +292,34 @@ def _cmd_baselines(args) -> int:
                                                    v.labels, a.labels, split, None, bc,
                                                    seed=seed, progress=bar))
         bar.close()
+        # Rewritten after every seed: a long run that is stopped keeps what it finished.
+        _baseline_summary(runs, args, bc, v, a, quiet=True)
+    _baseline_summary(runs, args, bc, v, a, quiet=False)
+    return 0
+
+
+def _baseline_summary(runs, args, bc, v, a, *, quiet: bool) -> dict:
+    from rramlsm.sw.pipeline import _aggregate
+
     summary = {}
     for name, rs in runs.items():
         summary[name] = {**_aggregate([r.zero_shot for r in rs]),
                          "seconds_mean": float(np.mean([r.seconds for r in rs])),
                          "steps": rs[0].steps}
         z = summary[name]
-        print(f"{name:<14} seen {z['seen_top1']:5.1f} ± {z['seen_top1_sd']:4.1f}  unseen "
-              f"{z['unseen_top1']:5.1f} ± {z['unseen_top1_sd']:4.1f}  "
-              f"({z['seconds_mean']:.0f} s per seed)")
+        if not quiet:
+            print(f"{name:<14} seen {z['seen_top1']:5.1f} ± {z['seen_top1_sd']:4.1f}  unseen "
+                  f"{z['unseen_top1']:5.1f} ± {z['unseen_top1_sd']:4.1f}  "
+                  f"({z['seconds_mean']:.0f} s per seed)")
     out = Path(args.out) / "baselines.json"
-    write_json(out, {"seeds": list(args.seeds), "recipe":
+    done = list(args.seeds)[: len(runs["srnn_clip"])]
+    write_json(out, {"seeds": done, "recipe":
                      {"epochs": bc.epochs, "episodes": bc.episodes, "batch": bc.batch,
                       "n_way": bc.n_way, "shot": bc.shot, "query": bc.query},
                      "sources": {"visual": v.name, "audio": a.name}, **summary})
-    print(f"wrote {out}")
-    return 0
+    if not quiet:
+        print(f"wrote {out}")
+    return summary
 
 
 def _add_sources(p, required: bool) -> None:

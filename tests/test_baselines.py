@@ -83,3 +83,17 @@ def test_training_cost_ratios_follow_the_recipe(small):
     n_v, n_a = (len(x) for x in split.training_indices())
     expect = 2 * 200 * (50 * (256 + 200) * n_v + 129 * (64 + 200) * n_a)
     assert c10["ours_lsm_forward_flops"] == pytest.approx(expect, rel=1e-9)
+
+
+def test_baselines_command_writes_its_figures(tmp_path, digits, speech, capsys):
+    import json
+
+    from rramlsm.cli import main
+
+    assert main(["baselines", "--seeds", "0", "--epochs", "1", "--episodes", "2", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "baselines.json").read_text())
+    assert out["seeds"] == [0] and out["recipe"]["episodes"] == 2
+    for name in ("srnn_clip", "protonet_srnn", "protonet_lsm"):
+        assert 0 <= out[name]["seen_top1"] <= 100 and 0 <= out[name]["unseen_top1"] <= 100
+    assert "srnn_clip" in capsys.readouterr().out
