@@ -2,7 +2,11 @@
 
 The check simulates the exported NIR graph with forward-Euler at the export's
 ``dt`` (NIR's LIF semantics), reading every number from the graph itself.
-Importing into snnTorch and Norse is not yet verified (see the README).
+Importing into snnTorch is not verified: snnTorch 1.0's importer (through
+nirtorch 2.6) turns the ``lsm.lif <-> lsm.w_rec`` cycle into a graph that feeds
+the external input through ``w_rec`` (``lsm_w_rec(input + lif_prev)``), so even
+a reservoir with zero recurrent weights disagrees from step 0.  Norse is not
+tried yet.
 """
 
 import nir
