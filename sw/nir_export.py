@@ -23,18 +23,27 @@ __all__ = ["to_nir", "DEFAULT_DT"]
 DEFAULT_DT = 1e-4
 
 
-def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT) -> nir.NIRGraph:
-    """The reservoir as a NIR graph (weights from the sampled crossbars, float32)."""
+def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False) -> nir.NIRGraph:
+    """The reservoir as a NIR graph (weights from the sampled crossbars, float32).
+
+    Two exact encodings of the same model under NIR's Euler semantics:
+    ``r = tau / dt`` with the weights as they are (default; snnTorch's
+    convention), or ``unit_r``: ``r = 1`` with the weights scaled by
+    ``1 / (1 - lam)`` (Norse's convention; its importer expects ``r = 1``).
+    """
     cfg = reservoir.config
     if dt <= 0:
         raise ValueError(f"dt must be positive, not {dt}")
     w_in, w_rec = (w.T.numpy() for w in reservoir.float_weights())  # NIR Linear: [out, in]
     n = cfg.neurons
     tau = np.full(n, dt / (1.0 - cfg.decay))
+    r = np.ones(n) if unit_r else tau / dt
+    if unit_r:
+        w_in, w_rec = w_in / (1.0 - cfg.decay), w_rec / (1.0 - cfg.decay)
     nodes = {
         "input": nir.Input(input_type=np.array([cfg.inputs])),
         "w_in": nir.Linear(weight=w_in),
-        "lsm.lif": nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n),
+        "lsm.lif": nir.LIF(tau=tau, r=r, v_leak=np.zeros(n),
                            v_threshold=np.full(n, cfg.threshold)),
         "lsm.w_rec": nir.Linear(weight=w_rec),
         "output": nir.Output(output_type=np.array([n])),

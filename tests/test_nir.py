@@ -6,12 +6,13 @@ Importing into snnTorch is not verified: snnTorch 1.0's importer (through
 nirtorch 2.6) turns the ``lsm.lif <-> lsm.w_rec`` cycle into a graph that feeds
 the external input through ``w_rec`` (``lsm_w_rec(input + lif_prev)``), so even
 a reservoir with zero recurrent weights disagrees from step 0.  Norse's
-``from_nir`` expects ``r = 1`` (ours is ``tau / dt``, exact under NIR's Euler
-semantics) and agrees on 21 % of the counts.
+``from_nir`` expects ``r = 1``: ``to_nir(..., unit_r=True)`` exports that
+equivalent encoding, and Norse then reproduces our spike counts exactly.
 """
 
 import nir
 import numpy as np
+import pytest
 import torch
 
 from rramlsm.sw.lsm import PRESETS, make_reservoir, run_lif
@@ -75,3 +76,25 @@ def test_decay_zero_exports_tau_equal_to_dt():
     w_in, w_rec = r.float_weights()
     want = run_lif(torch.as_tensor(x), w_in, w_rec, 0.0, 2.0).numpy()
     np.testing.assert_array_equal(_simulate_nir(g, x, DEFAULT_DT), want)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:nirtorch.*")
+def test_unit_r_encoding_is_the_same_model_and_round_trips_through_norse():
+    """r = 1 with weights / (1 - lam): Norse's convention; its import gives our counts."""
+    norse = pytest.importorskip("norse.torch")
+    cfg = PRESETS["visual"].replace(inputs=20, neurons=12, steps=15, threshold=2.0)
+    r = make_reservoir(cfg, seed=2)
+    g = to_nir(r, unit_r=True)
+    np.testing.assert_allclose(g.nodes["lsm.lif"].r, 1.0)
+    x = (np.random.default_rng(0).random((6, 15, 20)) < 0.3).astype(np.float32)
+    w_in, w_rec = r.float_weights()
+    want = run_lif(torch.as_tensor(x), w_in, w_rec, cfg.decay, cfg.threshold).numpy()
+    assert np.abs(_simulate_nir(g, x, DEFAULT_DT) - want).sum() <= 0.02 * want.sum()
+    net = norse.from_nir(g, dt=DEFAULT_DT)
+    state, counts = None, torch.zeros(6, 12)
+    with torch.no_grad():
+        for t in range(15):
+            out, state = net(torch.as_tensor(x[:, t]), state)
+            counts += out
+    np.testing.assert_array_equal(counts.numpy(), want)
+    assert want.sum() > 0
