@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
-from rramlsm.cosim.build import BUILD_ARGS, verilator_env
+from rramlsm.cosim.build import BUILD_ARGS, failed_testcases, runner_environment, verilator_env
 from rramlsm.errors import RRAMLSMError
 
 __all__ = ["run_block"]
@@ -51,24 +49,16 @@ def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
         job["results"] = str(work / "results.json")
         (work / "job.json").write_text(json.dumps(job))
         env = {**verilator_env(), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
-        old = dict(os.environ)
-        os.environ.update(env)
-        try:
+        with runner_environment(env):
             runner = get_runner("verilator")
             runner.build(sources=[str(src)], hdl_toplevel=block, build_dir=str(work / "build"),
                          build_args=BUILD_ARGS, log_file=str(work / "build.log"))
             runner.test(test_module="rramlsm.cosim.tb_blocks", hdl_toplevel=block,
                         build_dir=str(work / "build"), test_dir=str(work), extra_env=env,
                         results_xml=str(work / "results.xml"), log_file=str(work / "sim.log"))
-        except SystemExit:
-            pass
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
         if not (work / "results.json").exists():
             raise RRAMLSMError(f"block testbench {block} did not run")
-        failed = [tc.get("name") for tc in ET.parse(work / "results.xml").iter("testcase")
-                  if tc.find("failure") is not None or tc.find("error") is not None]
+        failed = failed_testcases(work / "results.xml")
         results = json.loads((work / "results.json").read_text())
         results["_failed_tests"] = failed
         return results

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.verilog import TOP, verilator_bin
 
-__all__ = ["build_dir_for", "verilator_env", "build", "BUILD_ARGS", "TB_TOP"]
+__all__ = ["build_dir_for", "verilator_env", "build", "runner_environment", "failed_testcases",
+           "BUILD_ARGS", "TB_TOP"]
 
 #: Amaranth's Verilog trips width lint warnings (see hw/verilog.py for the lint run that
 #: checks them); the simulation build must not stop on them.
@@ -34,6 +37,30 @@ module {TB_TOP}(
     .bus_rdata(bus_rdata));
 endmodule
 """
+
+
+@contextmanager
+def runner_environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` while cocotb's runner builds or runs (it reads the process
+    environment), restored afterwards.  Under pytest the runner exits with ``SystemExit``
+    when a cocotb test fails; that is swallowed here: the results file says which."""
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    except SystemExit:
+        pass
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def failed_testcases(results_xml: Path) -> list[str]:
+    """Names of the failed or erroring cocotb tests in a runner results file."""
+    import xml.etree.ElementTree as ET
+
+    return [tc.get("name") for tc in ET.parse(results_xml).iter("testcase")
+            if tc.find("failure") is not None or tc.find("error") is not None]
 
 
 def verilator_env() -> dict[str, str]:
@@ -92,8 +119,7 @@ def build(verilog: Path, root: Path, *, waves: bool = False) -> Path:
     if stamp.exists():
         return bdir
     bdir.mkdir(parents=True, exist_ok=True)
-    old = dict(os.environ)
-    os.environ.update(verilator_env())
+    env = {**os.environ, **verilator_env()}
     libs = cfg.libs_dir
     # Only the top-level ports are made VPI-visible (what the testbench drives and reads).
     vlt = bdir / "ports.vlt"
@@ -108,15 +134,11 @@ def build(verilog: Path, root: Path, *, waves: bool = False) -> Path:
            *BUILD_ARGS, *(_fst_args() if waves else []),
            str(vlt), str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), str(wrapper),
            str(verilog)]
-    try:
-        with open(bdir / "build.log", "w") as log:
-            for c in (cmd, ["make", "-j", str(os.cpu_count() or 1), "-C", str(bdir), "-f",
-                            "Vtop.mk"]):
-                r = subprocess.run(c, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
-                if r.returncode:
-                    raise RRAMLSMError(f"Verilator build failed; see {bdir / 'build.log'}")
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    with open(bdir / "build.log", "w") as log:
+        for c in (cmd, ["make", "-j", str(os.cpu_count() or 1), "-C", str(bdir), "-f",
+                        "Vtop.mk"]):
+            r = subprocess.run(c, stdout=log, stderr=subprocess.STDOUT, env=env)
+            if r.returncode:
+                raise RRAMLSMError(f"Verilator build failed; see {bdir / 'build.log'}")
     stamp.touch()
     return bdir

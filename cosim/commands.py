@@ -17,8 +17,7 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> 
     """``n`` test-split samples per modality of the bundle, framed for its reservoirs."""
     from rramlsm.sw.datasets import load_source
     from rramlsm.sw.datasets.sources import source_modality
-    from rramlsm.sw.features import frame_dataset
-    from rramlsm.sw.lsm import PRESETS
+    from rramlsm.sw.features import frame_for_macro
 
     frames = {}
     for m, spec in sources.items():
@@ -35,9 +34,7 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> 
         idx = np.sort(np.concatenate([
             rng.choice(test, take_test, replace=False),
             rng.choice(train, min(n - take_test, len(train)), replace=False)]).astype(np.int64))
-        lsm = bundle.modalities[m].lsm
-        cfg = PRESETS[m].replace(inputs=lsm.inputs, neurons=lsm.neurons, steps=lsm.steps)
-        frames[m] = frame_dataset(ds, cfg, idx)
+        frames[m] = frame_for_macro(ds, m, bundle.modalities[m].lsm, idx)
     return frames
 
 

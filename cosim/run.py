@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
-from rramlsm.cosim.build import TB_TOP, build, verilator_env
+from rramlsm.cosim.build import (
+    TB_TOP,
+    build,
+    failed_testcases,
+    runner_environment,
+    verilator_env,
+)
 from rramlsm.errors import RRAMLSMError
 
 __all__ = ["run_cosim", "verilog_for"]
@@ -77,29 +81,20 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
                "scenarios": list(scenarios)}
         (work / "job.json").write_text(json.dumps(job))
         env = {**verilator_env(), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
-        old = dict(os.environ)
-        os.environ.update(env)
         t0 = time.perf_counter()
         xml = work / "results.xml"
-        try:
+        with runner_environment(env):
             get_runner("verilator").test(
                 test_module="rramlsm.cosim.tb_macro", hdl_toplevel=TB_TOP,
                 hdl_toplevel_lang="verilog",
                 build_dir=str(bdir),
                 test_dir=str(work), extra_env=env, waves=waves, testcase=testcase,
                 results_xml=str(xml), log_file=str(work / "sim.log"))
-        except SystemExit:
-            # Under pytest the runner exits on failing tests; the results file says which.
-            pass
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
         wall = time.perf_counter() - t0
         if not xml.exists():
             log = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""
             raise RRAMLSMError(f"the cosimulation did not run:\n{log}")
-        failures = [tc.get("name") for tc in ET.parse(xml).iter("testcase")
-                    if tc.find("failure") is not None or tc.find("error") is not None]
+        failures = failed_testcases(xml)
         if not (work / "results.json").exists():
             log = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""
             raise RRAMLSMError(f"cosimulation produced no results:\n{log}")

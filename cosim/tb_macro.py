@@ -20,16 +20,21 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from rramlsm.hw.core import OutKind
-from rramlsm.hw.host import ctrl_word, pack_input, program_writes, register_writes
-from rramlsm.hw.macro import Reg
+from rramlsm.hw.host import (
+    SampleResult,
+    ctrl_word,
+    pack_input,
+    program_writes,
+    register_writes,
+    unpack_output,
+)
+from rramlsm.hw.macro import Reg, staging_bits
 from rramlsm.hw.program import core_image, encode_frames
 
 JOB = json.loads(Path(os.environ["RRAMLSM_COSIM_JOB"]).read_text())
@@ -40,22 +45,11 @@ PATTERNS = [tuple(p) for p in JOB.get("patterns", [[0.0, 0.0]])]
 TIMEOUT_MS = 100 + 2 * sum(len(v) for v in np.load(JOB["vectors"]).values())
 
 
-@dataclass
-class Result:
-    counts: list[int] = field(default_factory=list)
-    embedding: list[int] = field(default_factory=list)
-    label: int = -1
-    score: int = 0
-    cycles: int = 0
-
-
 class Model:
-    """Golden-model predictions for the job's samples, for each bundle."""
+    """Golden-model and cycle-model predictions for the job's samples, for each bundle."""
 
     def __init__(self):
-        from rramlsm.hw.cycles import predict
         from rramlsm.sw.bundle import load_bundle
-        from rramlsm.sw.golden import golden_counts
 
         vec = np.load(JOB["vectors"], allow_pickle=False)
         self.frames = {m: vec[m] for m in ("visual", "audio") if m in vec}
@@ -63,29 +57,20 @@ class Model:
         self.images = [{m: core_image(b.modalities[m], lanes=JOB["lanes"],
                                       head_lanes=JOB["head_lanes"]) for m in self.frames}
                        for b in self.bundles]
-        self.expect = []
-        for b, imgs in zip(self.bundles, self.images, strict=True):
-            per = {}
-            for m, frames in self.frames.items():
-                mb = b.modalities[m]
-                per[m] = []
-                # Read-noise sample numbers continue per core across the job's runs, so the
-                # checker asks for a sample number explicitly (see model()).
-                counts, trains = golden_counts(mb.lsm, frames, record=True)
-                for n in range(len(frames)):
-                    per[m].append({k: predict(frames[n], trains[n], imgs[m].params, ready_core=k)
-                                   for k in (False, True)})
-            self.expect.append(per)
-        self._golden_counts = golden_counts
 
     def model(self, which: int, modality: str, n: int, sample_number: int,
-              ready_core: bool = False) -> Result:
+              ready_core: bool = False) -> SampleResult:
+        """Sample ``n`` as the core's ``sample_number``-th since reset (read-noise index)."""
+        from rramlsm.hw.cycles import predict
+        from rramlsm.sw.golden import golden_counts
+
         mb = self.bundles[which].modalities[modality]
-        counts = self._golden_counts(mb.lsm, self.frames[modality][n : n + 1],
-                                     first_sample=sample_number)
-        return Result(counts[0].tolist(), mb.embed(counts)[0].tolist(),
-                      int(mb.classify(counts)[0]), int(mb.scores(counts).max()),
-                      self.expect[which][modality][n][ready_core])
+        frames = self.frames[modality][n : n + 1]
+        counts, trains = golden_counts(mb.lsm, frames, first_sample=sample_number, record=True)
+        cycles = predict(frames[0], trains[0], self.images[which][modality].params,
+                         ready_core=ready_core)
+        return SampleResult(counts[0].tolist(), mb.embed(counts)[0].tolist(),
+                            int(mb.classify(counts)[0]), int(mb.scores(counts).max()), cycles)
 
 
 MODEL = Model()
@@ -96,7 +81,7 @@ class MacroTB:
         self.dut = dut
         self.idle, self.stall = idle, stall
         self.rng = random.Random(seed)
-        self.results: list[Result] = []
+        self.results: list[SampleResult] = []
         self.cycles = 0
         self.mismatches: list[str] = []
         self.samples_done = {"visual": 0, "audio": 0}
@@ -136,9 +121,10 @@ class MacroTB:
 
     async def program(self, which: int):
         """Load bundle ``which`` over the register bus (programming path)."""
-        for m, img in MODEL.images[which].items():
-            staging = -(-max(img.params.lanes * 9, img.params.head_lanes * 32,
-                             img.params.classes * 8) // 32) * 32
+        # The RTL's macro holds every core of the job; its staging register fits them all.
+        images = MODEL.images[which]
+        staging = staging_bits(img.params for img in images.values())
+        for m, img in images.items():
             for a, d in register_writes(m, img.registers) + program_writes(m, img, staging):
                 await self.write(a, d)
 
@@ -162,12 +148,12 @@ class MacroTB:
             await falling                   # the rising edge in between took the word
         valid.value = 0
 
-    async def receive(self) -> Result:
+    async def receive(self) -> SampleResult:
         """Collect one sample's output words (with random back-pressure)."""
         dut, clk = self.dut, self.dut.clk
         ready, valid, out = dut.out__ready, dut.out__valid, dut.out__payload
         falling = FallingEdge(clk)
-        r = Result()
+        r = SampleResult()
         while True:
             stall = self.stall and self.rng.random() < self.stall
             ready.value = 0 if stall else 1
@@ -180,18 +166,8 @@ class MacroTB:
             await falling
             if stall:
                 continue
-            kind, data, last = (payload >> 32) & 7, payload & 0xFFFFFFFF, payload >> 35
-            signed = data - (1 << 32) if data >> 31 else data
-            if kind == OutKind.COUNT.value:
-                r.counts.append(data)
-            elif kind == OutKind.EMBED.value:
-                r.embedding.append(signed)
-            elif kind == OutKind.CLASS.value:
-                r.label = data
-            elif kind == OutKind.SCORE.value:
-                r.score = signed
-            elif kind == OutKind.CYCLES.value:
-                r.cycles = data
+            kind, data, last = unpack_output(payload)
+            r.add(kind, data)
             if last:
                 ready.value = 0
                 return r

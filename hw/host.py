@@ -7,11 +7,14 @@ share one definition of programming and configuration.
 
 from __future__ import annotations
 
-from rramlsm.hw.core import InKind
+from dataclasses import dataclass, field
+
+from rramlsm.hw.core import InKind, OutKind
 from rramlsm.hw.macro import CORE_BASE, CoreReg, Reg, prog_target_word
 from rramlsm.hw.program import CoreImage
 
-__all__ = ["register_writes", "program_writes", "ctrl_word", "pack_input", "unpack_output"]
+__all__ = ["register_writes", "program_writes", "ctrl_word", "pack_input", "unpack_output",
+           "SampleResult"]
 
 _FIELDS = {"steps": CoreReg.STEPS, "decay_q": CoreReg.DECAY_Q,
            "threshold_q": CoreReg.THRESHOLD_Q, "adc_shift": CoreReg.ADC_SHIFT,
@@ -51,3 +54,33 @@ def pack_input(kind: InKind, row: int) -> int:
 def unpack_output(payload: int) -> tuple[int, int, bool]:
     """``out`` payload -> ``(kind, data, last)``."""
     return (payload >> 32) & 0x7, payload & 0xFFFFFFFF, bool(payload >> 35)
+
+
+def _signed32(x: int) -> int:
+    return x - (1 << 32) if x >> 31 else x
+
+
+@dataclass
+class SampleResult:
+    """One sample's output words, decoded (every testbench and the host driver fill one)."""
+
+    counts: list[int] = field(default_factory=list)
+    embedding: list[int] = field(default_factory=list)
+    label: int = -1
+    score: int = 0
+    cycles: int = 0
+
+    def add(self, kind, data: int) -> None:
+        """Take one output word (``kind`` an :class:`OutKind` or its value)."""
+        kind = OutKind(kind)
+        data = int(data)
+        if kind == OutKind.COUNT:
+            self.counts.append(data)
+        elif kind == OutKind.EMBED:
+            self.embedding.append(_signed32(data))
+        elif kind == OutKind.CLASS:
+            self.label = data
+        elif kind == OutKind.SCORE:
+            self.score = _signed32(data)
+        elif kind == OutKind.CYCLES:
+            self.cycles = data

@@ -11,8 +11,14 @@ import struct
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import CMD_INPUT, CMD_READ, CMD_WRITE, RSP_OUTPUT, RSP_READ
-from rramlsm.hw.core import OutKind
-from rramlsm.hw.host import ctrl_word, pack_input, program_writes, register_writes
+from rramlsm.hw.host import (
+    SampleResult,
+    ctrl_word,
+    pack_input,
+    program_writes,
+    register_writes,
+    unpack_output,
+)
 from rramlsm.hw.macro import Reg
 from rramlsm.hw.program import encode_frames
 
@@ -31,21 +37,11 @@ def encode_input(kind, row: int) -> bytes:
     return bytes([CMD_INPUT]) + pack_input(kind, row).to_bytes(3, "little")
 
 
-def decode_output(payload: int, into: dict) -> bool:
-    """Add one output word (36-bit payload) to a sample's result dict; True on the last."""
-    kind, data, last = (payload >> 32) & 7, payload & 0xFFFFFFFF, payload >> 35
-    signed = data - (1 << 32) if data >> 31 else data
-    if kind == OutKind.COUNT.value:
-        into.setdefault("counts", []).append(data)
-    elif kind == OutKind.EMBED.value:
-        into.setdefault("embedding", []).append(signed)
-    elif kind == OutKind.CLASS.value:
-        into["label"] = data
-    elif kind == OutKind.SCORE.value:
-        into["score"] = signed
-    elif kind == OutKind.CYCLES.value:
-        into["cycles"] = data
-    return bool(last)
+def decode_output(payload: int, into: SampleResult) -> bool:
+    """Add one output word (36-bit payload) to a sample's result; True on its last word."""
+    kind, data, last = unpack_output(payload)
+    into.add(kind, data)
+    return last
 
 
 class HostLink:
@@ -71,11 +67,11 @@ class HostLink:
                               register_writes(core, image.registers)
                               + program_writes(core, image, staging_bits)))
 
-    def run(self, modality: str, frames, *, dump: bool = False) -> dict:
-        """One sample: returns ``{"label", "score", "cycles", "counts", "embedding"}``."""
+    def run(self, modality: str, frames, *, dump: bool = False) -> SampleResult:
+        """One sample through the board; its decoded result."""
         self.write(Reg.CTRL, ctrl_word(modality, dump))
         self.t.write(b"".join(encode_input(k, r) for k, r in encode_frames(frames)))
-        out = {"counts": [], "embedding": []}
+        out = SampleResult()
         while not decode_output(int.from_bytes(self._expect(RSP_OUTPUT, 5), "little"), out):
             pass
         return out

@@ -21,7 +21,8 @@ from amaranth.lib.wiring import In, Out
 from rramlsm.hw.core import IN_WORD, OUT_WORD, PROG_ADDR_BITS, LSMCore, ProgTarget
 from rramlsm.hw.params import CoreParams
 
-__all__ = ["Reg", "CoreReg", "Macro", "MAGIC", "CORE_BASE", "MODALITIES", "prog_target_word"]
+__all__ = ["Reg", "CoreReg", "Macro", "MAGIC", "CORE_BASE", "MODALITIES", "prog_target_word",
+           "staging_bits"]
 
 MAGIC = 0x524C534D                  # "RLSM"
 MODALITIES = ("visual", "audio")
@@ -81,8 +82,7 @@ class Macro(wiring.Component):
         self.params = params
         self._init = init or {}
         self._regs = registers or {}
-        widest = max(LSMCore.prog_width(p) for p in params.values())
-        self.staging_bits = -(-widest // 32) * 32
+        self.staging_bits = staging_bits(params.values())
         super().__init__({
             "inp": In(stream.Signature(IN_WORD)),
             "out": Out(stream.Signature(OUT_WORD)),
@@ -174,6 +174,13 @@ class Macro(wiring.Component):
             with m.Default():
                 m.d.sync += self.bus_rdata.eq(0)
         return m
+
+
+def staging_bits(params) -> int:
+    """Width of the ``PROG_DATA`` staging register for cores of ``params``: the widest
+    programmable word, rounded up to whole 32-bit chunks."""
+    widest = max(LSMCore.prog_width(p) for p in params)
+    return -(-widest // 32) * 32
 
 
 def prog_target_word(target: ProgTarget, core: str) -> int:

@@ -7,14 +7,13 @@ can sweep them over every scenario.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from amaranth.sim import Simulator
 
-from rramlsm.hw.core import InKind, OutKind
+from rramlsm.hw.core import InKind
+from rramlsm.hw.host import SampleResult
 
-__all__ = ["put", "get", "CoreResult", "simulate_core"]
+__all__ = ["put", "get", "simulate_core"]
 
 
 async def put(ctx, stream, **fields):
@@ -35,23 +34,10 @@ async def get(ctx, stream, *names):
     return values
 
 
-@dataclass
-class CoreResult:
-    label: int
-    score: int
-    cycles: int
-    counts: list[int] = field(default_factory=list)
-    embedding: list[int] = field(default_factory=list)
-
-
-def _signed32(x: int) -> int:
-    return x - (1 << 32) if x >> 31 else x
-
-
 def simulate_core(core, registers: dict[str, int], samples: list[list[tuple[InKind, int]]], *,
                   dump: bool = True, idle: float = 0.0, stall: float = 0.0, seed: int = 0,
                   writes=(), abort_after: int | None = None, vcd: str | None = None):
-    """Run input words through ``core``; one :class:`CoreResult` per sample.
+    """Run input words through ``core``; one :class:`~rramlsm.hw.host.SampleResult` per sample.
 
     ``writes``: programming writes ``(target, addr, data)`` issued first.
     ``idle`` / ``stall``: probability of an idle cycle before an input word /
@@ -60,7 +46,7 @@ def simulate_core(core, registers: dict[str, int], samples: list[list[tuple[InKi
     from the start (the aborted partial sample must leave no trace).
     """
     rng_in, rng_out = np.random.default_rng(seed), np.random.default_rng(seed + 1)
-    results: list[CoreResult] = []
+    results: list[SampleResult] = []
     n_expected = len(samples)
 
     async def producer(ctx):
@@ -88,24 +74,15 @@ def simulate_core(core, registers: dict[str, int], samples: list[list[tuple[InKi
                 await put(ctx, core.inp, kind=kind, row=row)
 
     async def consumer(ctx):
-        current = CoreResult(0, 0, 0)
+        current = SampleResult()
         while len(results) < n_expected:
             while rng_out.random() < stall:
                 await ctx.tick()
             kind, data, last = await get(ctx, core.out, "kind", "data", "last")
-            if kind == OutKind.COUNT:
-                current.counts.append(int(data))
-            elif kind == OutKind.EMBED:
-                current.embedding.append(_signed32(int(data)))
-            elif kind == OutKind.CLASS:
-                current.label = int(data)
-            elif kind == OutKind.SCORE:
-                current.score = _signed32(int(data))
-            elif kind == OutKind.CYCLES:
-                current.cycles = int(data)
+            current.add(kind, data)
             if last:
                 results.append(current)
-                current = CoreResult(0, 0, 0)
+                current = SampleResult()
 
     sim = Simulator(core)
     sim.add_clock(1e-8)

@@ -187,9 +187,8 @@ def _load_pair(args):
 
 def evaluate_bundle(bundle, data: dict) -> dict:
     """The bundle's 9-way classifier per modality on the test split (golden model)."""
-    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.features import frame_for_macro
     from rramlsm.sw.golden import golden_counts
-    from rramlsm.sw.lsm import PRESETS
 
     out = {}
     for m, ds in data.items():
@@ -199,9 +198,7 @@ def evaluate_bundle(bundle, data: dict) -> dict:
         test = np.flatnonzero(~ds.is_train & np.isin(ds.labels, mb.classes))
         if len(test) == 0:
             raise ConfigError(f"{ds.name}: no test samples of classes {list(mb.classes)}")
-        cfg = PRESETS[m].replace(inputs=mb.lsm.inputs, neurons=mb.lsm.neurons,
-                                 steps=mb.lsm.steps)
-        counts = golden_counts(mb.lsm, frame_dataset(ds, cfg, test))
+        counts = golden_counts(mb.lsm, frame_for_macro(ds, m, mb.lsm, test))
         pred = mb.classify(counts)
         out[m] = {"top1": 100.0 * float((pred == ds.labels[test]).mean()), "samples": len(test),
                   "firing_rate": float(counts.mean() / mb.lsm.steps)}

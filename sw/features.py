@@ -28,6 +28,7 @@ from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vi
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
 __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
+           "frame_for_macro",
            "lsm_counts", "feature_key"]
 
 #: Bump when the float or golden arithmetic changes.
@@ -65,6 +66,15 @@ def frame_dataset(ds: EventDataset, config: LSMConfig, index=None) -> np.ndarray
     events = ds.events if index is None else [ds.events[i] for i in index]
     framing = framing_for(ds, config)
     return (frame_vision if ds.modality == "vision" else frame_audio)(events, framing)
+
+
+def frame_for_macro(ds: EventDataset, name: str, lsm, index=None) -> np.ndarray:
+    """Frames of ``ds`` for an exported macro (:class:`~rramlsm.sw.golden.IntegerLSM`):
+    only its input count and T decide the framing."""
+    from rramlsm.sw.lsm import PRESETS
+
+    cfg = PRESETS[name].replace(inputs=lsm.inputs, neurons=lsm.neurons, steps=lsm.steps)
+    return frame_dataset(ds, cfg, index)
 
 
 def feature_key(ds: EventDataset, config: LSMConfig, *, seed: int, path: Path_,

@@ -105,7 +105,8 @@ class SeedResult:
     history: list[dict]
     bundle: Bundle
     embeddings: dict = field(default_factory=dict)
-    """Software and hardware embeddings of every sample, and the split (for the report)."""
+    """Software and hardware embeddings and golden-model spike counts of every sample, and
+    the split (for the report)."""
     train_seconds: float = 0.0
     """Wall time of the head training."""
 
@@ -231,7 +232,8 @@ def _run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
         alignment[kind] = _alignment(kind, rates["visual"]["float"], rates["audio"]["float"],
                                      v.labels, a.labels, split, cfg)
     fire = {m: {p: float(rates[m][p].mean()) for p in rates[m]} for m in data}
-    emb = {"software": emb_sw, "hardware": emb_hw, "split": split}
+    emb = {"software": emb_sw, "hardware": emb_hw, "split": split,
+           "golden_counts": {m: counts[m]["golden"] for m in data}}
     bundle = Bundle(modalities, {"pipeline": cfg.to_dict(), "seed": seed})
     return SeedResult(seed, configs, fire, software, hardware, alignment, trained.best_epoch,
                       hist, bundle, emb, train_seconds)

@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from rramlsm.hw.bridge import RSP_OUTPUT, RSP_READ, BridgedMacro
-from rramlsm.hw.host import ctrl_word
+from rramlsm.hw.host import SampleResult, ctrl_word
 from rramlsm.hw.hostlink import decode_output, encode_input, encode_read, encode_write
 from rramlsm.hw.macro import MAGIC, Macro, Reg
 from rramlsm.hw.program import core_image, encode_frames
@@ -109,10 +109,10 @@ def test_bridged_macro_gives_the_golden_results_over_the_uart():
     assert replies[0] == MAGIC
     words = iter(replies[1:])
     for m in ("visual", "audio"):
-        res = {}
+        res = SampleResult()
         while not decode_output(next(words), res):
             pass
         counts, emb, labels, scores = _expect(mbs[m], frames[m][:1])
-        assert res["counts"] == counts[0].tolist() and res["embedding"] == emb[0].tolist()
-        assert (res["label"], res["score"]) == (int(labels[0]), int(scores[0]))
+        assert res.counts == counts[0].tolist() and res.embedding == emb[0].tolist()
+        assert (res.label, res.score) == (int(labels[0]), int(scores[0]))
     assert overflow == [0]
