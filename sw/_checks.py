@@ -20,9 +20,11 @@ def check_real(owner: str, name: str, value, *, lo=None, hi=None, lo_open=False,
         raise ValueError(f"{owner} {name} must be {'<' if hi_open else '<='} {hi}, not {value}")
 
 
-def check_int(owner: str, name: str, value, *, lo: int) -> None:
-    """An integer (not a bool) of at least ``lo``; TypeError/ValueError otherwise."""
+def check_int(owner: str, name: str, value, *, lo: int, hi: int | None = None) -> None:
+    """An integer (not a bool) in ``[lo, hi]``; TypeError/ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{owner} {name} must be an integer, not {type(value).__name__}")
     if value < lo:
         raise ValueError(f"{owner} {name} must be an integer >= {lo}, not {value}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{owner} {name} must be an integer <= {hi}, not {value}")

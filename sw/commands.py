@@ -1,7 +1,8 @@
 """Sub-commands of ``rramlsm`` beyond ``data`` (registered by :mod:`rramlsm.cli`).
 
 ``train`` / ``demo``: the paper's algorithm end to end (:mod:`rramlsm.sw.pipeline`),
-training cost, export bundles, ``metrics.json`` and ``report.html``.
+training cost, export bundles, ``metrics.json`` and ``report.html``; with
+``--task bmi`` the BMI task (:mod:`rramlsm.sw.bmi`).
 ``eval``: a bundle on data, hardware path.  ``export``: copy a verified
 bundle, optionally as memory-initialisation files.  ``baselines``: SRNN-CLIP
 and ProtoNet trained in full.
@@ -42,7 +43,8 @@ def _pipeline_config(args):
     from rramlsm.sw.zeroshot import ZeroShotConfig
 
     try:
-        zs = ZeroShotConfig(epochs=args.epochs, temperature=args.temperature,
+        zs = ZeroShotConfig(epochs=args.epochs,
+                            temperature=1.0 if args.temperature is None else args.temperature,
                             weight_decay=args.weight_decay, patience=args.patience)
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
                               target_rate=None if args.paper_constants else args.target_rate,
@@ -165,7 +167,69 @@ def print_summary(metrics: dict) -> None:
               else f"RTL check skipped: {rc['reason']}")
 
 
+def _bmi_config(args):
+    from rramlsm.sw.bmi import BMIConfig, bmi_zeroshot_config
+
+    try:
+        changes = {"epochs": args.epochs, "weight_decay": args.weight_decay,
+                   "patience": args.patience}
+        if args.temperature is not None:
+            changes["temperature"] = args.temperature
+        return BMIConfig(neural=args.neural, seeds=tuple(args.seeds), neurons=args.neurons,
+                         target_rate=None if args.paper_constants else args.target_rate,
+                         zeroshot=bmi_zeroshot_config(**changes), read_noise=args.read_noise)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def run_bmi_training(config, out: Path, *, progress: bool = True) -> dict:
+    """The BMI task (:mod:`rramlsm.sw.bmi`): ``metrics.json`` and ``report.html`` in ``out``."""
+    from rramlsm.sw.bmi import run_bmi
+    from rramlsm.sw.report import write_bmi_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_bmi(config, progress=progress)
+    write_bmi_report(out / "report.html", result, result.metrics)
+    write_json(out / "metrics.json", result.metrics)
+    return result.metrics
+
+
+def print_bmi_summary(m: dict) -> None:
+    sw, hw, P = m["software"], m["hardware"], m["paper"]
+
+    def f(d, k):
+        return f"{d[k]:5.1f} ± {d.get(k + '_sd', 0):4.1f}"
+
+    print()
+    print(f"{'BMI top-1 % (mean ± s.d. over seeds)':<40} {'software':>13} {'hardware':>13} "
+          f"{'paper sw':>9}")
+    pr = m["protocol"]
+    for label, grp, key, pk in (
+            (f"zero-shot seen ({len(pr['seen'])} letters)", "zero_shot", "seen_top1",
+             "zero_shot_seen_top1"),
+            (f"zero-shot unseen ({pr['unseen']})", "zero_shot", "unseen_top1",
+             "zero_shot_unseen_top1"),
+            ("linear probe neural (26 letters)", "probe", "neural_top1", None),
+            ("linear probe letter images (26)", "probe", "letters_top1", None)):
+        print(f"{label:<40} {f(sw[grp], key):>13} {f(hw[grp], key):>13} "
+              f"{P[pk] if pk else '':>9}")
+    print(f"{'unseen, epoch chosen on TEST':<40} {f(sw['test_selected'], 'unseen_top1'):>13}")
+    ch, fr = m["chance"], m["firing_rate"]
+    print(f"chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %; "
+          f"direction: {pr['direction']}")
+    print("firing rate float/golden: " + ", ".join(
+        f"{k} {100 * fr[k]['float']:.1f}/{100 * fr[k]['golden']:.1f} %" for k in fr))
+
+
 def _cmd_train(args) -> int:
+    if args.task == "bmi":
+        metrics = run_bmi_training(_bmi_config(args), Path(args.out), progress=not args.quiet)
+        print_bmi_summary(metrics)
+        print(f"wrote {args.out}/metrics.json, report.html ({metrics['seconds']:.0f} s)")
+        return 0
+    if args.visual is None or args.audio is None:
+        raise ConfigError("train --task av needs --visual and --audio sources")
     cfg = _pipeline_config(args)
     metrics = run_training(cfg, Path(args.out), progress=not args.quiet,
                            rtl_samples=getattr(args, "rtl_samples", 0))
@@ -175,7 +239,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    args.visual, args.audio = "digits", "speech"
+    args.visual, args.audio, args.neural = "digits", "speech", "model"
+    if args.out is None:
+        args.out = "runs/demo-bmi" if args.task == "bmi" else "runs/demo"
     return _cmd_train(args)
 
 
@@ -296,11 +362,11 @@ def _cmd_baselines(args) -> int:
 
 
 def _baseline_summary(runs, args, bc, v, a, *, quiet: bool) -> dict:
-    from rramlsm.sw.pipeline import _aggregate
+    from rramlsm.sw.pipeline import aggregate_seeds
 
     summary = {}
     for name, rs in runs.items():
-        summary[name] = {**_aggregate([r.zero_shot for r in rs]),
+        summary[name] = {**aggregate_seeds([r.zero_shot for r in rs]),
                          "seconds_mean": float(np.mean([r.seconds for r in rs])),
                          "steps": rs[0].steps}
         z = summary[name]
@@ -332,7 +398,10 @@ def _add_training(p, default_out: str | None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="chip + head seeds (default 0 1 2 3 4)")
     p.add_argument("--epochs", type=int, default=100, help="head training epochs (default 100)")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--task", choices=("av", "bmi"), default="av",
+                   help="av: audio-visual digits (default); bmi: neural activity and letters")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="contrastive temperature (default: av 1.0, bmi 0.5)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--patience", type=int, default=None,
                    help="early stopping after this many epochs without validation gain")
@@ -347,12 +416,19 @@ def _add_training(p, default_out: str | None) -> None:
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train heads and evaluate (software + hardware paths)")
-    _add_sources(t, required=True)
+    _add_sources(t, required=False)
+    t.set_defaults(visual=None, audio=None)
+    t.add_argument("--neural", default="model",
+                   help="BMI neural source: model | willett:FILE (singleLetters.mat)")
+    t.add_argument("--neurons", type=int, default=2048,
+                   help="BMI reservoir neurons (default 2048)")
     _add_training(t, None)
     t.set_defaults(func=_cmd_train)
 
     d = sub.add_parser("demo", help="the main job on the built-in data")
     _add_training(d, "runs/demo")
+    # Output folder per task: runs/demo (av) or runs/demo-bmi, so one never overwrites the other.
+    d.set_defaults(neurons=2048, out=None)
     d.add_argument("--rtl-samples", type=int, default=5,
                    help="samples per modality for the RTL check on Verilator (0: skip)")
     d.set_defaults(func=_cmd_demo)

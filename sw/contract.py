@@ -17,6 +17,10 @@ __all__ = [
     "MEMBRANE_MAX",
     "COUNTER_BITS",
     "COLUMN_SUM_BITS",
+    "TILE_ROWS",
+    "MAX_TILES",
+    "tiles",
+    "column_sum_bits",
     "NOISE_SEED_BITS",
     "quantize_decay",
     "hash32",
@@ -45,8 +49,25 @@ MEMBRANE_MAX = (1 << (MEMBRANE_BITS - 1)) - 1
 COUNTER_BITS = 8
 #: Signed width of a column sum of weight codes: 1024 rows x 255 levels fits in 20 bits.
 COLUMN_SUM_BITS = 20
+#: Rows of one crossbar tile (the RTL core's array).  A larger reservoir (the BMI task's
+#: 192 + 2048 rows) is tiled by rows: each tile gives exact partial column sums, which are
+#: added exactly before the ADC, so tiling never changes the arithmetic -- only the sum
+#: width grows, by ceil(log2(tiles)) bits.
+TILE_ROWS = 1024
+#: The golden model's limit: 16 tiles (sums stay below 2**24, exact in float32 too).
+MAX_TILES = 16
 #: Width of the read-noise seed register.
 NOISE_SEED_BITS = 32
+
+
+def tiles(rows: int) -> int:
+    """Crossbar tiles a stacked array of ``rows`` rows needs."""
+    return -(-rows // TILE_ROWS)
+
+
+def column_sum_bits(rows: int) -> int:
+    """Signed width of an exact column sum over ``rows`` rows (tile partial sums added)."""
+    return COLUMN_SUM_BITS + (tiles(rows) - 1).bit_length()
 
 
 def quantize_decay(decay: float) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets.base import EventDataset
+from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
@@ -34,26 +35,41 @@ __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_datas
 #: Bump when the float or golden arithmetic changes.
 FEATURE_VERSION = 1
 Path_ = Literal["float", "golden"]
+Dataset = EventDataset | RasterDataset
 
 
-def dataset_fingerprint(ds: EventDataset) -> str:
+def dataset_fingerprint(ds: Dataset) -> str:
     """SHA-256 over a dataset's events, labels and split (memoised on the object)."""
     cached = getattr(ds, "_fingerprint", None)
     if cached:
         return cached
     h = hashlib.sha256()
-    h.update(json.dumps([ds.modality, list(ds.sensor), len(ds)]).encode())
+    if isinstance(ds, RasterDataset):
+        h.update(json.dumps([ds.modality, list(ds.frames.shape)]).encode())
+        h.update(np.ascontiguousarray(ds.frames).tobytes())
+    else:
+        h.update(json.dumps([ds.modality, list(ds.sensor), len(ds)]).encode())
+        for ev in ds.events:
+            h.update(np.int64(len(ev)).tobytes())
+            h.update(np.ascontiguousarray(ev).tobytes())
     h.update(ds.labels.astype(np.int64).tobytes())
     h.update(ds.is_train.astype(np.uint8).tobytes())
-    for ev in ds.events:
-        h.update(np.int64(len(ev)).tobytes())
-        h.update(np.ascontiguousarray(ev).tobytes())
     ds._fingerprint = h.hexdigest()
     return ds._fingerprint
 
 
-def framing_for(ds: EventDataset, config: LSMConfig):
-    """The framing that turns ``ds`` into ``config``'s input: T bins x ``inputs`` rows."""
+def framing_for(ds: Dataset, config: LSMConfig):
+    """The framing that turns ``ds`` into ``config``'s input: T bins x ``inputs`` rows.
+
+    Rasters are the input as they are: they must already have T bins and ``inputs``
+    channels.
+    """
+    if isinstance(ds, RasterDataset):
+        if (ds.bins, ds.channels) != (config.steps, config.inputs):
+            raise ValueError(f"LSM {config.name!r} takes {config.steps} steps x "
+                             f"{config.inputs} inputs but {ds.name!r} has {ds.bins} bins x "
+                             f"{ds.channels} channels")
+        return f"raster({ds.bins}x{ds.channels})"
     framing = (VisionFraming(steps=config.steps) if ds.modality == "vision"
                else AudioFraming(steps=config.steps))
     if framing.inputs != config.inputs:
@@ -62,13 +78,16 @@ def framing_for(ds: EventDataset, config: LSMConfig):
     return framing
 
 
-def frame_dataset(ds: EventDataset, config: LSMConfig, index=None) -> np.ndarray:
+def frame_dataset(ds: Dataset, config: LSMConfig, index=None) -> np.ndarray:
+    if isinstance(ds, RasterDataset):
+        framing_for(ds, config)
+        return ds.frames if index is None else ds.frames[np.asarray(index)]
     events = ds.events if index is None else [ds.events[i] for i in index]
     framing = framing_for(ds, config)
     return (frame_vision if ds.modality == "vision" else frame_audio)(events, framing)
 
 
-def frame_for_macro(ds: EventDataset, name: str, lsm, index=None) -> np.ndarray:
+def frame_for_macro(ds: Dataset, name: str, lsm, index=None) -> np.ndarray:
     """Frames of ``ds`` for an exported macro (:class:`~rramlsm.sw.golden.IntegerLSM`):
     only its input count and T decide the framing."""
     from rramlsm.sw.lsm import PRESETS
@@ -77,7 +96,7 @@ def frame_for_macro(ds: EventDataset, name: str, lsm, index=None) -> np.ndarray:
     return frame_dataset(ds, cfg, index)
 
 
-def feature_key(ds: EventDataset, config: LSMConfig, *, seed: int, path: Path_,
+def feature_key(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_,
                 noise: bool = False) -> str:
     payload = {
         "version": FEATURE_VERSION,
@@ -92,7 +111,7 @@ def feature_key(ds: EventDataset, config: LSMConfig, *, seed: int, path: Path_,
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _compute(ds: EventDataset, config: LSMConfig, seed: int, path: Path_, noise: bool,
+def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool,
              chunk: int = 1024) -> np.ndarray:
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
 
@@ -110,7 +129,7 @@ def _compute(ds: EventDataset, config: LSMConfig, seed: int, path: Path_, noise:
     return np.concatenate(out) if out else np.zeros((0, config.neurons), np.uint8)
 
 
-def lsm_counts(ds: EventDataset, config: LSMConfig, *, seed: int, path: Path_ = "float",
+def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "float",
                noise: bool = False, cache: bool | Path = True) -> np.ndarray:
     """Spike counts ``[len(ds), neurons]`` (uint8) of every sample, cached by content.
 

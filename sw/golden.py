@@ -19,8 +19,10 @@ a weight code ``w`` in [-255, 255] is split as ``w = 128 * h + l`` with ``h`` in
 {-2, 0, 2} and ``l`` in [-128, 127], so ``S = 128 * (x @ H) + x @ L`` with two int8
 products of 0/1 spikes.  Where ``_int_mm``'s shape rules do not hold (fewer
 than 17 rows) float32 products are used instead: every partial sum is an
-integer below 2**24 (at most 1,024 rows x 255), so float32 is exact too and the
-order of summation cannot matter.
+integer below 2**24 (at most 16 tiles x 1,024 rows x 255), so float32 is exact
+too and the order of summation cannot matter.  An array of more than
+:data:`~rramlsm.sw.contract.TILE_ROWS` rows is tiled by rows; tile partial sums
+add exactly, so the arithmetic is that of one tall array.
 """
 
 from __future__ import annotations
@@ -69,9 +71,10 @@ class IntegerLSM:
                                  f"not {list(a.shape)}")
             if a.dtype.kind not in "ui":
                 raise TypeError(f"IntegerLSM {name} must hold integers, not {a.dtype}")
-        if rows > 1024:
-            # Keeps column sums exact in float32 and inside COLUMN_SUM_BITS.
-            raise ValueError(f"IntegerLSM supports at most 1024 rows per array, not {rows}")
+        if rows > contract.TILE_ROWS * contract.MAX_TILES:
+            # Keeps column sums exact in float32 (below 2**24).
+            raise ValueError(f"IntegerLSM supports at most {contract.MAX_TILES} tiles of "
+                             f"{contract.TILE_ROWS} rows, not {rows} rows")
         if not 0 <= self.decay_q < (1 << contract.DECAY_FRAC_BITS):
             raise ValueError(f"IntegerLSM decay_q must be in [0, 1024), not {self.decay_q}")
         if not 0 < self.threshold_q <= contract.MEMBRANE_MAX:
@@ -81,6 +84,11 @@ class IntegerLSM:
             raise ValueError(f"IntegerLSM adc_bits must be in [1, 16], not {self.adc_bits}")
         if not 1 <= self.steps <= (1 << contract.COUNTER_BITS) - 1:
             raise ValueError(f"IntegerLSM steps must be in [1, 255], not {self.steps}")
+
+    @property
+    def tiles(self) -> int:
+        """Crossbar tiles of :data:`~rramlsm.sw.contract.TILE_ROWS` rows the array spans."""
+        return contract.tiles(self.inputs + self.neurons)
 
     @property
     def weight_codes(self) -> np.ndarray:

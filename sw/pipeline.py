@@ -47,7 +47,8 @@ from rramlsm.sw.zeroshot import (
     train_heads,
 )
 
-__all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES"]
+__all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES",
+           "aggregate_seeds"]
 
 #: PAPER.md's figures, for the report's comparison table.
 PAPER_FIGURES = {
@@ -239,13 +240,13 @@ def _run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                       hist, bundle, emb, train_seconds)
 
 
-def _aggregate(values: list) -> dict | float:
+def aggregate_seeds(values: list) -> dict | float:
     """Mean over seeds of nested dicts of numbers, with ``*_sd`` siblings for the spread."""
     first = values[0]
     if isinstance(first, dict):
         out = {}
         for k in first:
-            agg = _aggregate([v[k] for v in values])
+            agg = aggregate_seeds([v[k] for v in values])
             out[k] = agg
             if not isinstance(agg, dict) and isinstance(first[k], float):
                 out[f"{k}_sd"] = float(np.std([v[k] for v in values], ddof=1)) \
@@ -274,10 +275,10 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
     seeds = [_run_seed(s, v, a, config, bar) for s in config.seeds]
     bar.close()
     metrics = {
-        "software": _aggregate([s.software for s in seeds]),
-        "hardware": _aggregate([s.hardware for s in seeds]),
-        "alignment": _aggregate([s.alignment for s in seeds]),
-        "firing_rate": _aggregate([s.rates for s in seeds]),
+        "software": aggregate_seeds([s.software for s in seeds]),
+        "hardware": aggregate_seeds([s.hardware for s in seeds]),
+        "alignment": aggregate_seeds([s.alignment for s in seeds]),
+        "firing_rate": aggregate_seeds([s.rates for s in seeds]),
         "chance": {"seen_top1": 100.0 / len(config.zeroshot.seen),
                    "unseen_top1": 100.0 / len(config.zeroshot.unseen)},
         "protocol": {

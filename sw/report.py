@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 
 from rramlsm.sw._io import atomic_path  # noqa: E402
 
-__all__ = ["write_report", "figures"]
+__all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures"]
 
 
 def _png(fig) -> str:
@@ -200,6 +200,119 @@ authors' scripts do; it is optimistic and shown only to explain the published fi
 <h2>Alignment methods (software, audio→image)</h2>
 <table><tr><th>method</th><th>seen</th><th>unseen</th></tr>{align}</table>
 <p>Best on unseen classes: <b>{al['best_unseen']}</b>.</p>
+<h2>Figures</h2>{img}
+</body></html>"""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc)
+    return path
+
+
+def bmi_figures(result) -> dict[str, str]:
+    """Base64 PNGs of a BMI run's first seed: embeddings, training curve, sample inputs."""
+    s0 = result.seeds[0]
+    emb, split = s0["embeddings"], s0["embeddings"]["split"]
+    names = result.letters.class_names
+    out = {}
+    # Unseen letters in the shared space: both modalities, software and hardware.
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    iv, ia = split.pool_v["unseen"], split.pool_a["unseen"]
+    for ax, path in zip(axes, ("software", "hardware"), strict=True):
+        ev = _unit(emb[path]["letters"][iv].astype(np.float64))
+        en = _unit(emb[path]["neural"][ia].astype(np.float64))
+        xy = _pca2(np.concatenate([ev, en]))
+        lab = np.concatenate([result.letters.labels[iv], result.neural.labels[ia]])
+        cmap = plt.get_cmap("tab10")
+        classes = list(np.unique(lab))
+        for mod, sl, mk in (("image", slice(0, len(ev)), "o"), ("neural", slice(len(ev), None),
+                                                                  "^")):
+            ax.scatter(xy[sl, 0], xy[sl, 1], c=[cmap(classes.index(c)) for c in lab[sl]],
+                       marker=mk, s=12, alpha=0.7, label=mod)
+        for c in classes:
+            ax.annotate(names[c], xy[lab == c].mean(0), fontsize=14, weight="bold")
+        ax.set_title(f"unseen letters, {path} embeddings (PCA)")
+        ax.legend(fontsize=8)
+    out["unseen embeddings"] = _png(fig)
+
+    hist = s0["history"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ep = [h["epoch"] for h in hist]
+    ax.plot(ep, [h["val_top1"] for h in hist], label="validation (selection)")
+    ax.plot(ep, [h["test_seen_top1"] for h in hist], label="test seen")
+    ax.plot(ep, [h["test_unseen_top1"] for h in hist], label="test unseen")
+    ax.axvline(s0["best_epoch"], color="k", ls=":", label="selected epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top-1 %")
+    ax.legend(fontsize=8)
+    ax.set_title(f"head training, seed {s0['seed']}")
+    out["training curve"] = _png(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 2, 1]})
+    li, ne = result.letters, result.neural
+    i = int(np.flatnonzero(li.labels == 0)[0])
+    side = int(round(np.sqrt(li.channels)))
+    axes[0].imshow(li.frames[i].mean(0).reshape(side, side), cmap="gray")
+    axes[0].set_title(f"letter image '{names[0]}' (rate code, mean of {li.bins} steps)",
+                      fontsize=8)
+    axes[0].axis("off")
+    j = int(np.flatnonzero(ne.labels == 0)[0])
+    t, c = np.nonzero(ne.frames[j])
+    axes[1].scatter(t, c, s=0.5, c="k")
+    axes[1].set_title(f"neural trial '{names[0]}' ({ne.name})", fontsize=8)
+    axes[1].set_xlabel("10 ms bin")
+    axes[1].set_ylabel("channel")
+    rate = ne.frames[ne.labels == 0].mean((0, 2))
+    axes[2].plot(rate)
+    axes[2].set_title("population activity, mean over trials", fontsize=8)
+    axes[2].set_xlabel("10 ms bin")
+    fig.tight_layout()
+    out["inputs"] = _png(fig)
+    return out
+
+
+def write_bmi_report(path: str | Path, result, metrics: dict) -> Path:
+    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.bmi.BMIResult`."""
+    figs = bmi_figures(result)
+    sw, hw, P = metrics["software"], metrics["hardware"], metrics["paper"]
+    rows = [
+        ("zero-shot seen (neural→image)", _fmt(sw["zero_shot"], "seen_top1"),
+         _fmt(hw["zero_shot"], "seen_top1"), f"{P['zero_shot_seen_top1']}"),
+        ("zero-shot unseen (neural→image)", _fmt(sw["zero_shot"], "unseen_top1"),
+         _fmt(hw["zero_shot"], "unseen_top1"), f"{P['zero_shot_unseen_top1']}"),
+        ("unseen, test-selected epoch (optimistic)", _fmt(sw["test_selected"], "unseen_top1"),
+         "-", "-"),
+        ("prototype classifier seen", _fmt(sw["zero_shot"], "prototype_seen_top1"),
+         _fmt(hw["zero_shot"], "prototype_seen_top1"), "-"),
+        ("prototype classifier unseen", _fmt(sw["zero_shot"], "prototype_unseen_top1"),
+         _fmt(hw["zero_shot"], "prototype_unseen_top1"), "-"),
+        ("linear probe neural (26 letters)", _fmt(sw["probe"], "neural_top1"),
+         _fmt(hw["probe"], "neural_top1"), "-"),
+        ("linear probe letter images (26)", _fmt(sw["probe"], "letters_top1"),
+         _fmt(hw["probe"], "letters_top1"), "-"),
+    ]
+    table = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
+                    for a, b, c, d in rows)
+    pr, ch = metrics["protocol"], metrics["chance"]
+    fr = metrics["firing_rate"]
+    rates = ", ".join(f"{m} {100 * fr[m]['float']:.1f} / {100 * fr[m]['golden']:.1f} %"
+                      for m in fr)
+    img = "".join(f'<h3>{html.escape(k)}</h3><img src="data:image/png;base64,{v}">'
+                  for k, v in figs.items())
+    doc = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>rramlsm BMI report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
+<body><h1>rramlsm: BMI zero-shot run (neural activity ↔ letter images)</h1>
+<p>Sources: neural <code>{html.escape(metrics['sources']['neural'])}</code>, letters
+<code>{html.escape(metrics['sources']['letters'])}</code>; seen letters
+<code>{pr['seen']}</code>, unseen <code>{pr['unseen']}</code>; loss {html.escape(pr['loss'])};
+seeds {pr['seeds']}; mean ± s.d. over seeds, checkpoint chosen on validation pairs.
+Chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %.
+Firing rate float / golden: {rates}. Each reservoir spans {metrics['tiles']} crossbar tiles
+of 1,024 rows.</p>
+<h2>Figures beside the paper's (top-1 %)</h2>
+<table><tr><th>metric</th><th>software</th><th>hardware (int)</th><th>paper (software)</th></tr>
+{table}</table>
 <h2>Figures</h2>{img}
 </body></html>"""
     path = Path(path)

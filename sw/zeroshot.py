@@ -26,7 +26,7 @@ import torch
 
 from rramlsm.errors import ConfigError
 from rramlsm.sw._checks import check_int, check_real
-from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss
+from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss, supcon_loss
 
 __all__ = ["ZeroShotConfig", "ZeroShotSplit", "make_split", "retrieval_top1", "prototype_top1",
            "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
@@ -44,6 +44,9 @@ class ZeroShotConfig:
     pool_per_class: int = 100
     """Test retrieval pool size per class and modality (at most)."""
     head: HeadConfig = HeadConfig()
+    loss: str = "clip"
+    """``"clip"`` (symmetric CLIP, the visual-audio task) or ``"supcon"`` (label-aware: every
+    same-class pair in a batch is a positive, the BMI task)."""
     temperature: float = 1.0
     normalize: bool = True
     """L2-normalise embeddings inside the loss and for retrieval (cosine similarity)."""
@@ -64,6 +67,8 @@ class ZeroShotConfig:
         check_real("ZeroShotConfig", "val_fraction", self.val_fraction, lo=0.0, hi=1.0,
                    lo_open=True, hi_open=True)
         check_int("ZeroShotConfig", "pool_per_class", self.pool_per_class, lo=1)
+        if self.loss not in ("clip", "supcon"):
+            raise ConfigError(f"ZeroShotConfig loss must be 'clip' or 'supcon', not {self.loss!r}")
         check_real("ZeroShotConfig", "temperature", self.temperature, lo=0.0, lo_open=True)
         check_int("ZeroShotConfig", "batch", self.batch, lo=2)
         check_real("ZeroShotConfig", "lr", self.lr, lo=0.0, lo_open=True)
@@ -217,7 +222,7 @@ def _embed(head: ProjectionHead, x: torch.Tensor) -> np.ndarray:
 def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
                 split: ZeroShotSplit, config: ZeroShotConfig, *, seed: int,
                 progress=None) -> TrainedHeads:
-    """Train the two heads with the CLIP loss; keep the best validation checkpoint.
+    """Train the two heads with the contrastive loss; keep the best validation checkpoint.
 
     ``rates_*``: spike-rate features of every sample (indexed by ``split``).
     Ties in the validation score keep the earlier epoch.
@@ -231,6 +236,7 @@ def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
                             weight_decay=config.weight_decay)
     xv, xa = torch.as_tensor(rates_v, dtype=torch.float32), torch.as_tensor(rates_a,
                                                                             dtype=torch.float32)
+    lab_v = torch.as_tensor(np.asarray(v_labels))
     best, best_state, best_epoch, history, since = -1.0, None, 0, [], 0
     fixed = split.pairs(None)
     for epoch in range(1, config.epochs + 1):
@@ -243,7 +249,12 @@ def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
             b = order[lo : lo + config.batch]
             if len(b) < 2:
                 continue
-            loss = clip_loss(hv(xv[pv[b]]), ha(xa[pa[b]]), config.temperature, config.normalize)
+            if config.loss == "supcon":
+                loss = supcon_loss(hv(xv[pv[b]]), ha(xa[pa[b]]), lab_v[pv[b]],
+                                   config.temperature, config.normalize)
+            else:
+                loss = clip_loss(hv(xv[pv[b]]), ha(xa[pa[b]]), config.temperature,
+                                 config.normalize)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,0 +1,287 @@
+"""BMI task: letter glyph data, the motor-cortex model, singleLetters.mat, tiled golden model,
+and the task end to end (small sizes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from rramlsm.errors import ConfigError, EventDataError
+from rramlsm.sw import contract
+from rramlsm.sw.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
+from rramlsm.sw.datasets.letters import (
+    CUBE_KEY,
+    LETTERS,
+    LetterImageConfig,
+    MotorCortexConfig,
+    build_letter_images,
+    build_neural,
+    glyph_contours,
+    letter_images,
+    load_single_letters,
+    pen_trajectory,
+    read_single_letters,
+    write_single_letters,
+)
+from rramlsm.sw.datasets.raster import RasterDataset
+from rramlsm.sw.features import lsm_counts
+from rramlsm.sw.golden import golden_counts, quantize_reservoir
+from rramlsm.sw.lsm import LSMConfig, make_reservoir
+
+SMALL_NEURAL = MotorCortexConfig(trials=8)
+SMALL_IMAGES = LetterImageConfig(per_letter=8)
+
+
+@pytest.fixture(scope="module")
+def neural():
+    return build_neural(SMALL_NEURAL)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return build_letter_images(SMALL_IMAGES)
+
+
+def test_glyphs_are_normalised_and_trajectories_have_constant_speed():
+    for ch in "aiosw":
+        allp = np.concatenate(glyph_contours(ch))
+        assert np.ptp(allp, axis=0).max() == pytest.approx(1.0)
+        assert np.abs(allp).max() <= 0.5 + 1e-9
+        xy = pen_trajectory(ch, 201)
+        assert xy.shape == (201, 2)
+        step = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+        # Equal arc length per sample: chords equal it on straight stretches and are only
+        # shorter where a sample pair spans a corner.
+        assert step.max() == pytest.approx(np.median(step), rel=1e-6)
+        assert step.mean() > 0.95 * step.max() and step.min() > 0
+    # Holes are traced too: 'o' has an outer and an inner contour.
+    assert len(glyph_contours("o")) == 2
+    with pytest.raises(ValueError, match="one character"):
+        glyph_contours("ab")
+
+
+def test_letter_images_are_distorted_glyphs(images):
+    rng = np.random.default_rng(0)
+    a = letter_images("a", 5, SMALL_IMAGES, rng)
+    assert a.shape == (5, 28, 28) and a.min() >= 0 and a.max() <= 1
+    assert not np.allclose(a[0], a[1])  # random distortion per image
+    # The letter sits in the frame (MNIST-like): ink in the centre, blank corners.
+    assert a[:, 10:18, 10:18].mean() > a[:, :3, :3].mean()
+    # Distinct letters differ more than two samples of one letter, on average.
+    o = letter_images("o", 5, SMALL_IMAGES, rng)
+    within = np.abs(a[:, None] - a[None]).mean()
+    across = np.abs(a[:, None] - o[None]).mean()
+    assert across > within
+    assert images.frames.shape == (26 * 8, 50, 784) and images.frames.dtype == np.uint8
+    assert images.labels.tolist() == [c for c in range(26) for _ in range(8)]
+    assert (~images.is_train).sum() == 26 * 2
+
+
+def test_rate_code_is_point_four_times_the_pixel():
+    cfg = LetterImageConfig(per_letter=2, steps=400, seed=3)
+    ds = build_letter_images(cfg, letters="ab")
+    img = letter_images("a", 2, cfg, np.random.default_rng(3))  # same draws as the builder
+    np.testing.assert_allclose(ds.frames[:2].mean(1), 0.4 * img.reshape(2, -1), atol=0.12)
+    assert ds.frames[:2].mean() == pytest.approx(0.4 * img.mean(), rel=0.05)
+
+
+def test_neural_model_encodes_the_letter(neural):
+    assert neural.frames.shape == (26 * 8, 201, 192)
+    assert neural.frames.dtype == np.uint8 and neural.frames.max() == 1
+    # Writing starts near the go cue: activity changes after it, not before.
+    pre = neural.frames[:, :40].mean()
+    assert 0.02 < pre < 0.2
+    # Nearest-centroid decoding of binned counts, trained on the training trials.
+    x = neural.frames[:, :200].reshape(len(neural), 20, 10, 192).sum(2).reshape(len(neural), -1)
+    x = x.astype(np.float64)
+    tr = neural.is_train
+    cent = np.stack([x[tr & (neural.labels == c)].mean(0) for c in range(26)])
+    pred = np.argmin(((x[~tr][:, None] - cent[None]) ** 2).sum(-1), axis=1)
+    acc = (pred == neural.labels[~tr]).mean()
+    assert acc > 0.3, acc  # chance is 1/26
+
+
+def test_neural_model_is_seeded(neural):
+    again = build_neural(SMALL_NEURAL)
+    np.testing.assert_array_equal(again.frames, neural.frames)
+    other = build_neural(MotorCortexConfig(trials=8, seed=2))
+    assert (other.frames != neural.frames).any()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"trials": 1}, "trials must be an integer >= 2"),
+    ({"go_bin": 500}, "go_bin must be an integer <= 200"),
+    ({"tuned_fraction": 1.5}, "tuned_fraction must be <= 1.0"),
+    ({"bin_s": 0.0}, "bin_s must be > 0"),
+])
+def test_motor_cortex_config_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MotorCortexConfig(**kwargs)
+
+
+def _counts(neural: RasterDataset) -> dict[str, np.ndarray]:
+    """Spike counts (not just 0/1) in Willett's layout, one cube per letter."""
+    rng = np.random.default_rng(0)
+    return {ch: neural.frames[neural.labels == c] * rng.integers(1, 4, neural.frames[
+        neural.labels == c].shape) for c, ch in enumerate(LETTERS)}
+
+
+def test_single_letters_round_trip_v5(tmp_path, neural):
+    cubes = _counts(neural)
+    path = write_single_letters(tmp_path / "singleLetters.mat", cubes)
+    back = read_single_letters(path)
+    for ch in LETTERS:
+        np.testing.assert_array_equal(back[ch], cubes[ch])
+    ds = load_single_letters(path)
+    np.testing.assert_array_equal(ds.frames, neural.frames)  # binarised counts
+    np.testing.assert_array_equal(ds.labels, neural.labels)
+    np.testing.assert_array_equal(ds.is_train, neural.is_train)  # last 25 % held out
+    assert ds.modality == "neural" and ds.class_names == tuple(LETTERS)
+
+
+def _write_v73(path, cubes):
+    """A MATLAB v7.3 file: HDF5 with MATLAB's 512-byte user block and column-major arrays."""
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for ch, cube in cubes.items():
+            f[CUBE_KEY.format(ch)] = np.ascontiguousarray(cube.T).astype(np.float64)
+        f["blockList"] = np.arange(3.0)
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by rramlsm tests".ljust(116)
+    with open(path, "r+b") as f:
+        f.write(header + b"\0" * 8 + b"\x00\x02IM")
+
+
+def test_single_letters_v73_through_h5py(tmp_path, neural):
+    cubes = _counts(neural)
+    path = tmp_path / "singleLetters.mat"
+    _write_v73(path, cubes)
+    back = read_single_letters(path)
+    for ch in LETTERS:
+        np.testing.assert_array_equal(back[ch], cubes[ch])
+
+
+def test_bad_single_letters_files(tmp_path, neural):
+    cubes = _counts(neural)
+    with pytest.raises(EventDataError, match="no such file"):
+        read_single_letters(tmp_path / "missing.mat")
+    junk = tmp_path / "junk.mat"
+    junk.write_bytes(b"not a mat file at all" * 20)
+    with pytest.raises(EventDataError, match="junk.mat: not a readable MATLAB file"):
+        read_single_letters(junk)
+    missing = dict(cubes)
+    del missing["q"]
+    p = write_single_letters(tmp_path / "noq.mat", missing)
+    with pytest.raises(EventDataError, match="no variable 'neuralActivityCube_q'"):
+        read_single_letters(p)
+    bad = dict(cubes, b=-cubes["b"] - 1)
+    p = write_single_letters(tmp_path / "neg.mat", bad)
+    with pytest.raises(EventDataError, match="neuralActivityCube_b holds negative"):
+        read_single_letters(p)
+    bad = dict(cubes, c=cubes["c"][:, :100])
+    p = write_single_letters(tmp_path / "bins.mat", bad)
+    with pytest.raises(EventDataError, match=r"neuralActivityCube_c has \[100, 192\]"):
+        read_single_letters(p)
+    bad = dict(cubes, d=cubes["d"][0])
+    p = write_single_letters(tmp_path / "2d.mat", bad)
+    with pytest.raises(EventDataError, match=r"\[trials, bins, channels\]"):
+        read_single_letters(p)
+
+
+def test_raster_dataset_rejects_non_binary():
+    with pytest.raises(EventDataError, match="uint8 0/1"):
+        RasterDataset("x", "neural", np.full((2, 3, 4), 2, np.uint8), [0, 1], [True, False])
+    with pytest.raises(EventDataError, match="2 rasters but 3 labels"):
+        RasterDataset("x", "neural", np.zeros((2, 3, 4), np.uint8), [0, 1, 2], [True, False])
+
+
+def test_tiled_golden_model_is_one_tall_array():
+    """192 + 1000 rows span two 1,024-row tiles; the result is the exact arithmetic of one
+    array (numpy int64 reference per step)."""
+    cfg = LSMConfig("neural", inputs=192, neurons=1000, steps=12, decay=0.95, threshold=0.1,
+                    weight_scale=0.0005)
+    lsm = quantize_reservoir(make_reservoir(cfg, seed=4))
+    assert lsm.tiles == 2 and contract.column_sum_bits(1192) == 21
+    rng = np.random.default_rng(1)
+    x = (rng.random((20, cfg.steps, cfg.inputs)) < 0.15).astype(np.uint8)
+    got = golden_counts(lsm, x)
+    w = lsm.weight_codes.astype(np.int64)
+    v = np.zeros((20, cfg.neurons), np.int64)
+    s = np.zeros((20, cfg.neurons), bool)
+    cnt = np.zeros((20, cfg.neurons), np.int64)
+    for t in range(cfg.steps):
+        S = np.concatenate([x[:, t].astype(np.int64), s.astype(np.int64)], axis=1) @ w
+        a = contract.adc(S, lsm.adc_bits, lsm.adc_shift)
+        v, s = contract.lif_step(v, s, a, lsm.decay_q, lsm.threshold_q)
+        cnt += s
+    np.testing.assert_array_equal(got, cnt)
+    assert 0 < cnt.mean() < cfg.steps
+
+
+def test_raster_features_are_cached_by_content(neural, tmp_path):
+    cfg = LSMConfig("neural", inputs=192, neurons=32, steps=201, decay=0.95, threshold=0.1,
+                    weight_scale=0.0005)
+    a = lsm_counts(neural, cfg, seed=0, path="golden", cache=tmp_path)
+    assert a.shape == (len(neural), 32)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    b = lsm_counts(neural, cfg, seed=0, path="golden", cache=tmp_path)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="takes 50 steps x 192 inputs but 'neural-model' has "
+                                         "201 bins"):
+        lsm_counts(neural, cfg.replace(steps=50), seed=0, cache=False)
+
+
+def test_bmi_protocol_defaults_follow_the_paper():
+    zs = bmi_zeroshot_config()
+    assert "".join(LETTERS[c] for c in zs.unseen) == "stuv"
+    assert len(zs.seen) == 22 and zs.loss == "supcon" and zs.temperature == 0.5
+    assert zs.head.dim == 256 and BMIConfig().neurons == 2048
+    with pytest.raises(ConfigError, match="'model' or 'willett:PATH'"):
+        BMIConfig(neural="nmnist:/x")
+    with pytest.raises(ConfigError, match="loss must be 'clip' or 'supcon'"):
+        bmi_zeroshot_config(loss="triplet")
+
+
+def test_bmi_end_to_end_small(neural, images):
+    cfg = BMIConfig(seeds=(0, 1), neurons=96, zeroshot=bmi_zeroshot_config(epochs=15))
+    r = run_bmi(cfg, progress=False, neural=neural, letters=images)
+    m = r.metrics
+    for path in ("software", "hardware"):
+        zs = m[path]["zero_shot"]
+        assert 0 <= zs["seen_top1"] <= 100 and 0 <= zs["unseen_top1"] <= 100
+        assert "seen_top1_sd" in zs
+    assert m["zero_shot"]["seen_top1"] == m["software"]["zero_shot"]["seen_top1"]
+    assert m["chance"] == {"seen_top1": pytest.approx(100 / 22), "unseen_top1": 25.0}
+    assert m["protocol"]["unseen"] == "stuv"
+    # Features carry the letter well above chance (1/26) even at this size, and the
+    # contrastive loss falls; retrieval figures at this size are near chance, so the
+    # full-size figures are the demo's, not this test's.
+    assert m["software"]["probe"]["letters_top1"] > 3 * 100 / 26
+    assert m["software"]["probe"]["neural_top1"] > 2 * 100 / 26
+    for s in r.seeds:
+        assert s["history"][-1]["loss"] < s["history"][0]["loss"]
+    assert len(r.seeds[0]["history"]) == 15 and 1 <= r.seeds[0]["best_epoch"] <= 15
+    assert 0.01 < m["firing_rate"]["neural"]["float"] < 0.15
+
+
+def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):
+    mat = write_single_letters(tmp_path / "singleLetters.mat", _counts(neural))
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "rramlsm", "train", "--task", "bmi", "--neural",
+                        f"willett:{mat}", "--neurons", "64", "--seeds", "0", "--epochs", "2",
+                        "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["task"] == "bmi" and m["sources"]["neural"] == f"willett:{mat}"
+    assert {"seen_top1", "unseen_top1"} <= set(m["zero_shot"])
+    assert "zero-shot unseen (stuv)" in r.stdout
+    html = (out / "report.html").read_text()
+    assert "BMI zero-shot run" in html and "data:image/png;base64," in html
+    # A bad neural source is a clear error, exit status 2.
+    r = subprocess.run([sys.executable, "-m", "rramlsm", "train", "--task", "bmi", "--neural",
+                        f"willett:{tmp_path / 'nope.mat'}", "--neurons", "64", "--seeds", "0",
+                        "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 2 and "nope.mat: no such file" in r.stderr
