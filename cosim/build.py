@@ -7,13 +7,14 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.verilog import TOP, verilator_bin
 
 __all__ = ["build_dir_for", "verilator_env", "build", "runner_environment", "failed_testcases",
-           "BUILD_ARGS", "TB_TOP"]
+           "BUILD_ARGS", "TB_TOP", "SimTop", "MACRO_TB", "UART_TB"]
 
 #: Amaranth's Verilog trips width lint warnings (see hw/verilog.py for the lint run that
 #: checks them); the simulation build must not stop on them.
@@ -37,6 +38,30 @@ module {TB_TOP}(
     .bus_rdata(bus_rdata));
 endmodule
 """
+
+
+@dataclass(frozen=True)
+class SimTop:
+    """A simulation top: an HDL wrapper with its own clock around a generated design."""
+
+    name: str
+    wrapper: str
+    """Verilog text of the wrapper module ``name``."""
+    public: tuple[str, ...]
+    """Port patterns of the wrapper made VPI-visible (all the testbench touches)."""
+
+
+MACRO_TB = SimTop(TB_TOP, TB_WRAPPER, ("clk", "rst", "inp__*", "out__*", "bus_*"))
+
+#: The board top's logic (the macro behind the UART bridge): two pins and a status flag.
+UART_TOP = "rramlsm_uart_top"
+UART_TB = SimTop("rramlsm_uart_tb", f"""`timescale 1ns/1ps
+module rramlsm_uart_tb(input rst, input rx, output tx, output overflow);
+  reg clk = 1'b0;
+  always #5 clk = ~clk;
+  {UART_TOP} dut(.clk(clk), .rst(rst), .rx(rx), .tx(tx), .overflow(overflow));
+endmodule
+""", ("rst", "rx", "tx", "overflow"))
 
 
 @contextmanager
@@ -76,10 +101,10 @@ def verilator_env() -> dict[str, str]:
     return env
 
 
-def build_dir_for(verilog: Path, root: Path) -> Path:
+def build_dir_for(verilog: Path, root: Path, top: SimTop = MACRO_TB) -> Path:
     """One build folder per distinct Verilog text: identical designs share a build."""
-    digest = hashlib.sha256(Path(verilog).read_bytes() + TB_WRAPPER.encode()).hexdigest()[:16]
-    return Path(root) / f"{TOP}-{digest}"
+    digest = hashlib.sha256(Path(verilog).read_bytes() + top.wrapper.encode()).hexdigest()[:16]
+    return Path(root) / f"{TOP if top is MACRO_TB else top.name}-{digest}"
 
 
 def _fst_args() -> list[str]:
@@ -100,7 +125,7 @@ def _fst_args() -> list[str]:
     return ["--trace-fst", "--trace-structs", "-CFLAGS", f"-I{lz4}", "-LDFLAGS", f"-L{lz4}"]
 
 
-def build(verilog: Path, root: Path, *, waves: bool = False) -> Path:
+def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO_TB) -> Path:
     """Build (or reuse) the Verilated model of ``verilog``; returns the build folder.
 
     The command is cocotb's Verilator runner build without ``--public-flat-rw``:
@@ -113,8 +138,9 @@ def build(verilog: Path, root: Path, *, waves: bool = False) -> Path:
 
     import cocotb_tools.config as cfg
 
-    bdir = build_dir_for(verilog, root) if not waves else build_dir_for(verilog, root).with_name(
-        build_dir_for(verilog, root).name + "-waves")
+    bdir = build_dir_for(verilog, root, top)
+    if waves:
+        bdir = bdir.with_name(bdir.name + "-waves")
     stamp = bdir / ".built"
     if stamp.exists():
         return bdir
@@ -124,12 +150,11 @@ def build(verilog: Path, root: Path, *, waves: bool = False) -> Path:
     # Only the top-level ports are made VPI-visible (what the testbench drives and reads).
     vlt = bdir / "ports.vlt"
     vlt.write_text("`verilator_config\n" + "".join(
-        f'public_flat_rw -module "{TB_TOP}" -var "{pattern}"\n'
-        for pattern in ("clk", "rst", "inp__*", "out__*", "bus_*")))
-    wrapper = bdir / f"{TB_TOP}.v"
-    wrapper.write_text(TB_WRAPPER)
-    cmd = [str(verilator_bin()), "-cc", "--exe", "-Mdir", str(bdir), "--top-module", TB_TOP,
-           "--vpi", "--timing", "--timescale", "1ns/1ps", "--prefix", "Vtop", "-o", TB_TOP,
+        f'public_flat_rw -module "{top.name}" -var "{pattern}"\n' for pattern in top.public))
+    wrapper = bdir / f"{top.name}.v"
+    wrapper.write_text(top.wrapper)
+    cmd = [str(verilator_bin()), "-cc", "--exe", "-Mdir", str(bdir), "--top-module", top.name,
+           "--vpi", "--timing", "--timescale", "1ns/1ps", "--prefix", "Vtop", "-o", top.name,
            "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
            *BUILD_ARGS, *(_fst_args() if waves else []),
            str(vlt), str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), str(wrapper),

@@ -38,3 +38,138 @@ def register(sub) -> None:
     r.add_argument("--head-lanes", type=int, default=16, help="head MAC lanes (default 16)")
     r.add_argument("--no-lint", action="store_true", help="skip the Verilator lint check")
     r.set_defaults(func=_cmd_rtl)
+    register_fpga(sub)
+
+
+# -- FPGA ------------------------------------------------------------------------------------
+
+def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 200) -> dict:
+    """Mean cycles per sample of each core on ``n`` built-in test samples (the cycle model,
+    which the tests hold exactly to the RTL's cycle counter)."""
+    import numpy as np
+
+    from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
+    from rramlsm.hw.cycles import predict
+    from rramlsm.hw.params import CoreParams
+    from rramlsm.sw.golden import golden_counts
+
+    frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in modalities}, n)
+    out = {}
+    for m, fr in frames.items():
+        mb = bundle.modalities[m]
+        p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes)
+        _, trains = golden_counts(mb.lsm, fr, record=True)
+        out[m] = float(np.mean([predict(f, s, p) for f, s in zip(fr, trains, strict=True)]))
+    return out
+
+
+def fpga_table(r: dict) -> str:
+    rows = [("board", f"{r['board']} ({r['device']})"),
+            ("cores", f"{', '.join(r['modalities'])}; P = {r['lanes']} lanes, "
+                      f"{r['head_lanes']} head lanes"),
+            ("LUTs", f"{r['luts']} / {r['luts_total']}"),
+            ("flip-flops", f"{r['ffs']} / {r['ffs_total']}"),
+            ("block RAMs", f"{r['brams']} / {r['brams_total']}"),
+            ("multipliers", f"{r['dsps']} / {r['dsps_total']}"),
+            ("Fmax", f"{r['fmax_mhz']:.1f} MHz (target {r['target_mhz']:.0f} MHz, "
+                     f"{'met' if r['timing_met'] else 'MISSED'})")]
+    for m, c in r["cycles_per_sample"].items():
+        rows.append((f"{m} samples/s", f"{r['samples_per_s_by_modality'][m]:,.0f} at Fmax "
+                                       f"({c:,.0f} cycles per sample)"))
+    w = max(len(a) for a, _ in rows)
+    return "\n".join(f"{a:<{w}}  {b}" for a, b in rows)
+
+
+def _cmd_fpga(args) -> int:
+    from rramlsm.hw.fpga import BOARDS, build
+    from rramlsm.sw.bundle import load_bundle
+    from rramlsm.sw.commands import write_json
+
+    if args.board not in BOARDS:
+        from rramlsm.errors import ConfigError
+
+        raise ConfigError(f"unknown board {args.board!r}; choose one of {', '.join(BOARDS)}")
+    board = BOARDS[args.board]
+    bundle = load_bundle(args.bundle)
+    out = Path(args.out) if args.out else Path(args.bundle).parent / f"fpga-{board.name}"
+    r = build(board, bundle, out)
+    cyc = cycles_per_sample(bundle, board.modalities, board.lanes, board.head_lanes)
+    clock = r["fmax_mhz"] or board.clock_mhz
+    r["cycles_per_sample"] = cyc
+    r["samples_per_s_by_modality"] = {m: clock * 1e6 / c for m, c in cyc.items()}
+    first = "visual" if "visual" in cyc else next(iter(cyc))
+    r["throughput_modality"] = first
+    r["cycles_per_sample_mean"] = cyc[first]
+    r["samples_per_s"] = r["samples_per_s_by_modality"][first]
+    write_json(out / "fpga.json", r)
+    table = fpga_table(r)
+    (out / "fpga.txt").write_text(table + "\n\n" + r["configuration"] + "\n")
+    print(table)
+    print(f"\n{r['configuration']}\n\nwrote {r['bitstream']}, {out / 'fpga.json'}, "
+          f"{out / 'fpga.txt'} ({r['build_seconds']:.0f} s)")
+    return 0
+
+
+def _cmd_run_fpga(args) -> int:
+    """Send built-in test samples to a board (its bitstream holds the bundle's weights) and
+    compare class and score with the golden model.  The bundle must be noise-free or the
+    board freshly reset: read noise is numbered by the board's sample counter."""
+    from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
+    from rramlsm.errors import RRAMLSMError
+    from rramlsm.hw.hostlink import HostLink
+    from rramlsm.hw.macro import MAGIC, Reg
+    from rramlsm.sw.bundle import load_bundle
+    from rramlsm.sw.golden import golden_counts
+
+    try:
+        import serial
+    except ImportError as e:  # pragma: no cover - pyserial is a dependency
+        raise RRAMLSMError("run-fpga needs pyserial (`make setup`)") from e
+    bundle = load_bundle(args.bundle)
+    mods = [m for m in (args.modality or bundle.modalities) if m in bundle.modalities]
+    frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in mods}, args.samples)
+    try:
+        port = serial.Serial(args.port, args.baud, timeout=args.timeout)
+    except (serial.SerialException, OSError) as e:
+        raise RRAMLSMError(f"--port {args.port}: cannot open ({e})") from None
+    with port:
+        link = HostLink(port)
+        ident = link.read(Reg.ID)
+        if ident != MAGIC:
+            raise RRAMLSMError(f"--port {args.port}: no rramlsm macro answers (ID {ident:#x})")
+        wrong = 0
+        for m in mods:
+            mb = bundle.modalities[m]
+            counts = golden_counts(mb.lsm, frames[m])
+            labels, scores = mb.classify(counts), mb.scores(counts).max(1)
+            for i, fr in enumerate(frames[m]):
+                got = link.run(m, fr)
+                ok = (got.label, got.score) == (int(labels[i]), int(scores[i]))
+                wrong += not ok
+                print(f"{m} sample {i}: class {got.label}, score {got.score}, "
+                      f"{got.cycles} cycles" + ("" if ok else
+                                                f"  MISMATCH (golden model: class "
+                                                f"{int(labels[i])}, score {int(scores[i])})"))
+        print(f"{sum(len(frames[m]) for m in mods)} samples, {wrong} differ from the golden "
+              f"model")
+    return 1 if wrong else 0
+
+
+def register_fpga(sub) -> None:
+    from rramlsm.hw.fpga import BOARDS  # no toolchain import: amaranth only
+
+    f = sub.add_parser("fpga", help="bitstream + resource/Fmax report for a board "
+                                    "(Yosys/nextpnr from the YoWASP wheels)")
+    f.add_argument("--board", default="ulx3s-25f", help=f"one of {', '.join(BOARDS)}")
+    f.add_argument("--bundle", required=True)
+    f.add_argument("--out", default=None, help="output folder (default: beside the bundle)")
+    f.set_defaults(func=_cmd_fpga)
+
+    r = sub.add_parser("run-fpga", help="run samples on a programmed board over its UART")
+    r.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
+    r.add_argument("--bundle", required=True, help="the bundle the bitstream was built from")
+    r.add_argument("--baud", type=int, default=1_000_000)
+    r.add_argument("--samples", type=int, default=10)
+    r.add_argument("--modality", action="append", choices=("visual", "audio"))
+    r.add_argument("--timeout", type=float, default=5.0)
+    r.set_defaults(func=_cmd_run_fpga)

@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from rramlsm.hw.crossbar import Crossbar
 from rramlsm.hw.head import Classifier, Head
 from rramlsm.hw.params import CoreParams
-from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise
+from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise, const_mul
 from rramlsm.sw import contract
 
 __all__ = ["InKind", "OutKind", "ProgTarget", "IN_WORD", "OUT_WORD", "LSMCore", "PROG_ADDR_BITS"]
@@ -225,15 +225,19 @@ class LSMCore(wiring.Component):
         with m.If(take):
             m.d.sync += counting.eq(1)
 
-        # ACCUM issue register -> crossbar (the list read lands in the same cycle).
+        # ACCUM issue register -> list read -> crossbar.
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
                                         "group": range(G)}))
         m.d.sync += iss.valid.eq(0)
-        m.d.comb += [xbar.rd_valid.eq(iss.valid), xbar.rd_first.eq(iss.first),
-                     xbar.rd_last.eq(iss.last), xbar.rd_empty.eq(iss.empty),
-                     xbar.rd_group.eq(iss.group),
-                     xbar.rd_row.eq(Mux(rb, rports[1].data, rports[0].data)),
-                     rports[0].addr.eq(j), rports[1].addr.eq(j)]
+        m.d.comb += [rports[0].addr.eq(j), rports[1].addr.eq(j)]
+        # The row read from the list is registered before it addresses the crossbar: a
+        # block RAM's output plus the address arithmetic do not fit one cycle.
+        iss2 = Signal.like(iss)
+        row2 = Signal.like(rports[0].data)
+        m.d.sync += [iss2.eq(iss), row2.eq(Mux(rb, rports[1].data, rports[0].data))]
+        m.d.comb += [xbar.rd_valid.eq(iss2.valid), xbar.rd_first.eq(iss2.first),
+                     xbar.rd_last.eq(iss2.last), xbar.rd_empty.eq(iss2.empty),
+                     xbar.rd_group.eq(iss2.group), xbar.rd_row.eq(row2)]
 
         # Crossbar -> (noise) -> ADC -> LIF, all in the same cycle as sum_valid.
         if p.noise:
@@ -317,7 +321,7 @@ class LSMCore(wiring.Component):
             with m.State("REC"):
                 # One cycle per spiking neuron of step t-1, at least one per group.
                 with m.If(rmask != 0):
-                    m.d.comb += [rec_we.eq(1), rec_row.eq(I + g * P + lowest)]
+                    m.d.comb += [rec_we.eq(1), rec_row.eq(I + const_mul(g, P) + lowest)]
                     m.d.sync += rmask.eq(rest)
                 with m.If(rest == 0):
                     with m.If(g == G - 1):

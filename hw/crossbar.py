@@ -19,6 +19,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rramlsm.hw.params import WEIGHT_BITS, CoreParams
+from rramlsm.hw.periphery import const_mul
 from rramlsm.sw import contract
 
 __all__ = ["Crossbar"]
@@ -36,8 +37,8 @@ class Crossbar(wiring.Component):
         the pass (accumulators restart), ``rd_last`` ends it; a pass with no
         active row is one token with ``rd_empty`` (sums are zero).
     sum_valid, sum_group, sums
-        The P column sums of a finished pass, two cycles after its last row
-        (one cycle of memory read, one of accumulation).
+        The P column sums of a finished pass, three cycles after its last row
+        (memory read, word register, accumulation).
     """
 
     def __init__(self, params: CoreParams, init=None):
@@ -68,7 +69,7 @@ class Crossbar(wiring.Component):
         rd = mem.read_port()
         m.d.comb += [wr.addr.eq(self.prog_addr), wr.data.eq(self.prog_data),
                      wr.en.eq(self.prog_en)]
-        m.d.comb += rd.addr.eq(self.rd_row * p.groups + self.rd_group)
+        m.d.comb += rd.addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
 
         # Stage 1: the word read in stage 0 is on rd.data; the control bits follow it.
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
@@ -76,11 +77,15 @@ class Crossbar(wiring.Component):
         m.d.sync += [s1.valid.eq(self.rd_valid), s1.first.eq(self.rd_first),
                      s1.last.eq(self.rd_last), s1.empty.eq(self.rd_empty),
                      s1.group.eq(self.rd_group)]
-        word = data.ArrayLayout(signed(WEIGHT_BITS), p.lanes)(rd.data)
+        # Stage 2: the word as read, registered (a deep array is many block RAMs whose
+        # outputs are multiplexed); stage 3 accumulates.
+        s2 = Signal.like(s1)
+        word = Signal(data.ArrayLayout(signed(WEIGHT_BITS), p.lanes))
+        m.d.sync += [s2.eq(s1), word.eq(rd.data)]
         acc = Signal.like(self.sums)
-        with m.If(s1.valid):
+        with m.If(s2.valid):
             for k in range(p.lanes):
-                m.d.sync += acc[k].eq(Mux(s1.first, 0, acc[k]) + Mux(s1.empty, 0, word[k]))
-        m.d.sync += [self.sum_valid.eq(s1.valid & s1.last), self.sum_group.eq(s1.group)]
+                m.d.sync += acc[k].eq(Mux(s2.first, 0, acc[k]) + Mux(s2.empty, 0, word[k]))
+        m.d.sync += [self.sum_valid.eq(s2.valid & s2.last), self.sum_group.eq(s2.group)]
         m.d.comb += self.sums.eq(acc)
         return m

@@ -11,13 +11,13 @@ Timeline, cycle 0 being ``START`` (where the first word is taken):
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
-  group over the ``rows_t`` active rows: inputs plus recurrent) and 5 cycles of
-  pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
-* head: ``B * (N + L + 3)``, classifier: ``dim + classes``, plus 6 cycles of
-  hand-over.
+  group over the ``rows_t`` active rows: inputs plus recurrent) and ``5 +
+  LIF_LATENCY`` = 10 cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
+* head: ``B * (N + L + 3 + MAC_STAGES + LUT_STAGES)``, classifier: ``dim + classes + MAC_STAGES``,
+  plus 6 cycles of hand-over.
 
 The event-driven bound is ``sum_t rows_t * G``; everything else is overhead:
-``G + 2`` per sample for clearing, ``G + 6`` per step (one REC cycle per
+``G + 2`` per sample for clearing, ``G + 11`` per step (one REC cycle per
 group, WAIT and drain), the spikes appended (one cycle each) and the loader's
 input words where the engine waits for them, and the head and classifier.
 """
@@ -26,7 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from rramlsm.hw.head import LUT_STAGES, MAC_STAGES
 from rramlsm.hw.params import CoreParams
+from rramlsm.hw.periphery import LIF_LATENCY
+
+#: Engine cycles per step after its last issue: list read, crossbar read, word register,
+#: accumulate, ADC (5), then the LIF bank.
+DRAIN = 5 + LIF_LATENCY
 
 __all__ = ["predict", "event_bound", "step_rows", "fixed_overhead"]
 
@@ -75,7 +81,7 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
     def engine_step(t: int) -> int:
         rec = np.maximum(1, pops[t - 1]).sum() if t else G
         rows = (active_in[t] if t < n_bins else 0) + (pops[t - 1].sum() if t else 0)
-        return int(rec) + G * max(1, int(rows)) + 5
+        return int(rec) + G * max(1, int(rows)) + DRAIN
 
     # Cycles are counted from the first word; an idle core has finished clearing by then.
     arrival = G + 2 if ready_core else 0
@@ -107,13 +113,18 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
             break
         free_at[b] = end + 1
         wait = end + 1
-    B, L = p.head_blocks, p.head_lanes
-    return head + B * (p.neurons + L + 3) + p.dim + p.classes + 6 - arrival
+    return head + _head_and_classifier(p) - arrival
 
 
 def fixed_overhead(params: CoreParams, steps: int) -> int:
     """Cycles per sample that do not depend on the data: clearing, per-step REC/WAIT/drain
-    (``G + 6``), head, classifier and hand-over."""
+    (``G + 1 + DRAIN``), head, classifier and hand-over."""
     p = params
-    return (p.groups + 2 + steps * (p.groups + 6) + p.head_blocks * (p.neurons + p.head_lanes + 3)
-            + p.dim + p.classes + 6)
+    return p.groups + 2 + steps * (p.groups + 1 + DRAIN) + _head_and_classifier(p)
+
+
+def _head_and_classifier(p: CoreParams) -> int:
+    """Head passes, classifier and hand-over: ``B * (N + L + 3 + MAC_STAGES + LUT_STAGES)
+    + dim + classes + MAC_STAGES + 6``."""
+    return (p.head_blocks * (p.neurons + p.head_lanes + 3 + MAC_STAGES + LUT_STAGES)
+            + p.dim + p.classes + MAC_STAGES + 6)

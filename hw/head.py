@@ -17,9 +17,17 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rramlsm.hw.params import CoreParams
+from rramlsm.hw.periphery import const_mul
 from rramlsm.sw import contract
 
-__all__ = ["Head", "Classifier", "ACC"]
+__all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES"]
+
+#: Pipeline registers between a block RAM read and its accumulator, in the head's MAC and
+#: the classifier's dot product: the operands as read, then the product.
+MAC_STAGES = 2
+#: Extra pipeline registers of the head's lookup phase (acc lane, rounded sum, requantised
+#: index).
+LUT_STAGES = 3
 
 ACC = signed(contract.ACC_BITS)
 _ACT = signed(contract.ACT_BITS)
@@ -31,7 +39,8 @@ class Head(wiring.Component):
     ``start`` begins a pass (``busy`` until done, ``done`` pulses at the end).
     The counts are read through ``cnt_addr`` / ``cnt_data`` (the LIF bank's
     count port, one cycle latency).  ``emb_addr`` / ``emb_data`` read the
-    embedding (one cycle latency).  Cycles per pass: ``blocks * (N + L + 4)``.
+    embedding (one cycle latency).  Cycles per pass:
+    ``blocks * (N + L + 4 + MAC_STAGES + LUT_STAGES)``.
     """
 
     def __init__(self, params: CoreParams, init: dict | None = None):
@@ -79,37 +88,54 @@ class Head(wiring.Component):
         grp = Signal(range(p.groups))         # i // P
         lane = Signal(range(p.lanes))         # i % P
         acc = Signal(bl)
-        # Pipeline of the MAC: stage 0 addresses counts and weights, stage 1 multiplies.
+        wait = Signal(range(max(MAC_STAGES, LUT_STAGES) + 1))
+        # Pipeline of the MAC: stage 0 addresses counts and weights, stage 1 reads them.
         s1_valid, s1_first = Signal(), Signal()
         s1_lane = Signal(range(p.lanes))
         o = Signal(range(L + 1))              # output lane in the LUT phase
         s1_out, s2_out = Signal(), Signal()
         s1_o, s2_o = Signal(range(L)), Signal(range(L))
-        m.d.comb += [self.cnt_addr.eq(grp), w_rd.addr.eq(i * B + blk), b_rd.addr.eq(blk)]
+        m.d.comb += [self.cnt_addr.eq(grp), w_rd.addr.eq(const_mul(i, B) + blk), b_rd.addr.eq(blk)]
 
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.done.eq(0)]
-        w = wl(w_rd.data)
-        count = Signal(unsigned(contract.COUNTER_BITS))
-        m.d.comb += count.eq(self.cnt_data[s1_lane])
-        with m.If(s1_valid):
+        # Stage 2 registers the operands as read (block RAM outputs are slow), stage 3 the
+        # products; stage 4 accumulates.  HEAD_MAC_LATENCY counts these extra stages.
+        s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
+        s2_count = Signal(unsigned(contract.COUNTER_BITS))
+        s2_w = Signal(wl)
+        s3_prod = Signal(data.ArrayLayout(signed(contract.COUNTER_BITS + 1 + 8), L))
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first),
+                     s2_count.eq(self.cnt_data[s1_lane]), s2_w.eq(w_rd.data),
+                     s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
+        for k in range(L):
+            m.d.sync += s3_prod[k].eq(s2_count * s2_w[k])
+        with m.If(s3_valid):
             for k in range(L):
-                base = Mux(s1_first, bl(b_rd.data)[k], acc[k])
-                m.d.sync += acc[k].eq(base + count * w[k])
+                base = Mux(s3_first, bl(b_rd.data)[k], acc[k])
+                m.d.sync += acc[k].eq(base + s3_prod[k])
 
-        # LUT phase: z = requantize(acc[o]) addresses the table; the entry is written
-        # to the embedding one cycle later.
+        # LUT phase, one output lane per cycle: s2 holds acc[o], s2b acc[o] + 2**(shift-1);
+        # s3 holds z = requantize(acc[o]), which addresses the table; s4 writes the entry
+        # to the embedding.  (Each step registered: the lane mux, the rounding shift and the
+        # table read do not fit one cycle together.)
+        s2_a = Signal(ACC)
+        s3_out, s4_out = Signal(), Signal()
+        s3_o, s4_o = Signal(range(L)), Signal(range(L))
         z = Signal(_ACT)
-        a = Signal(ACC)
-        m.d.comb += a.eq(acc[s1_o])
-        rnd = Signal(signed(contract.ACC_BITS + 1))
+        m.d.sync += [s2_a.eq(acc[s1_o]), s2_out.eq(s1_out), s2_o.eq(s1_o)]
         half = Signal(contract.ACC_BITS)      # 2**(shift-1), or 0 for shift 0
-        m.d.comb += half.eq((Const(1, 1) << self.shift) >> 1)
-        m.d.comb += rnd.eq((a + half) >> self.shift)
-        m.d.comb += z.eq(Mux(rnd > contract.ACT_MAX, contract.ACT_MAX,
-                             Mux(rnd < contract.ACT_MIN, contract.ACT_MIN, rnd)))
+        m.d.sync += half.eq((Const(1, 1) << self.shift) >> 1)
+        s2b_sum = Signal(signed(contract.ACC_BITS + 1))
+        s2b_out, s2b_o = Signal(), Signal(range(L))
+        m.d.sync += [s2b_sum.eq(s2_a + half), s2b_out.eq(s2_out), s2b_o.eq(s2_o)]
+        rnd = Signal(signed(contract.ACC_BITS + 1))
+        m.d.comb += rnd.eq(s2b_sum >> self.shift)
+        m.d.sync += [z.eq(Mux(rnd > contract.ACT_MAX, contract.ACT_MAX,
+                              Mux(rnd < contract.ACT_MIN, contract.ACT_MIN, rnd))),
+                     s3_out.eq(s2b_out), s3_o.eq(s2b_o)]
         m.d.comb += l_rd.addr.eq(z + 128)
-        m.d.sync += [s2_out.eq(s1_out), s2_o.eq(s1_o)]
-        m.d.comb += [e_wr.en.eq(s2_out), e_wr.addr.eq(blk * L + s2_o),
+        m.d.sync += [s4_out.eq(s3_out), s4_o.eq(s3_o)]
+        m.d.comb += [e_wr.en.eq(s4_out), e_wr.addr.eq(blk * L + s4_o),
                      e_wr.data.eq(l_rd.data.as_signed())]
 
         with m.FSM():
@@ -129,9 +155,13 @@ class Head(wiring.Component):
                     m.d.sync += o.eq(0)
                     m.next = "WAIT"
             with m.State("WAIT"):
-                # The last product lands in acc at the end of this cycle.
+                # The last product lands in acc at the end of the last wait cycle.
                 m.d.comb += self.busy.eq(1)
-                m.next = "LUT"
+                with m.If(wait == MAC_STAGES):
+                    m.d.sync += wait.eq(0)
+                    m.next = "LUT"
+                with m.Else():
+                    m.d.sync += wait.eq(wait + 1)
             with m.State("LUT"):
                 m.d.comb += self.busy.eq(1)
                 valid = (blk * L + o) < p.dim
@@ -139,9 +169,13 @@ class Head(wiring.Component):
                 with m.If(o == L - 1):
                     m.next = "NEXT"
             with m.State("NEXT"):
-                # The last lane's lookup is still in flight (s1 -> s2 -> write).
+                # The last lane's lookup is still in flight (s1 -> s2 -> s2b -> s3 -> s4 -> write).
                 m.d.comb += self.busy.eq(1)
-                m.next = "NEXT2"
+                with m.If(wait == LUT_STAGES):
+                    m.d.sync += wait.eq(0)
+                    m.next = "NEXT2"
+                with m.Else():
+                    m.d.sync += wait.eq(wait + 1)
             with m.State("NEXT2"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(blk == B - 1):
@@ -156,7 +190,7 @@ class Head(wiring.Component):
 class Classifier(wiring.Component):
     """Scores ``e @ prototypes.T`` for all classes in parallel, then the argmax.
 
-    Cycles per pass: ``dim + classes + 3``.  ``best`` is the prototype row,
+    Cycles per pass: ``dim + classes + 3 + MAC_STAGES``.  ``best`` is the prototype row,
     ``score`` its score.
     """
 
@@ -180,13 +214,22 @@ class Classifier(wiring.Component):
         d = Signal(range(p.dim + 1))
         c = Signal(range(p.classes + 1))
         scores = Signal(data.ArrayLayout(ACC, p.classes))
+        wait = Signal(range(MAC_STAGES + 1))
         s1_valid, s1_first = Signal(), Signal()
         m.d.comb += [self.emb_addr.eq(d), rd.addr.eq(d)]
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0), self.done.eq(0)]
-        protos = pl(rd.data)
-        with m.If(s1_valid):
+        # As in the head: operands registered, products registered, then accumulated.
+        s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
+        s2_e = Signal(_ACT)
+        s2_p = Signal(pl)
+        s3_prod = Signal(data.ArrayLayout(signed(16), p.classes))
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb_data),
+                     s2_p.eq(rd.data), s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
+        for k in range(p.classes):
+            m.d.sync += s3_prod[k].eq(s2_e * s2_p[k])
+        with m.If(s3_valid):
             for k in range(p.classes):
-                m.d.sync += scores[k].eq(Mux(s1_first, 0, scores[k]) + self.emb_data * protos[k])
+                m.d.sync += scores[k].eq(Mux(s3_first, 0, scores[k]) + s3_prod[k])
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -199,7 +242,11 @@ class Classifier(wiring.Component):
                     m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += self.busy.eq(1)
-                m.next = "WAIT2"
+                with m.If(wait == MAC_STAGES):
+                    m.d.sync += wait.eq(0)
+                    m.next = "WAIT2"
+                with m.Else():
+                    m.d.sync += wait.eq(wait + 1)
             with m.State("WAIT2"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [self.best.eq(0), self.score.eq(scores[0]), c.eq(1)]

@@ -14,8 +14,11 @@ from amaranth.lib.wiring import In, Out
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw import contract
 
-__all__ = ["hash32", "ReadNoise", "ADC", "LIFBank", "NOISE_AMP_BITS"]
+__all__ = ["hash32", "ReadNoise", "ADC", "LIFBank", "NOISE_AMP_BITS", "LIF_LATENCY", "const_mul"]
 
+#: Cycles from a LIF update (``upd_valid``) to its spikes (``spk_valid``): read, register,
+#: multiply, add, saturate/fire/write.
+LIF_LATENCY = 5
 #: Width of the read-noise amplitude register.
 NOISE_AMP_BITS = 16
 _M32 = 0xFFFFFFFF
@@ -93,8 +96,9 @@ class LIFBank(wiring.Component):
     ``upd_*`` updates the P neurons of one group from their ADC codes:
     ``r = 0 if spiked else v``; ``v = sat24(((decay_q * r) >> 10) + (code << 6))``;
     ``s = v >= threshold_q``; ``count = min(count + s, 255)``.  The new spike mask
-    comes out on ``spk_*`` two cycles later.  Updates of the same group must
-    be at least two cycles apart (the core's passes always are).
+    comes out on ``spk_*`` five cycles later (:data:`LIF_LATENCY`).  Updates of the
+    same group must be at least five cycles apart (the core's steps always are: a
+    step ends with the last group's spikes).
     ``clear`` zeroes every word, one per cycle, while ``busy``.
     ``cnt_addr`` -> ``cnt_data``: read the counts of a group (one cycle later).
     """
@@ -138,7 +142,9 @@ class LIFBank(wiring.Component):
             with m.If(clr_addr == p.groups - 1):
                 m.d.sync += clearing.eq(0)
 
-        # Stage 0: address the group's words; stage 1: compute and write back.
+        # Stage 0: address the group's words.  Stage 1: the words as read, registered with
+        # r (block RAM outputs are slow).  Stage 2: the decay product (the multiplier
+        # alone).
         m.d.comb += [v_rd.addr.eq(self.upd_group), c_rd.addr.eq(self.upd_group)]
         s1_valid = Signal()
         s1_group = Signal(range(p.groups))
@@ -146,34 +152,70 @@ class LIFBank(wiring.Component):
         m.d.sync += [s1_valid.eq(self.upd_valid), s1_group.eq(self.upd_group),
                      s1_codes.eq(self.upd_codes)]
         old_v, old_c = vlayout(v_rd.data), clayout(c_rd.data)
-        new_v = Signal(vlayout)
-        new_c = Signal(clayout)
         frac = contract.DECAY_FRAC_BITS
-        cmax = (1 << contract.COUNTER_BITS) - 1
+        s2_valid, s3_valid = Signal(), Signal()
+        s2_group, s3_group = Signal(range(p.groups)), Signal(range(p.groups))
+        s2_codes, s3_codes = Signal.like(self.upd_codes), Signal.like(self.upd_codes)
+        s2_c, s3_c = Signal(clayout), Signal(clayout)
+        m.d.sync += [s2_valid.eq(s1_valid), s2_group.eq(s1_group), s2_codes.eq(s1_codes),
+                     s2_c.eq(old_c), s3_valid.eq(s2_valid), s3_group.eq(s2_group),
+                     s3_codes.eq(s2_codes), s3_c.eq(s2_c)]
+        # (decay_q * r) is exact in 35 bits.
+        prods = [Signal(signed(contract.MEMBRANE_BITS + frac + 1), name=f"prod{k}")
+                 for k in range(p.lanes)]
         for k in range(p.lanes):
             r = Signal(signed(contract.MEMBRANE_BITS), name=f"r{k}")
-            m.d.comb += r.eq(Mux(old_v[k].s, 0, old_v[k].v))
-            # (decay_q * r) >> 10 is exact in 35 bits; the sum needs one more.
+            m.d.sync += r.eq(Mux(old_v[k].s, 0, old_v[k].v))
+            m.d.sync += prods[k].eq(self.decay_q * r)
+        new_v = Signal(vlayout)
+        new_c = Signal(clayout)
+        cmax = (1 << contract.COUNTER_BITS) - 1
+        # Stage 3: the sum, registered.  Stage 4: saturate, fire, count, write back.
+        s4_valid, s4_group = Signal(), Signal(range(p.groups))
+        s4_c = Signal(clayout)
+        m.d.sync += [s4_valid.eq(s3_valid), s4_group.eq(s3_group), s4_c.eq(s3_c)]
+        lo, hi = contract.MEMBRANE_MIN, contract.MEMBRANE_MAX
+        for k in range(p.lanes):
+            # (decay_q * r) >> 10 plus the input needs one bit more than the product.
             pre = Signal(signed(contract.MEMBRANE_BITS + frac + 3), name=f"pre{k}")
-            m.d.comb += pre.eq(((self.decay_q * r) >> frac)
-                               + (s1_codes[k] << contract.MEMBRANE_FRAC_BITS))
-            v = Mux(pre > contract.MEMBRANE_MAX, contract.MEMBRANE_MAX,
-                    Mux(pre < contract.MEMBRANE_MIN, contract.MEMBRANE_MIN, pre))
-            m.d.comb += new_v[k].v.eq(v)
-            m.d.comb += new_v[k].s.eq(new_v[k].v >= self.threshold_q)
-            m.d.comb += new_c[k].eq(Mux(old_c[k] == cmax, cmax, old_c[k] + new_v[k].s))
+            m.d.sync += pre.eq((prods[k] >> frac) + (s3_codes[k] << contract.MEMBRANE_FRAC_BITS))
+            over, under = pre > hi, pre < lo
+            m.d.comb += new_v[k].v.eq(Mux(over, hi, Mux(under, lo, pre)))
+            # v >= threshold, with the three comparisons side by side instead of after the
+            # saturation (equal for every threshold register value).
+            m.d.comb += new_v[k].s.eq(Mux(over, hi >= self.threshold_q,
+                                          Mux(under, lo >= self.threshold_q,
+                                              pre >= self.threshold_q)))
+            m.d.comb += new_c[k].eq(Mux(s4_c[k] == cmax, cmax, s4_c[k] + new_v[k].s))
         with m.If(clearing):
             m.d.comb += [v_wr.addr.eq(clr_addr), v_wr.data.eq(0), v_wr.en.eq(1),
                          c_wr.addr.eq(clr_addr), c_wr.data.eq(0), c_wr.en.eq(1)]
         with m.Else():
-            m.d.comb += [v_wr.addr.eq(s1_group), v_wr.data.eq(new_v), v_wr.en.eq(s1_valid),
-                         c_wr.addr.eq(s1_group), c_wr.data.eq(new_c), c_wr.en.eq(s1_valid)]
+            m.d.comb += [v_wr.addr.eq(s4_group), v_wr.data.eq(new_v), v_wr.en.eq(s4_valid),
+                         c_wr.addr.eq(s4_group), c_wr.data.eq(new_c), c_wr.en.eq(s4_valid)]
         # Lanes past the last neuron (padding of the last group) never report a spike.
         tail = p.neurons - (p.groups - 1) * p.lanes
         mask = Signal(p.lanes)
         for k in range(p.lanes):
-            valid = 1 if k < tail else s1_group != p.groups - 1
+            valid = 1 if k < tail else s4_group != p.groups - 1
             m.d.comb += mask[k].eq(new_v[k].s & valid)
-        m.d.sync += [self.spk_valid.eq(s1_valid), self.spk_group.eq(s1_group),
+        m.d.sync += [self.spk_valid.eq(s4_valid), self.spk_group.eq(s4_group),
                      self.spk_mask.eq(mask)]
         return m
+
+
+def const_mul(x, k: int):
+    """``x * k`` for an elaboration-time constant ``k >= 0`` as shifts and adds.
+
+    Synthesis maps every ``*`` onto a DSP multiplier, constant or not; on address
+    paths that costs a multiplier and, unregistered, the design's longest path.
+    """
+    if k < 0:
+        raise ValueError(f"const_mul needs k >= 0, not {k}")
+    terms = [x << i for i in range(k.bit_length()) if (k >> i) & 1]
+    if not terms:
+        return 0 * x
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total

@@ -27,13 +27,21 @@ LINT_WAIVERS = {
 }
 
 
-def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16):
-    """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in."""
+def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
+                modalities: tuple[str, ...] | None = None):
+    """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
+
+    ``modalities``: the cores to build (default: every modality of the bundle).
+    """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
 
+    wanted = MODALITIES if modalities is None else modalities
+    unknown = set(wanted) - set(MODALITIES)
+    if unknown:
+        raise RRAMLSMError(f"unknown modalities {sorted(unknown)}; the macro has {MODALITIES}")
     images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes)
-              for m in MODALITIES if m in bundle.modalities}
+              for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},
                   {m: i.registers for m, i in images.items()})
