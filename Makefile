@@ -12,7 +12,7 @@ NORSE := norse==1.1.0
 LZ4 := lz4==4.4.4
 LZ4_DIR := $(VENV)/share/lz4
 
-.PHONY: setup test demo lint bench data cosim clean
+.PHONY: setup test demo lint bench data cosim fpga clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: the CPU wheel on disk; a bare requirement would resolve to a CUDA build.
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,fpga]'
 	# norse without its torchvision requirement (see README, "Dependencies").
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NORSE)
 	mkdir -p $(LZ4_DIR)
@@ -46,6 +46,16 @@ cosim: $(STAMP)
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo/bundle --samples $(COSIM_SAMPLES) --stalls \
 		--out runs/cosim/cosim.json
+
+# Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle
+# (Yosys + nextpnr from the YoWASP wheels; the first run compiles them, ~1 min, cached in
+# ~/.cache/YoWASP).  runs/fpga/<board>/fpga.json, fpga.txt, build/rramlsm_top.bit.
+FPGA_BOARDS ?= ulx3s-25f ulx3s-85f
+fpga: $(STAMP)
+	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
+	for b in $(FPGA_BOARDS); do \
+		$(VENV)/bin/rramlsm fpga --board $$b --bundle runs/demo/bundle --out runs/fpga/$$b || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -14,7 +14,7 @@ from rramlsm.sw.golden import IntegerLSM
 from rramlsm.sw.heads import HeadConfig, ProjectionHead, quantize_head
 
 
-def _noise_bundle(path, seed=0):
+def _noise_bundle(path, seed=0, noise=700):
     import torch
 
     rng = np.random.default_rng(seed)
@@ -23,7 +23,7 @@ def _noise_bundle(path, seed=0):
         rows = inputs + 12
         lsm = IntegerLSM(rng.integers(40, 140, (rows, 12)).astype(np.uint8),
                          rng.integers(40, 140, (rows, 12)).astype(np.uint8),
-                         inputs, 12, 10, 900, 150, 8, 1, 700, 17 + seed)
+                         inputs, 12, 10, 900, 150, 8, 1, noise, 17 + seed)
         torch.manual_seed(seed)
         head = quantize_head(ProjectionHead(HeadConfig(inputs=12, dim=8)),
                              rng.integers(0, 10, (40, 12)).astype(np.uint8), steps=10)
