@@ -385,6 +385,115 @@ def _baseline_summary(runs, args, bc, v, a, *, quiet: bool) -> dict:
     return summary
 
 
+def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int = 16,
+                  head_lanes: int = 16, energies=None) -> dict:
+    """Energy and latency per sample of each macro of ``bundle`` on ``frames`` (per modality),
+    against the digital baseline; see :mod:`rramlsm.sw.energy`."""
+    import dataclasses as dc
+
+    from rramlsm.hw.cycles import predict
+    from rramlsm.hw.params import CoreParams
+    from rramlsm.sw.energy import (
+        ASSUMPTION_SOURCES,
+        PAPER_RATIOS,
+        OpEnergies,
+        analog_latency_ns,
+        count_events,
+        digital_energy,
+        macro_energy,
+    )
+    from rramlsm.sw.golden import golden_counts
+
+    e = energies or OpEnergies()
+    out = {"modalities": {}}
+    for m, fr in frames.items():
+        mb = bundle.modalities[m]
+        _, trains = golden_counts(mb.lsm, fr, record=True)
+        c = count_events(mb.lsm, mb.head.layers[-1].weight.shape[1], len(mb.classes), fr, trains)
+        mac, dig = macro_energy(c, e), digital_energy(c, e)
+        ev = digital_energy(c, e, event_driven=True)
+        p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes)
+        cycles = float(np.mean([predict(f, s, p) for f, s in zip(fr, trains, strict=True)]))
+        out["modalities"][m] = {
+            "samples": len(fr),
+            "events": {k: getattr(c, k) for k in ("active_rows", "active_steps", "spikes",
+                                                  "cell_reads", "adc_conversions",
+                                                  "lif_updates", "head_macs",
+                                                  "classifier_macs", "dense_macs")},
+            "macro_pj": mac, "digital_pj": dig, "digital_event_driven_pj": ev,
+            "macro_nj_per_sample": sum(mac.values()) / 1e3,
+            "digital_nj_per_sample": sum(dig.values()) / 1e3,
+            "digital_event_driven_nj_per_sample": sum(ev.values()) / 1e3,
+            "ratio": sum(dig.values()) / sum(mac.values()),
+            "ratio_event_driven": sum(ev.values()) / sum(mac.values()),
+            "latency_rtl_us": cycles / clock_mhz,
+            "latency_analog_us": analog_latency_ns(c, e, head_lanes=head_lanes,
+                                                   clock_mhz=clock_mhz) / 1e3,
+            "rtl_cycles_per_sample": cycles,
+        }
+    mods = out["modalities"]
+    first = "visual" if "visual" in mods else next(iter(mods))
+    out.update({
+        "modality": first,
+        "macro_nj_per_sample": mods[first]["macro_nj_per_sample"],
+        "digital_nj_per_sample": mods[first]["digital_nj_per_sample"],
+        "ratio": mods[first]["ratio"],
+        "paper_ratios": list(PAPER_RATIOS),
+        "clock_mhz": clock_mhz, "lanes": lanes,
+        "assumptions": {"energies": dc.asdict(e), "cell_read_pj": e.cell_read_pj,
+                        "sources": ASSUMPTION_SOURCES},
+    })
+    return out
+
+
+def _cmd_energy(args) -> int:
+    from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
+    from rramlsm.sw.bundle import load_bundle
+    from rramlsm.sw.energy import measured_energy
+    from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
+
+    if args.samples < 1:
+        raise ConfigError(f"--samples must be at least 1, not {args.samples}")
+    bundle = load_bundle(args.bundle)
+    frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in bundle.modalities},
+                           args.samples)
+    r = energy_report(bundle, frames, clock_mhz=args.clock_mhz, lanes=args.lanes)
+    # Measured digital energy where the machine exposes it: the float LSM on this CPU/GPU.
+    meas = {}
+    for m, fr in frames.items():
+        lsm = bundle.modalities[m].lsm
+        res = make_reservoir(LSMConfig(m, lsm.inputs, lsm.neurons, lsm.steps), seed=0)
+        meas[m] = measured_energy(lambda res=res, fr=fr: float_features(res, fr))
+    r["measured_digital"] = meas
+    print(f"{'per sample':<24}" + "".join(f"{m:>16}" for m in r["modalities"]))
+    rows = [("macro (nJ)", "macro_nj_per_sample"), ("digital dense (nJ)",
+                                                    "digital_nj_per_sample"),
+            ("digital event-driven (nJ)", "digital_event_driven_nj_per_sample"),
+            ("ratio dense / macro", "ratio"), ("ratio event / macro", "ratio_event_driven"),
+            ("latency RTL (us)", "latency_rtl_us"), ("latency analog (us)",
+                                                     "latency_analog_us")]
+    for label, k in rows:
+        print(f"{label:<24}" + "".join(f"{v[k]:>16,.2f}" for v in r["modalities"].values()))
+    for m, v in r["modalities"].items():
+        parts = ", ".join(f"{k} {x / 1e3:.1f}" for k, x in v["macro_pj"].items())
+        print(f"{m} macro breakdown (nJ): {parts}")
+    print(f"paper: {r['paper_ratios'][0]}x and {r['paper_ratios'][1]}x against digital "
+          f"hardware")
+    print("assumptions: " + "; ".join(f"{k}: {v}" for k, v in r["assumptions"]["sources"].items()))
+    for m, v in meas.items():
+        for dev in ("cpu_rapl", "gpu_nvml"):
+            d = v.get(dev, {})
+            if d.get("available"):
+                print(f"measured {dev} ({m}, float LSM, {len(frames[m])} samples): "
+                      f"{d['joules'] / len(frames[m]) * 1e9:,.0f} nJ per sample")
+            else:
+                print(f"measured {dev} ({m}): not available ({d.get('reason', '')})")
+    out = Path(args.out) if args.out else Path(args.bundle).parent / "energy.json"
+    write_json(out, r)
+    print(f"wrote {out}")
+    return 0
+
+
 def _add_sources(p, required: bool) -> None:
     p.add_argument("--visual", default=None if required else "digits", required=required,
                    help="vision source: digits | nmnist:PATH")
@@ -444,6 +553,14 @@ def register(sub) -> None:
     x.add_argument("--out", required=True)
     x.add_argument("--mem", action="store_true", help="also write $readmemh files")
     x.set_defaults(func=_cmd_export)
+
+    en = sub.add_parser("energy", help="energy and latency per sample: macro vs digital")
+    en.add_argument("--bundle", required=True)
+    en.add_argument("--samples", type=int, default=100, help="built-in samples per modality")
+    en.add_argument("--clock-mhz", type=float, default=100.0)
+    en.add_argument("--lanes", type=int, default=16, help="RTL column lanes (latency)")
+    en.add_argument("--out", default=None, help="energy.json (default: beside the bundle)")
+    en.set_defaults(func=_cmd_energy)
 
     b = sub.add_parser("baselines", help="train SRNN-CLIP and ProtoNet baselines in full")
     _add_sources(b, required=False)
