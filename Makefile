@@ -12,7 +12,7 @@ NORSE := norse==1.1.0
 LZ4 := lz4==4.4.4
 LZ4_DIR := $(VENV)/share/lz4
 
-.PHONY: setup test demo lint bench data cosim fpga clean
+.PHONY: setup test demo lint bench data cosim fpga sweeps clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,13 @@ fpga: $(STAMP)
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
 	for b in $(FPGA_BOARDS); do \
 		$(VENV)/bin/rramlsm fpga --board $$b --bundle runs/demo/bundle --out runs/fpga/$$b || exit 1; \
+	done
+
+# Monte Carlo sweeps of every device non-ideality (configs/sweeps/*.toml) on local Ray,
+# 5 chips per point; resumable: rerun to finish an interrupted sweep.
+sweeps: $(STAMP)
+	for c in configs/sweeps/*.toml; do \
+		$(VENV)/bin/rramlsm sweep $$c --out runs/sweeps/$$(basename $$c .toml) || exit 1; \
 	done
 
 lint: $(STAMP)

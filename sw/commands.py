@@ -494,6 +494,30 @@ def _cmd_energy(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from rramlsm.sw.sweep import load_sweep_config, run_sweep
+
+    cfg = load_sweep_config(args.config)
+    s = run_sweep(cfg, Path(args.out), address=args.address, cpus=args.cpus,
+                  progress=not args.quiet)
+    print(f"{s['parameter']} ({s['meaning']}), hardware path, mean ± s.d. over "
+          f"{len(s['seeds'])} chips:")
+    print(f"{'value':>10} {'seen':>13} {'unseen':>13} {'probe vis':>13} {'probe aud':>13}")
+    for r in s["rows"]:
+        print(f"{json.dumps(r['value']):>10} " + " ".join(
+            f"{r[m]:6.1f} ± {r[m + '_sd']:4.1f}" for m in (
+                "seen_top1", "unseen_top1", "probe_visual_top1", "probe_audio_top1")))
+    print("falls 2 points below the ideal at: " + ", ".join(
+        f"{k} {v if v is not None else 'never'}" for k, v in s["falls_2_points_at"].items()))
+    if "at_5_percent_stuck" in s:
+        s5 = s["at_5_percent_stuck"]
+        print("at 5 % stuck-at: loss " + ", ".join(
+            f"{k} {v:.1f}" for k, v in s5["loss_points"].items())
+            + f" points (target <= 2: {'met' if s5['target_met'] else 'missed'})")
+    print(f"wrote {args.out}/results.jsonl, summary.json, sweep.png, report.html")
+    return 0
+
+
 def _add_sources(p, required: bool) -> None:
     p.add_argument("--visual", default=None if required else "digits", required=required,
                    help="vision source: digits | nmnist:PATH")
@@ -553,6 +577,16 @@ def register(sub) -> None:
     x.add_argument("--out", required=True)
     x.add_argument("--mem", action="store_true", help="also write $readmemh files")
     x.set_defaults(func=_cmd_export)
+
+    sw = sub.add_parser("sweep", help="Monte Carlo sweep of a device non-ideality on Ray "
+                                      "(resumable)")
+    sw.add_argument("config", help="sweep TOML (see configs/sweeps/)")
+    sw.add_argument("--out", required=True, help="results folder (resumes what it holds)")
+    sw.add_argument("--address", default=None,
+                    help="an existing Ray cluster (default: embedded local Ray)")
+    sw.add_argument("--cpus", type=int, default=None, help="local Ray CPUs (default: all)")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=_cmd_sweep)
 
     en = sub.add_parser("energy", help="energy and latency per sample: macro vs digital")
     en.add_argument("--bundle", required=True)

@@ -48,7 +48,7 @@ from rramlsm.sw.zeroshot import (
 )
 
 __all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES",
-           "aggregate_seeds"]
+           "aggregate_seeds", "run_seed"]
 
 #: PAPER.md's figures, for the report's comparison table.
 PAPER_FIGURES = {
@@ -79,6 +79,9 @@ class PipelineConfig:
     """Regularisation strengths tried for CCA and ridge (chosen on validation pairs)."""
     read_noise: bool = False
     """Hardware path with the golden model's read noise."""
+    lsm_overrides: dict = field(default_factory=dict)
+    """Changes to both reservoirs' preset configurations (e.g. ``device``, ``adc``,
+    ``neurons``), applied before calibration: the sweeps' non-idealities."""
 
     def __post_init__(self):
         if not self.seeds:
@@ -121,8 +124,9 @@ class PipelineResult:
     audio: EventDataset
 
 
-def _calibrated(preset: str, ds: EventDataset, seed: int, target: float | None) -> LSMConfig:
-    cfg = PRESETS[preset]
+def _calibrated(preset: str, ds: EventDataset, seed: int, target: float | None,
+                overrides: dict | None = None) -> LSMConfig:
+    cfg = PRESETS[preset].replace(**(overrides or {}))
     if target is None:
         return cfg
     train = np.flatnonzero(ds.is_train)[:128]
@@ -159,12 +163,12 @@ def _zero_shot_summary(r: dict) -> dict:
     }
 
 
-def _run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
+def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
               progress) -> SeedResult:
     # Distinct chips per modality: the visual macro gets seed 2s, the audio one 2s + 1.
     chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
-    configs = {"visual": _calibrated("visual", v, chip["visual"], cfg.target_rate),
-               "audio": _calibrated("audio", a, chip["audio"], cfg.target_rate)}
+    configs = {m: _calibrated(m, ds, chip[m], cfg.target_rate, cfg.lsm_overrides)
+               for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
                                 noise=cfg.read_noise and p == "golden")
@@ -272,7 +276,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
         raise ConfigError(f"--audio {config.audio!r} is a {a.modality} source")
     bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs, desc="training heads",
                unit="epoch", disable=not progress, leave=False)
-    seeds = [_run_seed(s, v, a, config, bar) for s in config.seeds]
+    seeds = [run_seed(s, v, a, config, bar) for s in config.seeds]
     bar.close()
     metrics = {
         "software": aggregate_seeds([s.software for s in seeds]),

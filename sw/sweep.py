@@ -1,0 +1,335 @@
+"""Monte Carlo sweeps of device non-idealities on Ray, resumable, with plots and a report.
+
+A sweep varies one non-ideality of both crossbars (programming spread, read
+noise, stuck-at faults, ADC bits, conductance levels, drift time, reservoir
+size) over a list of values; every (value, seed) pair is one **trial**: a
+freshly sampled pair of chips, calibrated, run through the golden model
+(hardware path) and the float model, heads trained, figures measured
+(:func:`rramlsm.sw.pipeline.run_seed`).  Trials are Ray tasks -- an embedded
+local Ray by default, an existing cluster with ``address`` -- and each result
+is appended to ``results.jsonl`` as it finishes, so an interrupted sweep
+resumes where it stopped.
+
+Config (TOML)::
+
+    parameter = "stuck"            # see PARAMETERS
+    values = [0.0, 0.01, 0.02, 0.05, 0.1]
+    seeds = [0, 1, 2, 3, 4]
+    epochs = 100                   # head training epochs per trial
+    [device]                       # optional: base device settings (e.g. drift_nu = 0.05)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from rramlsm.errors import ConfigError
+from rramlsm.sw._io import atomic_path
+
+__all__ = ["PARAMETERS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
+           "overrides_for", "METRICS"]
+
+#: parameter -> what it changes (for people and error messages).
+PARAMETERS = {
+    "g_std_us": "programming spread: sd of the device conductance (uS)",
+    "read_noise": "multiplicative read noise per read (fraction), hardware path with noise",
+    "stuck": "stuck-at fault fraction, half stuck on and half stuck off",
+    "stuck_on": "stuck-at-on fault fraction",
+    "stuck_off": "stuck-at-off fault fraction",
+    "adc_bits": "column ADC bits",
+    "levels": "programmable conductance levels",
+    "drift_time_s": "time since programming (s), with the config's drift_nu",
+    "neurons": "reservoir neurons (both modalities)",
+}
+#: Figures kept per trial (hardware path unless prefixed sw_).
+METRICS = ("seen_top1", "unseen_top1", "probe_visual_top1", "probe_audio_top1",
+           "sw_seen_top1", "sw_unseen_top1", "firing_rate_visual", "firing_rate_audio")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    parameter: str
+    values: tuple
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    epochs: int = 100
+    device: dict = dataclasses.field(default_factory=dict)
+    visual: str = "digits"
+    audio: str = "speech"
+
+    def __post_init__(self):
+        if self.parameter not in PARAMETERS:
+            raise ConfigError(f"sweep parameter {self.parameter!r} is not one of "
+                              f"{', '.join(PARAMETERS)}")
+        if not self.values:
+            raise ConfigError("sweep values must not be empty")
+        if not self.seeds:
+            raise ConfigError("sweep seeds must not be empty")
+        if len(set(self.values)) != len(self.values):
+            raise ConfigError(f"sweep values repeat: {list(self.values)}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"sweep epochs must be a positive integer, not {self.epochs!r}")
+        for v in self.values:
+            overrides_for(self, v)            # every value must make a valid configuration
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "values": list(self.values),
+                "seeds": list(self.seeds)}
+
+
+def load_sweep_config(path: Path) -> SweepConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    known = {f.name for f in dataclasses.fields(SweepConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
+    if "parameter" not in raw or "values" not in raw:
+        raise ConfigError(f"{path}: needs 'parameter' and 'values'")
+    try:
+        return SweepConfig(**{**raw, "values": tuple(raw["values"]),
+                              "seeds": tuple(raw.get("seeds", (0, 1, 2, 3, 4)))})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def overrides_for(cfg: SweepConfig, value) -> dict:
+    """``lsm_overrides`` of the pipeline for one value of the swept parameter."""
+    from rramlsm.sw.device import ADCConfig, DeviceConfig
+
+    dev = dict(cfg.device)
+    out = {}
+    p = cfg.parameter
+    try:
+        if p == "stuck":
+            dev.update(stuck_on=value / 2, stuck_off=value / 2)
+        elif p in ("g_std_us", "read_noise", "stuck_on", "stuck_off", "levels",
+                   "drift_time_s"):
+            dev[p] = value
+        elif p == "adc_bits":
+            out["adc"] = ADCConfig(bits=value)
+        elif p == "neurons":
+            out["neurons"] = value
+        out["device"] = DeviceConfig(**dev)
+        if "adc" in out:
+            ADCConfig(**dataclasses.asdict(out["adc"]))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"sweep {p} = {value!r}: {e}") from None
+    return out
+
+
+def _key(value, seed: int) -> str:
+    return json.dumps([value, seed])
+
+
+def _trial(cfg_dict: dict, value, seed: int, v, a) -> dict:
+    """One (value, seed): the pipeline for one seed; runs in a Ray worker."""
+    import torch
+
+    from rramlsm.sw.pipeline import PipelineConfig, run_seed
+    from rramlsm.sw.zeroshot import ZeroShotConfig
+
+    torch.set_num_threads(1)             # one trial per core
+    cfg = SweepConfig(**{**cfg_dict, "values": tuple(cfg_dict["values"]),
+                         "seeds": tuple(cfg_dict["seeds"])})
+    pc = PipelineConfig(seeds=(seed,), zeroshot=ZeroShotConfig(epochs=cfg.epochs),
+                        read_noise=cfg.parameter == "read_noise" and value > 0,
+                        lsm_overrides=overrides_for(cfg, value))
+    t0 = time.perf_counter()
+    r = run_seed(seed, v, a, pc, None)
+    hw, sw = r.hardware, r.software
+    metrics = {"seen_top1": hw["zero_shot"]["seen_top1"],
+               "unseen_top1": hw["zero_shot"]["unseen_top1"],
+               "probe_visual_top1": hw["probe"]["visual_top1"],
+               "probe_audio_top1": hw["probe"]["audio_top1"],
+               "sw_seen_top1": sw["zero_shot"]["seen_top1"],
+               "sw_unseen_top1": sw["zero_shot"]["unseen_top1"],
+               "firing_rate_visual": r.rates["visual"]["golden"],
+               "firing_rate_audio": r.rates["audio"]["golden"]}
+    return {"key": _key(value, seed), "parameter": cfg.parameter, "value": value, "seed": seed,
+            "metrics": metrics, "seconds": time.perf_counter() - t0}
+
+
+def _read_results(path: Path, cfg: SweepConfig) -> dict[str, dict]:
+    done = {}
+    if not path.exists():
+        return done
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:       # a line cut by an interruption: that trial reruns
+                print(f"{path}: last line incomplete (interrupted write); its trial reruns")
+                continue
+            raise ConfigError(f"{path}: line {i + 1} is not JSON; fix or remove the file") \
+                from None
+        if rec.get("parameter") != cfg.parameter:
+            raise ConfigError(f"{path} holds a sweep of {rec.get('parameter')!r}, not "
+                              f"{cfg.parameter!r}: use another --out")
+        done[rec["key"]] = rec
+    # Rewrite without the cut line so appends start on a fresh line.
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
+    return done
+
+
+def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
+              cpus: int | None = None, progress: bool = True) -> dict:
+    """Run every missing trial on Ray, appending to ``out/results.jsonl``; then summarise,
+    plot and report.  Returns the summary."""
+    import ray
+    from tqdm.auto import tqdm
+
+    from rramlsm.sw.datasets import load_source
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    snapshot = out / "sweep.json"
+    if snapshot.exists():
+        old = json.loads(snapshot.read_text())
+        if old.get("parameter") != cfg.parameter or old.get("epochs") != cfg.epochs or \
+                old.get("device") != cfg.device:
+            raise ConfigError(f"{out} holds a different sweep ({old.get('parameter')}, "
+                              f"{old.get('epochs')} epochs): use another --out")
+    with atomic_path(snapshot) as tmp:
+        tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+    done = _read_results(results, cfg)
+    todo = [(v, s) for v in cfg.values for s in cfg.seeds if _key(v, s) not in done]
+    if todo:
+        v_ds = load_source(cfg.visual, progress=progress)
+        a_ds = load_source(cfg.audio, progress=progress)
+        env = {k: os.environ[k] for k in ("RRAMLSM_CACHE",) if k in os.environ}
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=address, num_cpus=None if address else cpus,
+                     include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": env} if env else None)
+        try:
+            remote = ray.remote(num_cpus=1)(_trial)
+            v_ref, a_ref = ray.put(v_ds), ray.put(a_ds)
+            pending = {remote.remote(cfg.to_dict(), v, s, v_ref, a_ref): (v, s) for v, s in todo}
+            bar = tqdm(total=len(todo) + len(done), initial=len(done), desc="trials",
+                       unit="trial", disable=not progress)
+            with open(results, "a") as f:
+                while pending:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in ready:
+                        pending.pop(ref)
+                        rec = ray.get(ref)
+                        f.write(json.dumps(rec) + "\n")
+                        f.flush()
+                        done[rec["key"]] = rec
+                        bar.update(1)
+            bar.close()
+        finally:
+            if started_here:
+                ray.shutdown()
+    summary = summarize(cfg, list(done.values()))
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    write_sweep_report(out, cfg, summary)
+    return summary
+
+
+def summarize(cfg: SweepConfig, records: list[dict]) -> dict:
+    """Mean and s.d. per value; where each figure first falls 2 points below the ideal (the
+    first value)."""
+    per = {}
+    for v in cfg.values:
+        recs = [r for r in records if r["value"] == v]
+        per[json.dumps(v)] = {
+            "value": v, "trials": len(recs),
+            **{m: float(np.mean([r["metrics"][m] for r in recs])) if recs else math.nan
+               for m in METRICS},
+            **{f"{m}_sd": float(np.std([r["metrics"][m] for r in recs], ddof=1))
+               if len(recs) > 1 else 0.0 for m in METRICS},
+        }
+    rows = [per[json.dumps(v)] for v in cfg.values]
+    ideal = rows[0]
+    falls = {}
+    for m in ("seen_top1", "unseen_top1", "probe_visual_top1", "probe_audio_top1"):
+        first = next((r["value"] for r in rows[1:] if r[m] < ideal[m] - 2.0), None)
+        falls[m] = first
+    out = {"parameter": cfg.parameter, "meaning": PARAMETERS[cfg.parameter],
+           "ideal_value": cfg.values[0], "rows": rows, "falls_2_points_at": falls,
+           "seeds": list(cfg.seeds), "epochs": cfg.epochs}
+    if cfg.parameter in ("stuck", "stuck_on", "stuck_off") and 0.05 in cfg.values:
+        r5 = per[json.dumps(0.05)]
+        loss = {m: ideal[m] - r5[m] for m in ("seen_top1", "unseen_top1", "probe_visual_top1",
+                                              "probe_audio_top1")}
+        out["at_5_percent_stuck"] = {"loss_points": loss,
+                                     "target_met": all(x <= 2.0 for x in loss.values())}
+    return out
+
+
+def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
+    """``out/sweep.png`` and ``out/report.html`` (the sweep's section of the report)."""
+    import base64
+    import html
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rramlsm.sw.report import _png
+
+    rows = summary["rows"]
+    xs = [r["value"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for m, label in (("seen_top1", "zero-shot seen"), ("unseen_top1", "zero-shot unseen"),
+                     ("probe_visual_top1", "probe visual"), ("probe_audio_top1",
+                                                             "probe audio")):
+        ax.errorbar(xs, [r[m] for r in rows], yerr=[r[f"{m}_sd"] for r in rows], marker="o",
+                    capsize=3, label=label)
+    ax.set_xlabel(f"{cfg.parameter}: {PARAMETERS[cfg.parameter]}")
+    ax.set_ylabel("top-1 % (hardware path)")
+    ax.set_title(f"{len(cfg.seeds)} chips per point, mean ± s.d.")
+    ax.legend(fontsize=8)
+    png = _png(fig)
+    (out / "sweep.png").write_bytes(base64.b64decode(png))
+    head = ("<tr><th>value</th><th>trials</th><th>seen</th><th>unseen</th>"
+            "<th>probe visual</th><th>probe audio</th><th>firing visual</th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(json.dumps(r['value']))}</td><td>{r['trials']}</td>"
+        + "".join(f"<td>{r[m]:.1f} ± {r[m + '_sd']:.1f}</td>" for m in (
+            "seen_top1", "unseen_top1", "probe_visual_top1", "probe_audio_top1"))
+        + f"<td>{100 * r['firing_rate_visual']:.1f} %</td></tr>" for r in rows)
+    falls = ", ".join(f"{k}: {v if v is not None else 'never (within the range)'}"
+                      for k, v in summary["falls_2_points_at"].items())
+    extra = ""
+    if "at_5_percent_stuck" in summary:
+        s5 = summary["at_5_percent_stuck"]
+        extra = ("<p>At 5 % stuck-at faults the loss is "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in s5["loss_points"].items())
+                 + f" points: target (≤ 2) {'met' if s5['target_met'] else 'missed'}.</p>")
+    doc = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>rramlsm sweep: {html.escape(cfg.parameter)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
+<body><h1>Sweep: {html.escape(PARAMETERS[cfg.parameter])}</h1>
+<p>{len(cfg.seeds)} sampled chip pairs per value (seeds {list(cfg.seeds)}), heads trained
+{cfg.epochs} epochs per trial; hardware path (golden model, int8 heads) unless noted.
+Falls 2 points below the ideal ({html.escape(json.dumps(cfg.values[0]))}) at: {html.escape(falls)}.
+</p>{extra}
+<table>{head}{body}</table>
+<img src="data:image/png;base64,{png}">
+</body></html>"""
+    path = out / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc)
+    return path

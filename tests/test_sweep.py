@@ -1,0 +1,92 @@
+"""Monte Carlo sweeps: config checks, the summary by hand, and a small sweep on local Ray with
+resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rramlsm.errors import ConfigError
+from rramlsm.sw.sweep import SweepConfig, load_sweep_config, overrides_for, summarize
+
+
+def _toml(tmp_path, text, name="s.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_config_errors_name_the_file_and_the_fault(tmp_path):
+    with pytest.raises(ConfigError, match="s.toml: not valid TOML"):
+        load_sweep_config(_toml(tmp_path, "parameter = "))
+    with pytest.raises(ConfigError, match=r"unknown keys \['valuez'\]"):
+        load_sweep_config(_toml(tmp_path, 'parameter = "stuck"\nvaluez = [0.1]'))
+    with pytest.raises(ConfigError, match="'temperature' is not one of"):
+        load_sweep_config(_toml(tmp_path, 'parameter = "temperature"\nvalues = [1]'))
+    with pytest.raises(ConfigError, match="sweep stuck = 2.5: DeviceConfig"):
+        load_sweep_config(_toml(tmp_path, 'parameter = "stuck"\nvalues = [0.0, 2.5]'))
+    with pytest.raises(ConfigError, match="values repeat"):
+        SweepConfig("adc_bits", (8, 8))
+    with pytest.raises(ConfigError, match="missing.toml: cannot read"):
+        load_sweep_config(tmp_path / "missing.toml")
+
+
+def test_overrides_reach_both_arrays():
+    o = overrides_for(SweepConfig("stuck", (0.0, 0.1)), 0.1)
+    assert (o["device"].stuck_on, o["device"].stuck_off) == (0.05, 0.05)
+    assert overrides_for(SweepConfig("adc_bits", (10, 6)), 6)["adc"].bits == 6
+    o = overrides_for(SweepConfig("drift_time_s", (1.0, 3600.0), device={"drift_nu": 0.05}),
+                      3600.0)
+    assert (o["device"].drift_nu, o["device"].drift_time_s) == (0.05, 3600.0)
+    assert overrides_for(SweepConfig("neurons", (200, 50)), 50)["neurons"] == 50
+
+
+def test_summary_by_hand():
+    cfg = SweepConfig("stuck", (0.0, 0.05, 0.1), seeds=(0, 1))
+    base = {"unseen_top1": 60.0, "probe_visual_top1": 90.0, "probe_audio_top1": 80.0,
+            "sw_seen_top1": 0.0, "sw_unseen_top1": 0.0, "firing_rate_visual": 0.05,
+            "firing_rate_audio": 0.05}
+    recs = []
+    for v, seen in ((0.0, (80.0, 82.0)), (0.05, (80.0, 80.0)), (0.1, (70.0, 72.0))):
+        for s, x in zip((0, 1), seen, strict=True):
+            recs.append({"value": v, "seed": s, "metrics": {**base, "seen_top1": x}})
+    s = summarize(cfg, recs)
+    assert s["rows"][0]["seen_top1"] == 81.0 and s["rows"][0]["seen_top1_sd"] == pytest.approx(
+        2 ** 0.5)
+    assert s["falls_2_points_at"]["seen_top1"] == 0.1      # 80 is only 1 point below 81
+    assert s["falls_2_points_at"]["unseen_top1"] is None
+    assert s["at_5_percent_stuck"]["loss_points"]["seen_top1"] == 1.0
+    assert s["at_5_percent_stuck"]["target_met"]
+
+
+def test_small_sweep_on_ray_resumes(tmp_path, digits, speech, capsys):
+    from rramlsm.cli import main
+
+    cfg = _toml(tmp_path, 'parameter = "stuck"\nvalues = [0.0, 0.1]\nseeds = [0]\nepochs = 2\n')
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(cfg), "--out", str(out), "--cpus", "2", "--quiet"]) == 0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    recs = [json.loads(x) for x in lines]
+    assert {r["value"] for r in recs} == {0.0, 0.1}
+    for r in recs:
+        assert 0 <= r["metrics"]["seen_top1"] <= 100 and r["metrics"]["probe_visual_top1"] > 20
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["trials"] for r in summary["rows"]] == [1, 1]
+    assert (out / "sweep.png").stat().st_size > 1000
+    assert "Sweep: stuck-at fault fraction" in (out / "report.html").read_text()
+    # Resume: nothing left to run, the results stay as they are.
+    before = (out / "results.jsonl").read_text()
+    assert main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert (out / "results.jsonl").read_text() == before
+    # An interrupted write (a cut last line): that trial, and only it, runs again.
+    (out / "results.jsonl").write_text(lines[0] + "\n" + lines[1][:25])
+    assert main(["sweep", str(cfg), "--out", str(out), "--cpus", "2", "--quiet"]) == 0
+    again = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(again) == 2 and again[0] == recs[0]
+    assert again[1]["metrics"] == recs[1]["metrics"]       # deterministic per (value, seed)
+    assert "last line incomplete" in capsys.readouterr().out
+    # Another sweep into the same folder is refused.
+    other = _toml(tmp_path, 'parameter = "adc_bits"\nvalues = [10, 6]\n', "o.toml")
+    assert main(["sweep", str(other), "--out", str(out), "--quiet"]) == 2
