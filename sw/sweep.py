@@ -44,7 +44,7 @@ PARAMETERS = {
     "stuck": "stuck-at fault fraction, half stuck on and half stuck off",
     "stuck_on": "stuck-at-on fault fraction",
     "stuck_off": "stuck-at-off fault fraction",
-    "adc_bits": "column ADC bits",
+    "adc_bits": "column ADC bits (same full-scale range: low bits dropped)",
     "levels": "programmable conductance levels",
     "drift_time_s": "time since programming (s), with the config's drift_nu",
     "neurons": "reservoir neurons (both modalities)",
@@ -119,7 +119,11 @@ def overrides_for(cfg: SweepConfig, value) -> dict:
                    "drift_time_s"):
             dev[p] = value
         elif p == "adc_bits":
-            out["adc"] = ADCConfig(bits=value)
+            # Fewer bits over the same full-scale range: the shift drops the low bits (a
+            # narrower ADC at shift 0 would clip the column sums instead, and the
+            # reservoir would fall silent for a reason no designer would accept).
+            base = ADCConfig()
+            out["adc"] = ADCConfig(bits=value, shift=base.shift + max(0, base.bits - value))
         elif p == "neurons":
             out["neurons"] = value
         out["device"] = DeviceConfig(**dev)

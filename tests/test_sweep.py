@@ -35,7 +35,8 @@ def test_config_errors_name_the_file_and_the_fault(tmp_path):
 def test_overrides_reach_both_arrays():
     o = overrides_for(SweepConfig("stuck", (0.0, 0.1)), 0.1)
     assert (o["device"].stuck_on, o["device"].stuck_off) == (0.05, 0.05)
-    assert overrides_for(SweepConfig("adc_bits", (10, 6)), 6)["adc"].bits == 6
+    adc = overrides_for(SweepConfig("adc_bits", (10, 6)), 6)["adc"]
+    assert (adc.bits, adc.shift) == (6, 4)          # same range as 10 bits at shift 0
     o = overrides_for(SweepConfig("drift_time_s", (1.0, 3600.0), device={"drift_nu": 0.05}),
                       3600.0)
     assert (o["device"].drift_nu, o["device"].drift_time_s) == (0.05, 3600.0)
