@@ -51,7 +51,7 @@ from rramlsm.sw.zeroshot import (
     train_heads,
 )
 
-__all__ = ["BMIConfig", "BMIResult", "run_bmi", "load_neural_source", "PAPER_BMI",
+__all__ = ["BMIConfig", "BMIResult", "run_bmi", "load_neural_source", "PAPER_BMI", "bmi_energy",
            "bmi_zeroshot_config"]
 
 #: PAPER.md's BMI figures (software).
@@ -263,3 +263,43 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
     }
     metrics["seconds"] = time.perf_counter() - t0
     return BMIResult(config, metrics, n, li, seeds)
+
+
+def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
+               energies=None) -> dict:
+    """Energy per sample of the BMI task's two 2048-neuron reservoirs (tiled arrays) with
+    their 2048 -> 256 heads, macro against the dense digital baseline, on ``samples``
+    built-in samples per modality (no bundle: the BMI task stays off the RTL)."""
+    from rramlsm.sw.energy import (
+        OpEnergies,
+        analog_latency_ns,
+        count_events,
+        digital_energy,
+        macro_energy,
+    )
+    from rramlsm.sw.golden import golden_counts, quantize_reservoir
+
+    e = energies or OpEnergies()
+    data = {"neural": build_neural(MotorCortexConfig(trials=max(2, -(-samples // 26)))),
+            "letters": build_letter_images(LetterImageConfig(per_letter=max(2, -(-samples
+                                                                                // 26))))}
+    out = {"modalities": {}}
+    for i, (m, ds) in enumerate(data.items()):
+        cfg = _calibrated(_lsm_config(m, ds, 2048), ds, 2 * seed + i, target_rate)
+        lsm = quantize_reservoir(make_reservoir(cfg, seed=2 * seed + i))
+        fr = ds.frames[:samples]
+        _, trains = golden_counts(lsm, fr, record=True)
+        c = count_events(lsm, 256, len(LETTERS), fr, trains)
+        mac, dig = macro_energy(c, e), digital_energy(c, e)
+        ev = digital_energy(c, e, event_driven=True)
+        out["modalities"][m] = {
+            "samples": len(fr), "tiles": lsm.tiles, "firing_rate": float(trains.mean()),
+            "macro_pj": mac, "digital_pj": dig,
+            "macro_nj_per_sample": sum(mac.values()) / 1e3,
+            "digital_nj_per_sample": sum(dig.values()) / 1e3,
+            "digital_event_driven_nj_per_sample": sum(ev.values()) / 1e3,
+            "ratio": sum(dig.values()) / sum(mac.values()),
+            "ratio_event_driven": sum(ev.values()) / sum(mac.values()),
+            "latency_analog_us": analog_latency_ns(c, e) / 1e3,
+        }
+    return out

@@ -446,6 +446,31 @@ def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int 
     return out
 
 
+def _energy_bmi(args) -> int:
+    from rramlsm.sw.bmi import bmi_energy
+    from rramlsm.sw.energy import ASSUMPTION_SOURCES, PAPER_RATIOS
+
+    r = bmi_energy(args.samples)
+    r["paper_ratios"] = list(PAPER_RATIOS)
+    r["assumptions"] = {"sources": ASSUMPTION_SOURCES}
+    first = r["modalities"]["neural"]
+    r.update(modality="neural", macro_nj_per_sample=first["macro_nj_per_sample"],
+             digital_nj_per_sample=first["digital_nj_per_sample"], ratio=first["ratio"])
+    print(f"BMI reservoirs (2048 neurons, tiled), {args.samples} built-in samples each:")
+    for m, v in r["modalities"].items():
+        print(f"{m:<8} macro {v['macro_nj_per_sample']:,.0f} nJ, digital dense "
+              f"{v['digital_nj_per_sample']:,.0f} nJ ({v['ratio']:.1f}x), event-driven "
+              f"{v['digital_event_driven_nj_per_sample']:,.0f} nJ "
+              f"({v['ratio_event_driven']:.1f}x); analog latency "
+              f"{v['latency_analog_us']:.1f} us; {v['tiles']} tiles, firing "
+              f"{100 * v['firing_rate']:.1f} %")
+    print("assumptions: " + "; ".join(f"{k}: {v}" for k, v in ASSUMPTION_SOURCES.items()))
+    out = Path(args.out) if args.out else Path("runs/energy-bmi.json")
+    write_json(out, r)
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_energy(args) -> int:
     from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
     from rramlsm.sw.bundle import load_bundle
@@ -454,6 +479,10 @@ def _cmd_energy(args) -> int:
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
+    if args.task == "bmi":
+        return _energy_bmi(args)
+    if not args.bundle:
+        raise ConfigError("energy needs --bundle (or --task bmi)")
     bundle = load_bundle(args.bundle)
     frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in bundle.modalities},
                            args.samples)
@@ -589,7 +618,9 @@ def register(sub) -> None:
     sw.set_defaults(func=_cmd_sweep)
 
     en = sub.add_parser("energy", help="energy and latency per sample: macro vs digital")
-    en.add_argument("--bundle", required=True)
+    en.add_argument("--bundle", default=None, help="the macro's bundle (audio-visual task)")
+    en.add_argument("--task", choices=("av", "bmi"), default="av",
+                    help="bmi: the BMI task's 2048-neuron reservoirs (no bundle)")
     en.add_argument("--samples", type=int, default=100, help="built-in samples per modality")
     en.add_argument("--clock-mhz", type=float, default=100.0)
     en.add_argument("--lanes", type=int, default=16, help="RTL column lanes (latency)")

@@ -86,3 +86,16 @@ def test_energy_command(demo_run, capsys):
     text = capsys.readouterr().out
     assert "assumptions:" in text and "23.34x and 160.0x" in text
     assert main(["energy", "--bundle", str(demo_run / "bundle"), "--samples", "0"]) == 2
+
+
+def test_energy_of_the_bmi_reservoirs(tmp_path, capsys):
+    out = tmp_path / "energy-bmi.json"
+    assert main(["energy", "--task", "bmi", "--samples", "4", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["modalities"]) == {"neural", "letters"}
+    for v in r["modalities"].values():
+        assert v["tiles"] == 3 and v["samples"] == 4
+        # Bigger arrays: each ADC conversion stands for more dense MACs than at 200 neurons.
+        assert v["ratio"] > 20 and v["macro_nj_per_sample"] > 0
+    assert "2048 neurons, tiled" in capsys.readouterr().out
+    assert main(["energy"]) == 2          # the audio-visual task needs a bundle
