@@ -82,6 +82,10 @@ class PipelineConfig:
     lsm_overrides: dict = field(default_factory=dict)
     """Changes to both reservoirs' preset configurations (e.g. ``device``, ``adc``,
     ``neurons``), applied before calibration: the sweeps' non-idealities."""
+    deploy_device: dict = field(default_factory=dict)
+    """Device field changes that happen *after* calibration and training (e.g. drift:
+    ``{"drift_nu": 0.05, "drift_time_s": 3600}``): the hardware path runs the chip as
+    deployed, with the weight scale, threshold and heads of the chip as calibrated."""
 
     def __post_init__(self):
         if not self.seeds:
@@ -170,9 +174,16 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     configs = {m: _calibrated(m, ds, chip[m], cfg.target_rate, cfg.lsm_overrides)
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
-    counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
-                                noise=cfg.read_noise and p == "golden")
-                  for p in ("float", "golden")} for m in data}
+    deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
+                                                                 **cfg.deploy_device))
+                if cfg.deploy_device else configs[m] for m in data}
+    counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
+                  "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",
+                                       noise=cfg.read_noise)} for m in data}
+    # The int8 heads are calibrated on the chip as it was when they were made.
+    calib_counts = {m: counts[m]["golden"] if not cfg.deploy_device else
+                    lsm_counts(data[m], configs[m], seed=chip[m], path="golden",
+                               noise=cfg.read_noise) for m in data}
     steps = {m: configs[m].steps for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
     zs = cfg.zeroshot
@@ -202,7 +213,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     # Hardware path: integer heads on golden-model counts, calibrated on training samples.
     train_v, train_a = split.training_indices()
     calib = {"visual": train_v, "audio": train_a}
-    iheads = {m: quantize_head(heads[m], counts[m]["golden"][calib[m]], steps[m]) for m in data}
+    iheads = {m: quantize_head(heads[m], calib_counts[m][calib[m]], steps[m]) for m in data}
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
     r_hw = evaluate_embeddings(emb_hw["visual"].astype(np.float64),
                                emb_hw["audio"].astype(np.float64), v.labels, a.labels, split)
@@ -221,7 +232,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
         o = other[m]
         protos = quantize_prototypes(class_prototypes(emb_hw[o].astype(np.float64), labels[o],
                                                       classes))
-        lsm = quantize_reservoir(make_reservoir(configs[m], seed=chip[m]),
+        lsm = quantize_reservoir(make_reservoir(deployed[m], seed=chip[m]),
                                  noise=cfg.read_noise, noise_seed=chip[m])
         mb = ModalityBundle(lsm, iheads[m], protos, classes,
                             {"lsm": dataclasses.asdict(configs[m]), "crossbar_seed": chip[m],

@@ -35,7 +35,7 @@ from rramlsm.errors import ConfigError
 from rramlsm.sw._io import atomic_path
 
 __all__ = ["PARAMETERS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
-           "overrides_for", "METRICS"]
+           "overrides_for", "deploy_for", "METRICS"]
 
 #: parameter -> what it changes (for people and error messages).
 PARAMETERS = {
@@ -46,7 +46,7 @@ PARAMETERS = {
     "stuck_off": "stuck-at-off fault fraction",
     "adc_bits": "column ADC bits (same full-scale range: low bits dropped)",
     "levels": "programmable conductance levels",
-    "drift_time_s": "time since programming (s), with the config's drift_nu",
+    "drift_time_s": "time since calibration and training (s), with the config's drift_nu",
     "neurons": "reservoir neurons (both modalities)",
 }
 #: Figures kept per trial (hardware path unless prefixed sw_).
@@ -115,9 +115,12 @@ def overrides_for(cfg: SweepConfig, value) -> dict:
     try:
         if p == "stuck":
             dev.update(stuck_on=value / 2, stuck_off=value / 2)
-        elif p in ("g_std_us", "read_noise", "stuck_on", "stuck_off", "levels",
-                   "drift_time_s"):
+        elif p in ("g_std_us", "read_noise", "stuck_on", "stuck_off", "levels"):
             dev[p] = value
+        elif p == "drift_time_s":
+            # Drift happens after deployment: the chip is calibrated and the heads trained
+            # at t0, the hardware path then runs the drifted chip (see deploy_for).
+            DeviceConfig(**{**dev, "drift_time_s": value})
         elif p == "adc_bits":
             # Fewer bits over the same full-scale range: the shift drops the low bits (a
             # narrower ADC at shift 0 would clip the column sums instead, and the
@@ -132,6 +135,13 @@ def overrides_for(cfg: SweepConfig, value) -> dict:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"sweep {p} = {value!r}: {e}") from None
     return out
+
+
+def deploy_for(cfg: SweepConfig, value) -> dict:
+    """Device changes after calibration and training (``PipelineConfig.deploy_device``)."""
+    if cfg.parameter == "drift_time_s":
+        return {**cfg.device, "drift_time_s": value}
+    return {}
 
 
 def _key(value, seed: int) -> str:
@@ -150,7 +160,8 @@ def _trial(cfg_dict: dict, value, seed: int, v, a) -> dict:
                          "seeds": tuple(cfg_dict["seeds"])})
     pc = PipelineConfig(seeds=(seed,), zeroshot=ZeroShotConfig(epochs=cfg.epochs),
                         read_noise=cfg.parameter == "read_noise" and value > 0,
-                        lsm_overrides=overrides_for(cfg, value))
+                        lsm_overrides=overrides_for(cfg, value),
+                        deploy_device=deploy_for(cfg, value))
     t0 = time.perf_counter()
     r = run_seed(seed, v, a, pc, None)
     hw, sw = r.hardware, r.software

@@ -8,7 +8,13 @@ import json
 import pytest
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw.sweep import SweepConfig, load_sweep_config, overrides_for, summarize
+from rramlsm.sw.sweep import (
+    SweepConfig,
+    deploy_for,
+    load_sweep_config,
+    overrides_for,
+    summarize,
+)
 
 
 def _toml(tmp_path, text, name="s.toml"):
@@ -37,9 +43,12 @@ def test_overrides_reach_both_arrays():
     assert (o["device"].stuck_on, o["device"].stuck_off) == (0.05, 0.05)
     adc = overrides_for(SweepConfig("adc_bits", (10, 6)), 6)["adc"]
     assert (adc.bits, adc.shift) == (6, 4)          # same range as 10 bits at shift 0
-    o = overrides_for(SweepConfig("drift_time_s", (1.0, 3600.0), device={"drift_nu": 0.05}),
-                      3600.0)
-    assert (o["device"].drift_nu, o["device"].drift_time_s) == (0.05, 3600.0)
+    drift = SweepConfig("drift_time_s", (1.0, 3600.0), device={"drift_nu": 0.05})
+    o = overrides_for(drift, 3600.0)
+    # The chip is calibrated undrifted; the drift reaches the hardware path only.
+    assert (o["device"].drift_nu, o["device"].drift_time_s) == (0.05, 1.0)
+    assert deploy_for(drift, 3600.0) == {"drift_nu": 0.05, "drift_time_s": 3600.0}
+    assert deploy_for(SweepConfig("stuck", (0.0, 0.1)), 0.1) == {}
     assert overrides_for(SweepConfig("neurons", (200, 50)), 50)["neurons"] == 50
 
 
