@@ -49,7 +49,7 @@ def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 
     import numpy as np
 
     from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
-    from rramlsm.hw.cycles import predict
+    from rramlsm.hw.cycles import mean_cycles
     from rramlsm.hw.params import CoreParams
     from rramlsm.sw.golden import golden_counts
 
@@ -69,7 +69,7 @@ def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 
         mb = bundle.modalities[m]
         p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes)
         _, trains = golden_counts(mb.lsm, fr, record=True)
-        out[m] = float(np.mean([predict(f, s, p) for f, s in zip(fr, trains, strict=True)]))
+        out[m] = mean_cycles(fr, trains, p)
     return out
 
 

@@ -34,7 +34,7 @@ from rramlsm.hw.periphery import LIF_LATENCY
 #: accumulate, ADC (5), then the LIF bank.
 DRAIN = 5 + LIF_LATENCY
 
-__all__ = ["predict", "event_bound", "step_rows", "fixed_overhead"]
+__all__ = ["predict", "event_bound", "step_rows", "fixed_overhead", "mean_cycles"]
 
 
 def step_rows(frames: np.ndarray, trains: np.ndarray) -> np.ndarray:
@@ -114,6 +114,12 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
         free_at[b] = end + 1
         wait = end + 1
     return head + _head_and_classifier(p) - arrival
+
+
+def mean_cycles(frames: np.ndarray, trains: np.ndarray, params: CoreParams) -> float:
+    """Mean of :func:`predict` over samples ``frames`` ``[N, T, inputs]`` with their spike
+    trains ``[N, T, neurons]``."""
+    return float(np.mean([predict(f, s, params) for f, s in zip(frames, trains, strict=True)]))
 
 
 def fixed_overhead(params: CoreParams, steps: int) -> int:

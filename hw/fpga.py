@@ -16,7 +16,6 @@ weight codes are 9 bits per cell pair).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 import re
@@ -260,6 +259,3 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
         "build_seconds": time.perf_counter() - t0,
     }
 
-
-def replace_board(board: Board, **changes) -> Board:
-    return dataclasses.replace(board, **changes)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.datasets.letters import (
     LETTERS,
@@ -40,9 +41,8 @@ from rramlsm.sw.datasets.letters import (
 )
 from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.features import lsm_counts
-from rramlsm.sw.golden import quantize_reservoir
 from rramlsm.sw.heads import HeadConfig, quantize_head
-from rramlsm.sw.lsm import PRESETS, LSMConfig, calibrate_weight_scale, make_reservoir
+from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     evaluate_embeddings,
@@ -139,12 +139,10 @@ def _lsm_config(preset: str, ds: RasterDataset, neurons: int) -> LSMConfig:
 
 
 def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | None) -> LSMConfig:
-    if target is None:
-        return cfg
-    train = np.flatnonzero(ds.is_train)[:64]
-    if len(train) == 0:
-        raise ConfigError(f"{ds.name}: no training samples to calibrate the reservoir on")
-    return calibrate_weight_scale(cfg, ds.frames[train], seed=seed, target_rate=target)[0]
+    from rramlsm.sw.pipeline import calibrate_on_training
+
+    # 64 samples: 2048-neuron reservoirs over 201 steps make each bisection step costly.
+    return calibrate_on_training(cfg, ds, seed, target, limit=64)
 
 
 def _summary(r: dict) -> dict:
@@ -201,8 +199,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
         "probe": {f"{m}_top1": linear_probe(rates[m]["golden"], data[m].labels,
                                             data[m].is_train, seed=seed) for m in data},
     }
-    tiles = {m: quantize_reservoir(make_reservoir(configs[m], seed=chip[m])).tiles
-             for m in data}
+    tiles = {m: contract.tiles(configs[m].inputs + configs[m].neurons) for m in data}
     out = {
         "seed": seed, "software": software, "hardware": hardware,
         "firing_rate": {m: {p: float(rates[m][p].mean()) for p in rates[m]} for m in data},
@@ -270,13 +267,7 @@ def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
     """Energy per sample of the BMI task's two 2048-neuron reservoirs (tiled arrays) with
     their 2048 -> 256 heads, macro against the dense digital baseline, on ``samples``
     built-in samples per modality (no bundle: the BMI task stays off the RTL)."""
-    from rramlsm.sw.energy import (
-        OpEnergies,
-        analog_latency_ns,
-        count_events,
-        digital_energy,
-        macro_energy,
-    )
+    from rramlsm.sw.energy import OpEnergies, analog_latency_ns, count_events, energy_figures
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
 
     e = energies or OpEnergies()
@@ -290,16 +281,8 @@ def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
         fr = ds.frames[:samples]
         _, trains = golden_counts(lsm, fr, record=True)
         c = count_events(lsm, 256, len(LETTERS), fr, trains)
-        mac, dig = macro_energy(c, e), digital_energy(c, e)
-        ev = digital_energy(c, e, event_driven=True)
         out["modalities"][m] = {
             "samples": len(fr), "tiles": lsm.tiles, "firing_rate": float(trains.mean()),
-            "macro_pj": mac, "digital_pj": dig,
-            "macro_nj_per_sample": sum(mac.values()) / 1e3,
-            "digital_nj_per_sample": sum(dig.values()) / 1e3,
-            "digital_event_driven_nj_per_sample": sum(ev.values()) / 1e3,
-            "ratio": sum(dig.values()) / sum(mac.values()),
-            "ratio_event_driven": sum(ev.values()) / sum(mac.values()),
-            "latency_analog_us": analog_latency_ns(c, e) / 1e3,
+            **energy_figures(c, e), "latency_analog_us": analog_latency_ns(c, e) / 1e3,
         }
     return out

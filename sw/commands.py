@@ -391,7 +391,7 @@ def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int 
     against the digital baseline; see :mod:`rramlsm.sw.energy`."""
     import dataclasses as dc
 
-    from rramlsm.hw.cycles import predict
+    from rramlsm.hw.cycles import mean_cycles
     from rramlsm.hw.params import CoreParams
     from rramlsm.sw.energy import (
         ASSUMPTION_SOURCES,
@@ -399,8 +399,7 @@ def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int 
         OpEnergies,
         analog_latency_ns,
         count_events,
-        digital_energy,
-        macro_energy,
+        energy_figures,
     )
     from rramlsm.sw.golden import golden_counts
 
@@ -410,22 +409,15 @@ def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int 
         mb = bundle.modalities[m]
         _, trains = golden_counts(mb.lsm, fr, record=True)
         c = count_events(mb.lsm, mb.head.layers[-1].weight.shape[1], len(mb.classes), fr, trains)
-        mac, dig = macro_energy(c, e), digital_energy(c, e)
-        ev = digital_energy(c, e, event_driven=True)
         p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes)
-        cycles = float(np.mean([predict(f, s, p) for f, s in zip(fr, trains, strict=True)]))
+        cycles = mean_cycles(fr, trains, p)
         out["modalities"][m] = {
             "samples": len(fr),
             "events": {k: getattr(c, k) for k in ("active_rows", "active_steps", "spikes",
                                                   "cell_reads", "adc_conversions",
                                                   "lif_updates", "head_macs",
                                                   "classifier_macs", "dense_macs")},
-            "macro_pj": mac, "digital_pj": dig, "digital_event_driven_pj": ev,
-            "macro_nj_per_sample": sum(mac.values()) / 1e3,
-            "digital_nj_per_sample": sum(dig.values()) / 1e3,
-            "digital_event_driven_nj_per_sample": sum(ev.values()) / 1e3,
-            "ratio": sum(dig.values()) / sum(mac.values()),
-            "ratio_event_driven": sum(ev.values()) / sum(mac.values()),
+            **energy_figures(c, e),
             "latency_rtl_us": cycles / clock_mhz,
             "latency_analog_us": analog_latency_ns(c, e, head_lanes=head_lanes,
                                                    clock_mhz=clock_mhz) / 1e3,

@@ -30,6 +30,7 @@ import numpy as np
 from rramlsm.sw._checks import check_real
 
 __all__ = ["OpEnergies", "EventCounts", "count_events", "macro_energy", "digital_energy",
+           "energy_figures",
            "analog_latency_ns", "PAPER_RATIOS", "ASSUMPTION_SOURCES"]
 
 #: PAPER.md: energy efficiency against "cutting-edge digital hardware".
@@ -178,6 +179,19 @@ def digital_energy(c: EventCounts, e: OpEnergies = OpEnergies(), *,
         "head": c.head_macs * (e.mac8_pj + e.sram_pj_per_byte),
         "classifier": c.classifier_macs * (e.mac8_pj + e.sram_pj_per_byte),
     }
+
+
+def energy_figures(c: EventCounts, e: OpEnergies = OpEnergies()) -> dict:
+    """Macro, dense-digital and event-driven-digital energy of one macro's counts: the
+    breakdowns (pJ), the totals (nJ per sample) and the ratios to the macro."""
+    mac, dig = macro_energy(c, e), digital_energy(c, e)
+    ev = digital_energy(c, e, event_driven=True)
+    total = sum(mac.values())
+    return {"macro_pj": mac, "digital_pj": dig, "digital_event_driven_pj": ev,
+            "macro_nj_per_sample": total / 1e3,
+            "digital_nj_per_sample": sum(dig.values()) / 1e3,
+            "digital_event_driven_nj_per_sample": sum(ev.values()) / 1e3,
+            "ratio": sum(dig.values()) / total, "ratio_event_driven": sum(ev.values()) / total}
 
 
 def analog_latency_ns(c: EventCounts, e: OpEnergies = OpEnergies(), *, head_lanes: int = 16,

@@ -48,7 +48,7 @@ from rramlsm.sw.zeroshot import (
 )
 
 __all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES",
-           "aggregate_seeds", "run_seed"]
+           "aggregate_seeds", "run_seed", "calibrate_on_training"]
 
 #: PAPER.md's figures, for the report's comparison table.
 PAPER_FIGURES = {
@@ -128,16 +128,22 @@ class PipelineResult:
     audio: EventDataset
 
 
-def _calibrated(preset: str, ds: EventDataset, seed: int, target: float | None,
-                overrides: dict | None = None) -> LSMConfig:
-    cfg = PRESETS[preset].replace(**(overrides or {}))
+def calibrate_on_training(cfg: LSMConfig, ds, seed: int, target: float | None, *,
+                          limit: int = 128) -> LSMConfig:
+    """``cfg`` with the weight scale that gives ``target`` firing on the first ``limit``
+    training samples of ``ds`` (events or rasters); ``target`` None keeps ``cfg``."""
     if target is None:
         return cfg
-    train = np.flatnonzero(ds.is_train)[:128]
+    train = np.flatnonzero(ds.is_train)[:limit]
     if len(train) == 0:
         raise ConfigError(f"{ds.name}: no training samples to calibrate the reservoir on")
     return calibrate_weight_scale(cfg, frame_dataset(ds, cfg, train), seed=seed,
                                   target_rate=target)[0]
+
+
+def _calibrated(preset: str, ds: EventDataset, seed: int, target: float | None,
+                overrides: dict | None = None) -> LSMConfig:
+    return calibrate_on_training(PRESETS[preset].replace(**(overrides or {})), ds, seed, target)
 
 
 def _alignment(kind: str, rv, ra, v_labels, a_labels, split, cfg: PipelineConfig) -> dict:

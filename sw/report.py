@@ -36,6 +36,22 @@ def _unit(x):
     return x / np.where(n > 0, n, 1)
 
 
+def _training_curve(hist: list[dict], seen: list[float], unseen: list[float], best_epoch: int,
+                    seed: int, suffix: str = ""):
+    """Validation score (what selection sees) and test figures per epoch."""
+    ep = [h["epoch"] for h in hist]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(ep, [h["val_top1"] for h in hist], label="validation (selection)")
+    ax.plot(ep, seen, label=f"test seen{suffix}")
+    ax.plot(ep, unseen, label=f"test unseen{suffix}")
+    ax.axvline(best_epoch, color="k", ls=":", label="selected epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top-1 %")
+    ax.legend(fontsize=8)
+    ax.set_title(f"head training, seed {seed}")
+    return fig
+
+
 def figures(result) -> dict[str, str]:
     """Base64 PNGs of the first seed: embeddings, similarity, confusion, rasters, curves."""
     from rramlsm.sw.features import frame_dataset
@@ -123,16 +139,9 @@ def figures(result) -> dict[str, str]:
 
     # Training curve of seed 0: why selection matters.
     hist = s0.history
-    ep = [h["epoch"] for h in hist]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(ep, [h["val_top1"] for h in hist], label="validation (selection)")
-    ax.plot(ep, [h["test"]["seen"]["a2v"] for h in hist], label="test seen a2v")
-    ax.plot(ep, [h["test"]["unseen"]["a2v"] for h in hist], label="test unseen a2v")
-    ax.axvline(s0.best_epoch, color="k", ls=":", label="selected epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("top-1 %")
-    ax.legend(fontsize=8)
-    ax.set_title(f"head training, seed {s0.seed}")
+    fig = _training_curve(hist, [h["test"]["seen"]["a2v"] for h in hist],
+                          [h["test"]["unseen"]["a2v"] for h in hist], s0.best_epoch, s0.seed,
+                          " a2v")
     out["curve"] = _png(fig)
     return out
 
@@ -235,16 +244,8 @@ def bmi_figures(result) -> dict[str, str]:
     out["unseen embeddings"] = _png(fig)
 
     hist = s0["history"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ep = [h["epoch"] for h in hist]
-    ax.plot(ep, [h["val_top1"] for h in hist], label="validation (selection)")
-    ax.plot(ep, [h["test_seen_top1"] for h in hist], label="test seen")
-    ax.plot(ep, [h["test_unseen_top1"] for h in hist], label="test unseen")
-    ax.axvline(s0["best_epoch"], color="k", ls=":", label="selected epoch")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("top-1 %")
-    ax.legend(fontsize=8)
-    ax.set_title(f"head training, seed {s0['seed']}")
+    fig = _training_curve(hist, [h["test_seen_top1"] for h in hist],
+                          [h["test_unseen_top1"] for h in hist], s0["best_epoch"], s0["seed"])
     out["training curve"] = _png(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 2, 1]})

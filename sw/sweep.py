@@ -148,7 +148,7 @@ def _key(value, seed: int) -> str:
     return json.dumps([value, seed])
 
 
-def _trial(cfg_dict: dict, value, seed: int, v, a) -> dict:
+def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
     """One (value, seed): the pipeline for one seed; runs in a Ray worker."""
     import torch
 
@@ -156,8 +156,6 @@ def _trial(cfg_dict: dict, value, seed: int, v, a) -> dict:
     from rramlsm.sw.zeroshot import ZeroShotConfig
 
     torch.set_num_threads(1)             # one trial per core
-    cfg = SweepConfig(**{**cfg_dict, "values": tuple(cfg_dict["values"]),
-                         "seeds": tuple(cfg_dict["seeds"])})
     pc = PipelineConfig(seeds=(seed,), zeroshot=ZeroShotConfig(epochs=cfg.epochs),
                         read_noise=cfg.parameter == "read_noise" and value > 0,
                         lsm_overrides=overrides_for(cfg, value),
@@ -236,7 +234,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
         try:
             remote = ray.remote(num_cpus=1)(_trial)
             v_ref, a_ref = ray.put(v_ds), ray.put(a_ds)
-            pending = {remote.remote(cfg.to_dict(), v, s, v_ref, a_ref): (v, s) for v, s in todo}
+            pending = {remote.remote(cfg, v, s, v_ref, a_ref): (v, s) for v, s in todo}
             bar = tqdm(total=len(todo) + len(done), initial=len(done), desc="trials",
                        unit="trial", disable=not progress)
             with open(results, "a") as f:
