@@ -77,9 +77,11 @@ def main() -> int:
         print("bench lsm: float model and snnTorch RLeaky disagree", file=sys.stderr)
         return 1
 
-    t_float = best_of(lambda: float_features(res, frames, batch=BATCH))
-    t_golden = best_of(lambda: golden_counts(lsm, frames, batch=BATCH))
-    t_snn = best_of(lambda: _snntorch_counts(x, w_in, w_rec, cfg))
+    # Ten repeats each: the first calls of a model run well below its steady
+    # state on this machine (allocator and thread-pool warm-up).
+    t_float = best_of(lambda: float_features(res, frames, batch=BATCH), 10)
+    t_golden = best_of(lambda: golden_counts(lsm, frames, batch=BATCH), 10)
+    t_snn = best_of(lambda: _snntorch_counts(x, w_in, w_rec, cfg), 10)
     flops_per_sample = 2 * cfg.steps * (cfg.inputs + cfg.neurons) * cfg.neurons
     peak32, peak8 = _peak_flops("fp32"), _peak_flops("int8")
     r = {
@@ -95,7 +97,10 @@ def main() -> int:
         "int8_peak_gops": peak8 / 1e9,
     }
     r["float_roofline_fraction"] = r["float_samples_per_s"] * flops_per_sample / peak32
-    r["golden_roofline_fraction"] = r["golden_samples_per_s"] * flops_per_sample / peak32
+    # Dense-equivalent work over the peak of the arithmetic each model uses
+    # (float: fp32; golden: int8 matmuls).  The float model's input drive is a
+    # sparse gather-sum, so its dense-equivalent rate can pass the fp32 peak.
+    r["golden_roofline_fraction"] = r["golden_samples_per_s"] * flops_per_sample / peak8
     r["snntorch_roofline_fraction"] = r["snntorch_samples_per_s"] * flops_per_sample / peak32
 
     # Streaming a whole dataset-sized input in batches: peak resident memory.
@@ -109,9 +114,9 @@ def main() -> int:
                                       - before) / 1024
 
     print(f"float  {r['float_samples_per_s']:8.0f} samples/s  {r['float_vs_snntorch']:.2f}x "
-          f"snnTorch  ({100 * r['float_roofline_fraction']:.1f} % of fp32 peak)")
+          f"snnTorch  ({100 * r['float_roofline_fraction']:.1f} % of fp32 peak, dense-equivalent)")
     print(f"golden {r['golden_samples_per_s']:8.0f} samples/s  {r['golden_vs_snntorch']:.2f}x "
-          f"snnTorch  ({100 * r['golden_roofline_fraction']:.1f} % of fp32 peak)")
+          f"snnTorch  ({100 * r['golden_roofline_fraction']:.1f} % of int8 peak, dense-equivalent)")
     print(f"snnTorch {r['snntorch_samples_per_s']:6.0f} samples/s")
     print(f"peaks: fp32 {r['fp32_peak_gflops']:.0f} GFLOP/s, int8 {r['int8_peak_gops']:.0f} "
           f"GOP/s; streaming peak RSS {r['stream_4096_samples_peak_rss_mb']:.0f} MB")

@@ -144,7 +144,9 @@ class _ExactMatmul:
         low = (wp + 128) % 256 - 128
         h = (wp - low) // 128
         self.kp, self.np = kp, np_
-        self.hi = torch.from_numpy(h.astype(np.int8))
+        # Codes within [-128, 127] (the common case: the conductance spread
+        # rarely reaches half the range) need one int8 matmul, not two.
+        self.hi = torch.from_numpy(h.astype(np.int8)) if h.any() else None
         self.lo = torch.from_numpy(low.astype(np.int8))
         self.f32 = torch.from_numpy(w.astype(np.float32))
 
@@ -155,7 +157,9 @@ class _ExactMatmul:
         xi = x.to(torch.int8)
         if self.kp != self.k:
             xi = torch.nn.functional.pad(xi, (0, self.kp - self.k))
-        out = torch._int_mm(xi, self.hi) * 128 + torch._int_mm(xi, self.lo)
+        out = torch._int_mm(xi, self.lo)
+        if self.hi is not None:
+            out.add_(torch._int_mm(xi, self.hi).mul_(128))
         return out[:, : self.n] if self.np != self.n else out
 
 
@@ -178,36 +182,41 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
     mm_in, mm_rec = _ExactMatmul(codes[: lsm.inputs]), _ExactMatmul(codes[lsm.inputs :])
     adc = ADCConfig(lsm.adc_bits, lsm.adc_shift)
     cmax = (1 << contract.COUNTER_BITS) - 1
+    frac, mask = contract.DECAY_FRAC_BITS, (1 << contract.DECAY_FRAC_BITS) - 1
     counts_out, trains = [], []
     for b0 in range(0, len(frames), batch):
         x = torch.from_numpy(np.ascontiguousarray(frames[b0 : b0 + batch], dtype=np.uint8))
-        B, T = x.shape[0], lsm.steps
-        drive = mm_in(x.reshape(B * T, -1)).reshape(B, T, -1)
+        B, T, N = x.shape[0], lsm.steps, lsm.neurons
+        # Step-major [T, B, N] so that each step's drive is one contiguous block.
+        drive = mm_in(x.transpose(0, 1).reshape(T * B, -1)).reshape(T, B, N)
         if lsm.noise_amplitude:
-            drive = drive + _noise(lsm, first_sample + b0, B).to(torch.int32)
-        # int32 throughout: column sums < 2**20, membrane < 2**24.  The decay
-        # product lam_q * r would need 34 bits, so it is split exactly:
-        # r = 1024 q + m with q = r >> 10 and m = r & 1023 in [0, 1023], hence
-        # (lam_q * r) >> 10 = lam_q * q + ((lam_q * m) >> 10).
-        v = torch.zeros(B, lsm.neurons, dtype=torch.int32)
-        s = torch.zeros(B, lsm.neurons, dtype=torch.bool)
-        counts = torch.zeros(B, lsm.neurons, dtype=torch.int32)
-        train = torch.empty(B, T, lsm.neurons, dtype=torch.uint8) if record else None
-        frac = contract.DECAY_FRAC_BITS
+            drive += _noise(lsm, first_sample + b0, B).to(torch.int32).transpose(0, 1)
+        # int32 throughout, updated in place: column sums < 2**20, membrane
+        # < 2**24.  The decay product lam_q * r would need 34 bits, so it is
+        # split exactly: r = 1024 q + m with q = r >> 10 and m = r & 1023 in
+        # [0, 1023], hence (lam_q * r) >> 10 = lam_q * q + ((lam_q * m) >> 10).
+        v = torch.zeros(B, N, dtype=torch.int32)
+        # 1 where a neuron did not spike (keeps its membrane), as int32: the
+        # reset is then a same-type multiply, PyTorch's cheapest masking.
+        below = torch.ones(B, N, dtype=torch.int32)
+        s = torch.zeros(B, N, dtype=torch.int8)  # spikes, as the recurrent matmul reads them
+        # Counts accumulate in uint8 (same-type adds are PyTorch's cheapest):
+        # IntegerLSM caps steps at 255, so a count cannot wrap.
+        counts = torch.zeros(B, N, dtype=torch.uint8)
+        train = torch.empty(T, B, N, dtype=torch.int8) if record else None
         for t in range(T):
-            col_sum = drive[:, t] + mm_rec(s)
-            a = (col_sum >> adc.shift).clamp_(adc.lo, adc.hi)
-            r = v.masked_fill_(s, 0)
-            v = (lsm.decay_q * (r >> frac) + ((lsm.decay_q * (r & ((1 << frac) - 1))) >> frac)
-                 + (a << contract.MEMBRANE_FRAC_BITS)).clamp_(contract.MEMBRANE_MIN,
-                                                             contract.MEMBRANE_MAX)
-            s = v >= lsm.threshold_q
-            counts += s
-            if record:
-                train[:, t] = s
+            a = mm_rec(s).add_(drive[t]).bitwise_right_shift_(adc.shift).clamp_(adc.lo, adc.hi)
+            v.mul_(below)  # hard reset of the neurons that spiked last step
+            q = v >> frac
+            v.bitwise_and_(mask).mul_(lsm.decay_q).bitwise_right_shift_(frac)
+            v.add_(q.mul_(lsm.decay_q)).add_(a.bitwise_left_shift_(contract.MEMBRANE_FRAC_BITS))
+            v.clamp_(contract.MEMBRANE_MIN, contract.MEMBRANE_MAX)
+            s = torch.ge(v, lsm.threshold_q, out=train[t] if record else s)
+            torch.lt(v, lsm.threshold_q, out=below)
+            counts.add_(s.view(torch.uint8))
         counts_out.append(counts.clamp_(max=cmax).to(torch.int32).numpy())
         if record:
-            trains.append(train.numpy())
+            trains.append(train.transpose(0, 1).view(torch.uint8).numpy())
     counts = (np.concatenate(counts_out) if counts_out
               else np.zeros((0, lsm.neurons), np.int32))
     if record:

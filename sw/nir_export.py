@@ -8,7 +8,13 @@ and ``r = tau / dt`` gives ``v[t] = lam v[t-1] + I`` exactly, with
 importers (snnTorch) reset to zero immediately after a spike, which is our
 hard reset.  ``dt`` defaults to 1e-4 s, the step snnTorch's importer assumes.
 
-Graph: ``input -> w_in (Linear) -> lsm.lif (LIF) <-> lsm.w_rec (Linear) -> output``.
+Graph: ``input -> w_in (Linear) -> lsm -> output``, where ``lsm`` is a nested
+NIR graph ``input -> lif (LIF) <-> w_rec (Linear)``, ``lif -> output``: the
+recurrence lives inside its own subgraph, so the external drive and the
+recurrent current are summed at ``lif`` and ``w_rec`` sees only the previous
+step's spikes.  snnTorch's ``import_from_nir`` (with nirtorch 2.6) mis-wires the
+flat form of the same cycle (it feeds the external input through ``w_rec``); the
+nested form imports exactly into snnTorch and into Norse (see tests/test_nir.py).
 """
 
 from __future__ import annotations
@@ -40,14 +46,21 @@ def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False
     r = np.ones(n) if unit_r else tau / dt
     if unit_r:
         w_in, w_rec = w_in / (1.0 - cfg.decay), w_rec / (1.0 - cfg.decay)
+    recurrent = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([n])),
+            "lif": nir.LIF(tau=tau, r=r, v_leak=np.zeros(n),
+                           v_threshold=np.full(n, cfg.threshold)),
+            "w_rec": nir.Linear(weight=w_rec),
+            "output": nir.Output(output_type=np.array([n])),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+    )
     nodes = {
         "input": nir.Input(input_type=np.array([cfg.inputs])),
         "w_in": nir.Linear(weight=w_in),
-        "lsm.lif": nir.LIF(tau=tau, r=r, v_leak=np.zeros(n),
-                           v_threshold=np.full(n, cfg.threshold)),
-        "lsm.w_rec": nir.Linear(weight=w_rec),
+        "lsm": recurrent,
         "output": nir.Output(output_type=np.array([n])),
     }
-    edges = [("input", "w_in"), ("w_in", "lsm.lif"), ("lsm.lif", "lsm.w_rec"),
-             ("lsm.w_rec", "lsm.lif"), ("lsm.lif", "output")]
+    edges = [("input", "w_in"), ("w_in", "lsm"), ("lsm", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges)

@@ -239,13 +239,16 @@ def test_shape_and_value_errors_reach_no_model():
 
 
 @pytest.mark.parametrize("m,k,n", [(40, 256, 200), (17, 13, 7), (5, 64, 200)])
-def test_exact_matmul_is_exact_over_the_full_code_range(m, k, n):
+@pytest.mark.parametrize("span", [255, 128, 127])
+def test_exact_matmul_is_exact_over_the_full_code_range(m, k, n, span):
+    """Codes beyond int8 take a second matmul; codes within [-128, 127] take one."""
     from rramlsm.sw.golden import _ExactMatmul
 
     rng = np.random.default_rng(m + k + n)
-    w = rng.integers(-255, 256, size=(k, n))
-    w[0, :] = 255
-    w[-1, :] = -255
+    w = rng.integers(-span, span + 1, size=(k, n))
+    w[0, :] = span
+    w[-1, :] = -span
+    assert (_ExactMatmul(w).hi is None) == (span <= 127)
     x = (rng.random((m, k)) < 0.5).astype(np.uint8)
     x[0] = 1  # all rows active: the extreme sums
     got = _ExactMatmul(w)(torch.from_numpy(x)).numpy()
@@ -280,3 +283,30 @@ def test_golden_is_the_contracts_adc_and_lif_step():
             v, s = contract.lif_step(v, s, contract.adc(col, 6, 2), lsm.decay_q, lsm.threshold_q)
             counts += s
         np.testing.assert_array_equal(got[n], counts)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.5])
+def test_input_drive_is_the_matmul_whether_sparse_or_dense(density):
+    """The gather-sum path (sparse input) and the matmul path give x @ w_in."""
+    from rramlsm.sw.lsm import _input_drive
+
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy((rng.random((300, 64)) < density).astype(np.uint8))
+    x[::7] = 0  # empty rows: their drive is zero, not skipped
+    x[5, :3] = torch.tensor([2, 3, 1], dtype=torch.uint8)  # counts, not only spikes
+    w = torch.randn(64, 40)
+    want = x.to(torch.float64) @ w.to(torch.float64)
+    got = _input_drive(x, w)
+    assert got.shape == (300, 40) and got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    assert not got[::7].any()
+
+
+def test_golden_counts_reach_255_without_wrapping():
+    """Counts accumulate in uint8; 255 steps (the cap) of an always-firing neuron give 255."""
+    cfg = PRESETS["audio"].replace(steps=255, inputs=8, neurons=6, threshold=0.5)
+    lsm = quantize_reservoir(make_reservoir(cfg, seed=1))
+    x = np.ones((3, 255, 8), np.uint8)
+    counts, train = golden_counts(lsm, x, record=True)
+    np.testing.assert_array_equal(counts, train.sum(1))
+    assert counts.max() == 255 and counts.dtype == np.int32
