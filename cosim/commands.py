@@ -1,4 +1,4 @@
-"""``rramlsm cosim``: N samples per modality through the Verilated RTL, checked bit for bit."""
+"""``rramlsm cosim``: N samples per modality through the simulated RTL, checked bit for bit."""
 
 from __future__ import annotations
 
@@ -62,13 +62,13 @@ def _cmd_cosim(args) -> int:
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     out = Path(args.out) if args.out else Path(args.bundle).parent / "cosim.json"
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
-                  scenarios=("abort",) if args.stalls else (), waves=args.waves)
+                  scenarios=("abort",) if args.stalls else (), waves=args.waves, sim=args.sim)
     for line in s["mismatch_details"]:
         print(f"MISMATCH {line}")
     per = ", ".join(f"{k} {v}" for k, v in s["samples_per_modality"].items())
     print(f"{s['samples']} samples ({per} per pattern): {s['mismatches']} mismatches; "
           f"{s['cycles_per_sample_mean']:.0f} cycles per sample; "
-          f"{s['sim_cycles_per_s'] / 1e3:.0f} k simulated cycles/s")
+          f"{s['sim_cycles_per_s'] / 1e3:.0f} k simulated cycles/s ({s['simulator']})")
     print(f"wrote {out}" + (f" and {s['waves']}" if "waves" in s else ""))
     return 0 if s["mismatches"] == 0 and not s["failed_tests"] else 1
 
@@ -86,4 +86,6 @@ def register(sub) -> None:
                    help="also sweep random input gaps and output back-pressure, and aborts")
     c.add_argument("--waves", action="store_true", help="write an FST trace (cosim.fst)")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--sim", choices=("verilator", "icarus"), default=None,
+                   help="simulator (default: $SIM, else verilator)")
     c.set_defaults(func=_cmd_cosim)

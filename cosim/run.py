@@ -1,4 +1,4 @@
-"""Run the cocotb testbench on the Verilated macro: ``rramlsm cosim`` and the test suite."""
+"""Run the cocotb testbench on the simulated macro: ``rramlsm cosim`` and the test suite."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from rramlsm.cosim.build import (
     build,
     failed_testcases,
     runner_environment,
-    verilator_env,
+    sim_env,
+    simulator,
 )
 from rramlsm.errors import RRAMLSMError
 
@@ -54,8 +55,10 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
               out: str | Path | None = None, lanes: int = 16, head_lanes: int = 16,
               patterns=((0.0, 0.0),), scenarios=(), second_bundle: str | Path | None = None,
               waves: bool = False, testcase: str | None = None,
-              model_bundle: str | Path | None = None) -> dict:
-    """Build (or reuse) the Verilated macro and run the testbench on ``frames`` per modality.
+              model_bundle: str | Path | None = None, sim: str | None = None) -> dict:
+    """Build (or reuse) the simulated macro and run the testbench on ``frames`` per modality.
+
+    ``sim``: ``"verilator"`` or ``"icarus"`` (default ``$SIM``, else Verilator).
 
     Returns ``{"samples", "mismatches", "cycles_per_sample_mean", "sim_cycles_per_s", ...}``.
     ``model_bundle`` makes the golden model predict from another bundle than the one
@@ -67,9 +70,10 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     bundle_dir = Path(bundle_dir).resolve()
     second_bundle = Path(second_bundle).resolve() if second_bundle else None
     model_bundle = Path(model_bundle).resolve() if model_bundle else None
+    sim = simulator(sim)
     verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes)
     t_build = time.perf_counter()
-    bdir = build(verilog, _cache() / "verilator", waves=waves)
+    bdir = build(verilog, _cache() / "builds", waves=waves, sim=sim)
     t_build = time.perf_counter() - t_build
     work = Path(tempfile.mkdtemp(prefix="rramlsm-cosim-"))
     try:
@@ -80,11 +84,11 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
                "lanes": lanes, "head_lanes": head_lanes, "patterns": [list(p) for p in patterns],
                "scenarios": list(scenarios)}
         (work / "job.json").write_text(json.dumps(job))
-        env = {**verilator_env(), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
+        env = {**sim_env(sim), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
         t0 = time.perf_counter()
         xml = work / "results.xml"
         with runner_environment(env):
-            get_runner("verilator").test(
+            get_runner(sim).test(
                 test_module="rramlsm.cosim.tb_macro", hdl_toplevel=TB_TOP,
                 hdl_toplevel_lang="verilog",
                 build_dir=str(bdir),
@@ -95,6 +99,8 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             log = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""
             raise RRAMLSMError(f"the cosimulation did not run:\n{log}")
         failures = failed_testcases(xml)
+        log_tail = ((work / "sim.log").read_text()[-4000:]
+                    if failures and (work / "sim.log").exists() else "")
         if not (work / "results.json").exists():
             log = (work / "sim.log").read_text()[-3000:] if (work / "sim.log").exists() else ""
             raise RRAMLSMError(f"cosimulation produced no results:\n{log}")
@@ -107,6 +113,7 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             "mismatches": len(mismatches),
             "mismatch_details": mismatches[:50],
             "failed_tests": failures,
+            "log_tail": log_tail,
             "cycles_per_sample_mean": float(np.mean(cycles)) if cycles else 0.0,
             "sim_cycles_per_s": sum(r["sim_cycles"] for r in runs.values())
             / max(sum(r["wall_s"] for r in runs.values()), 1e-9),
@@ -115,9 +122,10 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             "build_seconds": t_build,
             "wall_seconds": wall,
             "lanes": lanes,
+            "simulator": sim,
         }
         if waves:
-            fst = next(work.glob("*.fst"), None)
+            fst = next(work.glob("*.fst"), None) or next(bdir.glob("*.fst"), None)
             if fst and out:
                 shutil.copy(fst, Path(out).parent / "cosim.fst")
                 summary["waves"] = str(Path(out).parent / "cosim.fst")

@@ -35,9 +35,15 @@ def _record(name: str, failures: list[str]):
 
 
 class BlockTB:
+    #: Control inputs and their idle values, driven before the first clock: an
+    #: undriven input is 0 in Verilator but Z in Icarus, and Z reaches the state.
+    IDLE_INPUTS: dict[str, int] = {}
+
     def __init__(self, dut, idle: float, seed: int):
         self.dut, self.idle = dut, idle
         self.rng = random.Random(seed)
+        for name, value in self.IDLE_INPUTS.items():
+            getattr(dut, name).value = value
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
 
     async def reset(self):
@@ -53,6 +59,9 @@ class BlockTB:
 
 class CrossbarTB(BlockTB):
     """Drives row passes per column group; reads the P column sums."""
+
+    IDLE_INPUTS = dict.fromkeys(("rd_valid", "rd_row", "rd_group", "rd_first", "rd_last",
+                                 "rd_empty"), 0)
 
     async def run_pass(self, rows: list[int], group: int) -> list[int]:
         d = self.dut
@@ -77,6 +86,9 @@ class CrossbarTB(BlockTB):
 
 class LIFBankTB(BlockTB):
     """Clears the bank, updates groups with ADC codes, reads spike masks and counts."""
+
+    IDLE_INPUTS = dict.fromkeys(("upd_valid", "upd_group", "upd_codes", "cnt_addr", "clear",
+                                 "decay_q", "threshold_q"), 0)
 
     async def clear(self):
         d = self.dut

@@ -86,7 +86,10 @@ class MacroTB:
         self.mismatches: list[str] = []
         self.samples_done = {"visual": 0, "audio": 0}
         # The clock is generated in the HDL wrapper (10 ns): no callback per half period.
+        # Every input is driven before the first clock: undriven inputs are 0 in
+        # Verilator but Z in Icarus.
         dut.inp__valid.value = 0
+        dut.inp__payload.value = 0
         dut.out__ready.value = 0
         dut.bus_we.value = 0
         dut.bus_addr.value = 0

@@ -1,4 +1,4 @@
-"""The board top's logic on Verilator, driven by the real host driver over a UART model."""
+"""The board top's logic in simulation, driven by the real host driver over a UART model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from rramlsm.cosim.build import (
     build,
     failed_testcases,
     runner_environment,
-    verilator_env,
+    sim_env,
+    simulator,
 )
 from rramlsm.errors import RRAMLSMError
 
@@ -26,7 +27,7 @@ __all__ = ["run_uart_top"]
 def run_uart_top(bundle_dir: str | Path, frames: dict[str, np.ndarray], *, lanes: int = 8,
                  head_lanes: int = 8, divisor: int = 8, dump: bool = True,
                  modalities: tuple[str, ...] | None = None,
-                 model_bundle: str | Path | None = None) -> dict:
+                 model_bundle: str | Path | None = None, sim: str | None = None) -> dict:
     """Build :class:`~rramlsm.hw.bridge.BridgedMacro` of the bundle, run ``frames`` through
     :class:`~rramlsm.hw.hostlink.HostLink` over a simulated UART, compare with the golden
     model.  Returns a summary with ``mismatches`` (0 when bit-exact).  ``model_bundle``:
@@ -40,6 +41,7 @@ def run_uart_top(bundle_dir: str | Path, frames: dict[str, np.ndarray], *, lanes
     from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.golden import golden_counts
 
+    sim = simulator(sim)
     bundle = load_bundle(bundle_dir)
     mods = tuple(modalities or frames)
     macro, _ = build_macro(bundle, lanes=lanes, head_lanes=head_lanes, modalities=mods)
@@ -49,17 +51,17 @@ def run_uart_top(bundle_dir: str | Path, frames: dict[str, np.ndarray], *, lanes
         src.write_text(verilog.convert(BridgedMacro(macro, divisor), name=UART_TOP,
                                        emit_src=False))
         t0 = time.perf_counter()
-        bdir = build(src, _cache() / "verilator", top=UART_TB)
+        bdir = build(src, _cache() / "builds", top=UART_TB, sim=sim)
         t_build = time.perf_counter() - t0
         np.savez(work / "vectors.npz", **{m: np.asarray(frames[m], np.uint8) for m in mods})
         job = {"vectors": str(work / "vectors.npz"), "results": str(work / "results.json"),
                "divisor": divisor, "modalities": list(mods), "dump": dump}
         (work / "job.json").write_text(json.dumps(job))
-        env = {**verilator_env(), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
+        env = {**sim_env(sim), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
         xml = work / "results.xml"
         t0 = time.perf_counter()
         with runner_environment(env):
-            get_runner("verilator").test(
+            get_runner(sim).test(
                 test_module="rramlsm.cosim.tb_uart", hdl_toplevel=UART_TB.name,
                 hdl_toplevel_lang="verilog", build_dir=str(bdir), test_dir=str(work),
                 extra_env=env, results_xml=str(xml), log_file=str(work / "sim.log"))
@@ -89,4 +91,5 @@ def run_uart_top(bundle_dir: str | Path, frames: dict[str, np.ndarray], *, lanes
             "mismatch_details": mismatches[:20], "failed_tests": failed, "id": res["id"],
             "overflow": res["overflow"], "frame_errors": res["frame_errors"],
             "cycles": {m: [s["cycles"] for s in res["samples"][m]] for m in mods},
-            "sim_time_ns": res["sim_time_ns"], "wall_seconds": wall, "build_seconds": t_build}
+            "sim_time_ns": res["sim_time_ns"], "wall_seconds": wall, "build_seconds": t_build,
+            "simulator": sim}
