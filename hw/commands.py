@@ -43,7 +43,8 @@ def register(sub) -> None:
 
 # -- FPGA ------------------------------------------------------------------------------------
 
-def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 200) -> dict:
+def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 200, *,
+                      class_lanes: int = 0) -> dict:
     """Mean cycles per sample of each core on ``n`` built-in test samples (the cycle model,
     which the tests hold exactly to the RTL's cycle counter)."""
     import numpy as np
@@ -67,7 +68,8 @@ def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 
         out["source"] = "random frames, 10 % active (the bundle does not fit the built-in data)"
     for m, fr in frames.items():
         mb = bundle.modalities[m]
-        p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes)
+        p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes,
+                                   class_lanes=class_lanes)
         _, trains = golden_counts(mb.lsm, fr, record=True)
         out[m] = mean_cycles(fr, trains, p)
     return out
@@ -103,7 +105,8 @@ def _cmd_fpga(args) -> int:
     bundle = load_bundle(args.bundle)
     out = Path(args.out) if args.out else Path(args.bundle).parent / f"fpga-{board.name}"
     r = build(board, bundle, out)
-    cyc = cycles_per_sample(bundle, board.modalities, board.lanes, board.head_lanes)
+    cyc = cycles_per_sample(bundle, board.modalities, board.lanes, board.head_lanes,
+                            class_lanes=board.class_lanes)
     r["cycles_source"] = cyc.pop("source")
     clock = r["fmax_mhz"] or board.clock_mhz
     r["cycles_per_sample"] = cyc

@@ -131,6 +131,8 @@ def fixed_overhead(params: CoreParams, steps: int) -> int:
 
 def _head_and_classifier(p: CoreParams) -> int:
     """Head passes, classifier and hand-over: ``B * (N + L + 3 + MAC_STAGES + LUT_STAGES)
-    + dim + classes + MAC_STAGES + 6``."""
+    + dim + classes + MAC_STAGES + 6``, plus ``dim + MAC_STAGES + 1`` per further group
+    of classes when the classifier has fewer lanes than classes."""
     return (p.head_blocks * (p.neurons + p.head_lanes + 3 + MAC_STAGES + LUT_STAGES)
-            + p.dim + p.classes + MAC_STAGES + 6)
+            + p.dim + p.classes + MAC_STAGES + 6
+            + (p.class_groups - 1) * (p.dim + MAC_STAGES + 1))

@@ -32,8 +32,8 @@ from amaranth.lib.cdc import ResetSynchronizer
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
 
-__all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "weight_bits",
-           "TOP_NAME", "toolchain_env"]
+__all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
+           "weight_bits", "TOP_NAME", "toolchain_env"]
 
 TOP_NAME = "rramlsm_top"
 
@@ -59,7 +59,11 @@ class Board:
     """ECP5 EHXPLLL parameters from the board oscillator to ``clock_mhz`` (from ecppll)."""
     osc_mhz: float = 25.0
     synth_opts: str = ""
-    """Extra ``synth_ecp5`` options."""
+    """Extra ``synth_ecp5`` / ``synth_ice40`` options."""
+    class_lanes: int = 0
+    """Classifier multipliers per core (0: one per class)."""
+    max_neurons: int | None = None
+    """Largest reservoir a core of this board holds (its block RAM), if limited."""
 
 
 # ECP5 25 -> 100 MHz: `yowasp-ecppll -i 25 -o 100` (VCO 600 MHz).
@@ -86,6 +90,17 @@ BOARDS = {
         # Yosys 0.70 stops on an internal assertion in ABC9 re-integration when the two-core
         # design is flattened; synthesising module by module avoids it.
         _PLL_25_100, synth_opts="-noflatten"),
+    "icebreaker-up5k": Board(
+        "icebreaker-up5k", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", 12.0,
+        ("audio",), 1, 1, 1_000_000,
+        "A reduced configuration: the iCE40UP5K has 30 EBR of 4 kbit (120 kbit), 5,280 "
+        "LUT4s and 8 SB_MAC16 multipliers. Even the audio core's 200-neuron weights "
+        "(475 kbit) are four times its block RAM, and its 1 Mbit of SPRAM is single-port "
+        "and cannot be initialised with the weights. So: the audio core with a 32-neuron "
+        "reservoir (64 + 32 rows x 32 x 9 b = 27.6 kbit, plus a 32 x 64 int8 head), P = 1 "
+        "lane, 1 head lane and 3 classifier lanes: 2 + 1 + 3 = 6 of the 8 multipliers "
+        "(9 classifier lanes need 12). Train its bundle with `--neurons 32`.",
+        None, osc_mhz=12.0, synth_opts="-dsp", class_lanes=3, max_neurons=32),
 }
 
 
@@ -192,6 +207,19 @@ def parse_nextpnr_log(text: str, family: str) -> dict:
     return out
 
 
+_ICE40_FF = re.compile(r"^\s+(\d+)\s+(SB_DFF\w*)\s*$", re.M)
+
+
+def ice40_flip_flops(yosys_report: str) -> int:
+    """Flip-flops of an iCE40 design from Yosys's cell statistics (nextpnr counts logic
+    cells, each a LUT4 and a flip-flop, without telling them apart); the last statistics
+    in the report are the final netlist's."""
+    cells = {name: int(n) for n, name in _ICE40_FF.findall(yosys_report)}
+    if not cells:
+        raise RRAMLSMError("no SB_DFF cell statistics in the Yosys report")
+    return sum(cells.values())
+
+
 def _platform(board: Board):
     mod, _, cls = board.platform.partition(":")
     return getattr(importlib.import_module(mod), cls)()
@@ -211,8 +239,16 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
     if missing:
         raise RRAMLSMError(f"board {board.name} builds the {', '.join(board.modalities)} "
                            f"core(s) but the bundle has no {', '.join(missing)}")
+    if board.max_neurons is not None:
+        big = {m: bundle.modalities[m].lsm.neurons for m in board.modalities
+               if bundle.modalities[m].lsm.neurons > board.max_neurons}
+        if big:
+            raise RRAMLSMError(
+                f"board {board.name} holds reservoirs of at most {board.max_neurons} neurons; "
+                f"the bundle's {', '.join(f'{m} has {n}' for m, n in big.items())}: train one "
+                f"with `rramlsm demo --neurons {board.max_neurons}` (see `rramlsm fpga --help`)")
     macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
-                                modalities=board.modalities)
+                                modalities=board.modalities, class_lanes=board.class_lanes)
     top = BoardTop(board, macro)
     platform = _platform(board)
     env = toolchain_env()
@@ -232,6 +268,8 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
         raise RRAMLSMError(f"FPGA build for {board.name} failed (exit {r.returncode}); "
                            f"log in {out / 'build.log'}:\n{tail}")
     figures = parse_nextpnr_log(log.read_text(), board.family)
+    if board.family == "ice40":
+        figures["ffs"] = ice40_flip_flops((build_dir / f"{TOP_NAME}.rpt").read_text())
     ext = "bit" if board.family == "ecp5" else "bin"
     bitstream = build_dir / f"{TOP_NAME}.{ext}"
     if not bitstream.exists():
@@ -245,6 +283,7 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
         "modalities": list(board.modalities),
         "lanes": board.lanes,
         "head_lanes": board.head_lanes,
+        "class_lanes": images[board.modalities[0]].params.class_lanes_used,
         "configuration": board.why,
         **{k: figures[k] for k in ("luts", "luts_total", "ffs", "ffs_total", "brams",
                                    "brams_total", "dsps", "dsps_total")},

@@ -11,7 +11,7 @@ lowest row, as :func:`rramlsm.sw.contract.argmax_first`.
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -188,10 +188,13 @@ class Head(wiring.Component):
 
 
 class Classifier(wiring.Component):
-    """Scores ``e @ prototypes.T`` for all classes in parallel, then the argmax.
+    """Scores ``e @ prototypes.T`` for ``class_lanes`` classes in parallel, then the argmax.
 
-    Cycles per pass: ``dim + classes + 3 + MAC_STAGES``.  ``best`` is the prototype row,
-    ``score`` its score.
+    Each group of classes is one pass over the embedding (``dim`` cycles) and
+    ``MAC_STAGES + 1`` cycles of pipeline drain; the scan then compares one
+    class per cycle (the first class initialises) and ends with one done
+    cycle: ``G * (dim + MAC_STAGES + 1) + classes + 1`` cycles per pass for G
+    groups.  ``best`` is the prototype row, ``score`` its score.
     """
 
     def __init__(self, params: CoreParams, init: list[int] | None = None):
@@ -206,14 +209,17 @@ class Classifier(wiring.Component):
 
     def elaborate(self, platform):
         p = self.params
+        lanes, groups = p.class_lanes_used, p.class_groups
         m = Module()
         pl = data.ArrayLayout(_ACT, p.classes)
         m.submodules.pmem = pmem = Memory(shape=pl.size, depth=p.dim, init=self._init)
         wr, rd = pmem.write_port(), pmem.read_port()
         m.d.comb += [wr.en.eq(self.p_en), wr.addr.eq(self.p_addr), wr.data.eq(self.p_data)]
         d = Signal(range(p.dim + 1))
-        c = Signal(range(p.classes + 1))
-        scores = Signal(data.ArrayLayout(ACC, p.classes))
+        g = Signal(range(groups))                  # class group of the current pass
+        j = Signal(range(lanes))                   # lane of the class being scanned
+        c = Signal(range(p.classes + 1))           # that class's row
+        scores = Signal(data.ArrayLayout(ACC, lanes))
         wait = Signal(range(MAC_STAGES + 1))
         s1_valid, s1_first = Signal(), Signal()
         m.d.comb += [self.emb_addr.eq(d), rd.addr.eq(d)]
@@ -221,19 +227,24 @@ class Classifier(wiring.Component):
         # As in the head: operands registered, products registered, then accumulated.
         s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
         s2_e = Signal(_ACT)
-        s2_p = Signal(pl)
-        s3_prod = Signal(data.ArrayLayout(signed(16), p.classes))
+        s2_p = Signal(data.ArrayLayout(_ACT, lanes))
+        s3_prod = Signal(data.ArrayLayout(signed(16), lanes))
+        prototypes = rd.data
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb_data),
-                     s2_p.eq(rd.data), s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
-        for k in range(p.classes):
-            m.d.sync += s3_prod[k].eq(s2_e * s2_p[k])
+                     s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
+        for lane in range(lanes):
+            # Lane `lane` scores class g * lanes + lane (zero past the last class).
+            rows = [prototypes.word_select(k, 8) if (k := grp * lanes + lane) < p.classes
+                    else Const(0, 8) for grp in range(groups)]
+            m.d.sync += s2_p[lane].eq(Array(rows)[g] if groups > 1 else rows[0])
+            m.d.sync += s3_prod[lane].eq(s2_e * s2_p[lane])
         with m.If(s3_valid):
-            for k in range(p.classes):
-                m.d.sync += scores[k].eq(Mux(s3_first, 0, scores[k]) + s3_prod[k])
+            for lane in range(lanes):
+                m.d.sync += scores[lane].eq(Mux(s3_first, 0, scores[lane]) + s3_prod[lane])
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += d.eq(0)
+                    m.d.sync += [d.eq(0), g.eq(0), c.eq(0)]
                     m.next = "DOT"
             with m.State("DOT"):
                 m.d.comb += self.busy.eq(1)
@@ -243,23 +254,24 @@ class Classifier(wiring.Component):
             with m.State("WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(wait == MAC_STAGES):
-                    m.d.sync += wait.eq(0)
-                    m.next = "WAIT2"
+                    m.d.sync += [wait.eq(0), j.eq(0)]
+                    m.next = "SCAN"
                 with m.Else():
                     m.d.sync += wait.eq(wait + 1)
-            with m.State("WAIT2"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [self.best.eq(0), self.score.eq(scores[0]), c.eq(1)]
-                m.next = "ARGMAX"
-            with m.State("ARGMAX"):
+            with m.State("SCAN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(c == p.classes):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     cand = Signal(ACC)
-                    m.d.comb += cand.eq(scores[c])
-                    with m.If(cand > self.score):  # strict: ties keep the lower row
+                    m.d.comb += cand.eq(Array([scores[i] for i in range(lanes)])[j])
+                    # The first class initialises; strict > afterwards: ties keep the lower row.
+                    with m.If((c == 0) | (cand > self.score)):
                         m.d.sync += [self.best.eq(c), self.score.eq(cand)]
-                    m.d.sync += c.eq(c + 1)
+                    m.d.sync += [c.eq(c + 1), j.eq(j + 1)]
+                    if groups > 1:
+                        with m.If((j == lanes - 1) & (c + 1 < p.classes)):
+                            m.d.sync += [d.eq(0), g.eq(g + 1)]
+                            m.next = "DOT"
         return m

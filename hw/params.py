@@ -38,10 +38,14 @@ class CoreParams:
     classes: int = 9
     noise: bool = False
     """Instantiate the read-noise generator (P hash units)."""
+    class_lanes: int = 0
+    """Classes the classifier scores in parallel (one multiplier each); 0: all of them.
+    Fewer lanes take one more pass over the embedding per group of classes."""
 
     def __post_init__(self):
         for name in ("inputs", "neurons", "lanes", "dim", "head_lanes", "classes"):
             check_int("CoreParams", name, getattr(self, name), lo=1)
+        check_int("CoreParams", "class_lanes", self.class_lanes, lo=0)
         if not 1 <= self.adc_bits <= 16:
             raise ValueError(f"CoreParams adc_bits must be in [1, 16], not {self.adc_bits}")
         if self.rows > 1024:
@@ -57,6 +61,16 @@ class CoreParams:
         return -(-self.neurons // self.lanes)
 
     @property
+    def class_lanes_used(self) -> int:
+        """Classifier lanes: ``class_lanes``, or every class when 0 (capped at ``classes``)."""
+        return min(self.class_lanes or self.classes, self.classes)
+
+    @property
+    def class_groups(self) -> int:
+        """Passes of the classifier over the embedding: ceil(classes / class lanes)."""
+        return -(-self.classes // self.class_lanes_used)
+
+    @property
     def head_blocks(self) -> int:
         return -(-self.dim // self.head_lanes)
 
@@ -66,7 +80,7 @@ class CoreParams:
 
     @classmethod
     def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
-                    noise: bool | None = None) -> CoreParams:
+                    noise: bool | None = None, class_lanes: int = 0) -> CoreParams:
         """Sizes of a bundle's macro (single-layer heads, as the RTL implements)."""
         from rramlsm.errors import BundleError
 
@@ -75,7 +89,7 @@ class CoreParams:
                               f"{len(mb.head.layers)} layers")
         return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
                    mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
-                   bool(mb.lsm.noise_amplitude) if noise is None else noise)
+                   bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes)
 
 
 def pack_lanes(values: np.ndarray, width: int) -> list[int]:

@@ -28,10 +28,11 @@ LINT_WAIVERS = {
 
 
 def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
-                modalities: tuple[str, ...] | None = None):
+                modalities: tuple[str, ...] | None = None, class_lanes: int = 0):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
-    ``modalities``: the cores to build (default: every modality of the bundle).
+    ``modalities``: the cores to build (default: every modality of the bundle);
+    ``class_lanes``: classifier multipliers per core (0: one per class).
     """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
@@ -40,7 +41,8 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
     unknown = set(wanted) - set(MODALITIES)
     if unknown:
         raise RRAMLSMError(f"unknown modalities {sorted(unknown)}; the macro has {MODALITIES}")
-    images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes)
+    images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes,
+                            class_lanes=class_lanes)
               for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},

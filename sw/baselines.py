@@ -126,6 +126,8 @@ class BaselineResult:
     steps: int
     """Optimisation steps run."""
     seconds: float
+    encoders: tuple | None = dataclasses.field(default=None, repr=False)
+    """``(visual, audio)`` encoders at the selected epoch (SRNN-CLIP), for transfer."""
 
 
 def _embed_all(enc: Encoder, inputs: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -215,9 +217,10 @@ def train_srnn_clip(in_v, in_a, v_labels, a_labels, split: ZeroShotSplit,
             state = copy.deepcopy((enc_v.state_dict(), enc_a.state_dict()))
         if progress is not None:
             progress.update(1)
-    del state
+    enc_v.load_state_dict(state[0])
+    enc_a.load_state_dict(state[1])
     return BaselineResult("srnn_clip", _summary(result), best_epoch, steps,
-                          time.perf_counter() - t0)
+                          time.perf_counter() - t0, encoders=(enc_v.eval(), enc_a.eval()))
 
 
 def sample_episode(split: ZeroShotSplit, config: BaselineConfig, rng):

@@ -46,9 +46,15 @@ def _pipeline_config(args):
         zs = ZeroShotConfig(epochs=args.epochs,
                             temperature=1.0 if args.temperature is None else args.temperature,
                             weight_decay=args.weight_decay, patience=args.patience)
+        overrides = {}
+        if getattr(args, "neurons", None) is not None:
+            if args.neurons < 1:
+                raise ValueError(f"--neurons must be a positive integer, not {args.neurons}")
+            overrides["neurons"] = args.neurons
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
                               target_rate=None if args.paper_constants else args.target_rate,
-                              zeroshot=zs, read_noise=args.read_noise)
+                              zeroshot=zs, read_noise=args.read_noise,
+                              lsm_overrides=overrides)
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
 
@@ -175,7 +181,8 @@ def _bmi_config(args):
                    "patience": args.patience}
         if args.temperature is not None:
             changes["temperature"] = args.temperature
-        return BMIConfig(neural=args.neural, seeds=tuple(args.seeds), neurons=args.neurons,
+        return BMIConfig(neural=args.neural, seeds=tuple(args.seeds),
+                         neurons=2048 if args.neurons is None else args.neurons,
                          target_rate=None if args.paper_constants else args.target_rate,
                          zeroshot=bmi_zeroshot_config(**changes), read_noise=args.read_noise)
     except (ValueError, TypeError) as e:
@@ -565,6 +572,9 @@ def _add_training(p, default_out: str | None) -> None:
                    help="use the paper's weight scales instead of calibrating")
     p.add_argument("--read-noise", action="store_true",
                    help="hardware path with the golden model's read noise")
+    p.add_argument("--neurons", type=int, default=None,
+                   help="reservoir neurons per modality (default: the presets' 200; BMI "
+                        "2048), e.g. a smaller macro for a smaller FPGA")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -574,15 +584,13 @@ def register(sub) -> None:
     t.set_defaults(visual=None, audio=None)
     t.add_argument("--neural", default="model",
                    help="BMI neural source: model | willett:FILE (singleLetters.mat)")
-    t.add_argument("--neurons", type=int, default=2048,
-                   help="BMI reservoir neurons (default 2048)")
     _add_training(t, None)
     t.set_defaults(func=_cmd_train)
 
     d = sub.add_parser("demo", help="the main job on the built-in data")
     _add_training(d, "runs/demo")
     # Output folder per task: runs/demo (av) or runs/demo-bmi, so one never overwrites the other.
-    d.set_defaults(neurons=2048, out=None)
+    d.set_defaults(out=None)
     d.add_argument("--rtl-samples", type=int, default=5,
                    help="samples per modality for the RTL check on Verilator (0: skip)")
     d.set_defaults(func=_cmd_demo)

@@ -31,6 +31,7 @@ __all__ = [
     "ReadNoiseDevice",
     "Crossbar",
     "sample_crossbar",
+    "conductance_codes",
 ]
 
 
@@ -199,13 +200,23 @@ def _sample_devices(rng: np.random.Generator, shape, dev: DeviceConfig) -> np.nd
         var = dev.g_std_us**2
         sigma2 = math.log1p(var / dev.g_mean_us**2)
         g = rng.lognormal(math.log(dev.g_mean_us) - sigma2 / 2, math.sqrt(sigma2), size=shape)
+    return conductance_codes(g, dev, rng)
+
+
+def conductance_codes(g: np.ndarray, dev: DeviceConfig, rng: np.random.Generator) -> np.ndarray:
+    """Device codes of conductances ``g`` (uS) as programmed, read at ``dev.drift_time_s``.
+
+    Drift, then the window, then the ``levels`` grid, then the stuck-at faults
+    (drawn from ``rng``): what the array holds however ``g`` was chosen, whether
+    by electroforming (the LSM) or as the target of a write (trained weights).
+    """
     if dev.drift_nu:
         g = g * (dev.drift_time_s / dev.drift_t0_s) ** (-dev.drift_nu)
     # A device cannot leave its physical window: conductances clamp at the
     # window edges (programming saturates), they do not wrap.
     g = np.clip(g, dev.g_min_us, dev.g_max_us)
     codes = np.rint((g - dev.g_min_us) / dev.g_lsb_us).astype(np.int32)
-    u = rng.random(size=shape)
+    u = rng.random(size=g.shape)
     codes[u < dev.stuck_on] = dev.levels - 1
     codes[(u >= dev.stuck_on) & (u < dev.stuck_on + dev.stuck_off)] = 0
     dtype = np.uint8 if dev.levels <= 256 else np.uint16

@@ -16,7 +16,16 @@ Config (TOML)::
     values = [0.0, 0.01, 0.02, 0.05, 0.1]
     seeds = [0, 1, 2, 3, 4]
     epochs = 100                   # head training epochs per trial
+    model = "lsm"                  # or "srnn": trained SRNN-CLIP weights written onto the
+                                   # same devices (the contrast; rramlsm.sw.transfer)
+    srnn_epochs = 30               # SRNN-CLIP training epochs per chip (model = "srnn")
     [device]                       # optional: base device settings (e.g. drift_nu = 0.05)
+
+With ``model = "srnn"`` each chip seed's SRNN-CLIP is trained once in software
+(cached, shared by every value and every sweep) and then written onto the
+devices of each value; ``g_std_us`` is then the write error of a targeted
+conductance (0 unless set: an exact write-verify), not the electroforming
+spread that makes the LSM's random weights.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import numpy as np
 from rramlsm.errors import ConfigError
 from rramlsm.sw._io import atomic_path
 
-__all__ = ["PARAMETERS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
+__all__ = ["PARAMETERS", "MODELS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
            "overrides_for", "deploy_for", "METRICS"]
 
 #: parameter -> what it changes (for people and error messages).
@@ -49,6 +58,8 @@ PARAMETERS = {
     "drift_time_s": "time since calibration and training (s), with the config's drift_nu",
     "neurons": "reservoir neurons (both modalities)",
 }
+#: What a sweep puts on the devices: the random LSM, or a trained SRNN's weights.
+MODELS = ("lsm", "srnn")
 #: Figures kept per trial (hardware path unless prefixed sw_).
 METRICS = ("seen_top1", "unseen_top1", "probe_visual_top1", "probe_audio_top1",
            "sw_seen_top1", "sw_unseen_top1", "firing_rate_visual", "firing_rate_audio")
@@ -63,8 +74,18 @@ class SweepConfig:
     device: dict = dataclasses.field(default_factory=dict)
     visual: str = "digits"
     audio: str = "speech"
+    model: str = "lsm"
+    srnn_epochs: int = 30
 
     def __post_init__(self):
+        if self.model not in MODELS:
+            raise ConfigError(f"sweep model {self.model!r} is not one of {', '.join(MODELS)}")
+        if not isinstance(self.srnn_epochs, int) or self.srnn_epochs < 1:
+            raise ConfigError(f"sweep srnn_epochs must be a positive integer, not "
+                              f"{self.srnn_epochs!r}")
+        if self.model == "srnn" and self.parameter == "neurons":
+            raise ConfigError("sweep model 'srnn' cannot sweep neurons: the trained weights "
+                              "fix the size")
         if self.parameter not in PARAMETERS:
             raise ConfigError(f"sweep parameter {self.parameter!r} is not one of "
                               f"{', '.join(PARAMETERS)}")
@@ -175,6 +196,34 @@ def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
             "metrics": metrics, "seconds": time.perf_counter() - t0}
 
 
+def _train_srnn(cfg: SweepConfig, seed: int, v, a):
+    """One chip's SRNN-CLIP (model = "srnn"); a Ray task every trial of that seed waits on."""
+    import torch
+
+    from rramlsm.sw.transfer import train_srnn_for_chip
+
+    torch.set_num_threads(1)
+    return train_srnn_for_chip(seed, v, a, epochs=cfg.srnn_epochs)
+
+
+def _srnn_trial(cfg: SweepConfig, value, seed: int, v, a, trained) -> dict:
+    """One (value, seed) of the contrast: the trained SRNN written onto the devices."""
+    import torch
+
+    from rramlsm.sw.transfer import transfer_metrics
+
+    torch.set_num_threads(1)
+    over = overrides_for(cfg, value)
+    dev = dataclasses.replace(over["device"], **deploy_for(cfg, value))
+    # Targeted writes: the electroforming spread is not a write error (see the module doc).
+    write_sd = dev.g_std_us if cfg.parameter == "g_std_us" or "g_std_us" in cfg.device else 0.0
+    t0 = time.perf_counter()
+    metrics = transfer_metrics(trained, v, a, dev, adc=over.get("adc"), write_sd_us=write_sd,
+                               read_noise=cfg.parameter == "read_noise" and value > 0)
+    return {"key": _key(value, seed), "parameter": cfg.parameter, "value": value, "seed": seed,
+            "model": "srnn", "metrics": metrics, "seconds": time.perf_counter() - t0}
+
+
 def _read_results(path: Path, cfg: SweepConfig) -> dict[str, dict]:
     done = {}
     if not path.exists():
@@ -215,9 +264,11 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
     if snapshot.exists():
         old = json.loads(snapshot.read_text())
         if old.get("parameter") != cfg.parameter or old.get("epochs") != cfg.epochs or \
-                old.get("device") != cfg.device:
-            raise ConfigError(f"{out} holds a different sweep ({old.get('parameter')}, "
-                              f"{old.get('epochs')} epochs): use another --out")
+                old.get("device") != cfg.device or old.get("model", "lsm") != cfg.model or \
+                (cfg.model == "srnn" and old.get("srnn_epochs") != cfg.srnn_epochs):
+            raise ConfigError(f"{out} holds a different sweep ({old.get('model', 'lsm')} "
+                              f"{old.get('parameter')}, {old.get('epochs')} epochs): use "
+                              "another --out")
     with atomic_path(snapshot) as tmp:
         tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
     done = _read_results(results, cfg)
@@ -232,9 +283,17 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
                      include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": env} if env else None)
         try:
-            remote = ray.remote(num_cpus=1)(_trial)
             v_ref, a_ref = ray.put(v_ds), ray.put(a_ds)
-            pending = {remote.remote(cfg, v, s, v_ref, a_ref): (v, s) for v, s in todo}
+            if cfg.model == "srnn":
+                # One training task per chip; its trials start when it is done.
+                train = ray.remote(num_cpus=1)(_train_srnn)
+                trained = {s: train.remote(cfg, s, v_ref, a_ref) for s in {s for _, s in todo}}
+                remote = ray.remote(num_cpus=1)(_srnn_trial)
+                pending = {remote.remote(cfg, v, s, v_ref, a_ref, trained[s]): (v, s)
+                           for v, s in todo}
+            else:
+                remote = ray.remote(num_cpus=1)(_trial)
+                pending = {remote.remote(cfg, v, s, v_ref, a_ref): (v, s) for v, s in todo}
             bar = tqdm(total=len(todo) + len(done), initial=len(done), desc="trials",
                        unit="trial", disable=not progress)
             with open(results, "a") as f:
@@ -279,7 +338,7 @@ def summarize(cfg: SweepConfig, records: list[dict]) -> dict:
         falls[m] = first
     out = {"parameter": cfg.parameter, "meaning": PARAMETERS[cfg.parameter],
            "ideal_value": cfg.values[0], "rows": rows, "falls_2_points_at": falls,
-           "seeds": list(cfg.seeds), "epochs": cfg.epochs}
+           "seeds": list(cfg.seeds), "epochs": cfg.epochs, "model": cfg.model}
     if cfg.parameter in ("stuck", "stuck_on", "stuck_off") and 0.05 in cfg.values:
         r5 = per[json.dumps(0.05)]
         loss = {m: ideal[m] - r5[m] for m in ("seen_top1", "unseen_top1", "probe_visual_top1",
@@ -310,8 +369,10 @@ def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
         ax.errorbar(xs, [r[m] for r in rows], yerr=[r[f"{m}_sd"] for r in rows], marker="o",
                     capsize=3, label=label)
     ax.set_xlabel(f"{cfg.parameter}: {PARAMETERS[cfg.parameter]}")
-    ax.set_ylabel("top-1 % (hardware path)")
-    ax.set_title(f"{len(cfg.seeds)} chips per point, mean ± s.d.")
+    what = ("trained SRNN written onto the devices" if cfg.model == "srnn"
+            else "LSM, hardware path")
+    ax.set_ylabel(f"top-1 % ({what})")
+    ax.set_title(f"{len(cfg.seeds)} chips per point, mean ± s.d.", fontsize=10)
     ax.legend(fontsize=8)
     png = _png(fig)
     (out / "sweep.png").write_bytes(base64.b64decode(png))
@@ -330,13 +391,21 @@ def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
         extra = ("<p>At 5 % stuck-at faults the loss is "
                  + ", ".join(f"{k} {v:.1f}" for k, v in s5["loss_points"].items())
                  + f" points: target (≤ 2) {'met' if s5['target_met'] else 'missed'}.</p>")
+    if cfg.model == "srnn":
+        intro = (f"Contrast: SRNN-CLIP trained in software ({cfg.srnn_epochs} epochs) per chip "
+                 f"seed ({list(cfg.seeds)}), its weights written onto the devices of each "
+                 "value and run on the golden model with its own trained float heads; "
+                 "sw_ figures are the software model before the transfer.")
+    else:
+        intro = (f"{len(cfg.seeds)} sampled chip pairs per value (seeds {list(cfg.seeds)}), "
+                 f"heads trained {cfg.epochs} epochs per trial; hardware path (golden model, "
+                 "int8 heads) unless noted.")
     doc = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rramlsm sweep: {html.escape(cfg.parameter)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
 <body><h1>Sweep: {html.escape(PARAMETERS[cfg.parameter])}</h1>
-<p>{len(cfg.seeds)} sampled chip pairs per value (seeds {list(cfg.seeds)}), heads trained
-{cfg.epochs} epochs per trial; hardware path (golden model, int8 heads) unless noted.
+<p>{intro}
 Falls 2 points below the ideal ({html.escape(json.dumps(cfg.values[0]))}) at: {html.escape(falls)}.
 </p>{extra}
 <table>{head}{body}</table>

@@ -1,5 +1,5 @@
-"""FPGA flow: a real (small) ECP5 build through Yosys/nextpnr, the report, and the board top's
-logic on Verilator driven by the real host driver over a bit-level UART."""
+"""FPGA flow: real (small) ECP5 and iCE40 builds through Yosys/nextpnr, the reports, and the
+board top's logic on Verilator driven by the real host driver over a bit-level UART."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from rramlsm.cosim.uart import run_uart_top
 from rramlsm.errors import RRAMLSMError
-from rramlsm.hw.fpga import BOARDS, parse_nextpnr_log, weight_bits
+from rramlsm.hw.fpga import BOARDS, build, ice40_flip_flops, parse_nextpnr_log, weight_bits
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw.bundle import load_bundle
 from tests.test_cosim import _noise_bundle
@@ -33,6 +33,12 @@ def test_board_configurations_state_their_arithmetic():
     b = BOARDS["ulx3s-25f"]
     assert b.modalities == ("audio",) and "821 kbit" in b.why and "475 kbit" in b.why
     assert BOARDS["ulx3s-85f"].modalities == ("visual", "audio")
+    # The iCE40's reduced core: 32 neurons' weights and head fit its 120 kbit of EBR, and
+    # its multipliers (LIF 2 per lane, head 1 per lane, classifier lanes) fit the 8 MAC16s.
+    ice = BOARDS["icebreaker-up5k"]
+    assert ice.family == "ice40" and ice.modalities == ("audio",) and ice.max_neurons == 32
+    assert weight_bits(CoreParams(64, 32)) == 27_648 and "27.6 kbit" in ice.why
+    assert 2 * ice.lanes + ice.head_lanes + ice.class_lanes <= 8
     for board in BOARDS.values():
         # The UART divisor the top derives must be a usable one.
         assert board.clock_mhz * 1e6 / board.baud >= 4
@@ -57,14 +63,19 @@ Warning: Max frequency for clock '$glbnet$bridge.clk': 77.58 MHz (FAIL at 100.00
         parse_nextpnr_log("Info: nothing here\n", "ecp5")
 
 
+def _cli_build(board: str, bundle, out):
+    """``rramlsm fpga`` in a subprocess (as a user runs it): its result and ``fpga.json``."""
+    r = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", board,
+                        "--bundle", str(bundle), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r, json.loads((out / "fpga.json").read_text())
+
+
 def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     """Synthesis, place and route and ecppack of a small audio core for the ULX3S-25F."""
     out = tmp_path / "fpga"
-    r = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", "ulx3s-25f",
-                        "--bundle", str(small_bundle), "--out", str(out)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    f = json.loads((out / "fpga.json").read_text())
+    r, f = _cli_build("ulx3s-25f", small_bundle, out)
     for k in ("board", "luts", "luts_total", "ffs", "brams", "brams_total", "dsps",
               "fmax_mhz", "target_mhz", "cycles_per_sample_mean", "samples_per_s"):
         assert k in f, k
@@ -103,3 +114,41 @@ def test_run_fpga_reports_a_missing_port(small_bundle):
                         "/dev/rramlsm-no-such-port", "--bundle", str(small_bundle)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "/dev/rramlsm-no-such-port: cannot open" in r.stderr
+
+
+def test_ice40_build_of_a_small_bundle(small_bundle, tmp_path):
+    """Synthesis, place and route and icepack of a small audio core for the iCEBreaker."""
+    out = tmp_path / "ice40"
+    _, f = _cli_build("icebreaker-up5k", small_bundle, out)
+    assert f["board"] == "icebreaker-up5k" and f["luts_total"] == 5280 and f["brams_total"] == 30
+    assert 0 < f["ffs"] < f["luts"] <= f["luts_total"] and 0 < f["dsps"] <= 8
+    assert f["class_lanes"] == 3 and f["fmax_mhz"] > 5
+    assert f["samples_per_s"] == pytest.approx(f["fmax_mhz"] * 1e6 / f["cycles_per_sample_mean"])
+    assert (out / "build" / "rramlsm_top.bin").stat().st_size == 104_090   # a full UP5K image
+
+
+def test_ice40_refuses_a_reservoir_beyond_its_block_ram(tmp_path):
+    from rramlsm.sw.bundle import Bundle
+    from tests.test_hw import _small_bundle
+
+    big = Bundle({"audio": _small_bundle(np.random.default_rng(0), inputs=8, neurons=40)})
+    with pytest.raises(RRAMLSMError, match="icebreaker-up5k holds reservoirs of at most 32 "
+                                           "neurons; the bundle's audio has 40"):
+        build(BOARDS["icebreaker-up5k"], big, tmp_path / "x")
+    assert not (tmp_path / "x" / "build").exists()
+
+
+def test_ice40_flip_flops_from_the_last_yosys_statistics():
+    report = """
+     10 SB_DFF
+      2 SB_DFFE
+     10 SB_LUT4
+=== final ===
+        305   SB_DFF
+         81   SB_DFFE
+       1019   SB_DFFESR
+       2932   SB_LUT4
+"""
+    assert ice40_flip_flops(report) == 305 + 81 + 1019
+    with pytest.raises(RRAMLSMError, match="no SB_DFF"):
+        ice40_flip_flops("nothing")

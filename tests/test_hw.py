@@ -1,5 +1,7 @@
 """The Amaranth RTL against the golden model, block by block and end to end (Amaranth simulator)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -7,7 +9,7 @@ from amaranth.sim import Simulator
 from rramlsm.hw.core import InKind, LSMCore, OutKind, ProgTarget
 from rramlsm.hw.crossbar import Crossbar
 from rramlsm.hw.cycles import event_bound, fixed_overhead, predict
-from rramlsm.hw.head import Classifier, Head
+from rramlsm.hw.head import MAC_STAGES, Classifier, Head
 from rramlsm.hw.params import (
     CoreParams,
     crossbar_words,
@@ -243,26 +245,33 @@ def test_head_and_classifier_match_the_integer_model():
     for c, emb in zip(samples, got_emb, strict=True):
         assert emb == ih(c[None])[0].tolist()
 
-    dut_cls = Classifier(p, prototype_words(protos, p))
     embs = [np.array(e) for e in got_emb] + [np.zeros(6, int), protos[1]]
-    picks = []
+    # All 5 classes in parallel; 2 lanes (3 groups, the last one part-filled); 1 lane.
+    for class_lanes in (0, 2, 1):
+        pc = dataclasses.replace(p, class_lanes=class_lanes)
+        dut_cls = Classifier(pc, prototype_words(protos, pc))
+        picks = []
 
-    async def cls_bench(ctx):
-        for e in embs:
-            ctx.set(dut_cls.start, 1)
-            await ctx.tick()
-            ctx.set(dut_cls.start, 0)
-            prev = 0    # the embedding port answers one cycle after its address
-            while not ctx.get(dut_cls.done):
-                ctx.set(dut_cls.emb_data, int(e[prev]) if prev < 6 else 0)
-                prev = ctx.get(dut_cls.emb_addr)
+        async def cls_bench(ctx, dut_cls=dut_cls, picks=picks):
+            for e in embs:
+                ctx.set(dut_cls.start, 1)
                 await ctx.tick()
-            picks.append((int(ctx.get(dut_cls.best)), int(ctx.get(dut_cls.score))))
+                ctx.set(dut_cls.start, 0)
+                prev, cycles = 0, 1  # the embedding port answers one cycle after its address
+                while not ctx.get(dut_cls.done):
+                    ctx.set(dut_cls.emb_data, int(e[prev]) if prev < 6 else 0)
+                    prev = ctx.get(dut_cls.emb_addr)
+                    await ctx.tick()
+                    cycles += 1
+                picks.append((int(ctx.get(dut_cls.best)), int(ctx.get(dut_cls.score)), cycles))
 
-    _run(dut_cls, cls_bench)
-    for e, (best, score) in zip(embs, picks, strict=True):
-        scores = np.asarray(e, np.int64) @ protos.T
-        assert best == int(contract.argmax_first(scores)) and score == scores.max()
+        _run(dut_cls, cls_bench)
+        for e, (best, score, cycles) in zip(embs, picks, strict=True):
+            scores = np.asarray(e, np.int64) @ protos.T
+            assert best == int(contract.argmax_first(scores)) and score == scores.max()
+            # The documented count: G * (dim + MAC_STAGES + 1) + classes + 1, and one
+            # more for the start cycle.
+            assert cycles == pc.class_groups * (6 + MAC_STAGES + 1) + 5 + 1 + 1, class_lanes
 
 
 # -- The core, end to end ----------------------------------------------------------------------
@@ -307,11 +316,12 @@ def _frames(rng, n, steps, inputs, p=0.3):
     return x
 
 
-@pytest.mark.parametrize("lanes,idle,stall", [(4, 0.0, 0.0), (3, 0.3, 0.5), (16, 0.1, 0.2)])
-def test_core_equals_golden_model(lanes, idle, stall):
+@pytest.mark.parametrize("lanes,idle,stall,class_lanes", [
+    (4, 0.0, 0.0, 0), (3, 0.3, 0.5, 0), (16, 0.1, 0.2, 0), (4, 0.0, 0.0, 2)])
+def test_core_equals_golden_model(lanes, idle, stall, class_lanes):
     rng = np.random.default_rng(lanes)
     mb = _small_bundle(rng)
-    img = core_image(mb, lanes=lanes, head_lanes=4)
+    img = core_image(mb, lanes=lanes, head_lanes=4, class_lanes=class_lanes)
     frames = _frames(rng, 5, 8, 12)
     res = simulate_core(LSMCore(img.params, img.init()), img.registers,
                         [encode_frames(f) for f in frames], idle=idle, stall=stall, seed=lanes)

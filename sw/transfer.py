@@ -1,0 +1,178 @@
+"""Trained SRNN weights written onto the same RRAM devices: the contrast of the device sweeps.
+
+The LSM never trains its reservoir: whatever conductances a chip ends up with,
+its heads are trained on that chip's features afterwards.  A trained SRNN
+(SRNN-CLIP, :mod:`rramlsm.sw.baselines`) is the opposite case: its input and
+recurrent weights are learned in software and then written onto devices as
+targets, so every non-ideality perturbs learned values that its heads rely on.
+This module makes that transfer with the LSM's device model (same window,
+levels, stuck-at faults, drift, read noise and ADC) and runs the transferred
+SRNN on the integer golden model, with the heads it was trained with.
+
+Mapping: one weight scale for both arrays, ``weight_scale = max|W| / (g_max -
+g_min)`` (float units per uS), so that the largest weight spans the window; a
+positive weight is written on G+ with G- left at ``g_min``, a negative one on
+G-.  Targets get a Gaussian write error of s.d. ``write_sd_us`` (0: an exact
+write-verify loop), then :func:`~rramlsm.sw.device.conductance_codes` applies
+drift, the window, the level grid and the stuck-at faults, exactly as for the
+LSM's sampled conductances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig, conductance_codes
+from rramlsm.sw.lsm import LSMConfig, Reservoir
+
+__all__ = ["program_weights", "TrainedSRNN", "train_srnn_for_chip", "transfer_metrics"]
+
+
+def program_weights(w_in: np.ndarray, w_rec: np.ndarray, config: LSMConfig, *, seed: int,
+                    write_sd_us: float = 0.0) -> Reservoir:
+    """Trained float weights ``w_in [inputs, N]``, ``w_rec [N, N]`` written onto differential
+    pairs of ``config.device``: a :class:`Reservoir` whose crossbars hold the codes the
+    devices ended up with and whose ``weight_scale`` maps them back to float units."""
+    w_in, w_rec = np.asarray(w_in, np.float64), np.asarray(w_rec, np.float64)
+    if w_in.shape != (config.inputs, config.neurons) or \
+            w_rec.shape != (config.neurons, config.neurons):
+        raise ValueError(f"weights of shapes {list(w_in.shape)} and {list(w_rec.shape)} do not "
+                         f"fit LSM {config.name!r} ({config.inputs} inputs, "
+                         f"{config.neurons} neurons)")
+    if not (np.isfinite(w_in).all() and np.isfinite(w_rec).all()):
+        raise ValueError("trained weights contain NaN or inf")
+    if write_sd_us < 0:
+        raise ValueError(f"write_sd_us must be >= 0, not {write_sd_us}")
+    dev = config.device
+    w_max = max(np.abs(w_in).max(), np.abs(w_rec).max())
+    if w_max == 0:
+        raise ValueError("trained weights are all zero: nothing to program")
+    scale = w_max / (dev.g_max_us - dev.g_min_us)
+    rng = np.random.default_rng(seed)
+
+    def pair(w: np.ndarray) -> Crossbar:
+        codes = []
+        for part in (np.clip(w, 0, None), np.clip(-w, 0, None)):
+            g = dev.g_min_us + part / scale
+            if write_sd_us:
+                g = g + rng.normal(0.0, write_sd_us, size=g.shape)
+            codes.append(conductance_codes(g, dev, rng))
+        return Crossbar(codes[0], codes[1], dev, seed)
+
+    return Reservoir(config.replace(weight_scale=float(scale)), pair(w_in), pair(w_rec))
+
+
+@dataclass
+class TrainedSRNN:
+    """One chip seed's SRNN-CLIP, trained in software: what is written onto devices."""
+
+    seed: int
+    configs: dict[str, LSMConfig]
+    """Per modality: sizes and LIF constants (the calibrated LSM's, the SRNN's start)."""
+    weights: dict[str, tuple[np.ndarray, np.ndarray]]
+    """Per modality: trained ``(w_in, w_rec)`` (float32)."""
+    heads: dict[str, dict]
+    """Per modality: the trained head's ``state_dict``."""
+    head_configs: dict[str, dict]
+    """Per modality: the head's :class:`~rramlsm.sw.heads.HeadConfig` fields."""
+    zero_shot: dict
+    """Software figures at the selected epoch (float model)."""
+    best_epoch: int
+
+
+def _dataset_key(ds) -> str:
+    h = hashlib.sha256()
+    h.update(ds.name.encode())
+    h.update(np.asarray(ds.labels).tobytes())
+    h.update(np.asarray(ds.is_train).tobytes())
+    return h.hexdigest()[:16]
+
+
+def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.05,
+                        zeroshot=None, cache: bool = True) -> TrainedSRNN:
+    """SRNN-CLIP for chip seed ``seed`` (started from that chip's calibrated reservoirs, the
+    split of ``seed``), cached under ``$RRAMLSM_CACHE/srnn`` by data, recipe and seed."""
+    from rramlsm.sw._io import atomic_path
+    from rramlsm.sw.baselines import BaselineConfig, train_srnn_clip
+    from rramlsm.sw.datasets.builtin import cache_dir
+    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.lsm import make_reservoir
+    from rramlsm.sw.pipeline import _calibrated
+    from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
+
+    zs = zeroshot or ZeroShotConfig()
+    bc = BaselineConfig(epochs=epochs)
+    key = hashlib.sha256(json.dumps(
+        [seed, epochs, target_rate, _dataset_key(v), _dataset_key(a), repr(bc), repr(zs), 1],
+        default=str).encode()).hexdigest()[:20]
+    path = cache_dir() / "srnn" / f"{key}.pt"
+    if cache and path.exists():
+        return TrainedSRNN(**torch.load(path, weights_only=False))
+    chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
+    cfgs = {m: _calibrated(m, ds, chip[m], target_rate) for m, ds in (("visual", v),
+                                                                      ("audio", a))}
+    res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}
+    fv, fa = frame_dataset(v, cfgs["visual"]), frame_dataset(a, cfgs["audio"])
+    split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
+    r = train_srnn_clip(fv, fa, v.labels, a.labels, split, res, bc, seed=seed)
+    encs = dict(zip(("visual", "audio"), r.encoders, strict=True))
+    out = TrainedSRNN(
+        seed, cfgs,
+        {m: (e.srnn.w_in.detach().numpy().copy(), e.srnn.w_rec.detach().numpy().copy())
+         for m, e in encs.items()},
+        {m: {k: t.detach().clone() for k, t in e.head.state_dict().items()}
+         for m, e in encs.items()},
+        {m: dataclasses.asdict(e.head.config) for m, e in encs.items()},
+        r.zero_shot, r.best_epoch)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(dataclasses.asdict(out), tmp)
+    return out
+
+
+def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
+                     adc: ADCConfig | None = None, write_sd_us: float = 0.0,
+                     read_noise: bool = False, zeroshot=None) -> dict:
+    """The trained SRNN written onto ``device`` and run on the golden model (read noise when
+    ``read_noise``), embedded by its own trained heads: the sweep's metrics."""
+    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.golden import golden_counts, quantize_reservoir
+    from rramlsm.sw.heads import HeadConfig, ProjectionHead
+    from rramlsm.sw.zeroshot import (
+        ZeroShotConfig,
+        evaluate_embeddings,
+        linear_probe,
+        make_split,
+    )
+
+    zs = zeroshot or ZeroShotConfig()
+    data = {"visual": v, "audio": a}
+    chip = {"visual": 2 * trained.seed, "audio": 2 * trained.seed + 1}
+    rates, emb = {}, {}
+    for m, ds in data.items():
+        cfg = trained.configs[m].replace(device=device, adc=adc or trained.configs[m].adc)
+        res = program_weights(*trained.weights[m], cfg, seed=chip[m], write_sd_us=write_sd_us)
+        lsm = quantize_reservoir(res, noise=read_noise, noise_seed=chip[m])
+        rates[m] = golden_counts(lsm, frame_dataset(ds, cfg)).astype(np.float32) / cfg.steps
+        head = ProjectionHead(HeadConfig(**trained.head_configs[m]))
+        head.load_state_dict(trained.heads[m])
+        with torch.no_grad():
+            emb[m] = head.eval()(torch.as_tensor(rates[m])).numpy()
+    split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, trained.seed)
+    r = evaluate_embeddings(emb["visual"], emb["audio"], v.labels, a.labels, split)
+    return {"seen_top1": r["seen"]["a2v"], "unseen_top1": r["unseen"]["a2v"],
+            "probe_visual_top1": linear_probe(rates["visual"], v.labels, v.is_train,
+                                              seed=trained.seed),
+            "probe_audio_top1": linear_probe(rates["audio"], a.labels, a.is_train,
+                                             seed=trained.seed),
+            "sw_seen_top1": trained.zero_shot["seen_top1"],
+            "sw_unseen_top1": trained.zero_shot["unseen_top1"],
+            "firing_rate_visual": float(rates["visual"].mean()),
+            "firing_rate_audio": float(rates["audio"].mean())}

@@ -1,0 +1,100 @@
+"""Trained weights written onto the devices (the SRNN contrast of the sweeps)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rramlsm.sw.device import DeviceConfig
+from rramlsm.sw.lsm import PRESETS
+from rramlsm.sw.transfer import program_weights
+
+CFG = PRESETS["visual"].replace(inputs=30, neurons=20)
+
+
+def _weights(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 0.4, (30, 20)), rng.normal(0, 0.2, (20, 20))
+
+
+def test_an_ideal_device_holds_the_trained_weights_to_half_a_level():
+    w_in, w_rec = _weights()
+    res = program_weights(w_in, w_rec, CFG, seed=1)
+    got_in, got_rec = (w.numpy() for w in res.float_weights())
+    step = res.config.weight_scale * CFG.device.g_lsb_us        # one level, in float units
+    assert np.abs(got_in - w_in).max() <= step / 2 + 1e-6
+    assert np.abs(got_rec - w_rec).max() <= step / 2 + 1e-6
+    # The largest weight spans the window; a positive weight sits on G+ with G- at g_min.
+    top = np.unravel_index(np.abs(w_in).argmax(), w_in.shape)
+    assert abs(int(res.w_in.weight_codes[top])) == CFG.device.levels - 1
+    assert (res.w_in.neg[w_in > 0] == 0).all() and (res.w_in.pos[w_in < 0] == 0).all()
+
+
+def test_faults_levels_and_write_error_perturb_the_weights():
+    w_in, w_rec = _weights()
+    ideal = program_weights(w_in, w_rec, CFG, seed=1).w_in.weight_codes
+    stuck = program_weights(w_in, w_rec, CFG.replace(device=DeviceConfig(stuck_on=0.1)),
+                            seed=1)
+    frac = (stuck.w_in.pos == CFG.device.levels - 1).mean()
+    assert 0.05 < frac < 0.16                     # ~10 % of G+ devices stuck on (plus the top)
+    coarse = program_weights(w_in, w_rec, CFG.replace(device=DeviceConfig(levels=4)), seed=1)
+    assert len(np.unique(coarse.w_in.pos)) <= 4
+    noisy = program_weights(w_in, w_rec, CFG, seed=1, write_sd_us=3.0).w_in.weight_codes
+    err = (noisy - ideal) * CFG.device.g_lsb_us
+    # G+ and G- each get the write error (G- at g_min only upwards: the window clips it).
+    assert 1.5 < err.std() < 4.5
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"w_in": np.zeros((3, 20))}, r"shapes \[3, 20\] and \[20, 20\] do not fit LSM 'visual'"),
+    ({"w_in": np.full((30, 20), np.nan)}, "NaN or inf"),
+    ({"w_in": np.zeros((30, 20)), "w_rec": np.zeros((20, 20))}, "all zero"),
+    ({"write_sd_us": -1.0}, "write_sd_us must be >= 0"),
+])
+def test_bad_transfers_are_refused(kw, message):
+    w_in, w_rec = _weights()
+    args = {"w_in": w_in, "w_rec": w_rec, **kw}
+    sd = args.pop("write_sd_us", 0.0)
+    with pytest.raises(ValueError, match=message):
+        program_weights(args["w_in"], args["w_rec"], CFG, seed=0, write_sd_us=sd)
+
+
+def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
+    """model = "srnn": one trained SRNN per chip, written onto each value's devices."""
+    from rramlsm.cli import main
+    from rramlsm.sw.datasets.builtin import cache_dir
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('parameter = "stuck"\nvalues = [0.0, 0.3]\nseeds = [0]\nmodel = "srnn"\n'
+                   'srnn_epochs = 1\n')
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(cfg), "--out", str(out), "--cpus", "2", "--quiet"]) == 0
+    recs = {r["value"]: r for r in map(json.loads,
+                                       (out / "results.jsonl").read_text().splitlines())}
+    assert set(recs) == {0.0, 0.3} and all(r["model"] == "srnn" for r in recs.values())
+    ideal, faulty = recs[0.0]["metrics"], recs[0.3]["metrics"]
+    # One training serves both values: the software figures are the same.
+    assert ideal["sw_seen_top1"] == faulty["sw_seen_top1"]
+    assert ideal["firing_rate_visual"] != faulty["firing_rate_visual"]
+    assert all(0 <= m[k] <= 100 for m in (ideal, faulty) for k in ("seen_top1", "unseen_top1"))
+    assert list((cache_dir() / "srnn").glob("*.pt"))          # shared by later sweeps
+    assert "Contrast: SRNN-CLIP trained in software" in (out / "report.html").read_text()
+    assert json.loads((out / "summary.json").read_text())["model"] == "srnn"
+    # The same folder refuses the LSM sweep of the same parameter.
+    lsm = tmp_path / "l.toml"
+    lsm.write_text('parameter = "stuck"\nvalues = [0.0, 0.3]\nseeds = [0]\n')
+    assert main(["sweep", str(lsm), "--out", str(out), "--quiet"]) == 2
+
+
+def test_srnn_sweep_config_is_checked():
+    from rramlsm.errors import ConfigError
+    from rramlsm.sw.sweep import SweepConfig
+
+    with pytest.raises(ConfigError, match="sweep model 'esn' is not one of lsm, srnn"):
+        SweepConfig("stuck", (0.0,), model="esn")
+    with pytest.raises(ConfigError, match="cannot sweep neurons"):
+        SweepConfig("neurons", (200,), model="srnn")
+    with pytest.raises(ConfigError, match="srnn_epochs must be a positive integer"):
+        SweepConfig("stuck", (0.0,), model="srnn", srnn_epochs=0)
