@@ -78,7 +78,8 @@ def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 
 def fpga_table(r: dict) -> str:
     rows = [("board", f"{r['board']} ({r['device']})"),
             ("cores", f"{', '.join(r['modalities'])}; P = {r['lanes']} lanes, "
-                      f"{r['head_lanes']} head lanes"),
+                      f"{r['head_lanes']} head lanes, "
+                      f"{r.get('class_lanes', 'all')} classifier lanes"),
             ("LUTs", f"{r['luts']} / {r['luts_total']}"),
             ("flip-flops", f"{r['ffs']} / {r['ffs_total']}"),
             ("block RAMs", f"{r['brams']} / {r['brams_total']}"),

@@ -539,9 +539,9 @@ def _cmd_sweep(args) -> int:
         f"{k} {v if v is not None else 'never'}" for k, v in s["falls_2_points_at"].items()))
     if "at_5_percent_stuck" in s:
         s5 = s["at_5_percent_stuck"]
-        print("at 5 % stuck-at: loss " + ", ".join(
-            f"{k} {v:.1f}" for k, v in s5["loss_points"].items())
-            + f" points (target <= 2: {'met' if s5['target_met'] else 'missed'})")
+        print("at 5 % stuck-at (target: loss <= 2 points): " + ", ".join(
+            f"{k} {v:.1f} ± {s5['loss_sem_paired'][k]:.1f} ({s5['verdict'][k]})"
+            for k, v in s5["loss_points"].items()))
     print(f"wrote {args.out}/results.jsonl, summary.json, sweep.png, report.html")
     return 0
 

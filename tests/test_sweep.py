@@ -66,8 +66,17 @@ def test_summary_by_hand():
         2 ** 0.5)
     assert s["falls_2_points_at"]["seen_top1"] == 0.1      # 80 is only 1 point below 81
     assert s["falls_2_points_at"]["unseen_top1"] is None
-    assert s["at_5_percent_stuck"]["loss_points"]["seen_top1"] == 1.0
-    assert s["at_5_percent_stuck"]["target_met"]
+    s5 = s["at_5_percent_stuck"]
+    assert s5["loss_points"]["seen_top1"] == 1.0 and s5["target_met"]
+    # Paired by seed: losses 0 and 2 points -> mean 1, s.e.m. 1.
+    assert s5["loss_sem_paired"]["seen_top1"] == pytest.approx(1.0)
+    assert s5["verdict"] == dict.fromkeys(s5["verdict"], "met")
+    worse = [dict(r, metrics={**r["metrics"], "unseen_top1": 50.0 if r["seed"] else 60.0})
+             if r["value"] == 0.05 else r for r in recs]
+    s5 = summarize(cfg, worse)["at_5_percent_stuck"]
+    # Losses 0 and 10 points: mean 5, s.e.m. 5: within the noise of 2 chips, not missed.
+    assert s5["loss_points"]["unseen_top1"] == 5.0 and not s5["target_met"]
+    assert s5["verdict"]["unseen_top1"] == "within noise"
 
 
 def test_small_sweep_on_ray_resumes(tmp_path, digits, speech, capsys):
