@@ -109,7 +109,7 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
     zs = zeroshot or ZeroShotConfig()
     bc = BaselineConfig(epochs=epochs)
     key = hashlib.sha256(json.dumps(
-        [seed, epochs, target_rate, _dataset_key(v), _dataset_key(a), repr(bc), repr(zs), 1],
+        [seed, epochs, target_rate, _dataset_key(v), _dataset_key(a), repr(bc), repr(zs), 2],
         default=str).encode()).hexdigest()[:20]
     path = cache_dir() / "srnn" / f"{key}.pt"
     if cache and path.exists():
@@ -133,15 +133,21 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            torch.save(dataclasses.asdict(out), tmp)
+            # Fields as they are (asdict would turn the nested LSMConfigs into dicts).
+            torch.save({f.name: getattr(out, f.name) for f in dataclasses.fields(out)}, tmp)
     return out
 
 
 def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
                      adc: ADCConfig | None = None, write_sd_us: float = 0.0,
-                     read_noise: bool = False, zeroshot=None) -> dict:
+                     read_noise: bool = False, zeroshot=None,
+                     retrain_epochs: int | None = None) -> dict:
     """The trained SRNN written onto ``device`` and run on the golden model (read noise when
-    ``read_noise``), embedded by its own trained heads: the sweep's metrics."""
+    ``read_noise``), embedded by its own trained heads: the sweep's metrics.
+
+    With ``retrain_epochs``, also ``heads_retrained_*``: new heads trained on this chip's
+    (hardware) features, as the LSM's are on every chip; the SRNN weights stay as trained.
+    """
     from rramlsm.sw.features import frame_dataset
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
     from rramlsm.sw.heads import HeadConfig, ProjectionHead
@@ -150,6 +156,7 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
         evaluate_embeddings,
         linear_probe,
         make_split,
+        train_heads,
     )
 
     zs = zeroshot or ZeroShotConfig()
@@ -167,6 +174,17 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
             emb[m] = head.eval()(torch.as_tensor(rates[m])).numpy()
     split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, trained.seed)
     r = evaluate_embeddings(emb["visual"], emb["audio"], v.labels, a.labels, split)
+    extra = {}
+    if retrain_epochs:
+        zr = dataclasses.replace(zs, epochs=retrain_epochs)
+        heads = train_heads(rates["visual"], rates["audio"], v.labels, a.labels, split, zr,
+                            seed=trained.seed)
+        with torch.no_grad():
+            ev = heads.visual.eval()(torch.as_tensor(rates["visual"])).numpy()
+            ea = heads.audio.eval()(torch.as_tensor(rates["audio"])).numpy()
+        rr = evaluate_embeddings(ev, ea, v.labels, a.labels, split)
+        extra = {"heads_retrained_seen_top1": rr["seen"]["a2v"],
+                 "heads_retrained_unseen_top1": rr["unseen"]["a2v"]}
     return {"seen_top1": r["seen"]["a2v"], "unseen_top1": r["unseen"]["a2v"],
             "probe_visual_top1": linear_probe(rates["visual"], v.labels, v.is_train,
                                               seed=trained.seed),
@@ -175,4 +193,4 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
             "sw_seen_top1": trained.zero_shot["seen_top1"],
             "sw_unseen_top1": trained.zero_shot["unseen_top1"],
             "firing_rate_visual": float(rates["visual"].mean()),
-            "firing_rate_audio": float(rates["audio"].mean())}
+            "firing_rate_audio": float(rates["audio"].mean()), **extra}

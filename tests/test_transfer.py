@@ -68,7 +68,7 @@ def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
 
     cfg = tmp_path / "s.toml"
     cfg.write_text('parameter = "stuck"\nvalues = [0.0, 0.3]\nseeds = [0]\nmodel = "srnn"\n'
-                   'srnn_epochs = 1\n')
+                   'srnn_epochs = 1\nepochs = 2\n')
     out = tmp_path / "sweep"
     assert main(["sweep", str(cfg), "--out", str(out), "--cpus", "2", "--quiet"]) == 0
     recs = {r["value"]: r for r in map(json.loads,
@@ -78,8 +78,18 @@ def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
     # One training serves both values: the software figures are the same.
     assert ideal["sw_seen_top1"] == faulty["sw_seen_top1"]
     assert ideal["firing_rate_visual"] != faulty["firing_rate_visual"]
-    assert all(0 <= m[k] <= 100 for m in (ideal, faulty) for k in ("seen_top1", "unseen_top1"))
-    assert list((cache_dir() / "srnn").glob("*.pt"))          # shared by later sweeps
+    assert all(0 <= m[k] <= 100 for m in (ideal, faulty)
+               for k in ("seen_top1", "unseen_top1", "heads_retrained_seen_top1"))
+    cached = list((cache_dir() / "srnn").glob("*.pt"))
+    assert len(cached) == 1                                    # shared by later sweeps
+    # A second sweep (another non-ideality) loads that SRNN instead of training again.
+    again = tmp_path / "r.toml"
+    again.write_text('parameter = "read_noise"\nvalues = [0.0, 0.1]\nseeds = [0]\n'
+                     'model = "srnn"\nsrnn_epochs = 1\nepochs = 2\n')
+    assert main(["sweep", str(again), "--out", str(tmp_path / "rn"), "--quiet"]) == 0
+    rn = [json.loads(x) for x in (tmp_path / "rn" / "results.jsonl").read_text().splitlines()]
+    assert {r["metrics"]["sw_seen_top1"] for r in rn} == {ideal["sw_seen_top1"]}
+    assert list((cache_dir() / "srnn").glob("*.pt")) == cached
     assert "Contrast: SRNN-CLIP trained in software" in (out / "report.html").read_text()
     assert json.loads((out / "summary.json").read_text())["model"] == "srnn"
     # The same folder refuses the LSM sweep of the same parameter.
