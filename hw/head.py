@@ -216,8 +216,10 @@ class Classifier(wiring.Component):
         wr, rd = pmem.write_port(), pmem.read_port()
         m.d.comb += [wr.en.eq(self.p_en), wr.addr.eq(self.p_addr), wr.data.eq(self.p_data)]
         d = Signal(range(p.dim + 1))
-        g = Signal(range(groups))                  # class group of the current pass
-        j = Signal(range(lanes))                   # lane of the class being scanned
+        # At least one bit each: a zero-width signal (one group or one lane) comes out
+        # of the Verilog backend as a [-1:0] vector, which lint rejects.
+        g = Signal(range(max(groups, 2)))          # class group of the current pass
+        j = Signal(range(max(lanes, 2)))           # lane of the class being scanned
         c = Signal(range(p.classes + 1))           # that class's row
         scores = Signal(data.ArrayLayout(ACC, lanes))
         wait = Signal(range(MAC_STAGES + 1))
