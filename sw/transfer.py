@@ -102,8 +102,8 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
     from rramlsm.sw.baselines import BaselineConfig, train_srnn_clip
     from rramlsm.sw.datasets.builtin import cache_dir
     from rramlsm.sw.features import frame_dataset
-    from rramlsm.sw.lsm import make_reservoir
-    from rramlsm.sw.pipeline import _calibrated
+    from rramlsm.sw.lsm import PRESETS, make_reservoir
+    from rramlsm.sw.pipeline import calibrate_on_training
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     zs = zeroshot or ZeroShotConfig()
@@ -115,8 +115,8 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
     if cache and path.exists():
         return TrainedSRNN(**torch.load(path, weights_only=False))
     chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
-    cfgs = {m: _calibrated(m, ds, chip[m], target_rate) for m, ds in (("visual", v),
-                                                                      ("audio", a))}
+    cfgs = {m: calibrate_on_training(PRESETS[m], ds, chip[m], target_rate)
+            for m, ds in (("visual", v), ("audio", a))}
     res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}
     fv, fa = frame_dataset(v, cfgs["visual"]), frame_dataset(a, cfgs["audio"])
     split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
