@@ -311,6 +311,24 @@ def write_mem_files(bundle, folder: Path) -> list[Path]:
     return written
 
 
+def write_nir_files(bundle, folder: Path) -> list[Path]:
+    """Each modality's reservoir as a NIR graph (``<modality>.nir``, HDF5; see
+    :func:`rramlsm.sw.nir_export.to_nir`), for snnTorch and other NIR tools."""
+    import nir
+
+    from rramlsm.sw._io import atomic_path
+    from rramlsm.sw.nir_export import reservoir_from_bundle, to_nir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for m, mb in bundle.modalities.items():
+        path = folder / f"{m}.nir"
+        with atomic_path(path) as tmp:
+            nir.write(tmp, to_nir(reservoir_from_bundle(mb)))
+        written.append(path)
+    return written
+
+
 def _cmd_export(args) -> int:
     from rramlsm.sw.bundle import load_bundle, write_bundle
 
@@ -323,6 +341,9 @@ def _cmd_export(args) -> int:
     if args.mem:
         files = write_mem_files(bundle, out / "mem")
         msg += f" and {len(files)} memory-initialisation files in {out / 'mem'}"
+    if args.nir:
+        files = write_nir_files(bundle, out / "nir")
+        msg += f" and {len(files)} NIR graphs in {out / 'nir'}"
     print(msg)
     return 0
 
@@ -601,10 +622,13 @@ def register(sub) -> None:
     e.add_argument("--out", default=None, help="eval.json path (default: beside the bundle)")
     e.set_defaults(func=_cmd_eval)
 
-    x = sub.add_parser("export", help="verify a bundle and copy it (optionally as .mem files)")
+    x = sub.add_parser("export", help="verify a bundle and copy it (optionally as .mem files "
+                                      "and NIR graphs)")
     x.add_argument("--bundle", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--mem", action="store_true", help="also write $readmemh files")
+    x.add_argument("--nir", action="store_true",
+                   help="also write each reservoir as a NIR graph (nir/<modality>.nir)")
     x.set_defaults(func=_cmd_export)
 
     sw = sub.add_parser("sweep", help="Monte Carlo sweep of a device non-ideality on Ray "

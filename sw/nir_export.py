@@ -8,13 +8,16 @@ and ``r = tau / dt`` gives ``v[t] = lam v[t-1] + I`` exactly, with
 importers (snnTorch) reset to zero immediately after a spike, which is our
 hard reset.  ``dt`` defaults to 1e-4 s, the step snnTorch's importer assumes.
 
-Graph: ``input -> w_in (Linear) -> lsm -> output``, where ``lsm`` is a nested
+Graph: ``input -> input_weights (Linear) -> lsm -> output``, where ``lsm`` is a nested
 NIR graph ``input -> lif (LIF) <-> w_rec (Linear)``, ``lif -> output``: the
 recurrence lives inside its own subgraph, so the external drive and the
 recurrent current are summed at ``lif`` and ``w_rec`` sees only the previous
 step's spikes.  snnTorch's ``import_from_nir`` (with nirtorch 2.6) mis-wires the
 flat form of the same cycle (it feeds the external input through ``w_rec``); the
 nested form imports exactly into snnTorch and into Norse (see tests/test_nir.py).
+The node names sort in the graph's order (``input < input_weights < lsm <
+output``): ``nir.read`` returns nodes alphabetically, and nirtorch 2.6 fails
+on a subgraph it reaches before the node that feeds it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 
 from rramlsm.sw.lsm import Reservoir
 
-__all__ = ["to_nir", "DEFAULT_DT"]
+__all__ = ["to_nir", "reservoir_from_bundle", "DEFAULT_DT"]
 
 DEFAULT_DT = 1e-4
 
@@ -58,9 +61,32 @@ def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False
     )
     nodes = {
         "input": nir.Input(input_type=np.array([cfg.inputs])),
-        "w_in": nir.Linear(weight=w_in),
+        "input_weights": nir.Linear(weight=w_in),
         "lsm": recurrent,
         "output": nir.Output(output_type=np.array([n])),
     }
-    edges = [("input", "w_in"), ("w_in", "lsm"), ("lsm", "output")]
+    edges = [("input", "input_weights"), ("input_weights", "lsm"), ("lsm", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def reservoir_from_bundle(mb) -> Reservoir:
+    """The float reservoir of a bundle's macro: its exported conductance codes with the
+    float configuration it was made from (``ModalityBundle.config["lsm"]``)."""
+    from rramlsm.errors import BundleError
+    from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig
+    from rramlsm.sw.lsm import LSMConfig
+
+    raw = (mb.config or {}).get("lsm")
+    if not raw:
+        raise BundleError("the bundle does not record its float LSM configuration "
+                          "(config.lsm): it cannot be exported as NIR")
+    cfg = LSMConfig(**{**raw, "device": DeviceConfig(**raw["device"]),
+                       "adc": ADCConfig(**raw["adc"])})
+    lsm = mb.lsm
+    if (cfg.inputs, cfg.neurons) != (lsm.inputs, lsm.neurons):
+        raise BundleError(f"config.lsm says {cfg.inputs} inputs x {cfg.neurons} neurons but "
+                          f"the codes are {lsm.inputs} x {lsm.neurons}")
+    seed = int(mb.config.get("crossbar_seed", 0))
+    n = lsm.inputs
+    return Reservoir(cfg, Crossbar(lsm.pos[:n], lsm.neg[:n], cfg.device, seed),
+                     Crossbar(lsm.pos[n:], lsm.neg[n:], cfg.device, seed))

@@ -178,3 +178,34 @@ def test_train_runs_on_files_in_the_real_formats(tmp_path, digits, speech, capsy
     assert m["sources"]["visual"].startswith("nmnist:")
     assert m["software"]["zero_shot"]["seen_top1"] > 100 / 7  # above chance even so briefly
     assert load_bundle(out / "bundle").modalities["audio"].lsm.inputs == 64
+
+
+def test_export_writes_each_reservoir_as_nir(demo_run, tmp_path, capsys):
+    """``export --nir``: the bundle's codes and float configuration as NIR graphs that
+    snnTorch imports into our float model's spike counts."""
+    import nir
+    import numpy as np
+    import torch
+
+    from rramlsm.sw.lsm import run_lif
+    from rramlsm.sw.nir_export import reservoir_from_bundle
+    from tests.test_nir import _snntorch_counts
+
+    assert main(["export", "--bundle", str(demo_run / "bundle"), "--out", str(tmp_path / "x"),
+                 "--nir"]) == 0
+    assert "2 NIR graphs" in capsys.readouterr().out
+    mb = load_bundle(demo_run / "bundle").modalities["audio"]
+    g = nir.read(tmp_path / "x" / "nir" / "audio.nir")
+    cfg = mb.config["lsm"]
+    lsb = (cfg["device"]["g_max_us"] - cfg["device"]["g_min_us"]) / (cfg["device"]["levels"] - 1)
+    codes = mb.lsm.weight_codes
+    scale = lsb * cfg["weight_scale"]
+    np.testing.assert_allclose(g.nodes["input_weights"].weight, (codes[:64] * scale).T,
+                               rtol=1e-6)
+    np.testing.assert_allclose(g.nodes["lsm"].nodes["w_rec"].weight,
+                               (codes[64:] * scale).T, rtol=1e-6)
+    res = reservoir_from_bundle(mb)
+    x = (np.random.default_rng(0).random((4, 30, 64)) < 0.1).astype(np.float32)
+    w_in, w_rec = res.float_weights()
+    want = run_lif(torch.as_tensor(x), w_in, w_rec, res.config.decay, res.config.threshold)
+    np.testing.assert_array_equal(_snntorch_counts(g, x), want.numpy())

@@ -23,9 +23,9 @@ from rramlsm.sw.nir_export import DEFAULT_DT, to_nir
 def _simulate_nir(graph: nir.NIRGraph, x: np.ndarray, dt: float) -> np.ndarray:
     lsm = graph.nodes["lsm"]
     lif = lsm.nodes["lif"]
-    w_in = graph.nodes["w_in"].weight
+    w_in = graph.nodes["input_weights"].weight
     w_rec = lsm.nodes["w_rec"].weight
-    assert ("w_in", "lsm") in graph.edges and ("lsm", "output") in graph.edges
+    assert ("input_weights", "lsm") in graph.edges and ("lsm", "output") in graph.edges
     assert {("input", "lif"), ("w_rec", "lif"), ("lif", "w_rec")} <= set(lsm.edges)
     keep = 1 - dt / lif.tau
     gain = dt / lif.tau * lif.r
@@ -46,7 +46,8 @@ def test_nir_graph_round_trips_through_a_file(tmp_path):
     g = to_nir(r)
     nir.write(tmp_path / "lsm.nir", g)
     back = nir.read(tmp_path / "lsm.nir")
-    np.testing.assert_array_equal(back.nodes["w_in"].weight, g.nodes["w_in"].weight)
+    np.testing.assert_array_equal(back.nodes["input_weights"].weight,
+                                  g.nodes["input_weights"].weight)
     np.testing.assert_array_equal(back.nodes["lsm"].nodes["w_rec"].weight,
                                   g.nodes["lsm"].nodes["w_rec"].weight)
     np.testing.assert_allclose(back.nodes["lsm"].nodes["lif"].tau, g.nodes["lsm"].nodes["lif"].tau)
@@ -151,10 +152,10 @@ def test_snntorch_still_miswires_the_flat_recurrent_cycle():
     nested = to_nir(r)
     lsm = nested.nodes["lsm"]
     flat = nir.NIRGraph(
-        nodes={"input": nested.nodes["input"], "w_in": nested.nodes["w_in"],
+        nodes={"input": nested.nodes["input"], "input_weights": nested.nodes["input_weights"],
                "lsm.lif": lsm.nodes["lif"], "lsm.w_rec": lsm.nodes["w_rec"],
                "output": nested.nodes["output"]},
-        edges=[("input", "w_in"), ("w_in", "lsm.lif"), ("lsm.lif", "lsm.w_rec"),
+        edges=[("input", "input_weights"), ("input_weights", "lsm.lif"), ("lsm.lif", "lsm.w_rec"),
                ("lsm.w_rec", "lsm.lif"), ("lsm.lif", "output")])
     x = (np.random.default_rng(0).random((6, 15, 20)) < 0.3).astype(np.float32)
     np.testing.assert_array_equal(_simulate_nir(nested, x, DEFAULT_DT),
