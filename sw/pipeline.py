@@ -86,8 +86,13 @@ class PipelineConfig:
     """Device field changes that happen *after* calibration and training (e.g. drift:
     ``{"drift_nu": 0.05, "drift_time_s": 3600}``): the hardware path runs the chip as
     deployed, with the weight scale, threshold and heads of the chip as calibrated."""
+    recalibrate_deployed: bool = False
+    """Re-pick the threshold register on the deployed chip for ``target_rate`` (from
+    unlabelled training samples, as a macro can in the field); heads stay as trained."""
 
     def __post_init__(self):
+        if self.recalibrate_deployed and self.target_rate is None:
+            raise ConfigError("PipelineConfig recalibrate_deployed needs a target_rate")
         if not self.seeds:
             raise ConfigError("PipelineConfig needs at least one seed")
         for s in self.seeds:
@@ -183,6 +188,11 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
                                                                  **cfg.deploy_device))
                 if cfg.deploy_device else configs[m] for m in data}
+    if cfg.deploy_device and cfg.recalibrate_deployed:
+        # Only the weight-scale / threshold ratio matters, so this re-picks the threshold
+        # register (in ADC units) of the deployed chip; codes, heads and ADC stay.
+        deployed = {m: calibrate_on_training(deployed[m], data[m], chip[m], cfg.target_rate)
+                    for m in data}
     counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
                   "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",
                                        noise=cfg.read_noise)} for m in data}

@@ -19,6 +19,7 @@ Config (TOML)::
     model = "lsm"                  # or "srnn": trained SRNN-CLIP weights written onto the
                                    # same devices (the contrast; rramlsm.sw.transfer)
     srnn_epochs = 30               # SRNN-CLIP training epochs per chip (model = "srnn")
+    recalibrate = false            # drift sweeps: re-pick the threshold after deployment
     [device]                       # optional: base device settings (e.g. drift_nu = 0.05)
 
 With ``model = "srnn"`` each chip seed's SRNN-CLIP is trained once in software
@@ -78,8 +79,14 @@ class SweepConfig:
     audio: str = "speech"
     model: str = "lsm"
     srnn_epochs: int = 30
+    recalibrate: bool = False
+    """After deployment (drift), re-pick the threshold on the deployed chip."""
 
     def __post_init__(self):
+        if not isinstance(self.recalibrate, bool):
+            raise ConfigError(f"sweep recalibrate must be true or false, not {self.recalibrate!r}")
+        if self.recalibrate and (self.parameter != "drift_time_s" or self.model != "lsm"):
+            raise ConfigError("sweep recalibrate applies to an LSM drift_time_s sweep only")
         if self.model not in MODELS:
             raise ConfigError(f"sweep model {self.model!r} is not one of {', '.join(MODELS)}")
         if not isinstance(self.srnn_epochs, int) or self.srnn_epochs < 1:
@@ -182,7 +189,8 @@ def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
     pc = PipelineConfig(seeds=(seed,), zeroshot=ZeroShotConfig(epochs=cfg.epochs),
                         read_noise=cfg.parameter == "read_noise" and value > 0,
                         lsm_overrides=overrides_for(cfg, value),
-                        deploy_device=deploy_for(cfg, value))
+                        deploy_device=deploy_for(cfg, value),
+                        recalibrate_deployed=cfg.recalibrate)
     t0 = time.perf_counter()
     r = run_seed(seed, v, a, pc, None)
     hw, sw = r.hardware, r.software
@@ -268,6 +276,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
         old = json.loads(snapshot.read_text())
         if old.get("parameter") != cfg.parameter or old.get("epochs") != cfg.epochs or \
                 old.get("device") != cfg.device or old.get("model", "lsm") != cfg.model or \
+                old.get("recalibrate", False) != cfg.recalibrate or \
                 (cfg.model == "srnn" and old.get("srnn_epochs") != cfg.srnn_epochs):
             raise ConfigError(f"{out} holds a different sweep ({old.get('model', 'lsm')} "
                               f"{old.get('parameter')}, {old.get('epochs')} epochs): use "

@@ -109,3 +109,27 @@ def test_small_sweep_on_ray_resumes(tmp_path, digits, speech, capsys):
     # Another sweep into the same folder is refused.
     other = _toml(tmp_path, 'parameter = "adc_bits"\nvalues = [10, 6]\n', "o.toml")
     assert main(["sweep", str(other), "--out", str(out), "--quiet"]) == 2
+
+
+def test_recalibration_after_drift_restores_the_firing_rate(digits, speech):
+    """A year of drift silences the deployed chip; re-picking the threshold on it (from
+    unlabelled training samples) brings the golden model back to the calibrated rate."""
+    import numpy as np
+
+    from rramlsm.sw.pipeline import PipelineConfig, run_seed
+    from rramlsm.sw.zeroshot import ZeroShotConfig
+
+    drift = {"drift_nu": 0.05, "drift_time_s": 31536000.0}
+    rates = {}
+    for recal in (False, True):
+        pc = PipelineConfig(seeds=(0,), zeroshot=ZeroShotConfig(epochs=2), deploy_device=drift,
+                            recalibrate_deployed=recal)
+        r = run_seed(0, digits, speech, pc, None)
+        rates[recal] = float(np.mean(r.rates["visual"]["golden"]))
+        calibrated = float(np.mean(r.rates["visual"]["float"]))
+    assert rates[False] < 0.5 * calibrated             # drifted: the reservoir falls quiet
+    assert abs(rates[True] - calibrated) < 0.25 * calibrated
+    with pytest.raises(ConfigError, match="recalibrate_deployed needs a target_rate"):
+        PipelineConfig(target_rate=None, recalibrate_deployed=True)
+    with pytest.raises(ConfigError, match="applies to an LSM drift_time_s sweep only"):
+        SweepConfig("stuck", (0.0,), recalibrate=True)
