@@ -157,8 +157,10 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
               progress, keep_embeddings: bool) -> dict:
     import torch
 
+    from rramlsm.sw.pipeline import chip_seeds
+
     data = {"letters": letters, "neural": neural}
-    chip = {"neural": 2 * seed, "letters": 2 * seed + 1}
+    chip = chip_seeds(seed, ("neural", "letters"))
     configs = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
                               cfg.target_rate) for m in data}
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
@@ -269,15 +271,17 @@ def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
     built-in samples per modality (no bundle: the BMI task stays off the RTL)."""
     from rramlsm.sw.energy import OpEnergies, analog_latency_ns, count_events, energy_figures
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
+    from rramlsm.sw.pipeline import chip_seeds
 
     e = energies or OpEnergies()
     data = {"neural": build_neural(MotorCortexConfig(trials=max(2, -(-samples // 26)))),
             "letters": build_letter_images(LetterImageConfig(per_letter=max(2, -(-samples
                                                                                 // 26))))}
     out = {"modalities": {}}
-    for i, (m, ds) in enumerate(data.items()):
-        cfg = _calibrated(_lsm_config(m, ds, 2048), ds, 2 * seed + i, target_rate)
-        lsm = quantize_reservoir(make_reservoir(cfg, seed=2 * seed + i))
+    chip = chip_seeds(seed, tuple(data))
+    for m, ds in data.items():
+        cfg = _calibrated(_lsm_config(m, ds, 2048), ds, chip[m], target_rate)
+        lsm = quantize_reservoir(make_reservoir(cfg, seed=chip[m]))
         fr = ds.frames[:samples]
         _, trains = golden_counts(lsm, fr, record=True)
         c = count_events(lsm, 256, len(LETTERS), fr, trains)

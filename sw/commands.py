@@ -65,12 +65,13 @@ def _cost(result, baseline_epochs: int) -> dict:
     from rramlsm.sw.cost import training_cost
     from rramlsm.sw.features import frame_dataset
     from rramlsm.sw.lsm import float_features, make_reservoir
+    from rramlsm.sw.pipeline import chip_seeds
 
     s0 = result.seeds[0]
     data = {"visual": result.visual, "audio": result.audio}
     frames = {m: frame_dataset(data[m], s0.configs[m]) for m in data}
-    reservoirs = {m: make_reservoir(s0.configs[m], seed=2 * s0.seed + (m == "audio"))
-                  for m in data}
+    chip = chip_seeds(s0.seed)
+    reservoirs = {m: make_reservoir(s0.configs[m], seed=chip[m]) for m in data}
     split = s0.embeddings["split"]
     tv, ta = split.training_indices()
     t0 = time.perf_counter()
@@ -354,7 +355,7 @@ def _cmd_baselines(args) -> int:
     from rramlsm.sw.baselines import BaselineConfig, train_protonet, train_srnn_clip
     from rramlsm.sw.features import frame_dataset, lsm_counts
     from rramlsm.sw.lsm import make_reservoir
-    from rramlsm.sw.pipeline import _calibrated
+    from rramlsm.sw.pipeline import _calibrated, chip_seeds
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     v, a = _load_pair(args)
@@ -365,7 +366,7 @@ def _cmd_baselines(args) -> int:
     zs = ZeroShotConfig()
     runs = {"srnn_clip": [], "protonet_srnn": [], "protonet_lsm": []}
     for seed in args.seeds:
-        chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
+        chip = chip_seeds(seed)
         cfgs = {"visual": _calibrated("visual", v, chip["visual"], args.target_rate),
                 "audio": _calibrated("audio", a, chip["audio"], args.target_rate)}
         res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}

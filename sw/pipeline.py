@@ -48,7 +48,7 @@ from rramlsm.sw.zeroshot import (
 )
 
 __all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES",
-           "aggregate_seeds", "run_seed", "calibrate_on_training"]
+           "aggregate_seeds", "run_seed", "calibrate_on_training", "chip_seeds"]
 
 #: PAPER.md's figures, for the report's comparison table.
 PAPER_FIGURES = {
@@ -133,6 +133,12 @@ class PipelineResult:
     audio: EventDataset
 
 
+def chip_seeds(seed: int, modalities: tuple[str, ...] = ("visual", "audio")) -> dict[str, int]:
+    """Distinct chips per modality for run ``seed``: the first modality's macro is sampled
+    with seed 2s, the second with 2s + 1 (every path that samples a run's chips uses this)."""
+    return {m: 2 * seed + i for i, m in enumerate(modalities)}
+
+
 def calibrate_on_training(cfg: LSMConfig, ds, seed: int, target: float | None, *,
                           limit: int = 128) -> LSMConfig:
     """``cfg`` with the weight scale that gives ``target`` firing on the first ``limit``
@@ -180,8 +186,7 @@ def _zero_shot_summary(r: dict) -> dict:
 
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
               progress) -> SeedResult:
-    # Distinct chips per modality: the visual macro gets seed 2s, the audio one 2s + 1.
-    chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
+    chip = chip_seeds(seed)
     configs = {m: _calibrated(m, ds, chip[m], cfg.target_rate, cfg.lsm_overrides)
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}

@@ -86,14 +86,6 @@ class TrainedSRNN:
     best_epoch: int
 
 
-def _dataset_key(ds) -> str:
-    h = hashlib.sha256()
-    h.update(ds.name.encode())
-    h.update(np.asarray(ds.labels).tobytes())
-    h.update(np.asarray(ds.is_train).tobytes())
-    return h.hexdigest()[:16]
-
-
 def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.05,
                         zeroshot=None, cache: bool = True) -> TrainedSRNN:
     """SRNN-CLIP for chip seed ``seed`` (started from that chip's calibrated reservoirs, the
@@ -101,20 +93,21 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
     from rramlsm.sw._io import atomic_path
     from rramlsm.sw.baselines import BaselineConfig, train_srnn_clip
     from rramlsm.sw.datasets.builtin import cache_dir
-    from rramlsm.sw.features import frame_dataset
+    from rramlsm.sw.features import dataset_fingerprint, frame_dataset
     from rramlsm.sw.lsm import PRESETS, make_reservoir
-    from rramlsm.sw.pipeline import calibrate_on_training
+    from rramlsm.sw.pipeline import calibrate_on_training, chip_seeds
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     zs = zeroshot or ZeroShotConfig()
     bc = BaselineConfig(epochs=epochs)
     key = hashlib.sha256(json.dumps(
-        [seed, epochs, target_rate, _dataset_key(v), _dataset_key(a), repr(bc), repr(zs), 2],
+        [seed, epochs, target_rate, dataset_fingerprint(v), dataset_fingerprint(a), repr(bc),
+         repr(zs), 3],
         default=str).encode()).hexdigest()[:20]
     path = cache_dir() / "srnn" / f"{key}.pt"
     if cache and path.exists():
         return TrainedSRNN(**torch.load(path, weights_only=False))
-    chip = {"visual": 2 * seed, "audio": 2 * seed + 1}
+    chip = chip_seeds(seed)
     cfgs = {m: calibrate_on_training(PRESETS[m], ds, chip[m], target_rate)
             for m, ds in (("visual", v), ("audio", a))}
     res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}
@@ -151,6 +144,7 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
     from rramlsm.sw.features import frame_dataset
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
     from rramlsm.sw.heads import HeadConfig, ProjectionHead
+    from rramlsm.sw.pipeline import chip_seeds
     from rramlsm.sw.zeroshot import (
         ZeroShotConfig,
         evaluate_embeddings,
@@ -161,7 +155,7 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
 
     zs = zeroshot or ZeroShotConfig()
     data = {"visual": v, "audio": a}
-    chip = {"visual": 2 * trained.seed, "audio": 2 * trained.seed + 1}
+    chip = chip_seeds(trained.seed)
     rates, emb = {}, {}
     for m, ds in data.items():
         cfg = trained.configs[m].replace(device=device, adc=adc or trained.configs[m].adc)
