@@ -235,6 +235,15 @@ def _srnn_trial(cfg: SweepConfig, value, seed: int, v, a, trained) -> dict:
             "model": "srnn", "metrics": metrics, "seconds": time.perf_counter() - t0}
 
 
+def _identity(settings: dict) -> dict:
+    """What makes two sweeps' results one set: every setting but the values and seeds (a
+    resumed sweep may extend those); settings an older snapshot lacks take their defaults."""
+    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+                else f.default for f in dataclasses.fields(SweepConfig)}
+    full = {**defaults, **settings}
+    return {k: full[k] for k in defaults if k not in ("values", "seeds")}
+
+
 def _read_results(path: Path, cfg: SweepConfig) -> dict[str, dict]:
     done = {}
     if not path.exists():
@@ -273,14 +282,10 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
     results = out / "results.jsonl"
     snapshot = out / "sweep.json"
     if snapshot.exists():
-        old = json.loads(snapshot.read_text())
-        if old.get("parameter") != cfg.parameter or old.get("epochs") != cfg.epochs or \
-                old.get("device") != cfg.device or old.get("model", "lsm") != cfg.model or \
-                old.get("recalibrate", False) != cfg.recalibrate or \
-                (cfg.model == "srnn" and old.get("srnn_epochs") != cfg.srnn_epochs):
-            raise ConfigError(f"{out} holds a different sweep ({old.get('model', 'lsm')} "
-                              f"{old.get('parameter')}, {old.get('epochs')} epochs): use "
-                              "another --out")
+        old, new = _identity(json.loads(snapshot.read_text())), _identity(cfg.to_dict())
+        if old != new:
+            diff = ", ".join(f"{k} {old[k]!r} (here {new[k]!r})" for k in new if old[k] != new[k])
+            raise ConfigError(f"{out} holds a different sweep ({diff}): use another --out")
     with atomic_path(snapshot) as tmp:
         tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
     done = _read_results(results, cfg)

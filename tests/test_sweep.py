@@ -109,6 +109,17 @@ def test_small_sweep_on_ray_resumes(tmp_path, digits, speech, capsys):
     # Another sweep into the same folder is refused.
     other = _toml(tmp_path, 'parameter = "adc_bits"\nvalues = [10, 6]\n', "o.toml")
     assert main(["sweep", str(other), "--out", str(out), "--quiet"]) == 2
+    assert "parameter 'stuck' (here 'adc_bits')" in capsys.readouterr().err
+    # So is the same sweep on other data (its results would not be comparable) ...
+    data = _toml(tmp_path, 'parameter = "stuck"\nvalues = [0.0, 0.1]\nseeds = [0]\n'
+                 'epochs = 2\nvisual = "speech"\n', "d.toml")
+    assert main(["sweep", str(data), "--out", str(out), "--quiet"]) == 2
+    assert "visual 'digits' (here 'speech')" in capsys.readouterr().err
+    # ... while more seeds of the same sweep resume into it (nothing else differs).
+    from rramlsm.sw.sweep import _identity
+
+    more = load_sweep_config(cfg).to_dict() | {"seeds": [0, 1], "values": [0.0, 0.1, 0.2]}
+    assert _identity(more) == _identity(json.loads((out / "sweep.json").read_text()))
 
 
 def test_recalibration_after_drift_restores_the_firing_rate(digits, speech):
