@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.cosim.build import (
-    BUILD_ARGS,
-    ICARUS_ARGS,
     failed_testcases,
     runner_environment,
+    sim_build_args,
     sim_env,
     simulator,
 )
@@ -61,7 +60,7 @@ def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
         with runner_environment(env):
             runner = get_runner(sim)
             runner.build(sources=[str(src)], hdl_toplevel=block, build_dir=str(work / "build"),
-                         build_args=BUILD_ARGS if sim == "verilator" else ICARUS_ARGS,
+                         build_args=sim_build_args(sim),
                          timescale=("1ns", "1ps"), log_file=str(work / "build.log"))
             runner.test(test_module="rramlsm.cosim.tb_blocks", hdl_toplevel=block,
                         build_dir=str(work / "build"), test_dir=str(work), extra_env=env,

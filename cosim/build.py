@@ -18,7 +18,7 @@ from pathlib import Path
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.verilog import TOP, verilator_bin
 
-__all__ = ["build_dir_for", "verilator_env", "sim_env", "simulator", "build",
+__all__ = ["build_dir_for", "verilator_env", "sim_env", "sim_build_args", "simulator", "build",
            "runner_environment", "failed_testcases", "BUILD_ARGS", "ICARUS_ARGS", "SIMULATORS",
            "TB_TOP", "SimTop", "MACRO_TB", "UART_TB"]
 
@@ -41,6 +41,13 @@ def simulator(name: str | None = None) -> str:
 #: checks them); the simulation build must not stop on them.
 BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial",
               "fast", "-O3"]
+
+#: Icarus compiles Amaranth's Verilog as Verilog-2005 (after cocotb's ``-g2012``; the
+#: last generation flag wins).  Yosys's backend starts every ``always @*`` block
+#: through a register initialised in its declaration; under 2005 rules that
+#: initialisation is an event at time 0, under 2012 rules it is not, and every
+#: combinational signal would stay X until one of its inputs first changed.
+ICARUS_ARGS = ["-g2005"]
 
 
 #: The simulation top: the macro plus a clock generated in the HDL, so the simulator
@@ -127,6 +134,11 @@ def sim_env(sim: str) -> dict[str, str]:
     return verilator_env() if sim == "verilator" else {}
 
 
+def sim_build_args(sim: str) -> list[str]:
+    """Compiler arguments for Amaranth's Verilog on the simulator."""
+    return list(BUILD_ARGS if sim == "verilator" else ICARUS_ARGS)
+
+
 def build_dir_for(verilog: Path, root: Path, top: SimTop = MACRO_TB,
                   sim: str = "verilator") -> Path:
     """One build folder per simulator and distinct Verilog text: identical designs share it."""
@@ -158,7 +170,8 @@ def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO
     folder, which is what ``cocotb_tools.runner`` expects for ``test()``.
 
     Verilator: see :func:`_build_verilator`.  Icarus: cocotb's runner build of the
-    wrapper and the design (traces, when asked, are FST through cocotb's dump module).
+    wrapper and the design (traces, when asked, are FST through a plain-Verilog dump
+    module; cocotb's own is SystemVerilog).
     """
     bdir = build_dir_for(verilog, root, top, sim)
     if waves:
@@ -175,19 +188,11 @@ def build(verilog: Path, root: Path, *, waves: bool = False, top: SimTop = MACRO
     return bdir
 
 
-#: Icarus compiles Amaranth's Verilog as Verilog-2005 (after cocotb's ``-g2012``; the
-#: last generation flag wins).  Yosys's backend starts every ``always @*`` block
-#: through a register initialised in its declaration; under 2005 rules that
-#: initialisation is an event at time 0, under 2012 rules it is not, and every
-#: combinational signal would stay X until one of its inputs first changed.
-ICARUS_ARGS = ["-g2005"]
-
-
 def _build_icarus(verilog: Path, bdir: Path, top: SimTop, waves: bool) -> None:
     from cocotb_tools.runner import get_runner
 
     wrapper = bdir / f"{top.name}.v"
-    text, args = top.wrapper, list(ICARUS_ARGS)
+    text, args = top.wrapper, sim_build_args("icarus")
     if waves:
         # cocotb's own dump module is SystemVerilog; this one is plain Verilog.  vvp
         # writes FST when the runner passes -fst (it does for waves).
@@ -227,7 +232,7 @@ def _build_verilator(verilog: Path, bdir: Path, top: SimTop, waves: bool) -> Non
     cmd = [str(verilator_bin()), "-cc", "--exe", "-Mdir", str(bdir), "--top-module", top.name,
            "--vpi", "--timing", "--timescale", "1ns/1ps", "--prefix", "Vtop", "-o", top.name,
            "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-           *BUILD_ARGS, *(_fst_args() if waves else []),
+           *sim_build_args("verilator"), *(_fst_args() if waves else []),
            str(vlt), str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), str(wrapper),
            str(verilog)]
     with open(bdir / "build.log", "w") as log:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rramlsm.cosim.build import SIMULATORS
 from rramlsm.errors import ConfigError
 
 __all__ = ["register", "sample_frames", "rtl_check"]
@@ -86,6 +87,6 @@ def register(sub) -> None:
                    help="also sweep random input gaps and output back-pressure, and aborts")
     c.add_argument("--waves", action="store_true", help="write an FST trace (cosim.fst)")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--sim", choices=("verilator", "icarus"), default=None,
+    c.add_argument("--sim", choices=SIMULATORS, default=None,
                    help="simulator (default: $SIM, else verilator)")
     c.set_defaults(func=_cmd_cosim)
