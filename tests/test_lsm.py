@@ -17,6 +17,7 @@ from rramlsm.sw.lsm import (
     LSMConfig,
     calibrate_weight_scale,
     float_features,
+    lif_step,
     make_reservoir,
     run_lif,
 )
@@ -42,6 +43,21 @@ def test_float_lif_hand_checked():
     assert train[0, :, 0].tolist() == [0, 1, 0, 0]
     assert train[0, :, 1].tolist() == [0, 0, 1, 0]
     assert counts.tolist() == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize("density", [0.1, 0.5])   # input drive: gather-sum and matmul paths
+def test_run_lif_is_lif_step_in_a_loop(density):
+    """run_lif (in place, step-major) is lif_step stepped over time, bit for bit."""
+    cfg = PRESETS["visual"].replace(inputs=40, neurons=30, steps=25, threshold=2.0)
+    w_in, w_rec = make_reservoir(cfg, seed=5).float_weights()
+    x = torch.from_numpy((np.random.default_rng(5).random((7, 25, 40)) < density)
+                         .astype(np.float32))
+    counts, train = run_lif(x, w_in, w_rec, cfg.decay, cfg.threshold, record=True)
+    s = u = torch.zeros(7, 30)
+    for t in range(25):
+        s, u = lif_step(x[:, t] @ w_in, s, u, w_rec, cfg.decay, cfg.threshold)
+        assert torch.equal(train[:, t], s.to(torch.uint8)), t
+    assert counts.sum() > 0 and torch.equal(counts, train.sum(1).float())
 
 
 def _tiny_integer(codes_in, codes_rec, **kw):
