@@ -49,7 +49,7 @@ def rtl_check(bundle_dir: Path, n: int, out: Path | None = None, **kw) -> dict:
 
 
 def _cmd_cosim(args) -> int:
-    from rramlsm.cosim.run import run_cosim
+    from rramlsm.cosim.run import cosim_failures, run_cosim
     from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.datasets.sources import source_modality
 
@@ -71,7 +71,7 @@ def _cmd_cosim(args) -> int:
           f"{s['cycles_per_sample_mean']:.0f} cycles per sample; "
           f"{s['sim_cycles_per_s'] / 1e3:.0f} k simulated cycles/s ({s['simulator']})")
     print(f"wrote {out}" + (f" and {s['waves']}" if "waves" in s else ""))
-    return 0 if s["mismatches"] == 0 and not s["failed_tests"] else 1
+    return 1 if cosim_failures(s) else 0
 
 
 def register(sub) -> None:

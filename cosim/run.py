@@ -21,7 +21,7 @@ from rramlsm.cosim.build import (
 )
 from rramlsm.errors import RRAMLSMError
 
-__all__ = ["run_cosim", "verilog_for"]
+__all__ = ["run_cosim", "verilog_for", "expected_runs", "cosim_failures"]
 
 
 def _cache() -> Path:
@@ -49,6 +49,35 @@ def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int) -> Path:
         macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes)
         write_verilog(macro, path)
     return path
+
+
+def expected_runs(patterns, scenarios, *, second_bundle: bool) -> list[str]:
+    """Names of the runs the testbench records (``results.json``) for these settings."""
+    kinds = ["samples"] + (["abort"] if "abort" in scenarios else []) + (
+        ["reprogram"] if "reprogram" in scenarios and second_bundle else [])
+    return [f"{kind}_{p[0]}_{p[1]}" for kind in kinds for p in patterns]
+
+
+def cosim_failures(summary: dict) -> list[str]:
+    """Why a cosimulation summary does not pass; empty when it does.
+
+    A mismatch is not the only failure: a cocotb test that fails without recording a
+    mismatch (a timeout, an exception in the testbench), a run that recorded no result,
+    and a summary without test results or samples all count.
+    """
+    problems = []
+    if summary.get("mismatches", 0):
+        problems.append(f"{summary['mismatches']} mismatches")
+    failed = summary.get("failed_tests")
+    if failed is None:
+        problems.append("no cocotb test results")
+    elif failed:
+        problems.append("failed cocotb tests: " + ", ".join(map(str, failed)))
+    if summary.get("missing_runs"):
+        problems.append("runs without results: " + ", ".join(summary["missing_runs"]))
+    if not summary.get("samples"):
+        problems.append("no samples checked")
+    return problems
 
 
 def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
@@ -106,6 +135,11 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             raise RRAMLSMError(f"cosimulation produced no results:\n{log}")
         runs = json.loads((work / "results.json").read_text())
         mismatches = [m for r in runs.values() for m in r["mismatches"]]
+        # A run that died before recording (a timeout, a crash) leaves only its absence.
+        missing = ([] if testcase else
+                   [r for r in expected_runs(patterns, scenarios,
+                                             second_bundle=second_bundle is not None)
+                    if r not in runs])
         cycles = [c for r in runs.values() for c in r["cycles"]]
         summary = {
             "samples": sum(r["samples"] for r in runs.values()),
@@ -113,6 +147,7 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             "mismatches": len(mismatches),
             "mismatch_details": mismatches[:50],
             "failed_tests": failures,
+            "missing_runs": missing,
             "log_tail": log_tail,
             "cycles_per_sample_mean": float(np.mean(cycles)) if cycles else 0.0,
             "sim_cycles_per_s": sum(r["sim_cycles"] for r in runs.values())

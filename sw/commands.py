@@ -116,17 +116,23 @@ def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int =
 
 
 def _rtl_check(bundle: Path, n: int) -> dict:
-    """A short cosimulation of the exported bundle; reported, never fatal to the demo."""
+    """A short cosimulation of the exported bundle.  It is reported, and the demo runs to
+    the end either way; a check that ran and did not pass (``passed`` false: mismatches,
+    failed or missing cocotb tests) makes the command's exit status 1."""
     from rramlsm.errors import RRAMLSMError
 
     try:
         from rramlsm.cosim.commands import rtl_check
+        from rramlsm.cosim.run import cosim_failures
 
         s = rtl_check(bundle, n)
     except (RRAMLSMError, ImportError, OSError, RuntimeError) as e:
         return {"ran": False, "reason": str(e)[:500]}
-    return {"ran": True, **{k: s[k] for k in ("samples", "mismatches", "cycles_per_sample_mean",
-                                              "sim_cycles_per_s", "build_seconds")}}
+    failures = cosim_failures(s)
+    return {"ran": True, "passed": not failures, "failures": failures,
+            **{k: s.get(k) for k in ("samples", "mismatches", "failed_tests", "missing_runs",
+                                     "cycles_per_sample_mean", "sim_cycles_per_s",
+                                     "build_seconds")}}
 
 
 def print_summary(metrics: dict) -> None:
@@ -168,10 +174,13 @@ def print_summary(metrics: dict) -> None:
     print("firing rate float/golden: " + ", ".join(
         f"{m} {100 * fr[m]['float']:.1f}/{100 * fr[m]['golden']:.1f} %" for m in fr))
     rc = metrics.get("rtl_check")
-    if rc:
+    if rc and not rc["ran"]:
+        print(f"RTL check skipped: {rc['reason']}")
+    elif rc and rc["passed"]:
         print(f"RTL check (Verilator): {rc['samples']} samples, {rc['mismatches']} mismatches, "
-              f"{rc['cycles_per_sample_mean']:.0f} cycles/sample" if rc["ran"]
-              else f"RTL check skipped: {rc['reason']}")
+              f"{rc['cycles_per_sample_mean']:.0f} cycles/sample")
+    elif rc:
+        print(f"RTL check (Verilator) FAILED: {'; '.join(rc['failures'])}")
 
 
 def _bmi_config(args):
@@ -243,7 +252,8 @@ def _cmd_train(args) -> int:
                            rtl_samples=getattr(args, "rtl_samples", 0))
     print_summary(metrics)
     print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
-    return 0
+    rc = metrics.get("rtl_check")
+    return 1 if rc and rc["ran"] and not rc["passed"] else 0
 
 
 def _cmd_demo(args) -> int:

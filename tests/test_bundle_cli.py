@@ -26,7 +26,7 @@ def test_demo_writes_metrics_report_and_bundle(demo_run):
     assert m["protocol"]["seeds"] == [0, 1]
     # The demo's short RTL check on Verilator: 5 samples per modality, bit-exact.
     assert m["rtl_check"]["ran"] and m["rtl_check"]["samples"] == 10
-    assert m["rtl_check"]["mismatches"] == 0
+    assert m["rtl_check"]["mismatches"] == 0 and m["rtl_check"]["passed"]
     html = (demo_run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5 and "87.5" in html
     assert (demo_run / "bundle" / "manifest.json").exists()

@@ -15,7 +15,7 @@ from rramlsm.cli import main
 from rramlsm.cosim.blocks import run_block
 from rramlsm.cosim.build import simulator
 from rramlsm.cosim.commands import sample_frames
-from rramlsm.cosim.run import run_cosim
+from rramlsm.cosim.run import cosim_failures, expected_runs, run_cosim
 from rramlsm.errors import RRAMLSMError
 from rramlsm.sw.bundle import Bundle, ModalityBundle, load_bundle, quantize_prototypes, write_bundle
 from rramlsm.sw.golden import IntegerLSM
@@ -57,6 +57,7 @@ def test_quick_cosim_20_samples_per_modality_with_stalls_abort_and_reprogramming
                   patterns=[(0.0, 0.0), (0.25, 0.4)], scenarios=["abort", "reprogram"],
                   second_bundle=demo_run / "models" / "seed1")
     assert s["failed_tests"] == [] and s["mismatches"] == 0, s["mismatch_details"]
+    assert s["missing_runs"] == [] and cosim_failures(s) == []
     assert s["samples_per_modality"] == {"visual": 20, "audio": 20}
     runs = s["runs"]
     assert runs["samples_0.0_0.0"]["samples"] == 40 and runs["samples_0.25_0.4"]["samples"] == 40
@@ -65,6 +66,40 @@ def test_quick_cosim_20_samples_per_modality_with_stalls_abort_and_reprogramming
     for key in ("samples", "mismatches", "cycles_per_sample_mean", "sim_cycles_per_s"):
         assert key in on_disk
     assert on_disk["cycles_per_sample_mean"] > 1000 and on_disk["sim_cycles_per_s"] > 0
+
+
+def test_expected_runs_are_the_names_the_testbench_records():
+    assert expected_runs([(0.0, 0.0), (0.25, 0.4)], ["abort", "reprogram"],
+                         second_bundle=True) == [
+        "samples_0.0_0.0", "samples_0.25_0.4", "abort_0.0_0.0", "abort_0.25_0.4",
+        "reprogram_0.0_0.0", "reprogram_0.25_0.4"]
+    # Reprogramming needs a second bundle; without one the testbench skips it.
+    assert expected_runs([(0.0, 0.0)], ["reprogram"], second_bundle=False) == ["samples_0.0_0.0"]
+
+
+_PASSING = {"samples": 10, "mismatches": 0, "failed_tests": [], "missing_runs": [],
+            "cycles_per_sample_mean": 900.0, "sim_cycles_per_s": 1e5, "build_seconds": 1.0}
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"failed_tests": ["run_test_samples"]}, "failed cocotb tests: run_test_samples"),
+    ({"missing_runs": ["samples_0.0_0.0"]}, "runs without results: samples_0.0_0.0"),
+    ({"failed_tests": None}, "no cocotb test results"),
+    ({"samples": 0}, "no samples checked"),
+    ({"mismatches": 2}, "2 mismatches")])
+def test_demo_rtl_check_fails_on_failed_or_missing_cocotb_results(monkeypatch, tmp_path,
+                                                                   change, reason):
+    """A testbench that times out records no mismatch: only its failed or missing result
+    shows that the RTL was not checked, and the demo's check must say so."""
+    import rramlsm.cosim.commands as cosim_commands
+    from rramlsm.sw.commands import _rtl_check
+
+    monkeypatch.setattr(cosim_commands, "rtl_check", lambda bundle, n: dict(_PASSING))
+    assert _rtl_check(tmp_path, 5)["passed"]
+    summary = {k: v for k, v in {**_PASSING, **change}.items() if v is not None}
+    monkeypatch.setattr(cosim_commands, "rtl_check", lambda bundle, n: summary)
+    r = _rtl_check(tmp_path, 5)
+    assert r["ran"] and not r["passed"] and reason in r["failures"]
 
 
 def test_cosim_catches_a_wrong_model(demo_run, cosim_frames):
