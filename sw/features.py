@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -129,6 +130,17 @@ def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool
     return np.concatenate(out) if out else np.zeros((0, config.neurons), np.uint8)
 
 
+def _read_cached(file: Path, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+    """The cached counts, or ``None`` and what is wrong with the file."""
+    try:
+        counts = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        return None, f"unreadable: {e}"
+    if counts.shape != shape or counts.dtype != np.uint8:
+        return None, f"{counts.dtype} {list(counts.shape)}, expected uint8 {list(shape)}"
+    return counts, None
+
+
 def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "float",
                noise: bool = False, cache: bool | Path = True) -> np.ndarray:
     """Spike counts ``[len(ds), neurons]`` (uint8) of every sample, cached by content.
@@ -152,10 +164,13 @@ def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "floa
     key = feature_key(ds, config, seed=seed, path=path, noise=noise)
     file = folder / f"{config.name}-{path}-{key}.npy"
     if file.exists():
-        counts = np.load(file, allow_pickle=False)
-        if counts.shape == (len(ds), config.neurons) and counts.dtype == np.uint8:
+        counts, damage = _read_cached(file, (len(ds), config.neurons))
+        if damage is None:
             return counts
-        # A damaged cache entry is recomputed, never trusted.
+        # A damaged entry (a crash of another writer, a full disk, bit rot) is recomputed,
+        # never trusted; the warning says which file was replaced.
+        warnings.warn(f"{file}: damaged feature cache entry ({damage}); recomputing",
+                      RuntimeWarning, stacklevel=2)
     counts = _compute(ds, config, seed, path, noise)
     with atomic_path(file) as tmp, open(tmp, "wb") as f:
         np.save(f, counts, allow_pickle=False)

@@ -154,11 +154,19 @@ def test_feature_cache_is_keyed_by_config_and_survives_damage(digits, tmp_path):
             feature_key(sub, cfg, seed=0, path="golden"),
             feature_key(sub.subset(np.arange(39)), cfg, seed=0, path="float")}
     assert len(keys) == 5
-    # A damaged entry is recomputed, not trusted.
-    files[0].write_bytes(b"\x93NUMPY garbage")
-    with pytest.raises(ValueError):
-        np.load(files[0])
-    np.save(files[0], np.zeros((3, 3), np.uint8))
-    np.testing.assert_array_equal(lsm_counts(sub, cfg, seed=0, cache=tmp_path), a)
+    # A damaged entry is recomputed with a warning, not trusted and not fatal.
+    good = files[0].read_bytes()
+    wrong_shape = tmp_path / "wrong.npy"
+    np.save(wrong_shape, np.zeros((3, 3), np.uint8))
+    damaged = {"truncated": good[: len(good) // 2], "header only": good[:128],
+               "random bytes": np.random.default_rng(0).bytes(len(good)),
+               "bad magic": b"\x93NUMPY garbage", "empty": b"",
+               "wrong shape": wrong_shape.read_bytes()}
+    for what, blob in damaged.items():
+        files[0].write_bytes(blob)
+        with pytest.warns(RuntimeWarning, match="damaged feature cache entry"):
+            again = lsm_counts(sub, cfg, seed=0, cache=tmp_path)
+        np.testing.assert_array_equal(again, a, err_msg=what)
+        assert files[0].read_bytes() == good, what          # rewritten whole
     with pytest.raises(ValueError, match="read noise is part of the golden"):
         lsm_counts(sub, cfg, seed=0, noise=True, cache=False)
