@@ -20,6 +20,7 @@ from rramlsm.cosim.build import (
     simulator,
 )
 from rramlsm.errors import RRAMLSMError
+from rramlsm.sw._io import atomic_path
 
 __all__ = ["run_cosim", "verilog_for", "expected_runs", "cosim_failures"]
 
@@ -162,7 +163,8 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
         if waves:
             fst = next(work.glob("*.fst"), None) or next(bdir.glob("*.fst"), None)
             if fst and out:
-                shutil.copy(fst, Path(out).parent / "cosim.fst")
+                with atomic_path(Path(out).parent / "cosim.fst") as tmp:
+                    shutil.copyfile(fst, tmp)
                 summary["waves"] = str(Path(out).parent / "cosim.fst")
         if out:
             from rramlsm.sw.commands import write_json

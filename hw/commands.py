@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rramlsm.sw._io import write_atomic
+
 __all__ = ["register"]
 
 
@@ -19,7 +21,7 @@ def _cmd_rtl(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     macro, images = build_macro(bundle, lanes=args.lanes, head_lanes=args.head_lanes)
     v = write_verilog(macro, out / f"{TOP}.v")
-    (out / "PORTS.md").write_text(ports_md(macro, images))
+    write_atomic(out / "PORTS.md", ports_md(macro, images))
     mems = write_mem_files(bundle, out / "mem")
     print(f"wrote {v} ({v.stat().st_size // 1024} KiB), {out / 'PORTS.md'}, "
           f"{len(mems)} memory files")
@@ -118,7 +120,7 @@ def _cmd_fpga(args) -> int:
     r["samples_per_s"] = r["samples_per_s_by_modality"][first]
     write_json(out / "fpga.json", r)
     table = fpga_table(r)
-    (out / "fpga.txt").write_text(table + "\n\n" + r["configuration"] + "\n")
+    write_atomic(out / "fpga.txt", table + "\n\n" + r["configuration"] + "\n")
     print(table)
     print(f"\n{r['configuration']}\n\nwrote {r['bitstream']}, {out / 'fpga.json'}, "
           f"{out / 'fpga.txt'} ({r['build_seconds']:.0f} s)")

@@ -31,6 +31,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
+from rramlsm.sw._io import write_atomic
 
 __all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
            "weight_bits", "TOP_NAME", "toolchain_env"]
@@ -262,7 +263,7 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
              f"(several minutes; log: {build_dir / (TOP_NAME + '.tim')})")
     r = subprocess.run(["sh", script], cwd=build_dir, env=env, capture_output=True, text=True)
     log = build_dir / f"{TOP_NAME}.tim"
-    (out / "build.log").write_text(r.stdout + r.stderr)
+    write_atomic(out / "build.log", r.stdout + r.stderr)
     if r.returncode:
         tail = (r.stdout + r.stderr)[-3000:]
         raise RRAMLSMError(f"FPGA build for {board.name} failed (exit {r.returncode}); "

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw._io import atomic_path
+from rramlsm.sw._io import atomic_path, write_atomic
 
 __all__ = ["register", "run_training", "write_json"]
 
@@ -317,7 +317,7 @@ def write_mem_files(bundle, folder: Path) -> list[Path]:
             bits = arr.dtype.itemsize * 8
             words = arr.astype(np.int64).ravel() & ((1 << bits) - 1)
             path = folder / m / f"{key}.mem"
-            path.write_text("".join(f"{w:0{bits // 4}x}\n" for w in words))
+            write_atomic(path, "".join(f"{w:0{bits // 4}x}\n" for w in words))
             written.append(path)
     return written
 

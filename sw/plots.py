@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rramlsm.sw._io import atomic_path  # noqa: E402
 from rramlsm.sw.datasets.base import EventDataset  # noqa: E402
 
 __all__ = ["plot_sample", "draw_sample", "plot_comparison"]
@@ -53,10 +54,9 @@ def plot_sample(ds: EventDataset, index: int, out: Path) -> None:
         axes = [ax]
     draw_sample(ds, index, axes)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(out)
 
 
 def plot_comparison(pairs: list[tuple[EventDataset, int]], out: Path) -> None:
@@ -70,7 +70,6 @@ def plot_comparison(pairs: list[tuple[EventDataset, int]], out: Path) -> None:
     for row, (ds, i) in zip(axes, pairs, strict=True):
         draw_sample(ds, i, row)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(out)

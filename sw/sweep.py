@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw._io import atomic_path
+from rramlsm.sw._io import atomic_path, write_atomic
 
 __all__ = ["PARAMETERS", "MODELS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
            "overrides_for", "deploy_for", "METRICS"]
@@ -406,7 +406,7 @@ def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
     ax.set_title(f"{len(cfg.seeds)} chips per point, mean ± s.d.", fontsize=10)
     ax.legend(fontsize=8)
     png = _png(fig)
-    (out / "sweep.png").write_bytes(base64.b64decode(png))
+    write_atomic(out / "sweep.png", base64.b64decode(png))
     head = ("<tr><th>value</th><th>trials</th>"
             + "".join(f"<th>{html.escape(label)}</th>" for _, label in figures)
             + "<th>firing visual</th></tr>")
