@@ -45,7 +45,7 @@ COSIM_SAMPLES ?= 1000
 cosim: $(STAMP)
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo/bundle --samples $(COSIM_SAMPLES) --stalls \
-		--out runs/cosim/cosim.json
+		--out runs/cosim
 
 # Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle, and
 # for the iCEBreaker (iCE40UP5K) from a demo bundle with 32-neuron reservoirs (Yosys +

@@ -35,7 +35,10 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> 
         idx = np.sort(np.concatenate([
             rng.choice(test, take_test, replace=False),
             rng.choice(train, min(n - take_test, len(train)), replace=False)]).astype(np.int64))
-        frames[m] = frame_for_macro(ds, m, bundle.modalities[m].lsm, idx)
+        try:
+            frames[m] = frame_for_macro(ds, m, bundle.modalities[m].lsm, idx)
+        except ValueError as e:  # the data's framing does not fit the bundle's macro
+            raise ConfigError(str(e)) from None
     return frames
 
 
@@ -49,19 +52,21 @@ def rtl_check(bundle_dir: Path, n: int, out: Path | None = None, **kw) -> dict:
 
 
 def _cmd_cosim(args) -> int:
+    from rramlsm.arguments import bundle_argument, check_source_argument, naming, output_file
     from rramlsm.cosim.run import cosim_failures, run_cosim
-    from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.datasets.sources import source_modality
 
-    bundle = load_bundle(args.bundle)
-    sources = dict(_DEFAULT_SOURCES)
-    for spec in args.source or []:
-        sources["visual" if source_modality(spec) == "vision" else "audio"] = spec
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
-    frames = sample_frames(bundle, sources, args.samples, seed=args.seed)
+    out = output_file("--out", args.out or Path(args.bundle).parent, "cosim.json")
+    sources = dict(_DEFAULT_SOURCES)
+    for spec in args.source or []:
+        check_source_argument("--source", spec)
+        sources["visual" if source_modality(spec) == "vision" else "audio"] = spec
+    bundle = bundle_argument(args.bundle)
+    with naming("--source"):
+        frames = sample_frames(bundle, sources, args.samples, seed=args.seed)
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
-    out = Path(args.out) if args.out else Path(args.bundle).parent / "cosim.json"
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
                   scenarios=("abort",) if args.stalls else (), waves=args.waves, sim=args.sim)
     for line in s["mismatch_details"]:
@@ -81,7 +86,9 @@ def register(sub) -> None:
     c.add_argument("--samples", type=int, default=20, help="samples per modality (default 20)")
     c.add_argument("--source", action="append",
                    help="data source (repeatable; default digits and speech)")
-    c.add_argument("--out", default=None, help="cosim.json path (default: beside the bundle)")
+    c.add_argument("--out", default=None,
+                   help="output folder (writes cosim.json there; default: beside the bundle), "
+                        "or a file ending in .json")
     c.add_argument("--lanes", type=int, default=16)
     c.add_argument("--stalls", action="store_true",
                    help="also sweep random input gaps and output back-pressure, and aborts")

@@ -11,13 +11,13 @@ __all__ = ["register"]
 
 
 def _cmd_rtl(args) -> int:
+    from rramlsm.arguments import bundle_argument, output_folder
     from rramlsm.hw.verilog import TOP, build_macro, lint, ports_md, write_verilog
-    from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.commands import write_mem_files
 
     t0 = time.perf_counter()
-    bundle = load_bundle(args.bundle)
-    out = Path(args.out)
+    bundle = bundle_argument(args.bundle)
+    out = output_folder("--out", args.out)
     out.mkdir(parents=True, exist_ok=True)
     macro, images = build_macro(bundle, lanes=args.lanes, head_lanes=args.head_lanes)
     v = write_verilog(macro, out / f"{TOP}.v")
@@ -96,17 +96,18 @@ def fpga_table(r: dict) -> str:
 
 
 def _cmd_fpga(args) -> int:
+    from rramlsm.arguments import bundle_argument, output_folder
     from rramlsm.hw.fpga import BOARDS, build
-    from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.commands import write_json
 
     if args.board not in BOARDS:
         from rramlsm.errors import ConfigError
 
-        raise ConfigError(f"unknown board {args.board!r}; choose one of {', '.join(BOARDS)}")
+        raise ConfigError(f"--board: unknown board {args.board!r}; choose one of "
+                          f"{', '.join(BOARDS)}")
     board = BOARDS[args.board]
-    bundle = load_bundle(args.bundle)
-    out = Path(args.out) if args.out else Path(args.bundle).parent / f"fpga-{board.name}"
+    bundle = bundle_argument(args.bundle)
+    out = output_folder("--out", args.out or Path(args.bundle).parent / f"fpga-{board.name}")
     r = build(board, bundle, out)
     cyc = cycles_per_sample(bundle, board.modalities, board.lanes, board.head_lanes,
                             class_lanes=board.class_lanes)
@@ -131,18 +132,18 @@ def _cmd_run_fpga(args) -> int:
     """Send built-in test samples to a board (its bitstream holds the bundle's weights) and
     compare class and score with the golden model.  The bundle must be noise-free or the
     board freshly reset: read noise is numbered by the board's sample counter."""
+    from rramlsm.arguments import bundle_argument
     from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
     from rramlsm.errors import RRAMLSMError
     from rramlsm.hw.hostlink import HostLink
     from rramlsm.hw.macro import MAGIC, Reg
-    from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.golden import golden_counts
 
     try:
         import serial
     except ImportError as e:  # pragma: no cover - pyserial is a dependency
         raise RRAMLSMError("run-fpga needs pyserial (`make setup`)") from e
-    bundle = load_bundle(args.bundle)
+    bundle = bundle_argument(args.bundle)
     mods = [m for m in (args.modality or bundle.modalities) if m in bundle.modalities]
     try:
         port = serial.Serial(args.port, args.baud, timeout=args.timeout)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
-from pathlib import Path
+import traceback
 
 from rramlsm.errors import RRAMLSMError
 
@@ -28,9 +29,9 @@ def _cmd_data_build(args) -> int:
 
 
 def _cmd_data_info(args) -> int:
-    from rramlsm.sw.datasets import load_source
+    from rramlsm.arguments import source_argument
 
-    info = load_source(args.source, progress=not args.json).info()
+    info = source_argument("source", args.source, progress=not args.json).info()
     if args.json:
         print(json.dumps(info))
     else:
@@ -40,14 +41,15 @@ def _cmd_data_info(args) -> int:
 
 
 def _cmd_data_show(args) -> int:
-    from rramlsm.sw.datasets import load_source
+    from rramlsm.arguments import output_file, source_argument
     from rramlsm.sw.plots import plot_sample
 
-    ds = load_source(args.source)
+    out = output_file("--out", args.out, f"sample{args.index}.png")
+    ds = source_argument("source", args.source)
     if not 0 <= args.index < len(ds):
         raise RRAMLSMError(f"--index {args.index} is outside 0..{len(ds) - 1} of {args.source}")
-    plot_sample(ds, args.index, Path(args.out))
-    print(f"wrote {args.out}")
+    plot_sample(ds, args.index, out)
+    print(f"wrote {out}")
     return 0
 
 
@@ -70,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = dsub.add_parser("show", help="draw one sample to a PNG")
     s.add_argument("source")
     s.add_argument("--index", type=int, default=0)
-    s.add_argument("--out", required=True, help="output .png")
+    s.add_argument("--out", required=True,
+                   help="output folder (writes sampleINDEX.png), or a file ending in .png")
     s.set_defaults(func=_cmd_data_show)
 
     from rramlsm.cosim import commands as cosim_commands
@@ -83,11 +86,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Printed under the traceback of an exception that no user input explains.
+BUG_NOTICE = "this is a bug in rramlsm, please report it (with the traceback above)"
+#: OSErrors that mean the machine refused a write the user asked for, not a fault of ours.
+_REFUSED_BY_THE_MACHINE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command.  Exit status 0: done; 1: ran and found a fault (a cosimulation
+    mismatch) or an internal error; 2: bad input, with one line naming the argument (never a
+    traceback: those are kept for bugs)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = " ".join(["rramlsm", args.command] + [getattr(args, "data_command", None) or ""]).strip()
     try:
         return int(args.func(args) or 0)
     except RRAMLSMError as e:
-        print(f"rramlsm: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # Arguments are checked before any work, so a missing file or a folder in the way
+        # past that point is our fault (a bug, below); a full disk or a permission taken
+        # away meanwhile is the user's to fix and needs no traceback.
+        if e.errno not in _REFUSED_BY_THE_MACHINE:
+            return _report_bug(prog)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        return _report_bug(prog)
+
+
+def _report_bug(prog: str) -> int:
+    traceback.print_exc()
+    print(f"{prog}: {BUG_NOTICE}", file=sys.stderr)
+    return 1

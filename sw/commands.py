@@ -239,14 +239,30 @@ def print_bmi_summary(m: dict) -> None:
         f"{k} {100 * fr[k]['float']:.1f}/{100 * fr[k]['golden']:.1f} %" for k in fr))
 
 
+def _check_sources(args) -> None:
+    """Both sources well formed and present, before the first is loaded (or built)."""
+    from rramlsm.arguments import check_source_argument
+
+    check_source_argument("--visual", args.visual, "vision")
+    check_source_argument("--audio", args.audio, "audio")
+
+
 def _cmd_train(args) -> int:
+    from rramlsm.arguments import input_file, naming, output_folder
+
+    output_folder("--out", args.out)
     if args.task == "bmi":
-        metrics = run_bmi_training(_bmi_config(args), Path(args.out), progress=not args.quiet)
+        with naming("--neural"):
+            config = _bmi_config(args)
+        if args.neural != "model":
+            input_file("--neural", args.neural.partition(":")[2])
+        metrics = run_bmi_training(config, Path(args.out), progress=not args.quiet)
         print_bmi_summary(metrics)
         print(f"wrote {args.out}/metrics.json, report.html ({metrics['seconds']:.0f} s)")
         return 0
     if args.visual is None or args.audio is None:
         raise ConfigError("train --task av needs --visual and --audio sources")
+    _check_sources(args)
     cfg = _pipeline_config(args)
     metrics = run_training(cfg, Path(args.out), progress=not args.quiet,
                            rtl_samples=getattr(args, "rtl_samples", 0))
@@ -264,9 +280,11 @@ def _cmd_demo(args) -> int:
 
 
 def _load_pair(args):
-    from rramlsm.sw.datasets import load_source
+    from rramlsm.arguments import source_argument
 
-    return load_source(args.visual, progress=False), load_source(args.audio, progress=False)
+    _check_sources(args)
+    return (source_argument("--visual", args.visual, "vision", progress=False),
+            source_argument("--audio", args.audio, "audio", progress=False))
 
 
 def evaluate_bundle(bundle, data: dict) -> dict:
@@ -290,16 +308,16 @@ def evaluate_bundle(bundle, data: dict) -> dict:
 
 
 def _cmd_eval(args) -> int:
-    from rramlsm.sw.bundle import load_bundle
+    from rramlsm.arguments import bundle_argument, output_file
 
-    bundle = load_bundle(args.bundle)
+    bundle = bundle_argument(args.bundle)
+    out = output_file("--out", args.out or Path(args.bundle).parent, "eval.json")
     v, a = _load_pair(args)
     res = evaluate_bundle(bundle, {"visual": v, "audio": a})
     for m, r in res.items():
         print(f"{m}: {r['top1']:.1f} % top-1 over {r['samples']} test samples "
               f"(9-way prototype classifier, integer path), firing rate "
               f"{100 * r['firing_rate']:.1f} %")
-    out = Path(args.out) if args.out else Path(args.bundle).parent / "eval.json"
     write_json(out, {"bundle": str(args.bundle), "sources": {"visual": v.name, "audio": a.name},
                      **res})
     print(f"wrote {out}")
@@ -341,13 +359,15 @@ def write_nir_files(bundle, folder: Path) -> list[Path]:
 
 
 def _cmd_export(args) -> int:
-    from rramlsm.sw.bundle import load_bundle, write_bundle
+    from rramlsm.arguments import bundle_argument, naming, output_folder
+    from rramlsm.sw.bundle import write_bundle
 
-    bundle = load_bundle(args.bundle)  # verifies every hash and shape
-    out = Path(args.out)
+    bundle = bundle_argument(args.bundle)  # verifies every hash and shape
+    out = output_folder("--out", args.out)
     if out.resolve() == Path(args.bundle).resolve():
         raise ConfigError("--out must differ from --bundle")
-    write_bundle(out, bundle)
+    with naming("--out"):
+        write_bundle(out, bundle)
     msg = f"wrote bundle {out}"
     if args.mem:
         files = write_mem_files(bundle, out / "mem")
@@ -362,12 +382,14 @@ def _cmd_export(args) -> int:
 def _cmd_baselines(args) -> int:
     from tqdm.auto import tqdm
 
+    from rramlsm.arguments import output_folder
     from rramlsm.sw.baselines import BaselineConfig, train_protonet, train_srnn_clip
     from rramlsm.sw.features import frame_dataset, lsm_counts
     from rramlsm.sw.lsm import make_reservoir
     from rramlsm.sw.pipeline import _calibrated, chip_seeds
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
+    output_folder("--out", args.out)
     v, a = _load_pair(args)
     try:
         bc = BaselineConfig(epochs=args.epochs, episodes=args.episodes)
@@ -477,7 +499,7 @@ def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int 
     return out
 
 
-def _energy_bmi(args) -> int:
+def _energy_bmi(args, out: Path) -> int:
     from rramlsm.sw.bmi import bmi_energy
     from rramlsm.sw.energy import ASSUMPTION_SOURCES, PAPER_RATIOS
 
@@ -496,25 +518,26 @@ def _energy_bmi(args) -> int:
               f"{v['latency_analog_us']:.1f} us; {v['tiles']} tiles, firing "
               f"{100 * v['firing_rate']:.1f} %")
     print("assumptions: " + "; ".join(f"{k}: {v}" for k, v in ASSUMPTION_SOURCES.items()))
-    out = Path(args.out) if args.out else Path("runs/energy-bmi.json")
     write_json(out, r)
     print(f"wrote {out}")
     return 0
 
 
 def _cmd_energy(args) -> int:
+    from rramlsm.arguments import bundle_argument, output_file
     from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
-    from rramlsm.sw.bundle import load_bundle
     from rramlsm.sw.energy import measured_energy
     from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
     if args.task == "bmi":
-        return _energy_bmi(args)
+        return _energy_bmi(args, output_file("--out", args.out or "runs/energy-bmi.json",
+                                             "energy.json"))
     if not args.bundle:
         raise ConfigError("energy needs --bundle (or --task bmi)")
-    bundle = load_bundle(args.bundle)
+    bundle = bundle_argument(args.bundle)
+    out = output_file("--out", args.out or Path(args.bundle).parent, "energy.json")
     frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in bundle.modalities},
                            args.samples)
     r = energy_report(bundle, frames, clock_mhz=args.clock_mhz, lanes=args.lanes)
@@ -548,17 +571,19 @@ def _cmd_energy(args) -> int:
                       f"{d['joules'] / len(frames[m]) * 1e9:,.0f} nJ per sample")
             else:
                 print(f"measured {dev} ({m}): not available ({d.get('reason', '')})")
-    out = Path(args.out) if args.out else Path(args.bundle).parent / "energy.json"
     write_json(out, r)
     print(f"wrote {out}")
     return 0
 
 
 def _cmd_sweep(args) -> int:
+    from rramlsm.arguments import input_file, naming, output_folder
     from rramlsm.sw.sweep import load_sweep_config, run_sweep
 
-    cfg = load_sweep_config(args.config)
-    s = run_sweep(cfg, Path(args.out), address=args.address, cpus=args.cpus,
+    config = input_file("config", args.config)
+    with naming("config"):
+        cfg = load_sweep_config(config)
+    s = run_sweep(cfg, output_folder("--out", args.out), address=args.address, cpus=args.cpus,
                   progress=not args.quiet)
     print(f"{s['parameter']} ({s['meaning']}), hardware path, mean ± s.d. over "
           f"{len(s['seeds'])} chips:")
@@ -630,13 +655,15 @@ def register(sub) -> None:
     e = sub.add_parser("eval", help="evaluate an export bundle on data (integer path)")
     e.add_argument("--bundle", required=True)
     _add_sources(e, required=False)
-    e.add_argument("--out", default=None, help="eval.json path (default: beside the bundle)")
+    e.add_argument("--out", default=None,
+                   help="output folder (writes eval.json there; default: beside the bundle), or "
+                        "a file ending in .json")
     e.set_defaults(func=_cmd_eval)
 
     x = sub.add_parser("export", help="verify a bundle and copy it (optionally as .mem files "
                                       "and NIR graphs)")
     x.add_argument("--bundle", required=True)
-    x.add_argument("--out", required=True)
+    x.add_argument("--out", required=True, help="output folder (the copied bundle)")
     x.add_argument("--mem", action="store_true", help="also write $readmemh files")
     x.add_argument("--nir", action="store_true",
                    help="also write each reservoir as a NIR graph (nir/<modality>.nir)")
@@ -659,12 +686,14 @@ def register(sub) -> None:
     en.add_argument("--samples", type=int, default=100, help="built-in samples per modality")
     en.add_argument("--clock-mhz", type=float, default=100.0)
     en.add_argument("--lanes", type=int, default=16, help="RTL column lanes (latency)")
-    en.add_argument("--out", default=None, help="energy.json (default: beside the bundle)")
+    en.add_argument("--out", default=None,
+                    help="output folder (writes energy.json there; default: beside the bundle), "
+                         "or a file ending in .json")
     en.set_defaults(func=_cmd_energy)
 
     b = sub.add_parser("baselines", help="train SRNN-CLIP and ProtoNet baselines in full")
     _add_sources(b, required=False)
-    b.add_argument("--out", default="runs/baselines")
+    b.add_argument("--out", default="runs/baselines", help="output folder")
     b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     b.add_argument("--epochs", type=int, default=100, help="SRNN-CLIP epochs")
     b.add_argument("--episodes", type=int, default=1250, help="ProtoNet episodes")

@@ -115,12 +115,14 @@ class SweepConfig:
 
 
 def load_sweep_config(path: Path) -> SweepConfig:
+    from rramlsm.sw.datasets.sources import check_source
+
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     known = {f.name for f in dataclasses.fields(SweepConfig)}
     unknown = set(raw) - known
@@ -129,10 +131,14 @@ def load_sweep_config(path: Path) -> SweepConfig:
     if "parameter" not in raw or "values" not in raw:
         raise ConfigError(f"{path}: needs 'parameter' and 'values'")
     try:
-        return SweepConfig(**{**raw, "values": tuple(raw["values"]),
-                              "seeds": tuple(raw.get("seeds", (0, 1, 2, 3, 4)))})
+        cfg = SweepConfig(**{**raw, "values": tuple(raw["values"]),
+                             "seeds": tuple(raw.get("seeds", (0, 1, 2, 3, 4)))})
+        # The sources too, now: run_sweep loads them only after it has set up its folder.
+        check_source(cfg.visual, "vision")
+        check_source(cfg.audio, "audio")
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{path}: {e}") from None
+    return cfg
 
 
 def overrides_for(cfg: SweepConfig, value) -> dict:

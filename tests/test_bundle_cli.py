@@ -143,7 +143,7 @@ def test_eval_and_export_commands(demo_run, tmp_path, capsys):
 def test_train_errors_are_clear(capsys, tmp_path, fsdd_dir, digits):
     assert main(["train", "--visual", "speech", "--audio", "speech", "--out", str(tmp_path),
                  "--quiet"]) == 2
-    assert "--visual 'speech' is an audio source" in capsys.readouterr().err
+    assert "--visual: 'speech' is an audio source" in capsys.readouterr().err
     # The shared FSDD files are all test split: there is nothing to train on.
     assert main(["train", "--visual", "digits", "--audio", f"fsdd:{fsdd_dir}", "--out",
                  str(tmp_path), "--quiet", "--seeds", "0", "--epochs", "1"]) == 2

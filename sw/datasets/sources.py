@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rramlsm.errors import UnknownSourceError
+from rramlsm.errors import EventDataError, UnknownSourceError
 from rramlsm.sw.datasets.base import EventDataset
 
-__all__ = ["SOURCE_KINDS", "parse_source", "load_source"]
+__all__ = ["SOURCE_KINDS", "parse_source", "check_source", "load_source"]
 
 #: kind -> (modality, takes a path)
 SOURCE_KINDS = {
@@ -17,6 +17,8 @@ SOURCE_KINDS = {
     "ntidigits": ("audio", True),
     "fsdd": ("audio", True),
 }
+#: The kinds whose path is one file (the others name a folder).
+_FILE_KINDS = {"ntidigits"}
 
 
 def parse_source(spec: str) -> tuple[str, Path | None]:
@@ -37,11 +39,30 @@ def parse_source(spec: str) -> tuple[str, Path | None]:
     return kind, Path(path).expanduser() if path else None
 
 
+def check_source(spec: str, modality: str | None = None) -> tuple[str, Path | None]:
+    """:func:`parse_source`, then check the modality (when given) and that the path is an
+    existing file or folder as the kind expects; nothing is read."""
+    kind, path = parse_source(spec)
+    if modality is not None and SOURCE_KINDS[kind][0] != modality:
+        actual = SOURCE_KINDS[kind][0]
+        raise UnknownSourceError(f"{spec!r} is {'an' if actual == 'audio' else 'a'} {actual} "
+                                 f"source, not {modality}")
+    if path is not None:
+        want_file = kind in _FILE_KINDS
+        if not path.exists():
+            raise EventDataError(f"{path}: no such {'file' if want_file else 'folder'}")
+        if want_file and path.is_dir():
+            raise EventDataError(f"{path}: is a folder; {kind} takes a file")
+        if not want_file and not path.is_dir():
+            raise EventDataError(f"{path}: is a file; {kind} takes a folder")
+    return kind, path
+
+
 def load_source(spec: str, *, progress: bool = True, **builtin_options) -> EventDataset:
     """Load any source by name (built-in sources are built and cached on first use)."""
     from rramlsm.sw.datasets import builtin, fsdd, nmnist, ntidigits
 
-    kind, path = parse_source(spec)
+    kind, path = check_source(spec)
     if kind == "digits":
         return builtin.build_digits(progress=progress, **builtin_options)
     if kind == "speech":

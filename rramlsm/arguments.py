@@ -1,0 +1,110 @@
+"""Command-line arguments that name files and folders, checked before any work is done.
+
+Every sub-command follows one convention: ``--out`` is a folder (a command that
+writes one JSON file writes it into that folder under its usual name; a path
+ending in ``.json`` is taken as the file itself), inputs are checked to exist
+and to be a file or a folder as expected, and every error names the argument
+(``--bundle: runs/x: no such bundle folder``).  The checks run before the long
+work, so a typo costs a second, not the minutes of a build or a training run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rramlsm.errors import ConfigError, RRAMLSMError
+
+__all__ = ["naming", "input_file", "output_folder", "output_file", "bundle_argument",
+           "source_argument", "check_source_argument"]
+
+
+@contextmanager
+def naming(argument: str) -> Iterator[None]:
+    """Put ``argument`` (an option such as ``--bundle``) in front of the project's errors, so
+    the user sees which of the arguments is wrong."""
+    try:
+        yield
+    except RRAMLSMError as e:
+        raise type(e)(f"{argument}: {e}") from None
+
+
+def input_file(argument: str, path) -> Path:
+    """An existing file (not a folder)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"{argument}: {p}: is a folder, not a file")
+    if not p.is_file():
+        raise ConfigError(f"{argument}: {p}: no such file")
+    return p
+
+
+def _check_creatable(argument: str, p: Path, what: str) -> None:
+    """``p`` can be created or replaced: its first existing ancestor is a writable folder."""
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{argument}: {p}: cannot create the {what}: {parent} is a file, "
+                          f"not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{argument}: {p}: cannot create the {what}: {parent} is not "
+                          f"writable")
+
+
+def output_folder(argument: str, path) -> Path:
+    """An output folder that exists and is writable, or that can be created (it is not
+    created here: a command that fails later leaves no empty folder behind)."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{argument}: {p}: is a file, not a folder")
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ConfigError(f"{argument}: {p}: folder is not writable")
+    else:
+        _check_creatable(argument, p, "folder")
+    return p
+
+
+def output_file(argument: str, path, name: str) -> Path:
+    """Where a command writes its one output file ``name`` (e.g. ``cosim.json``): into the
+    folder ``path``, or ``path`` itself when it ends in the same suffix and is no folder."""
+    p = Path(path).expanduser()
+    suffix = Path(name).suffix
+    if p.suffix.lower() == suffix and not p.is_dir():
+        _check_creatable(argument, p, "file")
+        if p.exists() and not os.access(p, os.W_OK):
+            raise ConfigError(f"{argument}: {p}: file is not writable")
+        return p
+    return output_folder(argument, p) / name
+
+
+def bundle_argument(path, argument: str = "--bundle"):
+    """Load and verify the bundle ``path``; errors name ``argument``."""
+    from rramlsm.sw.bundle import load_bundle
+
+    p = Path(path).expanduser()
+    if p.is_file():
+        raise ConfigError(f"{argument}: {p}: is a file; a bundle is a folder")
+    with naming(argument):
+        return load_bundle(p)
+
+
+def check_source_argument(argument: str, spec: str, modality: str | None = None) -> None:
+    """A well-formed source whose path exists, of ``modality`` when given; cheap (nothing is
+    read), so a command checks all its sources before loading the first."""
+    from rramlsm.sw.datasets.sources import check_source
+
+    with naming(argument):
+        check_source(spec, modality)
+
+
+def source_argument(argument: str, spec: str, modality: str | None = None, **options):
+    """Load the source ``spec``; errors name ``argument``."""
+    from rramlsm.sw.datasets import load_source
+
+    check_source_argument(argument, spec, modality)
+    with naming(argument):
+        return load_source(spec, **options)

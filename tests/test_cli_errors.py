@@ -1,0 +1,253 @@
+"""One command-line convention and no tracebacks for user errors.
+
+Every sub-command is run in-process with the bad inputs a user makes -- a missing file, a
+folder where a file is expected (and the reverse), an output that cannot be written, a
+malformed source string, a wrong bundle -- and must exit with status 2 and one line that
+names the argument.  Every case fails before any long work (no dataset is built, nothing
+is synthesised), so the whole file runs in seconds.  Only internal errors may print a
+traceback, and then they say it is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+
+import pytest
+
+from rramlsm.arguments import output_file, output_folder
+from rramlsm.cli import BUG_NOTICE, build_parser, main
+from rramlsm.errors import ConfigError
+from rramlsm.sw.datasets import write_nmnist_file
+from rramlsm.sw.events import make_vision_events
+from tests.test_cosim import _noise_bundle
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    """Named paths for the cases: ``{missing}``, ``{file}``, ``{folder}``, ``{blocked}`` (an
+    output under a regular file, which not even root can create), ``{bundle}`` (a good
+    small bundle), ``{wrong_bundle}`` (a folder whose manifest is another schema),
+    ``{nmnist}`` (a one-recording N-MNIST folder) and sweep configs."""
+    root = tmp_path_factory.mktemp("cli-errors")
+    (root / "file.txt").write_text("not what anyone expects\n")
+    (root / "folder").mkdir()
+    wrong = root / "wrong_bundle"
+    wrong.mkdir()
+    (wrong / "manifest.json").write_text(json.dumps({"schema": "something-else"}))
+    write_nmnist_file(root / "nmnist" / "Train" / "3" / "00001.bin",
+                      make_vision_events([1, 2], [3, 4], [10, 20], [0, 1]))
+    (root / "good.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n')
+    (root / "bad_source.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n'
+                                          'visual = "mnist"\n')
+    return {"missing": str(root / "missing"), "file": str(root / "file.txt"),
+            "folder": str(root / "folder"), "blocked": str(root / "file.txt" / "out"),
+            "bundle": str(_noise_bundle(root / "bundle", noise=0)), "wrong_bundle": str(wrong),
+            "nmnist": str(root / "nmnist"), "good_toml": str(root / "good.toml"),
+            "bad_source_toml": str(root / "bad_source.toml")}
+
+
+#: sub-command -> (arguments, the argument the message must name); ``{name}`` are paths.
+CASES = {
+    "data build": [("data build nothing", "names")],
+    "data info": [
+        ("data info nmnist:{missing}", "source"),
+        ("data info ntidigits:{folder}", "source"),
+        ("data info fsdd:{file}", "source"),
+        ("data info mnist", "source"),
+        ("data info nmnist", "source"),
+    ],
+    "data show": [
+        ("data show nmnist:{missing} --out {folder}", "source"),
+        ("data show speech:x --out {folder}", "source"),
+        ("data show nmnist:{nmnist} --out {blocked}", "--out"),
+        ("data show nmnist:{nmnist} --out {file}", "--out"),
+    ],
+    "train": [
+        ("train --visual nmnist:{missing} --audio speech --out {folder}", "--visual"),
+        ("train --visual digits --audio ntidigits:{folder} --out {folder}", "--audio"),
+        ("train --visual nmist:{folder} --audio speech --out {folder}", "--visual"),
+        ("train --visual speech --audio digits --out {folder}", "--visual"),
+        ("train --visual digits --audio speech --out {blocked}", "--out"),
+        ("train --task bmi --neural willett:{missing} --out {folder}", "--neural"),
+        ("train --task bmi --neural willett:{folder} --out {folder}", "--neural"),
+        ("train --task bmi --neural letters --out {folder}", "--neural"),
+    ],
+    "demo": [("demo --out {blocked}", "--out"), ("demo --out {file}", "--out")],
+    "eval": [
+        ("eval --bundle {missing}", "--bundle"),
+        ("eval --bundle {file}", "--bundle"),
+        ("eval --bundle {wrong_bundle}", "--bundle"),
+        ("eval --bundle {bundle} --visual nmnist", "--visual"),
+        ("eval --bundle {bundle} --audio fsdd:{missing}", "--audio"),
+        ("eval --bundle {bundle} --out {blocked}", "--out"),
+    ],
+    "export": [
+        ("export --bundle {missing} --out {folder}/copy", "--bundle"),
+        ("export --bundle {wrong_bundle} --out {folder}/copy", "--bundle"),
+        ("export --bundle {bundle} --out {blocked}", "--out"),
+        ("export --bundle {bundle} --out {file}", "--out"),
+        ("export --bundle {bundle} --out {folder}", "--out"),  # a folder that is no bundle
+    ],
+    "sweep": [
+        ("sweep {missing}.toml --out {folder}", "config"),
+        ("sweep {folder} --out {folder}", "config"),
+        ("sweep {file} --out {folder}", "config"),
+        ("sweep {bad_source_toml} --out {folder}", "config"),
+        ("sweep {good_toml} --out {blocked}", "--out"),
+    ],
+    "energy": [
+        ("energy --bundle {missing}", "--bundle"),
+        ("energy --bundle {wrong_bundle}", "--bundle"),
+        ("energy --bundle {bundle} --out {blocked}", "--out"),
+        ("energy --bundle {bundle} --samples 0", "--samples"),
+    ],
+    "baselines": [
+        ("baselines --visual mnist --out {folder}", "--visual"),
+        ("baselines --audio fsdd:{missing} --out {folder}", "--audio"),
+        ("baselines --out {blocked}", "--out"),
+    ],
+    "rtl": [
+        ("rtl --bundle {missing} --out {folder}", "--bundle"),
+        ("rtl --bundle {wrong_bundle} --out {folder}", "--bundle"),
+        ("rtl --bundle {bundle} --out {blocked}", "--out"),
+    ],
+    "fpga": [
+        ("fpga --bundle {missing}", "--bundle"),
+        ("fpga --bundle {file}", "--bundle"),
+        ("fpga --board ulx3s-12f --bundle {bundle}", "--board"),
+        ("fpga --bundle {bundle} --out {blocked}", "--out"),
+    ],
+    "run-fpga": [
+        ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),
+        ("run-fpga --port {missing} --bundle {bundle}", "--port"),
+    ],
+    "cosim": [
+        ("cosim --bundle {missing}", "--bundle"),
+        ("cosim --bundle {wrong_bundle}", "--bundle"),
+        ("cosim --bundle {bundle} --source nmnist:{missing}", "--source"),
+        ("cosim --bundle {bundle} --source digits:{folder}", "--source"),
+        ("cosim --bundle {bundle} --source nmnist:{nmnist}", "--source"),  # does not fit
+        ("cosim --bundle {bundle} --out {blocked}", "--out"),
+        ("cosim --bundle {bundle} --out {file}", "--out"),
+        ("cosim --bundle {bundle} --samples 0", "--samples"),
+    ],
+}
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """Every leaf sub-command of ``parser`` (``data build``, ..., ``cosim``)."""
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += _subcommands(sub, f"{prefix}{name} ") or [f"{prefix}{name}"]
+    return out
+
+
+def test_every_subcommand_has_error_cases():
+    assert sorted(_subcommands(build_parser())) == sorted(CASES)
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors (unknown choice, missing option)
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, args, argument",
+                         [(c, a, n) for c, cases in CASES.items() for a, n in cases])
+def test_user_error_is_one_line_naming_the_argument(command, args, argument, paths, capsys):
+    argv = [part.format(**paths) for part in args.split()]
+    code, err = _run(argv, capsys)
+    assert code == 2, err
+    assert "Traceback" not in err and BUG_NOTICE not in err
+    last = err.strip().splitlines()[-1]
+    # argparse's errors come after its usage lines; ours are the only line.
+    assert len(err.strip().splitlines()) == 1 or last.startswith("rramlsm " + command)
+    assert last.startswith(f"rramlsm {command}: error: ") and argument in last, err
+
+
+def test_internal_error_prints_a_traceback_and_says_it_is_a_bug(monkeypatch, capsys, paths):
+    def broken(*args, **kwargs):
+        raise RuntimeError("an internal inconsistency")
+
+    monkeypatch.setattr("rramlsm.arguments.bundle_argument", broken)
+    code, err = _run(["eval", "--bundle", paths["bundle"]], capsys)
+    assert code == 1
+    assert "Traceback" in err and "RuntimeError: an internal inconsistency" in err
+    assert err.strip().splitlines()[-1] == f"rramlsm eval: {BUG_NOTICE}"
+
+
+@pytest.mark.parametrize("number, code", [(errno.ENOSPC, 2), (errno.EACCES, 2),
+                                          (errno.ENOENT, 1), (errno.EISDIR, 1)])
+def test_os_errors_past_the_argument_checks(number, code, monkeypatch, capsys, paths):
+    """A full disk or a refused write is the user's to fix (status 2, one line naming the
+    file); a missing file or a folder in the way after the checks is our bug."""
+    def failing_write(*args, **kwargs):
+        raise OSError(number, "refused", "/some/output.json")
+
+    monkeypatch.setattr("rramlsm.arguments.bundle_argument", failing_write)
+    got, err = _run(["eval", "--bundle", paths["bundle"]], capsys)
+    assert got == code
+    if code == 2:
+        assert err.strip() == "rramlsm eval: error: /some/output.json: refused"
+    else:
+        assert "Traceback" in err and BUG_NOTICE in err
+
+
+def test_keyboard_interrupt_is_no_bug(monkeypatch, capsys, paths):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rramlsm.arguments.bundle_argument", interrupted)
+    code, err = _run(["eval", "--bundle", paths["bundle"]], capsys)
+    assert code == 130 and "Traceback" not in err and BUG_NOTICE not in err
+
+
+# --- --out: a folder everywhere, a file where it names one ----------------------------------
+
+@pytest.mark.parametrize("out, written", [("runs/x", "runs/x/cosim.json"),
+                                          ("runs/x.json", "runs/x.json"),
+                                          ("runs/existing.json", "runs/existing.json/cosim.json")])
+def test_cosim_out_is_a_folder_or_a_json_file(out, written, tmp_path, monkeypatch, capsys,
+                                             paths):
+    """The user's report: ``cosim --out DIR`` crashed with IsADirectoryError."""
+    import rramlsm.cosim.commands as cosim_commands
+    import rramlsm.cosim.run as cosim_run
+    from rramlsm.sw.commands import write_json
+
+    (tmp_path / "runs" / "existing.json").mkdir(parents=True)
+    summary = {"samples": 2, "samples_per_modality": {"visual": 1, "audio": 1},
+               "mismatches": 0, "mismatch_details": [], "failed_tests": [],
+               "cycles_per_sample_mean": 100.0, "sim_cycles_per_s": 1e5,
+               "simulator": "verilator"}
+
+    def fake_run_cosim(bundle_dir, frames, *, out, **kwargs):  # no simulator needed here
+        write_json(out, summary)
+        return summary
+
+    monkeypatch.setattr(cosim_run, "run_cosim", fake_run_cosim)
+    monkeypatch.setattr(cosim_commands, "sample_frames", lambda *a, **k: {})
+    code = main(["cosim", "--bundle", paths["bundle"], "--samples", "1",
+                 "--out", str(tmp_path / out)])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / written).read_text())["samples"] == 2
+    assert f"wrote {tmp_path / written}" in capsys.readouterr().out
+
+
+def test_output_helpers(tmp_path):
+    assert output_file("--out", tmp_path / "a", "eval.json") == tmp_path / "a" / "eval.json"
+    assert output_file("--out", tmp_path / "e.JSON", "eval.json") == tmp_path / "e.JSON"
+    # A suffix that is not the command's names a folder, not a file of another kind.
+    assert output_file("--out", tmp_path / "b.png", "eval.json") == tmp_path / "b.png/eval.json"
+    assert output_folder("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checked, not created: a failure leaves nothing
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ConfigError, match=r"^--out: .*/f: is a file, not a folder$"):
+        output_folder("--out", tmp_path / "f")
+    with pytest.raises(ConfigError, match=r"cannot create the file: .*/f is a file"):
+        output_file("--out", tmp_path / "f" / "x.json", "eval.json")
