@@ -19,8 +19,7 @@ __all__ = ["hash32", "ReadNoise", "ADC", "LIFBank", "NOISE_AMP_BITS", "LIF_LATEN
 #: Cycles from a LIF update (``upd_valid``) to its spikes (``spk_valid``): read, register,
 #: multiply, add, saturate/fire/write.
 LIF_LATENCY = 5
-#: Width of the read-noise amplitude register.
-NOISE_AMP_BITS = 16
+NOISE_AMP_BITS = contract.NOISE_AMP_BITS
 _M32 = 0xFFFFFFFF
 
 

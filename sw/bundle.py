@@ -39,9 +39,10 @@ from rramlsm.sw import contract
 from rramlsm.sw._io import default_mode
 from rramlsm.sw.golden import IntegerLSM
 from rramlsm.sw.heads import IntegerHead, IntegerLayer
+from rramlsm.sw.kernels import exact_int_matmul
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "write_bundle",
-           "load_bundle", "quantize_prototypes"]
+           "load_bundle", "quantize_prototypes", "check_fits_rtl"]
 
 SCHEMA = "rramlsm-bundle"
 SCHEMA_VERSION = 1
@@ -70,12 +71,15 @@ class ModalityBundle:
     config: dict = field(default_factory=dict)
     """The float configuration this macro was made from (for people; not used to compute)."""
 
+    def __post_init__(self):
+        check_fits_rtl(self)
+
     def embed(self, counts: np.ndarray) -> np.ndarray:
         return self.head(counts)
 
     def scores(self, counts: np.ndarray) -> np.ndarray:
         """Classifier scores ``[N, classes]`` (int64; the RTL's are 32-bit, never overflowing)."""
-        return self.embed(counts).astype(np.int64) @ self.prototypes.astype(np.int64).T
+        return exact_int_matmul(self.embed(counts), self.prototypes.T)
 
     def classify(self, counts: np.ndarray) -> np.ndarray:
         """Predicted class labels: highest score, ties to the lowest row."""
@@ -87,6 +91,53 @@ class Bundle:
     modalities: dict[str, ModalityBundle]
     config: dict = field(default_factory=dict)
     """The pipeline configuration that produced the bundle."""
+
+
+def _check_range(field_name: str, values, lo: int, hi: int, what: str) -> None:
+    """Every one of ``values`` (a number or an array) in ``lo..hi``, or a BundleError."""
+    v = np.asarray(values, np.int64).ravel()
+    bad = v[(v < lo) | (v > hi)]
+    if bad.size:
+        raise BundleError(f"{field_name} = {bad[0]} does not fit {what} ({lo}..{hi})")
+
+
+def check_fits_rtl(mb: ModalityBundle) -> None:
+    """Refuse values wider than the RTL's registers and memories.
+
+    The golden model computes in wider integers and would silently disagree with
+    the hardware on them; :class:`~rramlsm.errors.BundleError` names the field and
+    its limit.  (The LSM's own ranges -- steps, decay, threshold, ADC bits -- are
+    checked by :class:`~rramlsm.sw.golden.IntegerLSM`.)
+    """
+    lsm = mb.lsm
+    _check_range("adc_shift", lsm.adc_shift, 0, contract.COLUMN_SUM_BITS,
+                 "the RTL's ADC shift register")
+    _check_range("noise_amplitude", lsm.noise_amplitude, 0, (1 << contract.NOISE_AMP_BITS) - 1,
+                 f"the RTL's {contract.NOISE_AMP_BITS}-bit noise_amp register")
+    acc_lo, acc_hi = -(1 << (contract.ACC_BITS - 1)), (1 << (contract.ACC_BITS - 1)) - 1
+    x_lo, x_hi = 0, lsm.steps                   # the first layer reads spike counts 0..T
+    for i, layer in enumerate(mb.head.layers):
+        _check_range(f"head layer {i} shift", layer.shift, 0, contract.ACC_BITS - 1,
+                     f"the RTL's requantisation shift of the {contract.ACC_BITS}-bit "
+                     f"accumulator")
+        w = np.asarray(layer.weight, np.int64)
+        _check_range(f"head layer {i} weight", w, contract.ACT_MIN, contract.ACT_MAX,
+                     "the RTL's int8 weight memory")
+        # The extreme accumulators over all inputs in range: bias plus, per weight, the
+        # larger (smaller) of its products with the smallest and largest input.
+        b = np.asarray(layer.bias, np.int64)
+        hi = b + np.maximum(w * x_lo, w * x_hi).sum(0)
+        lo = b + np.minimum(w * x_lo, w * x_hi).sum(0)
+        worst = int(np.argmax(np.maximum(hi - acc_hi, acc_lo - lo))) if len(b) else 0
+        if len(b) and not (acc_lo <= lo[worst] and hi[worst] <= acc_hi):
+            raise BundleError(
+                f"head layer {i} bias[{worst}] = {b[worst]} lets the accumulator reach "
+                f"{lo[worst]}..{hi[worst]}, outside the RTL's {contract.ACC_BITS}-bit "
+                f"accumulator ({acc_lo}..{acc_hi})")
+        x_lo, x_hi = contract.ACT_MIN, contract.ACT_MAX
+    _check_range("class label", mb.classes, 0, 255, "the RTL's 8-bit label memory")
+    _check_range("prototype", mb.prototypes, contract.ACT_MIN, contract.ACT_MAX,
+                 "the RTL's int8 prototype memory")
 
 
 def _sha256(path: Path) -> str:
@@ -239,7 +290,10 @@ def load_bundle(path: str | Path) -> Bundle:
             width = lm["outputs"]
         _expect(len(layers) > 0, mf, f"modality {name!r} has no head layers")
         protos = array(f"{name}/prototypes", "int8", (len(classes), width))
-        modalities[name] = ModalityBundle(lsm, IntegerHead(tuple(layers)), protos, classes,
-                                          m.get("config", {}))
+        try:
+            modalities[name] = ModalityBundle(lsm, IntegerHead(tuple(layers)), protos,
+                                              classes, m.get("config", {}))
+        except BundleError as e:
+            raise BundleError(f"{mf}: modality {name!r}: {e}") from None
     _expect(len(modalities) > 0, mf, "no modalities")
     return Bundle(modalities, manifest.get("config", {}))

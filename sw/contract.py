@@ -22,6 +22,7 @@ __all__ = [
     "tiles",
     "column_sum_bits",
     "NOISE_SEED_BITS",
+    "NOISE_AMP_BITS",
     "quantize_decay",
     "hash32",
     "read_noise",
@@ -58,6 +59,8 @@ TILE_ROWS = 1024
 MAX_TILES = 16
 #: Width of the read-noise seed register.
 NOISE_SEED_BITS = 32
+#: Width of the read-noise amplitude register (unsigned).
+NOISE_AMP_BITS = 16
 
 
 def tiles(rows: int) -> int:

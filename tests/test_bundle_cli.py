@@ -209,3 +209,55 @@ def test_export_writes_each_reservoir_as_nir(demo_run, tmp_path, capsys):
     w_in, w_rec = res.float_weights()
     want = run_lif(torch.as_tensor(x), w_in, w_rec, res.config.decay, res.config.threshold)
     np.testing.assert_array_equal(_snntorch_counts(g, x), want.numpy())
+
+
+def _tiny_bundle(*, noise=0, shift=1, bias=(0, 0, 0), classes=(1, 2)):
+    """A 3-input, 2-neuron macro with a 3-wide head, small enough to reason about."""
+    from rramlsm.sw import contract
+    from rramlsm.sw.bundle import Bundle, ModalityBundle
+    from rramlsm.sw.golden import IntegerLSM
+    from rramlsm.sw.heads import IntegerHead, IntegerLayer
+
+    codes = np.full((5, 2), 7, np.uint8)
+    lsm = IntegerLSM(codes, codes, 3, 2, 10, 900, 100, 8, shift, noise, 3)
+    weight = np.array([[127, -128, 1], [127, -128, 1]], np.int8)
+    layer = IntegerLayer(weight, np.asarray(bias, np.int32), 4, contract.gelu_lut(0.1), 0.1, 0.1)
+    protos = np.array([[1, 2, 3], [-3, 2, 1]][: len(classes)], np.int8)
+    return Bundle({"visual": ModalityBundle(lsm, IntegerHead((layer,)), protos,
+                                            np.asarray(classes))})
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"noise": 1 << 16}, r"noise_amplitude = 65536 does not fit the RTL's 16-bit noise_amp "
+                         r"register \(0\.\.65535\)"),
+    ({"shift": 21}, r"adc_shift = 21 does not fit the RTL's ADC shift register \(0\.\.20\)"),
+    ({"classes": (1, 256)}, r"class label = 256 does not fit the RTL's 8-bit label memory"),
+    # Counts reach T = 10: 10 x (127 + 127) on top of the bias leaves the int32 range.
+    ({"bias": (2**31 - 2540, 0, 0)}, r"head layer 0 bias\[0\] = 2147481108 lets the "
+                                     r"accumulator reach 2147481108\.\.2147483648, outside "
+                                     r"the RTL's 32-bit accumulator"),
+    ({"bias": (0, -2**31 + 2559, 0)}, r"bias\[1\] = -2147481089 lets the accumulator reach "
+                                      r"-2147483649\.\.-2147481089")])
+def test_bundle_values_wider_than_the_rtl_are_refused(kw, message):
+    """The golden model computes in wider integers: such a bundle would silently give
+    other results than the RTL."""
+    with pytest.raises(BundleError, match=message):
+        _tiny_bundle(**kw)
+
+
+def test_bundle_at_the_rtl_limits_is_accepted_and_checked_on_load(tmp_path):
+    edge = _tiny_bundle(noise=(1 << 16) - 1, shift=20, bias=(2**31 - 2541, -2**31 + 2560, 0),
+                        classes=(0, 255))
+    path = write_bundle(tmp_path / "b", edge)
+    assert load_bundle(path).modalities["visual"].lsm.noise_amplitude == 65535
+    # A manifest edited past a register's width is refused by name, with its limit.
+    mf = path / "manifest.json"
+    good = mf.read_text()
+    for field, value, message in (("noise_amplitude", 70000, "noise_amplitude = 70000"),
+                                  ("adc_shift", 31, "adc_shift = 31")):
+        manifest = json.loads(good)
+        manifest["modalities"]["visual"]["lsm"][field] = value
+        mf.write_text(json.dumps(manifest))
+        with pytest.raises(BundleError, match=rf"manifest.json: modality 'visual': {message} "
+                                              rf"does not fit"):
+            load_bundle(path)
