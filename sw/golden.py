@@ -14,13 +14,11 @@ Per time step t, for every sample and column j, in this order
 5. **fire**: ``s_j = v_j >= theta_q``; ``count_j += s_j`` (saturating, 8 bits).
 
 Shifts are arithmetic (round toward minus infinity).  Column sums are exact
-integer matrix products computed with ``torch._int_mm`` (int8 x int8 -> int32):
-a weight code ``w`` in [-255, 255] is split as ``w = 128 * h + l`` with ``h`` in
-{-2, 0, 2} and ``l`` in [-128, 127], so ``S = 128 * (x @ H) + x @ L`` with two int8
-products of 0/1 spikes.  Where ``_int_mm``'s shape rules do not hold (fewer
-than 17 rows) float32 products are used instead: every partial sum is an
-integer below 2**24 (at most 16 tiles x 1,024 rows x 255), so float32 is exact
-too and the order of summation cannot matter.  An array of more than
+integer matrix products (:class:`~rramlsm.sw.kernels.SpikeMatmul`): int8
+products, float32 GEMM or a sum of the active rows, whichever is fastest on the
+machine; every one is exact because every partial sum is an integer below
+2**24 (at most 16 tiles x 1,024 rows x 255), so the kernel never changes a bit
+(:mod:`rramlsm.sw.kernels` gives the argument).  An array of more than
 :data:`~rramlsm.sw.contract.TILE_ROWS` rows is tiled by rows; tile partial sums
 add exactly, so the arithmetic is that of one tall array.
 """
@@ -28,6 +26,7 @@ add exactly, so the arithmetic is that of one tall array.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +34,20 @@ import torch
 
 from rramlsm.sw import contract
 from rramlsm.sw.device import ADCConfig
+from rramlsm.sw.kernels import (
+    KERNELS,
+    KernelError,
+    SpikeMatmul,
+    available_kernels,
+    compute_device,
+    event_lif_available,
+    event_lif_counts,
+    kernel_setting,
+)
 from rramlsm.sw.lsm import Reservoir
 
-__all__ = ["IntegerLSM", "quantize_reservoir", "golden_counts", "golden_features",
-           "compare_float_integer"]
+__all__ = ["GOLDEN_KERNELS", "IntegerLSM", "quantize_reservoir", "golden_counts",
+           "golden_features", "golden_kernel", "compare_float_integer", "usable_reason"]
 
 
 @dataclass(frozen=True)
@@ -130,47 +139,81 @@ def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
                                                 lsm.noise_amplitude))
 
 
-class _ExactMatmul:
-    """``x @ W`` for 0/1 ``x`` and integer ``W`` in [-255, 255], exact, as int32."""
+#: Every implementation of the golden model: the event-driven CPU loop, and the
+#: step-major tensor loop with each exact column-sum kernel (CPU or CUDA).
+GOLDEN_KERNELS = ("event",) + KERNELS
+# (device, inputs, neurons, steps, noise, record) -> the fastest kernel measured.
+_GOLDEN_CHOICE: dict[tuple, str] = {}
+_PROBE_SAMPLES = 64
 
-    def __init__(self, w: np.ndarray):
-        w = w.astype(np.int32)
-        self.k, self.n = w.shape
-        # Pad k and n to multiples of 8 for _int_mm; padded rows/columns are zero.
-        kp, np_ = -(-self.k // 8) * 8, -(-self.n // 8) * 8
-        wp = np.zeros((kp, np_), np.int32)
-        wp[: self.k, : self.n] = w
-        # low = w wrapped into [-128, 127]; h = (w - low) / 128 is in {-2, 0, 2}.
-        low = (wp + 128) % 256 - 128
-        h = (wp - low) // 128
-        self.kp, self.np = kp, np_
-        # Codes within [-128, 127] (the common case: the conductance spread
-        # rarely reaches half the range) need one int8 matmul, not two.
-        self.hi = torch.from_numpy(h.astype(np.int8)) if h.any() else None
-        self.lo = torch.from_numpy(low.astype(np.int8))
-        self.f32 = torch.from_numpy(w.astype(np.float32))
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        m = x.shape[0]
-        if m <= 16:
-            return (x.to(torch.float32) @ self.f32).to(torch.int32)
-        xi = x.to(torch.int8)
-        if self.kp != self.k:
-            xi = torch.nn.functional.pad(xi, (0, self.kp - self.k))
-        out = torch._int_mm(xi, self.lo)
-        if self.hi is not None:
-            out.add_(torch._int_mm(xi, self.hi).mul_(128))
-        return out[:, : self.n] if self.np != self.n else out
+def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = None,
+                  device: str | torch.device | None = None, record: bool = False) -> str:
+    """The kernel :func:`golden_counts` uses for ``lsm`` on ``frames``.
+
+    A forced kernel (argument, ``$RRAMLSM_KERNEL``, ``--kernel``) is checked and
+    returned; ``auto`` times every usable kernel once per process and shape on
+    the first samples of ``frames``, checks that all give the same counts, and
+    keeps the fastest.
+    """
+    dev = compute_device(device)
+    name = kernel_setting() if kernel is None else kernel
+    if name != "auto":
+        if name not in GOLDEN_KERNELS:
+            raise KernelError(f"kernel {name!r} is not a golden-model kernel; choose auto or "
+                              f"one of {', '.join(GOLDEN_KERNELS)}")
+        reason = usable_reason(name, dev)
+        if reason:
+            raise KernelError(f"kernel {name!r} cannot be used on {dev}: {reason}; available: "
+                              f"{', '.join(_usable_golden(dev)) or 'none'}")
+        return name
+    usable = _usable_golden(dev)
+    key = (str(dev), lsm.inputs, lsm.neurons, lsm.steps, bool(lsm.noise_amplitude), record)
+    if key not in _GOLDEN_CHOICE:
+        probe = np.asarray(frames[:_PROBE_SAMPLES], np.uint8)
+        if len(probe) == 0:
+            return usable[0]
+        times, results = {}, {}
+        for k in usable:
+            results[k] = _golden_run(lsm, probe, 0, k, dev, record=False)  # warm-up
+            t0 = time.perf_counter()
+            _golden_run(lsm, probe, 0, k, dev, record=False)
+            times[k] = time.perf_counter() - t0
+        first = next(iter(results.values()))
+        for k, r in results.items():
+            if not np.array_equal(r, first):  # cannot happen if the exactness argument holds
+                raise AssertionError(f"golden kernels {usable[0]!r} and {k!r} disagree; "
+                                     f"please report this bug")
+        _GOLDEN_CHOICE[key] = min(times, key=times.get)
+    return _GOLDEN_CHOICE[key]
+
+
+def _usable_golden(dev: torch.device) -> list[str]:
+    return [k for k in GOLDEN_KERNELS if usable_reason(k, dev) is None]
+
+
+def usable_reason(name: str, device: torch.device | str) -> str | None:
+    """Why golden kernel ``name`` cannot run on ``device``, or None if it can."""
+    device = torch.device(device)
+    if name == "event":
+        if device.type != "cpu":
+            return "it runs on the CPU only"
+        return None if event_lif_available() else "numba is not installed"
+    return available_kernels(device)[name]
 
 
 @torch.no_grad()
 def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
-                  batch: int = 512, record: bool = False):
+                  batch: int = 512, record: bool = False, kernel: str | None = None,
+                  device: str | torch.device | None = None):
     """Spike counts ``[N, neurons]`` (int32) of binary frames ``[N, T, inputs]``.
 
     ``first_sample`` numbers the samples for the read-noise generator, so a
     dataset processed in pieces gives the same result as in one go.  With
     ``record`` also returns the spike trains ``[N, T, neurons]`` (uint8).
+    ``kernel`` and ``device`` default to the process settings
+    (:func:`~rramlsm.sw.kernels.set_compute`); every kernel (:data:`GOLDEN_KERNELS`)
+    and device gives the same counts, bit for bit.
     """
     frames = np.asarray(frames)
     if frames.ndim != 3 or frames.shape[1:] != (lsm.steps, lsm.inputs):
@@ -178,50 +221,86 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
                          f"not {list(frames.shape)}")
     if frames.size and (frames.min() < 0 or frames.max() > 1):
         raise ValueError("frames must be binary (0/1)")
-    codes = lsm.weight_codes
-    mm_in, mm_rec = _ExactMatmul(codes[: lsm.inputs]), _ExactMatmul(codes[lsm.inputs :])
-    adc = ADCConfig(lsm.adc_bits, lsm.adc_shift)
-    cmax = (1 << contract.COUNTER_BITS) - 1
-    frac, mask = contract.DECAY_FRAC_BITS, (1 << contract.DECAY_FRAC_BITS) - 1
+    dev = compute_device(device)
+    name = golden_kernel(lsm, frames, kernel=kernel, device=dev, record=record)
     counts_out, trains = [], []
     for b0 in range(0, len(frames), batch):
-        x = torch.from_numpy(np.ascontiguousarray(frames[b0 : b0 + batch], dtype=np.uint8))
-        B, T, N = x.shape[0], lsm.steps, lsm.neurons
-        # Step-major [T, B, N] so that each step's drive is one contiguous block.
-        drive = mm_in(x.transpose(0, 1).reshape(T * B, -1)).reshape(T, B, N)
-        if lsm.noise_amplitude:
-            drive += _noise(lsm, first_sample + b0, B).to(torch.int32).transpose(0, 1)
-        # int32 throughout, updated in place: column sums < 2**20, membrane
-        # < 2**24.  The decay product lam_q * r would need 34 bits, so it is
-        # split exactly: r = 1024 q + m with q = r >> 10 and m = r & 1023 in
-        # [0, 1023], hence (lam_q * r) >> 10 = lam_q * q + ((lam_q * m) >> 10).
-        v = torch.zeros(B, N, dtype=torch.int32)
-        # 1 where a neuron did not spike (keeps its membrane), as int32: the
-        # reset is then a same-type multiply, PyTorch's cheapest masking.
-        below = torch.ones(B, N, dtype=torch.int32)
-        s = torch.zeros(B, N, dtype=torch.int8)  # spikes, as the recurrent matmul reads them
-        # Counts accumulate in uint8 (same-type adds are PyTorch's cheapest):
-        # IntegerLSM caps steps at 255, so a count cannot wrap.
-        counts = torch.zeros(B, N, dtype=torch.uint8)
-        train = torch.empty(T, B, N, dtype=torch.int8) if record else None
-        for t in range(T):
-            a = mm_rec(s).add_(drive[t]).bitwise_right_shift_(adc.shift).clamp_(adc.lo, adc.hi)
-            v.mul_(below)  # hard reset of the neurons that spiked last step
-            q = v >> frac
-            v.bitwise_and_(mask).mul_(lsm.decay_q).bitwise_right_shift_(frac)
-            v.add_(q.mul_(lsm.decay_q)).add_(a.bitwise_left_shift_(contract.MEMBRANE_FRAC_BITS))
-            v.clamp_(contract.MEMBRANE_MIN, contract.MEMBRANE_MAX)
-            s = torch.ge(v, lsm.threshold_q, out=train[t] if record else s)
-            torch.lt(v, lsm.threshold_q, out=below)
-            counts.add_(s.view(torch.uint8))
-        counts_out.append(counts.clamp_(max=cmax).to(torch.int32).numpy())
+        r = _golden_run(lsm, frames[b0 : b0 + batch], first_sample + b0, name, dev, record)
+        counts_out.append(r[0] if record else r)
         if record:
-            trains.append(train.transpose(0, 1).view(torch.uint8).numpy())
+            trains.append(r[1])
     counts = (np.concatenate(counts_out) if counts_out
               else np.zeros((0, lsm.neurons), np.int32))
     if record:
         return counts, (np.concatenate(trains) if trains else None)
     return counts
+
+
+def _golden_run(lsm: IntegerLSM, frames: np.ndarray, first_sample: int, kernel: str,
+                dev: torch.device, record: bool):
+    """One batch through the golden model with ``kernel``."""
+    adc = ADCConfig(lsm.adc_bits, lsm.adc_shift)
+    if kernel == "event":
+        codes = lsm.weight_codes
+        noise = (_noise(lsm, first_sample, len(frames)).numpy() if lsm.noise_amplitude
+                 else None)
+        # T <= 255 (IntegerLSM checks it), so the 8-bit counters never saturate.
+        return event_lif_counts(frames, codes[: lsm.inputs], codes[lsm.inputs :], noise,
+                                decay_q=lsm.decay_q, threshold_q=lsm.threshold_q,
+                                adc_shift=adc.shift, adc_lo=adc.lo, adc_hi=adc.hi,
+                                record=record)
+    mm_in, mm_rec = _matmuls(lsm, kernel, dev, float(frames.mean()) if frames.size else 0.1)
+    cmax = (1 << contract.COUNTER_BITS) - 1
+    frac, mask = contract.DECAY_FRAC_BITS, (1 << contract.DECAY_FRAC_BITS) - 1
+    x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.uint8)).to(dev)
+    B, T, N = x.shape[0], lsm.steps, lsm.neurons
+    # Step-major [T, B, N] so that each step's drive is one contiguous block.
+    drive = mm_in(x.transpose(0, 1).reshape(T * B, -1)).reshape(T, B, N)
+    if lsm.noise_amplitude:
+        drive += _noise(lsm, first_sample, B).to(dev, torch.int32).transpose(0, 1)
+    # int32 throughout, updated in place: column sums < 2**20, membrane
+    # < 2**24.  The decay product lam_q * r would need 34 bits, so it is
+    # split exactly: r = 1024 q + m with q = r >> 10 and m = r & 1023 in
+    # [0, 1023], hence (lam_q * r) >> 10 = lam_q * q + ((lam_q * m) >> 10).
+    v = torch.zeros(B, N, dtype=torch.int32, device=dev)
+    # 1 where a neuron did not spike (keeps its membrane), as int32: the
+    # reset is then a same-type multiply, PyTorch's cheapest masking.
+    below = torch.ones(B, N, dtype=torch.int32, device=dev)
+    # Spikes, as the recurrent product reads them.
+    s = torch.zeros(B, N, dtype=torch.int8, device=dev)
+    # Counts accumulate in uint8 (same-type adds are PyTorch's cheapest):
+    # IntegerLSM caps steps at 255, so a count cannot wrap.
+    counts = torch.zeros(B, N, dtype=torch.uint8, device=dev)
+    train = torch.empty(T, B, N, dtype=torch.int8, device=dev) if record else None
+    for t in range(T):
+        a = mm_rec(s).add_(drive[t]).bitwise_right_shift_(adc.shift).clamp_(adc.lo, adc.hi)
+        v.mul_(below)  # hard reset of the neurons that spiked last step
+        q = v >> frac
+        v.bitwise_and_(mask).mul_(lsm.decay_q).bitwise_right_shift_(frac)
+        v.add_(q.mul_(lsm.decay_q)).add_(a.bitwise_left_shift_(contract.MEMBRANE_FRAC_BITS))
+        v.clamp_(contract.MEMBRANE_MIN, contract.MEMBRANE_MAX)
+        s = torch.ge(v, lsm.threshold_q, out=train[t] if record else s)
+        torch.lt(v, lsm.threshold_q, out=below)
+        counts.add_(s.view(torch.uint8))
+    counts = counts.clamp_(max=cmax).to(torch.int32).cpu().numpy()
+    if record:
+        return counts, train.transpose(0, 1).view(torch.uint8).cpu().numpy()
+    return counts
+
+
+def _matmuls(lsm: IntegerLSM, kernel: str, dev: torch.device, density: float):
+    """The input and recurrent column-sum products of ``lsm`` (memoised on it)."""
+    key = (kernel, str(dev))
+    cache = lsm.__dict__.setdefault("_matmuls", {})
+    if key not in cache:
+        codes = lsm.weight_codes
+        # The density hints only steer the choice among matmul kernels in SpikeMatmul
+        # (fixed here, so a forced matmul kernel is used as given).
+        cache[key] = (SpikeMatmul(codes[: lsm.inputs], device=dev, kernel=kernel,
+                                  density=density),
+                      SpikeMatmul(codes[lsm.inputs :], device=dev, kernel=kernel,
+                                  density=0.05))
+    return cache[key]
 
 
 def golden_features(lsm: IntegerLSM, frames: np.ndarray, **kw) -> np.ndarray:

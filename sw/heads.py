@@ -23,6 +23,7 @@ from torch import nn
 
 from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int, check_real
+from rramlsm.sw.kernels import exact_int_matmul
 
 __all__ = ["HeadConfig", "ProjectionHead", "clip_loss", "supcon_loss", "IntegerLayer",
            "IntegerHead", "quantize_head"]
@@ -128,7 +129,7 @@ class IntegerLayer:
         return self.in_scale * self.weight_scale * (1 << self.shift)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        acc = np.asarray(x, np.int64) @ self.weight.astype(np.int64) + self.bias
+        acc = exact_int_matmul(np.asarray(x), self.weight) + self.bias
         return contract.apply_lut(contract.requantize(acc, self.shift), self.lut)
 
 
@@ -180,7 +181,7 @@ def quantize_head(head: ProjectionHead, counts: np.ndarray, steps: int,
         if np.abs(bq).max(initial=0) >= 1 << (contract.ACC_BITS - 1):
             raise ValueError("head bias does not fit the 32-bit accumulator")
         bq = bq.astype(np.int32)
-        acc = x @ wq.astype(np.int64) + bq
+        acc = exact_int_matmul(x, wq) + bq
         peak = float(np.abs(acc).max(initial=1)) * headroom
         shift = max(0, math.ceil(math.log2(peak / contract.ACT_MAX))) if peak > 0 else 0
         lut = contract.gelu_lut(acc_scale * (1 << shift))
