@@ -1,13 +1,17 @@
 """Cycle model of :class:`~rramlsm.hw.core.LSMCore`: cycles per sample from event counts.
 
-Exact for an input stream without gaps and an always-ready output (the RTL's
+Exact, also with gaps in the input stream (the host's idle cycles before each
+word, :func:`predict`'s ``gaps``) and under output back-pressure.  The RTL's
 ``CYCLES`` word counts from the cycle its first input word is taken to
-``LABEL``, so neither waiting for the host nor output back-pressure enters).
-Timeline, cycle 0 being ``START`` (where the first word is taken):
+``LABEL``: waiting for the host before the first word does not enter, gaps
+after it do, and back-pressure never does (the count stops before the first
+output word; a stalled output delays the next sample's start, not its count).
+Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
 
 * clearing the LIF bank: the engine first waits in ``WAIT`` at cycle G + 2;
 * loader, per bin k (buffer k mod 2, once freed): ``n_k`` event words + 1
-  marker word at one per cycle; the buffer is full one cycle after the marker;
+  marker word, one per cycle plus the host's gaps; the buffer is full one cycle
+  after the marker;
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
@@ -51,7 +55,7 @@ def event_bound(frames: np.ndarray, trains: np.ndarray, params: CoreParams) -> i
 
 def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
             words_per_bin: list[int] | None = None, early_eos: bool = False,
-            ready_core: bool = False) -> int:
+            ready_core: bool = False, gaps: list[int] | None = None) -> int:
     """Cycles of one sample: ``frames`` ``[T, inputs]`` (binary), ``trains`` ``[T, neurons]``.
 
     ``words_per_bin``: event words the host sends per bin (default: one per
@@ -61,6 +65,13 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
     all T steps).  ``ready_core``: the core had finished clearing before the first
     word arrived (it sat idle in ``WAIT``), e.g. the first sample after reset, an
     abort or a pause of the host longer than G + 2 cycles.
+
+    ``gaps``: idle cycles the host leaves before each input word, in the order sent
+    (every bin's event words, then its ``BIN``; the ``EOS``): ``gaps[0]`` counts from
+    ``START`` (0 when the word was already waiting there, as it is whenever the host
+    sends the next sample at once), each later one from the cycle the word before it
+    was taken.  Without it the host sends a word every cycle.  Output back-pressure
+    needs no input: the count stops at ``LABEL``, before the first output word.
     """
     p = params
     frames, trains = np.asarray(frames), np.asarray(trains)
@@ -74,6 +85,12 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
     bins = [(w, False) for w in words] + [(0, True)]
     if early_eos:
         bins = [(w, False) for w in words[:-1]] + [(words[-1], True)]
+    n_sent = sum(w + 1 for w, _ in bins)
+    gaps = [0] * n_sent if gaps is None else [int(g) for g in gaps]
+    if len(gaps) != n_sent or min(gaps) < 0:
+        raise ValueError(f"gaps: one count >= 0 per input word ({n_sent}), not {len(gaps)}")
+    if ready_core:
+        gaps[0] = max(gaps[0], G + 2)
     padded = np.zeros((steps, p.groups * p.lanes), np.int64)
     padded[:, : p.neurons] = trains
     pops = padded.reshape(steps, G, p.lanes).sum(2)       # spikes per group and step
@@ -83,17 +100,26 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
         rows = (active_in[t] if t < n_bins else 0) + (pops[t - 1].sum() if t else 0)
         return int(rec) + G * max(1, int(rows)) + DRAIN
 
-    # Cycles are counted from the first word; an idle core has finished clearing by then.
-    arrival = G + 2 if ready_core else 0
+    # Cycle 0 is START.  A word is offered its gap after the one before it was taken (the
+    # first, its gap after START) and taken when offered, except that a bin's first word
+    # also waits for its buffer to be free; the buffer is full the cycle after the marker.
     free_at = [0, 0]
-    loader = arrival
+    loader = 0                     # the earliest cycle the next word can be offered
     wait = G + 2
     t = 0
     head = None
+    sent = 0
+    arrival = None
     for k, (n_words, eos) in enumerate(bins):
         b = k % 2
-        start = max(loader, free_at[b])
-        full_at = start + n_words + 1
+        bin_gaps = gaps[sent: sent + n_words + 1]
+        sent += n_words + 1
+        taken = max(loader + bin_gaps[0], free_at[b])
+        if arrival is None:
+            arrival = taken        # cycles are counted from the first word taken
+        for g in bin_gaps[1:]:
+            taken += 1 + g
+        full_at = taken + 1
         loader = full_at
         w = max(wait, full_at)
         if t >= steps:

@@ -36,12 +36,16 @@ async def get(ctx, stream, *names):
 
 def simulate_core(core, registers: dict[str, int], samples: list[list[tuple[InKind, int]]], *,
                   dump: bool = True, idle: float = 0.0, stall: float = 0.0, seed: int = 0,
-                  writes=(), abort_after: int | None = None, vcd: str | None = None):
+                  writes=(), abort_after: int | None = None, vcd: str | None = None,
+                  gaps: list[list[int]] | None = None):
     """Run input words through ``core``; one :class:`~rramlsm.hw.host.SampleResult` per sample.
 
     ``writes``: programming writes ``(target, addr, data)`` issued first.
     ``idle`` / ``stall``: probability of an idle cycle before an input word /
-    of a not-ready cycle on the output.  ``abort_after``: pulse ``abort`` after
+    of a not-ready cycle on the output.  ``gaps``: instead of ``idle``, the idle
+    cycles before each input word, per sample (as :func:`~rramlsm.hw.cycles.predict`
+    takes them; a sample's first gap counts from the last word of the sample
+    before).  ``abort_after``: pulse ``abort`` after
     that many input words of the first sample, then send all samples again
     from the start (the aborted partial sample must leave no trace).
     """
@@ -67,10 +71,14 @@ def simulate_core(core, registers: dict[str, int], samples: list[list[tuple[InKi
             ctx.set(core.abort, 1)
             await ctx.tick()
             ctx.set(core.abort, 0)
-        for words in samples:
-            for kind, row in words:
-                while rng_in.random() < idle:
-                    await ctx.tick()
+        for n, words in enumerate(samples):
+            for i, (kind, row) in enumerate(words):
+                if gaps is not None:
+                    for _ in range(gaps[n][i]):
+                        await ctx.tick()
+                else:
+                    while rng_in.random() < idle:
+                        await ctx.tick()
                 await put(ctx, core.inp, kind=kind, row=row)
 
     async def consumer(ctx):

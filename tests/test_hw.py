@@ -334,6 +334,37 @@ def test_core_equals_golden_model(lanes, idle, stall, class_lanes):
         assert [r.label for r in res] == labels.tolist()
 
 
+@pytest.mark.parametrize("lanes,stall,first_gap", [(4, 0.0, 3), (3, 0.5, 0), (16, 0.3, 40)])
+def test_cycle_model_is_exact_with_input_gaps_and_output_back_pressure(lanes, stall,
+                                                                        first_gap):
+    """The RTL's CYCLES word against :func:`predict` given the host's idle cycles: short
+    gaps everywhere, long ones now and then (the engine waits for the loader), the first
+    word before, during and after the clearing, and a stalled output."""
+    rng = np.random.default_rng(20 + lanes)
+    mb = _small_bundle(rng)
+    img = core_image(mb, lanes=lanes, head_lanes=4)
+    frames = _frames(rng, 4, 8, 12)
+    words = [encode_frames(f) for f in frames]
+    gaps = [(rng.geometric(0.6, len(w)) - 1 + 25 * (rng.random(len(w)) < 0.05)).tolist()
+            for w in words]
+    gaps[0][0] = first_gap
+    for g in gaps[1:]:
+        g[0] = 0          # sent at once: the word waits for the core's START
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, words, gaps=gaps,
+                        stall=stall, seed=lanes)
+    counts, _, labels, _ = _expect(mb, frames)
+    assert [r.counts for r in res] == counts.tolist()
+    assert [r.label for r in res] == labels.tolist()
+    _, trains = golden_counts(mb.lsm, frames, record=True)
+    for n, r in enumerate(res):
+        assert r.cycles == predict(frames[n], trains[n], img.params, gaps=gaps[n]), n
+    # The gaps cost cycles: without them the model (and the RTL) count fewer.
+    assert sum(r.cycles for r in res) > sum(
+        predict(f, s, img.params) for f, s in zip(frames, trains, strict=True))
+    with pytest.raises(ValueError, match="one count >= 0 per input word"):
+        predict(frames[0], trains[0], img.params, gaps=gaps[0][:-1])
+
+
 def test_core_corner_cases_t1_saturated_counts_and_clipping_adc():
     rng = np.random.default_rng(7)
     # T = 1; then T = 255 with threshold 1: every neuron spikes every step whose
