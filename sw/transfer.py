@@ -23,7 +23,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +34,8 @@ import torch
 from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig, conductance_codes
 from rramlsm.sw.lsm import LSMConfig, Reservoir
 
-__all__ = ["program_weights", "TrainedSRNN", "train_srnn_for_chip", "transfer_metrics"]
+__all__ = ["program_weights", "TrainedSRNN", "train_srnn_for_chip", "save_trained_srnn",
+           "load_trained_srnn", "transfer_metrics"]
 
 
 def program_weights(w_in: np.ndarray, w_rec: np.ndarray, config: LSMConfig, *, seed: int,
@@ -90,7 +94,6 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
                         zeroshot=None, cache: bool = True) -> TrainedSRNN:
     """SRNN-CLIP for chip seed ``seed`` (started from that chip's calibrated reservoirs, the
     split of ``seed``), cached under ``$RRAMLSM_CACHE/srnn`` by data, recipe and seed."""
-    from rramlsm.sw._io import atomic_path
     from rramlsm.sw.baselines import BaselineConfig, train_srnn_clip
     from rramlsm.sw.datasets.builtin import cache_dir
     from rramlsm.sw.features import dataset_fingerprint, frame_dataset
@@ -104,9 +107,14 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
         [seed, epochs, target_rate, dataset_fingerprint(v), dataset_fingerprint(a), repr(bc),
          repr(zs), 3],
         default=str).encode()).hexdigest()[:20]
-    path = cache_dir() / "srnn" / f"{key}.pt"
+    # Arrays and JSON, never pickle; caches of the older pickled format (.pt) are ignored.
+    path = cache_dir() / "srnn" / f"{key}.npz"
     if cache and path.exists():
-        return TrainedSRNN(**torch.load(path, weights_only=False))
+        try:
+            return load_trained_srnn(path)
+        except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as e:
+            warnings.warn(f"{path}: damaged SRNN cache entry ({e}); training again",
+                          RuntimeWarning, stacklevel=2)
     chip = chip_seeds(seed)
     cfgs = {m: calibrate_on_training(PRESETS[m], ds, chip[m], target_rate)
             for m, ds in (("visual", v), ("audio", a))}
@@ -124,11 +132,44 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
         {m: dataclasses.asdict(e.head.config) for m, e in encs.items()},
         r.zero_shot, r.best_epoch)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            # Fields as they are (asdict would turn the nested LSMConfigs into dicts).
-            torch.save({f.name: getattr(out, f.name) for f in dataclasses.fields(out)}, tmp)
+        save_trained_srnn(path, out)
     return out
+
+
+def save_trained_srnn(path: Path, trained: TrainedSRNN) -> None:
+    """``trained`` as one ``.npz``: the weights and head tensors as arrays, everything
+    else as a JSON string (``meta``); readable with ``allow_pickle=False``."""
+    from rramlsm.sw._io import atomic_path
+
+    arrays = {}
+    for m, (w_in, w_rec) in trained.weights.items():
+        arrays[f"{m}/w_in"], arrays[f"{m}/w_rec"] = w_in, w_rec
+    for m, state in trained.heads.items():
+        for k, t in state.items():
+            arrays[f"{m}/head/{k}"] = t.detach().cpu().numpy()
+    meta = {"seed": trained.seed,
+            "configs": {m: dataclasses.asdict(c) for m, c in trained.configs.items()},
+            "head_configs": trained.head_configs, "zero_shot": trained.zero_shot,
+            "best_epoch": trained.best_epoch,
+            "head_tensors": {m: list(state) for m, state in trained.heads.items()}}
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def load_trained_srnn(path: Path) -> TrainedSRNN:
+    """What :func:`save_trained_srnn` wrote (no pickle is ever read)."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        configs = {m: LSMConfig(**{**c, "device": DeviceConfig(**c["device"]),
+                                   "adc": ADCConfig(**c["adc"])})
+                   for m, c in meta["configs"].items()}
+        weights = {m: (z[f"{m}/w_in"], z[f"{m}/w_rec"]) for m in configs}
+        heads = {m: {k: torch.from_numpy(z[f"{m}/head/{k}"]) for k in keys}
+                 for m, keys in meta["head_tensors"].items()}
+    head_configs = {m: {**h, "hidden": tuple(h["hidden"])}
+                    for m, h in meta["head_configs"].items()}
+    return TrainedSRNN(int(meta["seed"]), configs, weights, heads, head_configs,
+                       meta["zero_shot"], int(meta["best_epoch"]))
 
 
 def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,

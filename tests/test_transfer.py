@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -61,6 +62,73 @@ def test_bad_transfers_are_refused(kw, message):
         program_weights(args["w_in"], args["w_rec"], CFG, seed=0, write_sd_us=sd)
 
 
+def _trained():
+    import torch
+
+    from rramlsm.sw.device import ADCConfig
+    from rramlsm.sw.heads import HeadConfig, ProjectionHead
+    from rramlsm.sw.transfer import TrainedSRNN
+
+    torch.manual_seed(0)
+    configs = {"visual": CFG.replace(device=DeviceConfig(read_noise=0.02, stuck_on=0.01)),
+               "audio": CFG.replace(name="audio", adc=ADCConfig(bits=8, shift=2))}
+    heads = {m: HeadConfig(inputs=20, dim=8, hidden=(12,)) for m in configs}
+    return TrainedSRNN(
+        3, configs, {m: tuple(w.astype(np.float32) for w in _weights(i))
+                     for i, m in enumerate(configs)},
+        {m: ProjectionHead(h).state_dict() for m, h in heads.items()},
+        {m: dataclasses.asdict(h) for m, h in heads.items()},
+        {"seen_top1": 61.5, "unseen_top1": 87.25}, 7)
+
+
+def test_srnn_cache_round_trip_is_exact_without_pickle(tmp_path):
+    from rramlsm.sw.transfer import load_trained_srnn, save_trained_srnn
+
+    t = _trained()
+    save_trained_srnn(tmp_path / "s.npz", t)
+    back = load_trained_srnn(tmp_path / "s.npz")
+    assert (back.seed, back.configs, back.head_configs, back.zero_shot, back.best_epoch) == (
+        t.seed, t.configs, t.head_configs, t.zero_shot, t.best_epoch)
+    for m in t.weights:
+        for got, want in zip(back.weights[m], t.weights[m], strict=True):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+        assert list(back.heads[m]) == list(t.heads[m])
+        for k, want in t.heads[m].items():
+            assert back.heads[m][k].dtype == want.dtype
+            assert np.array_equal(back.heads[m][k].numpy(), want.numpy())
+    # Every entry is a plain array: the file loads with pickle refused.
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+class _Payload:
+    """A pickle that would leave a marker file if it were ever unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_srnn_cache_never_unpickles(tmp_path):
+    """A pickle where the cache expects its .npz is refused unread, and the cache key names
+    .npz files only: the older pickled .pt caches are never opened."""
+    import pickle
+
+    from rramlsm.sw import transfer
+
+    marker = tmp_path / "unpickled"
+    path = tmp_path / "s.npz"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(ValueError, match="pickle"):
+        transfer.load_trained_srnn(path)
+    assert not marker.exists()
+    import inspect
+
+    assert "torch.load" not in inspect.getsource(transfer)
+
+
 def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
     """model = "srnn": one trained SRNN per chip, written onto each value's devices."""
     from rramlsm.cli import main
@@ -80,7 +148,7 @@ def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
     assert ideal["firing_rate_visual"] != faulty["firing_rate_visual"]
     assert all(0 <= m[k] <= 100 for m in (ideal, faulty)
                for k in ("seen_top1", "unseen_top1", "heads_retrained_seen_top1"))
-    cached = list((cache_dir() / "srnn").glob("*.pt"))
+    cached = list((cache_dir() / "srnn").glob("*.npz"))
     assert len(cached) == 1                                    # shared by later sweeps
     # A second sweep (another non-ideality) loads that SRNN instead of training again.
     again = tmp_path / "r.toml"
@@ -89,7 +157,7 @@ def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
     assert main(["sweep", str(again), "--out", str(tmp_path / "rn"), "--quiet"]) == 0
     rn = [json.loads(x) for x in (tmp_path / "rn" / "results.jsonl").read_text().splitlines()]
     assert {r["metrics"]["sw_seen_top1"] for r in rn} == {ideal["sw_seen_top1"]}
-    assert list((cache_dir() / "srnn").glob("*.pt")) == cached
+    assert list((cache_dir() / "srnn").glob("*.npz")) == cached
     assert "Contrast: SRNN-CLIP trained in software" in (out / "report.html").read_text()
     assert json.loads((out / "summary.json").read_text())["model"] == "srnn"
     # The same folder refuses the LSM sweep of the same parameter.
