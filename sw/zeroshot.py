@@ -29,6 +29,7 @@ from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss, supcon_loss
 
 __all__ = ["ZeroShotConfig", "ZeroShotSplit", "make_split", "retrieval_top1", "prototype_top1",
+           "integer_retrieval_top1", "integer_prototype_top1",
            "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
            "fit_cca", "fit_ridge", "linear_probe"]
 
@@ -177,22 +178,47 @@ def prototype_top1(queries, q_labels, keys, k_labels) -> float:
     return 100.0 * float((classes[sim.argmax(1)] == np.asarray(q_labels)).mean())
 
 
-def evaluate_embeddings(ev, ea, v_labels, a_labels, split: ZeroShotSplit) -> dict:
+def integer_retrieval_top1(queries, q_labels, keys, k_labels) -> float:
+    """:func:`retrieval_top1` in the macro's arithmetic: int8 embeddings ranked by their
+    integer dot product (not normalised), ties to the lowest key row, as the RTL's
+    classifier compares (:func:`~rramlsm.sw.contract.argmax_first`)."""
+    from rramlsm.sw.contract import argmax_first
+
+    scores = np.asarray(queries, np.int64) @ np.asarray(keys, np.int64).T
+    best = argmax_first(scores, axis=1)
+    return 100.0 * float((np.asarray(k_labels)[best] == np.asarray(q_labels)).mean())
+
+
+def integer_prototype_top1(queries, q_labels, keys, k_labels) -> float:
+    """:func:`prototype_top1` in the macro's arithmetic: the class prototypes quantised to
+    int8 as the bundle stores them, scored by integer dot product, ties to the lowest class."""
+    from rramlsm.sw.bundle import quantize_prototypes
+
+    classes = np.unique(k_labels)
+    protos = quantize_prototypes(class_prototypes(keys, k_labels, classes))
+    return integer_retrieval_top1(queries, q_labels, protos, classes)
+
+
+def evaluate_embeddings(ev, ea, v_labels, a_labels, split: ZeroShotSplit, *,
+                        integer: bool = False) -> dict:
     """Retrieval and prototype figures (percent) on the seen and unseen test pools.
 
     ``ev`` / ``ea``: embeddings of *every* visual / audio sample (indexed by the
     split).  Keys ``a2v`` (audio query, image retrieved: the paper's figure)
-    and ``v2a``.
+    and ``v2a``.  ``integer``: int8 embeddings compared as the macro does (integer dot
+    product, ties to the lowest row) instead of by cosine similarity.
     """
+    retrieve, nearest = ((integer_retrieval_top1, integer_prototype_top1) if integer
+                         else (retrieval_top1, prototype_top1))
     out = {}
     for name in ("seen", "unseen"):
         iv, ia = split.pool_v[name], split.pool_a[name]
         lv, la = np.asarray(v_labels)[iv], np.asarray(a_labels)[ia]
         out[name] = {
-            "a2v": retrieval_top1(ea[ia], la, ev[iv], lv),
-            "v2a": retrieval_top1(ev[iv], lv, ea[ia], la),
-            "a2v_prototype": prototype_top1(ea[ia], la, ev[iv], lv),
-            "v2a_prototype": prototype_top1(ev[iv], lv, ea[ia], la),
+            "a2v": retrieve(ea[ia], la, ev[iv], lv),
+            "v2a": retrieve(ev[iv], lv, ea[ia], la),
+            "a2v_prototype": nearest(ea[ia], la, ev[iv], lv),
+            "v2a_prototype": nearest(ev[iv], lv, ea[ia], la),
             "pool_v": len(iv),
             "pool_a": len(ia),
         }

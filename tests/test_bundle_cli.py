@@ -19,6 +19,7 @@ def test_demo_writes_metrics_report_and_bundle(demo_run):
         for k in ("visual_top1", "audio_top1"):
             assert 0 <= m[path]["probe"][k] <= 100
         assert f"{'seen_top1'}_sd" in m[path]["zero_shot"]
+    assert 0 <= m["hardware"]["zero_shot_cosine"]["unseen_top1"] <= 100
     assert m["software"]["test_selected"]["unseen_top1"] >= 0
     assert m["training_cost"]["srnn_clip_ratio"] > 1
     assert m["training_cost"]["protonet_ratio"] > 1

@@ -13,6 +13,8 @@ from rramlsm.sw.zeroshot import (
     evaluate_embeddings,
     fit_cca,
     fit_ridge,
+    integer_prototype_top1,
+    integer_retrieval_top1,
     make_split,
     prototype_top1,
     retrieval_top1,
@@ -170,3 +172,28 @@ def test_feature_cache_is_keyed_by_config_and_survives_damage(digits, tmp_path):
         assert files[0].read_bytes() == good, what          # rewritten whole
     with pytest.raises(ValueError, match="read noise is part of the golden"):
         lsm_counts(sub, cfg, seed=0, noise=True, cache=False)
+
+
+def test_hardware_retrieval_ranks_by_integer_dot_product_ties_to_the_lowest_row():
+    """The macro scores int8 embeddings by their plain dot product (no normalisation) and
+    keeps the first of equal scores; cosine similarity would choose otherwise here."""
+    q = np.array([[1, 0]], np.int8)
+    keys = np.array([[100, 100], [2, 0]], np.int8)       # cosine: row 1; dot product: row 0
+    assert retrieval_top1(q, [1], keys, [0, 1]) == 100.0
+    assert integer_retrieval_top1(q, [1], keys, [0, 1]) == 0.0
+    assert integer_retrieval_top1(q, [0], keys, [0, 1]) == 100.0
+    tie = np.array([[1, 1]], np.int8)
+    assert integer_retrieval_top1(tie, [5], np.array([[1, 0], [0, 1]]), [5, 6]) == 100.0
+    assert integer_retrieval_top1(tie, [5], np.array([[0, 1], [1, 0]]), [6, 5]) == 0.0
+    # int8 embeddings cannot overflow in int8 arithmetic: 127 x 127 x 2 needs more.
+    big = np.full((1, 2), 127, np.int8)
+    assert integer_retrieval_top1(big, [0], np.stack([big[0], -big[0]]), [0, 1]) == 100.0
+
+
+def test_hardware_prototypes_are_int8_and_scored_by_dot_product():
+    # Class 1's prototype quantises to [127, 0], class 2's to [0, 127]: the query [3, 2]
+    # scores 381 against 254, [2, 3] the reverse, and [2, 2] ties (254 each): class 1.
+    keys = np.array([[10, 0], [10, 0], [0, 5]], np.int8)
+    queries = np.array([[3, 2], [2, 3], [2, 2]], np.int8)
+    assert integer_prototype_top1(queries, [1, 2, 2], keys, [1, 1, 2]) == pytest.approx(200 / 3)
+    assert integer_prototype_top1(queries, [1, 2, 1], keys, [1, 1, 2]) == 100.0
