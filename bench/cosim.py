@@ -75,8 +75,10 @@ def main() -> int:
 
     bundle_dir = Path(os.environ.get("RRAMLSM_BENCH_BUNDLE", "runs/demo/bundle"))
     if not (bundle_dir / "manifest.json").exists():
-        print(f"no bundle at {bundle_dir}: run `make demo` first (or set RRAMLSM_BENCH_BUNDLE)")
-        return 1
+        # `make bench` builds the demo bundle first; run on its own, say why and move on.
+        print(f"bench cosim: skipped, no bundle at {bundle_dir} (`make bench` builds one with "
+              f"the demo; or set RRAMLSM_BENCH_BUNDLE)")
+        return 0
     n = 5 if os.environ.get("RRAMLSM_BENCH_QUICK") else 20
     frames = sample_frames(load_bundle(bundle_dir), {"visual": "digits", "audio": "speech"}, n)
     cocotb_run = run_cosim(bundle_dir, frames)

@@ -83,7 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(sub)
     hw_commands.register(sub)
     cosim_commands.register(sub)
+    for name in COMPUTE_COMMANDS:
+        if name in sub.choices:
+            _add_compute(sub.choices[name])
     return p
+
+
+#: Sub-commands that run the float or golden model on data.
+COMPUTE_COMMANDS = ("train", "demo", "eval", "sweep", "tune", "energy", "baselines")
+
+
+def _add_compute(p: argparse.ArgumentParser) -> None:
+    from rramlsm.sw.golden import GOLDEN_KERNELS
+
+    g = p.add_argument_group("compute (results are bit-identical whatever is chosen)")
+    g.add_argument("--kernel", choices=("auto",) + GOLDEN_KERNELS, default=None,
+                   help="golden-model kernel (default: $RRAMLSM_KERNEL or auto, the fastest "
+                        "exact kernel on this machine, timed once per process)")
+    g.add_argument("--device", default=None,
+                   help="cpu (default) or cuda[:N]: where the float and golden models run")
 
 
 #: Printed under the traceback of an exception that no user input explains.
@@ -100,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = " ".join(["rramlsm", args.command] + [getattr(args, "data_command", None) or ""]).strip()
     try:
+        if getattr(args, "kernel", None) or getattr(args, "device", None):
+            from rramlsm.sw.kernels import set_compute
+
+            set_compute(kernel=args.kernel, device=args.device)
         return int(args.func(args) or 0)
     except RRAMLSMError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

@@ -35,14 +35,14 @@ import torch
 from rramlsm.sw import contract
 from rramlsm.sw.device import ADCConfig
 from rramlsm.sw.kernels import (
-    KERNELS,
+    GOLDEN_KERNELS,
     KernelError,
     SpikeMatmul,
-    available_kernels,
     compute_device,
-    event_lif_available,
     event_lif_counts,
     kernel_setting,
+    usable_golden,
+    usable_reason,
 )
 from rramlsm.sw.lsm import Reservoir
 
@@ -139,9 +139,6 @@ def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
                                                 lsm.noise_amplitude))
 
 
-#: Every implementation of the golden model: the event-driven CPU loop, and the
-#: step-major tensor loop with each exact column-sum kernel (CPU or CUDA).
-GOLDEN_KERNELS = ("event",) + KERNELS
 # (device, inputs, neurons, steps, noise, record) -> the fastest kernel measured.
 _GOLDEN_CHOICE: dict[tuple, str] = {}
 _PROBE_SAMPLES = 64
@@ -165,9 +162,9 @@ def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = N
         reason = usable_reason(name, dev)
         if reason:
             raise KernelError(f"kernel {name!r} cannot be used on {dev}: {reason}; available: "
-                              f"{', '.join(_usable_golden(dev)) or 'none'}")
+                              f"{', '.join(usable_golden(dev)) or 'none'}")
         return name
-    usable = _usable_golden(dev)
+    usable = usable_golden(dev)
     key = (str(dev), lsm.inputs, lsm.neurons, lsm.steps, bool(lsm.noise_amplitude), record)
     if key not in _GOLDEN_CHOICE:
         probe = np.asarray(frames[:_PROBE_SAMPLES], np.uint8)
@@ -186,20 +183,6 @@ def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = N
                                      f"please report this bug")
         _GOLDEN_CHOICE[key] = min(times, key=times.get)
     return _GOLDEN_CHOICE[key]
-
-
-def _usable_golden(dev: torch.device) -> list[str]:
-    return [k for k in GOLDEN_KERNELS if usable_reason(k, dev) is None]
-
-
-def usable_reason(name: str, device: torch.device | str) -> str | None:
-    """Why golden kernel ``name`` cannot run on ``device``, or None if it can."""
-    device = torch.device(device)
-    if name == "event":
-        if device.type != "cpu":
-            return "it runs on the CPU only"
-        return None if event_lif_available() else "numba is not installed"
-    return available_kernels(device)[name]
 
 
 @torch.no_grad()

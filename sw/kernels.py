@@ -52,6 +52,7 @@ from rramlsm.errors import ConfigError
 from rramlsm.sw import contract
 
 __all__ = [
+    "GOLDEN_KERNELS",
     "KERNELS",
     "KernelError",
     "SpikeMatmul",
@@ -63,10 +64,15 @@ __all__ = [
     "kernel_setting",
     "set_compute",
     "sum_active_rows",
+    "usable_golden",
+    "usable_reason",
 ]
 
-#: Every exact kernel, in the order a tie is broken.
+#: Every exact column-sum kernel (:class:`SpikeMatmul`), in the order a tie is broken.
 KERNELS = ("int8", "fp32", "gather")
+#: Every implementation of the golden model: the event-driven CPU loop
+#: (:func:`event_lif_counts`), and the step-major tensor loop with each column-sum kernel.
+GOLDEN_KERNELS = ("event",) + KERNELS
 _EXACT_F32 = 1 << 24
 _EXACT_F64 = 1 << 53
 
@@ -80,9 +86,9 @@ class KernelError(ConfigError):
 def kernel_setting() -> str:
     """The kernel asked for: ``$RRAMLSM_KERNEL`` or ``"auto"``."""
     name = os.environ.get("RRAMLSM_KERNEL", "auto").strip() or "auto"
-    if name != "auto" and name not in KERNELS:
+    if name != "auto" and name not in GOLDEN_KERNELS:
         raise KernelError(f"RRAMLSM_KERNEL={name!r} is not a kernel; choose auto or one of "
-                          f"{', '.join(KERNELS)}")
+                          f"{', '.join(GOLDEN_KERNELS)}")
     return name
 
 
@@ -110,17 +116,20 @@ def set_compute(*, kernel: str | None = None, device: str | None = None) -> None
     Both are environment variables so that Ray workers inherit them; each is
     checked here, so a bad value stops before any work.
     """
+    dev = compute_device(device)
     if kernel is not None:
-        os.environ["RRAMLSM_KERNEL"] = kernel
-        name = kernel_setting()
+        name = kernel.strip() or "auto"
         if name != "auto":
-            reason = available_kernels(compute_device(device)).get(name)
+            if name not in GOLDEN_KERNELS:
+                raise KernelError(f"kernel {name!r} is not a kernel; choose auto or one of "
+                                  f"{', '.join(GOLDEN_KERNELS)}")
+            reason = usable_reason(name, dev)
             if reason:
-                raise KernelError(f"kernel {name!r} cannot be used here: {reason}; available: "
-                                  f"{', '.join(_usable(compute_device())) or 'none'}")
+                raise KernelError(f"kernel {name!r} cannot be used on {dev}: {reason}; "
+                                  f"available: {', '.join(usable_golden(dev)) or 'none'}")
+        os.environ["RRAMLSM_KERNEL"] = name
     if device is not None:
-        os.environ["RRAMLSM_DEVICE"] = device
-        compute_device(device)
+        os.environ["RRAMLSM_DEVICE"] = str(dev)
 
 
 # --- the kernels -------------------------------------------------------------------------
@@ -254,6 +263,21 @@ def _usable(device: torch.device) -> list[str]:
     return [k for k, why in available_kernels(device).items() if why is None]
 
 
+def usable_reason(name: str, device: torch.device | str) -> str | None:
+    """Why golden-model kernel ``name`` cannot run on ``device``, or None if it can."""
+    device = torch.device(device)
+    if name == "event":
+        if device.type != "cpu":
+            return "it runs on the CPU only"
+        return None if event_lif_available() else "numba is not installed"
+    return available_kernels(device)[name]
+
+
+def usable_golden(device: torch.device | str) -> list[str]:
+    """The golden-model kernels usable on ``device``, in :data:`GOLDEN_KERNELS` order."""
+    return [k for k in GOLDEN_KERNELS if usable_reason(k, device) is None]
+
+
 # (device, k, n, rows, density) -> the fastest kernel measured there.
 _CHOICE: dict[tuple, str] = {}
 _PROBE_ROWS = 1024
@@ -312,6 +336,8 @@ class SpikeMatmul:
         self.device = compute_device(device)
         self.prepared = _Prepared(w, self.device)
         self.requested = kernel_setting() if kernel is None else kernel
+        if self.requested == "event":
+            self.requested = "auto"  # the golden model's own loop: columns sums are free to choose
         if self.requested != "auto":
             if self.requested not in KERNELS:
                 raise KernelError(f"kernel {self.requested!r} is not a kernel; choose auto or "

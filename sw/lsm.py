@@ -28,6 +28,7 @@ import torch
 
 from rramlsm.sw._checks import check_real
 from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig, sample_crossbar
+from rramlsm.sw.kernels import compute_device, sum_active_rows
 
 __all__ = [
     "LSMConfig",
@@ -170,26 +171,25 @@ def _input_drive(x: torch.Tensor, w_in: torch.Tensor) -> torch.Tensor:
     """``x [M, K] @ w_in [K, N]``; for sparse ``x`` a sum of the active rows of ``w_in``.
 
     Event frames are mostly zeros (~10 % active), so summing the rows of the
-    active inputs (``embedding_bag``, weighted by the input values so any
-    ``x`` gives the matmul's result) does a tenth of a dense matmul's work.
+    active inputs (:func:`~rramlsm.sw.kernels.sum_active_rows`) does a tenth of a
+    dense matmul's work.
     """
     if torch.count_nonzero(x) > SPARSE_DRIVE_MAX_DENSITY * x.numel():
         return x.to(w_in.dtype) @ w_in
-    rows, cols = x.nonzero(as_tuple=True)
-    offsets = torch.searchsorted(rows, torch.arange(x.shape[0], device=x.device))
-    return torch.nn.functional.embedding_bag(cols, w_in, offsets, mode="sum",
-                                             per_sample_weights=x[rows, cols].to(w_in.dtype))
+    return sum_active_rows(x, w_in)
 
 
 @torch.no_grad()
 def float_features(reservoir: Reservoir, frames: np.ndarray, *, batch: int = 512,
-                   device: str = "cpu", record: bool = False):
+                   device: str | torch.device | None = None, record: bool = False):
     """Spike-rate features ``[N, neurons]`` (float32 in [0, 1]) of framed input ``[N, T, inputs]``.
 
-    Streams over the dataset in batches so memory stays bounded.
+    Streams over the dataset in batches so memory stays bounded.  ``device``: the
+    process setting (:func:`~rramlsm.sw.kernels.compute_device`) by default.
     """
     cfg = reservoir.config
     _check_frames(frames, cfg)
+    device = compute_device(device)
     w_in, w_rec = reservoir.float_weights(device)
     out, trains = [], []
     for lo in range(0, len(frames), batch):

@@ -299,7 +299,9 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
     if todo:
         v_ds = load_source(cfg.visual, progress=progress)
         a_ds = load_source(cfg.audio, progress=progress)
-        env = {k: os.environ[k] for k in ("RRAMLSM_CACHE",) if k in os.environ}
+        # The cache and the compute settings (--kernel, --device) reach every worker.
+        env = {k: os.environ[k] for k in ("RRAMLSM_CACHE", "RRAMLSM_KERNEL", "RRAMLSM_DEVICE")
+               if k in os.environ}
         started_here = not ray.is_initialized()
         if started_here:
             ray.init(address=address, num_cpus=None if address else cpus,

@@ -177,3 +177,20 @@ def test_golden_model_on_cuda_equals_the_cpu():
     for k in KERNELS:
         if usable_reason(k, "cuda") is None:
             np.testing.assert_array_equal(golden_counts(lsm, x, kernel=k, device="cuda"), ref)
+
+
+def test_cli_refuses_a_forced_kernel_that_cannot_run_here(monkeypatch, capsys, tmp_path):
+    """--kernel names a kernel this machine cannot use: exit 2, one line with the alternatives,
+    before any work."""
+    from rramlsm.cli import main
+
+    monkeypatch.setenv("RRAMLSM_KERNEL", "auto")  # restored after main() sets it
+    monkeypatch.setenv("RRAMLSM_DEVICE", "cpu")
+    monkeypatch.setattr(kernels, "_PROVEN", {("int8", "cpu"): "no int8 units (test)"})
+    rc = main(["demo", "--kernel", "int8", "--out", str(tmp_path / "demo")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "kernel 'int8' cannot be used on cpu: no int8 units (test); available: event" in err
+    assert not (tmp_path / "demo").exists()
+    rc = main(["demo", "--kernel", "fp32", "--device", "tpu", "--out", str(tmp_path / "demo")])
+    assert rc == 2 and "device='tpu' is not a device" in capsys.readouterr().err
