@@ -82,12 +82,15 @@ def _cost(result, baseline_epochs: int) -> dict:
                          BaselineConfig(epochs=baseline_epochs), our_seconds=ours)
 
 
-def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int = 0) -> dict:
+def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int = 0,
+                 visual=None, audio=None, extra: dict | None = None) -> dict:
     """Pipeline + training cost + bundles + metrics.json + report.html in ``out``.
 
     The training-cost comparison gives SRNN-CLIP as many epochs as our heads.
     ``rtl_samples`` > 0 also runs that many samples per modality through the
-    Verilated RTL of the bundle (``metrics["rtl_check"]``).
+    Verilated RTL of the bundle (``metrics["rtl_check"]``).  ``visual`` / ``audio``:
+    datasets to use instead of the configured sources; ``extra``: entries added to
+    ``metrics.json`` (``tuning``).
     """
     from rramlsm.sw.bundle import write_bundle
     from rramlsm.sw.pipeline import PAPER_FIGURES, run_pipeline
@@ -96,8 +99,9 @@ def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int =
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = run_pipeline(config, progress=progress)
+    result = run_pipeline(config, progress=progress, visual=visual, audio=audio)
     metrics = result.metrics
+    metrics.update(extra or {})
     metrics["training_cost"] = _cost(result, config.zeroshot.epochs)
     for s in result.seeds:
         write_bundle(out / "models" / f"seed{s.seed}", s.bundle)
@@ -248,6 +252,10 @@ def _check_sources(args) -> None:
 
 
 def _cmd_train(args) -> int:
+    if args.config or args.tune:
+        from rramlsm.sw.tune import train_tuned
+
+        return train_tuned(args)
     from rramlsm.arguments import input_file, naming, output_folder
 
     output_folder("--out", args.out)
@@ -633,6 +641,9 @@ def _add_training(p, default_out: str | None) -> None:
                    help="reservoir neurons per modality (default: the presets' 200; BMI "
                         "2048), e.g. a smaller macro for a smaller FPGA")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from rramlsm.sw.tune import add_train_arguments
+
+    add_train_arguments(p)
 
 
 def register(sub) -> None:
@@ -700,3 +711,7 @@ def register(sub) -> None:
     b.add_argument("--target-rate", type=float, default=0.05)
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_cmd_baselines)
+
+    from rramlsm.sw.tune import register as register_tune
+
+    register_tune(sub)

@@ -174,8 +174,9 @@ class VisionFraming:
     """Time bins T (the recording's span is split into T equal bins)."""
     reduce: Literal["pool", "crop"] = "pool"
     """``"pool"``: 2 x 2 OR-pooling of the central 32 x 32; ``"crop"``: centre 16 x 16."""
-    polarity: Literal["on", "off", "both"] = "on"
-    """Which polarity feeds the rows: one (256 inputs) or both (512 inputs)."""
+    polarity: Literal["on", "off", "any", "both"] = "on"
+    """Which polarity feeds the rows: one (256 inputs), either merged onto the same row
+    (``"any"``, 256 inputs) or both split onto their own rows (``"both"``, 512 inputs)."""
     sensor: tuple[int, int] = NMNIST_SENSOR
     """Sensor width, height in pixels."""
     side: int = 16
@@ -186,9 +187,10 @@ class VisionFraming:
             raise ValueError(f"VisionFraming steps must be a positive integer, not {self.steps!r}")
         if self.reduce not in ("pool", "crop"):
             raise ValueError(f"VisionFraming reduce must be 'pool' or 'crop', not {self.reduce!r}")
-        if self.polarity not in ("on", "off", "both"):
+        if self.polarity not in ("on", "off", "any", "both"):
             raise ValueError(
-                f"VisionFraming polarity must be 'on', 'off' or 'both', not {self.polarity!r}"
+                f"VisionFraming polarity must be 'on', 'off', 'any' or 'both', not "
+                f"{self.polarity!r}"
             )
         if self.reduce == "pool" and 2 * self.side > min(self.sensor):
             raise ValueError(
@@ -267,6 +269,8 @@ def frame_vision(samples: Sequence[np.ndarray], framing: VisionFraming = VisionF
         cell = row * side + col
     elif framing.polarity == "off":
         keep &= p == 0
+        cell = row * side + col
+    elif framing.polarity == "any":
         cell = row * side + col
     else:
         cell = ((1 - p.astype(np.int32)) * side + row) * side + col  # ON first, then OFF

@@ -89,6 +89,9 @@ class PipelineConfig:
     recalibrate_deployed: bool = False
     """Re-pick the threshold register on the deployed chip for ``target_rate`` (from
     unlabelled training samples, as a macro can in the field); heads stay as trained."""
+    per_modality: dict = field(default_factory=dict)
+    """Per-modality changes over the above (a tuned configuration, :mod:`rramlsm.sw.tune`):
+    ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``."""
 
     def __post_init__(self):
         if self.recalibrate_deployed and self.target_rate is None:
@@ -101,6 +104,23 @@ class PipelineConfig:
             check_real("PipelineConfig", "target_rate", self.target_rate, lo=0.0, hi=1.0,
                        lo_open=True, hi_open=True)
         check_int("PipelineConfig", "align_dim", self.align_dim, lo=1)
+        for m, changes in self.per_modality.items():
+            if set(changes) - {"target_rate", "lsm"}:
+                raise ConfigError(f"PipelineConfig per_modality {m}: unknown keys "
+                                  f"{sorted(set(changes) - {'target_rate', 'lsm'})}")
+            if "target_rate" in changes:
+                check_real("PipelineConfig", f"{m} target_rate", changes["target_rate"],
+                           lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+
+    def rate(self, modality: str) -> float | None:
+        """The firing rate ``modality``'s reservoir is calibrated to (None: paper constants)."""
+        if self.target_rate is None:
+            return None
+        return self.per_modality.get(modality, {}).get("target_rate", self.target_rate)
+
+    def overrides(self, modality: str) -> dict:
+        """``lsm_overrides`` with ``modality``'s own changes on top."""
+        return {**self.lsm_overrides, **self.per_modality.get(modality, {}).get("lsm", {})}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -187,7 +207,7 @@ def _zero_shot_summary(r: dict) -> dict:
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
               progress) -> SeedResult:
     chip = chip_seeds(seed)
-    configs = {m: _calibrated(m, ds, chip[m], cfg.target_rate, cfg.lsm_overrides)
+    configs = {m: _calibrated(m, ds, chip[m], cfg.rate(m), cfg.overrides(m))
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
@@ -196,7 +216,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     if cfg.deploy_device and cfg.recalibrate_deployed:
         # Only the weight-scale / threshold ratio matters, so this re-picks the threshold
         # register (in ADC units) of the deployed chip; codes, heads and ADC stay.
-        deployed = {m: calibrate_on_training(deployed[m], data[m], chip[m], cfg.target_rate)
+        deployed = {m: calibrate_on_training(deployed[m], data[m], chip[m], cfg.rate(m))
                     for m in data}
     counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
                   "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",

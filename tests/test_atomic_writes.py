@@ -37,6 +37,8 @@ SCRATCH = {
     ("sw/datasets/builtin.py", "_cached"): "EventDataset.save writes through atomic_path",
     ("sw/sweep.py", "run_sweep"): "results.jsonl is an append-only journal: a line cut by a "
                                   "crash is found and its trial rerun (_read_results)",
+    ("sw/tune.py", "add"): "trials.jsonl is an append-only journal: a line cut by a crash is "
+                           "found and its trial rerun (read_trials)",
     ("sw/bundle.py", "write_bundle"): "the whole folder is written under a temporary name "
                                       "and renamed into place",
     ("sw/report.py", "_png"): "into an in-memory buffer",

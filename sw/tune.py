@@ -1,0 +1,1086 @@
+"""Fit the flow to the user's data: a validation-scored search on Ray Tune (Optuna's TPE).
+
+``rramlsm tune --visual SRC --audio SRC --out DIR`` searches the settings that
+decide how well the method does on a given data set -- the firing rate each
+reservoir is calibrated to, how vision events are framed (pooled or cropped,
+polarities merged or split, time bins), the cochlea of WAV sources (level step,
+reference amplitude, channels), the audio time bins and the head training
+(epochs, early stopping, weight decay, temperature, batch, learning rate, loss).
+
+**What a trial sees.** Only the training split of the *seen* classes ever enters
+tuning: the sources are cut down to it before anything is framed, so test
+recordings and unseen classes cannot reach a score.  Each trial is scored by
+k-fold cross-validation on that data (``folds``, stratified by class, each fold
+on its own pair of sampled chips): the reservoirs are calibrated on the fold's
+fitting part, the heads are trained there (checkpoint chosen on pairs carved
+from the fitting part), and the held-out fold gives the figures:
+
+* ``zero_shot``: audio -> image top-1 retrieval among the held-out samples;
+* ``probe_visual`` / ``probe_audio``: a logistic-regression probe fitted on the
+  fitting part, scored on the held-out fold (seen classes).
+
+The score is their mean (``objective = "mean"``; one of them alone on request),
+averaged over folds, with the spread over folds beside it.  The defaults are
+scored the same way, as trial 0, so the gain is measured, not assumed.
+
+**Why TPE.** A trial is cheap (seconds to a minute) and the space mixes
+categorical and log-scaled settings with interactions (a framing changes the
+best firing rate).  TPE models good and bad regions per setting from the trials
+so far and needs no gradient or smoothness; successive halving (ASHA) would stop
+trials early on the head-training curve, but most of a trial's settings act
+before training starts, so early epochs say little about them.
+
+Outputs: ``trials.jsonl`` (one record per finished trial, appended as trials
+finish; an interrupted tune resumes without redoing them, and a line cut by the
+interruption is detected and its trial rerun), ``tuned.toml`` (the winner as a
+complete, readable configuration with its score and the defaults' score) and
+``report.html``.  ``rramlsm train --config tuned.toml`` runs with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rramlsm.arguments import naming
+from rramlsm.errors import ConfigError
+from rramlsm.sw._io import atomic_path, write_atomic
+from rramlsm.sw.datasets.sources import check_source
+
+__all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
+           "evaluate", "search_space", "run_tune", "load_tuned", "write_tuned", "tuned_inputs",
+           "needed_per_class", "read_trials", "register"]
+
+#: Every tuned setting and its default (the values the flow uses without tuning).
+DEFAULTS = {
+    "visual.target_rate": 0.05,
+    "visual.steps": 50,
+    "visual.reduce": "pool",
+    "visual.polarity": "on",
+    "audio.target_rate": 0.05,
+    "audio.steps": 129,
+    "cochlea.delta": 0.75,
+    "cochlea.r0": 0.01,
+    "cochlea.channels": 64,
+    "head.epochs": 100,
+    "head.patience": 0,
+    "head.weight_decay": 0.0,
+    "head.temperature": 1.0,
+    "head.batch": 8,
+    "head.lr": 1e-3,
+    "head.loss": "clip",
+}
+#: What each setting means (tuned.toml comments, the report).
+MEANING = {
+    "visual.target_rate": "firing rate the visual reservoir is calibrated to",
+    "visual.steps": "time bins T of a vision recording",
+    "visual.reduce": "pool: 2x2 OR-pooling of the central 32x32; crop: centre 16x16",
+    "visual.polarity": "on: ON events; any: both polarities merged; both: split rows",
+    "audio.target_rate": "firing rate the audio reservoir is calibrated to",
+    "audio.steps": "time bins T of an utterance",
+    "cochlea.delta": "level-crossing step of the cochlea (log units): its threshold",
+    "cochlea.r0": "reference amplitude of the log compression: its inverse gain",
+    "cochlea.channels": "cochlea band-pass channels (audio reservoir inputs)",
+    "head.epochs": "head training epochs (at most)",
+    "head.patience": "stop after this many epochs without validation gain (0: never)",
+    "head.weight_decay": "AdamW weight decay",
+    "head.temperature": "contrastive temperature",
+    "head.batch": "pairs per batch",
+    "head.lr": "learning rate",
+    "head.loss": "clip: symmetric CLIP; supcon: every same-class pair a positive",
+}
+OBJECTIVES = ("mean", "zero_shot", "probe_visual", "probe_audio")
+#: Settings kept in a tuned.toml and compared with the data it is used on.
+_DATA_FIELDS = ("visual_modality", "visual_kind", "visual_sensor", "audio_modality",
+                "audio_kind", "audio_sensor")
+
+
+def needed_per_class(folds: int) -> int:
+    """Training samples per seen class and modality that ``folds``-fold validation needs:
+    at least 2 held out per fold and 5 left to fit on (4 training pairs + 1 to choose the
+    checkpoint on)."""
+    n = 2 * folds
+    while n - math.ceil(n / folds) < 5:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """One tuning run: sources, validation scheme, budget."""
+
+    visual: str
+    audio: str
+    folds: int = 3
+    """k of the k-fold cross-validation on the seen training data."""
+    objective: str = "mean"
+    max_per_class: int | None = None
+    """Use at most this many training samples per seen class and modality (speed)."""
+    trials: int = 40
+    """Trials besides the defaults."""
+    time_budget_s: float | None = None
+    seed: int = 0
+    seen: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+
+    def __post_init__(self):
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+            raise ConfigError(f"--folds must be an integer >= 2, not {self.folds!r}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"--objective {self.objective!r} is not one of "
+                              f"{', '.join(OBJECTIVES)}")
+        if self.max_per_class is not None and self.max_per_class < needed_per_class(self.folds):
+            raise ConfigError(f"--max-per-class {self.max_per_class}: {self.folds}-fold "
+                              f"validation needs at least {needed_per_class(self.folds)}")
+        if not isinstance(self.trials, int) or self.trials < 0:
+            raise ConfigError(f"--trials must be a non-negative integer, not {self.trials!r}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ConfigError(f"--time-budget must be positive, not {self.time_budget_s}")
+
+    def identity(self) -> dict:
+        """What makes two runs' trials comparable (the budget may change on a resume)."""
+        d = dataclasses.asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
+                if k not in ("trials", "time_budget_s")}
+
+
+# -- The data a trial sees -------------------------------------------------------------------
+
+@dataclass
+class ModalityData:
+    """One modality's tuning samples: the seen classes' training split only."""
+
+    spec: str
+    modality: str
+    kind: str
+    """``"events"`` (framed per trial) or ``"wav"`` (the cochlea runs per trial)."""
+    sensor: tuple[int, ...]
+    labels: np.ndarray
+    fold: np.ndarray
+    """Fold of each sample (stratified by class)."""
+    events: list = field(default_factory=list)
+    waves: list = field(default_factory=list)
+    rates: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class TuningData:
+    visual: ModalityData
+    audio: ModalityData
+    settings: TuneSettings
+
+
+def _source_kind(spec: str) -> str:
+    from rramlsm.sw.datasets.sources import parse_source
+
+    return "wav" if parse_source(spec)[0] == "fsdd" else "events"
+
+
+def _pick(labels: np.ndarray, is_train: np.ndarray, settings: TuneSettings, spec: str,
+          rng) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the tuning samples (seen classes, training split, at most
+    ``max_per_class`` each) and their folds; refuses too few samples per class."""
+    need = needed_per_class(settings.folds)
+    idx, folds = [], []
+    for c in settings.seen:
+        cand = np.flatnonzero((labels == c) & is_train)
+        if len(cand) < need:
+            raise ConfigError(
+                f"{spec}: seen class {c} has {len(cand)} training samples; {settings.folds}-fold "
+                f"validation needs at least {need} per class (classes {list(settings.seen)}, "
+                f"training split only)")
+        cand = rng.permutation(cand)
+        if settings.max_per_class is not None:
+            cand = cand[:settings.max_per_class]
+        idx.append(np.sort(cand))
+        folds.append(rng.permutation(np.arange(len(cand)) % settings.folds))
+    return np.concatenate(idx), np.concatenate(folds)
+
+
+def _wav_files(spec: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """The WAV files of an FSDD-layout folder, their labels and split (no audio read)."""
+    from rramlsm.errors import EventDataError
+    from rramlsm.sw.datasets.fsdd import _NAME, FSDD_TEST_INDICES
+    from rramlsm.sw.datasets.sources import parse_source
+
+    root = parse_source(spec)[1]
+    if not root.is_dir():
+        raise EventDataError(f"{root}: speech folder does not exist")
+    files, labels, train = [], [], []
+    for f in sorted(root.glob("*.wav")):
+        m = _NAME.match(f.stem)
+        if not m or m["label"] not in {str(d) for d in range(10)}:
+            raise EventDataError(f"{f}: name is not {{digit}}_{{speaker}}_{{index}}.wav")
+        files.append(f)
+        labels.append(int(m["label"]))
+        train.append(int(m["index"]) not in FSDD_TEST_INDICES)
+    if not files:
+        raise EventDataError(f"{root}: no .wav files")
+    return files, np.array(labels, np.int64), np.array(train, bool)
+
+
+def tuning_data(settings: TuneSettings, *, visual=None, audio=None,
+                progress: bool = False) -> TuningData:
+    """Load both sources and keep only what tuning may see (``visual`` / ``audio``: loaded
+    event datasets to use instead of the sources)."""
+    rng = np.random.default_rng(settings.seed)
+    out = {}
+    for m, spec, given, modality in (("visual", settings.visual, visual, "vision"),
+                                     ("audio", settings.audio, audio, "audio")):
+        with naming(f"--{m}"):
+            out[m] = _modality_data(m, spec, given, modality, settings, rng, progress)
+    return TuningData(out["visual"], out["audio"], settings)
+
+
+def _modality_data(m, spec, given, modality, settings, rng, progress) -> ModalityData:
+    from rramlsm.sw.datasets import load_source
+    from rramlsm.sw.datasets.fsdd import read_wav
+    from rramlsm.sw.events import COCHLEA_CHANNELS
+
+    if given is None:
+        check_source(spec, modality)
+    kind = "events" if given is not None else _source_kind(spec)
+    if kind == "wav":
+        files, labels, train = _wav_files(spec)
+        idx, folds = _pick(labels, train, settings, spec, rng)
+        waves = [read_wav(files[i]) for i in idx]
+        return ModalityData(spec, "audio", "wav", (COCHLEA_CHANNELS,), labels[idx], folds,
+                            waves=[w for w, _ in waves], rates=[r for _, r in waves])
+    ds = given if given is not None else load_source(spec, progress=progress)
+    if ds.modality != modality:
+        raise ConfigError(f"{spec!r} is an {ds.modality} source, not {modality}")
+    idx, folds = _pick(ds.labels, ds.is_train, settings, spec, rng)
+    return ModalityData(spec, modality, "events", tuple(ds.sensor), ds.labels[idx], folds,
+                        events=[ds.events[i] for i in idx])
+
+
+# -- The search space --------------------------------------------------------------------------
+
+def search_space(data: TuningData) -> dict:
+    """Optuna distributions of the settings that apply to these sources."""
+    from optuna.distributions import CategoricalDistribution as Cat
+    from optuna.distributions import FloatDistribution as Float
+
+    space = {
+        "visual.target_rate": Float(0.01, 0.3, log=True),
+        "audio.target_rate": Float(0.01, 0.3, log=True),
+        "visual.steps": Cat([25, 35, 50, 75, 100]),
+        "audio.steps": Cat([64, 96, 129, 160, 200]),
+        "head.epochs": Cat([30, 60, 100, 150]),
+        "head.patience": Cat([0, 10, 25]),
+        "head.weight_decay": Float(1e-5, 0.3, log=True),
+        "head.temperature": Float(0.03, 2.0, log=True),
+        "head.batch": Cat([8, 16, 32, 64]),
+        "head.lr": Float(1e-4, 1e-2, log=True),
+        "head.loss": Cat(["clip", "supcon"]),
+    }
+    if min(data.visual.sensor) >= 32:
+        space["visual.reduce"] = Cat(["pool", "crop"])
+    space["visual.polarity"] = Cat(["on", "any", "both"])
+    if data.audio.kind == "wav":
+        space["cochlea.delta"] = Float(0.25, 2.0, log=True)
+        space["cochlea.r0"] = Float(1e-3, 0.1, log=True)
+        space["cochlea.channels"] = Cat([32, 64])
+    return space
+
+
+# -- One trial ---------------------------------------------------------------------------------
+
+def _cochlea_config(p: dict):
+    from rramlsm.sw.datasets.cochlea import CochleaConfig
+
+    return CochleaConfig(channels=int(p["cochlea.channels"]), delta=float(p["cochlea.delta"]),
+                         r0=float(p["cochlea.r0"]))
+
+
+def vision_framing(p: dict, sensor):
+    from rramlsm.sw.events import VisionFraming
+
+    return VisionFraming(steps=int(p["visual.steps"]), reduce=p["visual.reduce"],
+                         polarity=p["visual.polarity"], sensor=tuple(sensor))
+
+
+def audio_framing(p: dict, kind: str):
+    from rramlsm.sw.events import COCHLEA_CHANNELS, AudioFraming
+
+    return AudioFraming(steps=int(p["audio.steps"]),
+                        channels=int(p["cochlea.channels"]) if kind == "wav" else COCHLEA_CHANNELS)
+
+
+def _frames(d: ModalityData, p: dict) -> np.ndarray:
+    from rramlsm.sw.datasets.cochlea import Cochlea
+    from rramlsm.sw.events import frame_audio, frame_vision
+
+    if d.modality == "vision":
+        return frame_vision(d.events, vision_framing(p, d.sensor))
+    events = Cochlea(_cochlea_config(p))(d.waves, d.rates) if d.kind == "wav" else d.events
+    return frame_audio(events, audio_framing(p, d.kind))
+
+
+def head_config(p: dict, base=None):
+    """The :class:`~rramlsm.sw.zeroshot.ZeroShotConfig` of settings ``p``."""
+    from rramlsm.sw.zeroshot import ZeroShotConfig
+
+    return (base or ZeroShotConfig()).replace(
+        epochs=int(p["head.epochs"]), patience=int(p["head.patience"]) or None,
+        weight_decay=float(p["head.weight_decay"]), temperature=float(p["head.temperature"]),
+        batch=int(p["head.batch"]), lr=float(p["head.lr"]), loss=str(p["head.loss"]))
+
+
+def _fold_split(data: TuningData, f: int, rng):
+    """Heads' split of fold ``f``: fitting part (minus pairs to choose the checkpoint on) and
+    the held-out fold as the only pool."""
+    from rramlsm.sw.zeroshot import ZeroShotSplit
+
+    v, a = data.visual, data.audio
+    train_v, train_a, val_v, val_a = {}, {}, [], []
+    for c in data.settings.seen:
+        fv = np.flatnonzero((v.labels == c) & (v.fold != f))
+        fa = np.flatnonzero((a.labels == c) & (a.fold != f))
+        n = min(len(fv), len(fa))
+        held = np.zeros(n, bool)
+        held[rng.choice(n, max(1, round(0.15 * n)), replace=False)] = True
+        val_v.append(fv[:n][held])
+        val_a.append(fa[:n][held])
+        train_v[c] = np.setdiff1d(fv, fv[:n][held])
+        train_a[c] = np.setdiff1d(fa, fa[:n][held])
+    hv, ha = np.flatnonzero(v.fold == f), np.flatnonzero(a.fold == f)
+    return ZeroShotSplit(train_v, train_a, np.concatenate(val_v), np.concatenate(val_a),
+                         {"seen": hv, "unseen": hv}, {"seen": ha, "unseen": ha})
+
+
+def evaluate(params: dict, data: TuningData) -> dict:
+    """Score settings ``params`` (missing ones: :data:`DEFAULTS`) by k-fold validation on the
+    tuning data.  Returns the score, its spread over folds, each figure and the validation
+    curve (held-out top-1 per epoch, averaged over folds)."""
+    import torch
+
+    from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, float_features, make_reservoir
+    from rramlsm.sw.pipeline import chip_seeds
+    from rramlsm.sw.zeroshot import linear_probe, retrieval_top1, train_heads
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    s = data.settings
+    p = {**DEFAULTS, **params}
+    mods = {"visual": data.visual, "audio": data.audio}
+    frames = {m: _frames(d, p) for m, d in mods.items()}
+    zs = head_config(p)
+    figures, curves, rates = [], [], []
+    for f in range(s.folds):
+        chip = chip_seeds(s.seed + f)
+        feats, fire = {}, {}
+        for m, d in mods.items():
+            fit = np.flatnonzero(d.fold != f)
+            cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=frames[m].shape[1])
+            cfg, _ = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
+                                            target_rate=float(p[f"{m}.target_rate"]))
+            feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
+            fire[m] = float(feats[m].mean())
+        split = _fold_split(data, f, np.random.default_rng(s.seed + 1000 + f))
+        trained = train_heads(feats["visual"], feats["audio"], data.visual.labels,
+                              data.audio.labels, split, zs, seed=s.seed + f)
+        with torch.no_grad():
+            ev = trained.visual(torch.as_tensor(feats["visual"])).numpy()
+            ea = trained.audio(torch.as_tensor(feats["audio"])).numpy()
+        hv, ha = split.pool_v["seen"], split.pool_a["seen"]
+        fig = {"zero_shot": retrieval_top1(ea[ha], data.audio.labels[ha], ev[hv],
+                                           data.visual.labels[hv])}
+        for m, d in mods.items():
+            fig[f"probe_{m}"] = linear_probe(feats[m], d.labels, d.fold != f, seed=s.seed + f)
+        fig["mean"] = float(np.mean([fig["zero_shot"], fig["probe_visual"], fig["probe_audio"]]))
+        figures.append(fig)
+        curves.append([h["test"]["seen"]["a2v"] for h in trained.history])
+        rates.append(fire)
+    scores = [fig[s.objective] for fig in figures]
+    n = max(len(c) for c in curves)
+    curve = [float(np.mean([c[min(i, len(c) - 1)] for c in curves])) for i in range(n)]
+    return {
+        "score": float(np.mean(scores)),
+        "score_sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
+        "folds": scores,
+        "metrics": {k: float(np.mean([fig[k] for fig in figures])) for k in figures[0]},
+        "firing_rate": {m: float(np.mean([r[m] for r in rates])) for m in mods},
+        "curve": curve,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+# -- trials.jsonl ---------------------------------------------------------------------------
+
+def _recover_config(line: str) -> dict | None:
+    """What a record cut short says about its trial: ``config`` and ``defaults`` are written
+    first, so they usually survive."""
+    i = line.find('"config": ')
+    if i < 0:
+        return None
+    try:
+        cfg, _ = json.JSONDecoder().raw_decode(line, i + len('"config": '))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(cfg, dict):
+        return None
+    return {"config": cfg, "defaults": '"defaults": true' in line[:i]}
+
+
+def read_trials(path: Path) -> tuple[list[dict], dict | None]:
+    """Finished trials in ``path`` and what a last line cut by an interruption held
+    (``{"config": ..., "defaults": ...}``, or ``{}`` when nothing survived; that trial
+    reruns); the file is rewritten without the cut line.  A damaged line elsewhere is an
+    error."""
+    path = Path(path)
+    if not path.exists():
+        return [], None
+    lines = path.read_text().splitlines()
+    done, cut = [], None
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or "config" not in rec or "number" not in rec:
+                raise ValueError
+        except ValueError:
+            if i == len(lines) - 1:
+                cut = _recover_config(line) or {}
+                print(f"{path}: last line incomplete (interrupted write); its trial reruns")
+                continue
+            raise ConfigError(f"{path}: line {i + 1} is not a trial record; fix or remove "
+                              f"the file") from None
+        done.append(rec)
+    if cut is not None:
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in done))
+    return done, cut
+
+
+def _record(number: int, config: dict, result: dict | None, error: str | None = None,
+            defaults: bool = False) -> dict:
+    # "config" first: a line cut short still names its trial's settings (and which it was).
+    rec = {"number": number, "defaults": defaults, "config": config}
+    if result is not None:
+        rec.update(result)
+    else:
+        rec.update(score=None, error=error)
+    rec["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return rec
+
+
+# -- The search on Ray Tune ---------------------------------------------------------------------
+
+def _trainable(config: dict, data=None):
+    from ray import tune
+
+    result = evaluate(config, data)
+    tune.report({"score": result["score"], "result": json.dumps(result)})
+
+
+def _defaults_task(data):
+    return evaluate({}, data)
+
+
+def _study(space: dict, done: list[dict], rerun: dict | None, seed: int):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="rramlsm-tune", direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    for rec in done:
+        if rec.get("defaults") or rec.get("score") is None:
+            continue
+        params = {k: v for k, v in rec["config"].items() if k in space}
+        if set(params) != set(space) or not all(space[k]._contains(space[k].to_internal_repr(v))
+                                                for k, v in params.items()):
+            continue
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=space,
+                                                  value=rec["score"]))
+    if rerun:
+        params = {k: v for k, v in rerun.items() if k in space}
+        try:
+            if all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in params.items()):
+                study.enqueue_trial(params)
+        except (ValueError, TypeError):
+            pass                               # not in this space: a fresh trial instead
+    return storage
+
+
+class _Progress:
+    """Ray Tune callback (in the driver): appends each finished trial to trials.jsonl and
+    shows the best score so far."""
+
+    def __init__(self, path: Path, done: list[dict], total: int, progress: bool):
+        from tqdm.auto import tqdm
+
+        self.path, self.done = path, done
+        self.next = max([r["number"] for r in done] + [0]) + 1
+        self.bar = tqdm(total=total, initial=min(len(done), total), desc="tune", unit="trial",
+                        disable=not progress)
+        self._show()
+
+    def _show(self):
+        scores = [r["score"] for r in self.done if r.get("score") is not None]
+        if scores:
+            self.bar.set_postfix_str(f"best {max(scores):.1f}")
+
+    def add(self, rec: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+        self.done.append(rec)
+        self.bar.update(1)
+        self._show()
+
+    def finished(self, config: dict, result: dict | None, error: str | None = None) -> None:
+        self.add(_record(self.next, config, result, error))
+        self.next += 1
+
+
+def _callback(progress: _Progress):
+    from ray import tune
+
+    class Callback(tune.Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            last = trial.last_result or {}
+            if "result" in last:
+                progress.finished(dict(trial.config), json.loads(last["result"]))
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            progress.finished(dict(trial.config), None, str(trial.error_file or "error"))
+
+    return Callback()
+
+
+def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
+             cpus: int | None = None, resume: bool = False, progress: bool = True,
+             visual=None, audio=None) -> dict:
+    """Run the search into ``out`` (trials.jsonl, tuned.toml, report.html); returns the
+    summary.  ``resume``: continue what ``out`` holds (it must be the same tuning)."""
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    trials_path, snapshot = out / "trials.jsonl", out / "tune.json"
+    if snapshot.exists() or trials_path.exists():
+        if not resume:
+            raise ConfigError(f"{out} already holds a tuning run: add --resume to continue it, "
+                              f"or use another --out")
+        old = json.loads(snapshot.read_text()) if snapshot.exists() else settings.identity()
+        new = settings.identity()
+        if old != new:
+            diff = ", ".join(f"{k} {old.get(k)!r} (here {new[k]!r})" for k in new
+                             if old.get(k) != new[k])
+            raise ConfigError(f"{out} holds a different tuning ({diff}): use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    done, cut = read_trials(trials_path)
+    t0 = time.perf_counter()
+    data = tuning_data(settings, visual=visual, audio=audio, progress=progress)
+    with atomic_path(snapshot) as tmp:
+        tmp.write_text(json.dumps(settings.identity(), indent=2))
+    space = search_space(data)
+    has_defaults = any(r.get("defaults") for r in done)
+    searched = sum(1 for r in done if not r.get("defaults"))
+    todo = max(0, settings.trials - searched)
+    rerun = cut.get("config") if cut and not cut.get("defaults") else None
+    if rerun is not None and todo == 0:
+        todo = 1
+    book = _Progress(trials_path, done, settings.trials + 1, progress)
+    if todo or not has_defaults:
+        import ray
+
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        from ray import tune
+        from ray.tune.search.optuna import OptunaSearch
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=address, num_cpus=None if address else cpus,
+                     include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        storage_dir = tempfile.mkdtemp(prefix="rramlsm-tune-")
+        try:
+            data_ref = ray.put(data)
+            defaults_ref = None
+            if not has_defaults:
+                defaults_ref = ray.remote(num_cpus=1)(_defaults_task).remote(data_ref)
+            if todo:
+                search = OptunaSearch(space=space, metric="score", mode="max",
+                                      study_name="rramlsm-tune",
+                                      storage=_study(space, done, rerun, settings.seed))
+                budget = settings.time_budget_s
+                tuner = tune.Tuner(
+                    tune.with_resources(tune.with_parameters(_trainable, data=data), {"cpu": 1}),
+                    tune_config=tune.TuneConfig(search_alg=search, num_samples=todo,
+                                                time_budget_s=budget,
+                                                max_concurrent_trials=max(
+                                                    1, int(ray.available_resources().get(
+                                                        "CPU", 1)))),
+                    run_config=tune.RunConfig(storage_path=storage_dir, verbose=0,
+                                              callbacks=[_callback(book)], log_to_file=True))
+                tuner.fit()
+            if defaults_ref is not None:
+                book.add(_record(0, dict(DEFAULTS), ray.get(defaults_ref), defaults=True))
+        finally:
+            shutil.rmtree(storage_dir, ignore_errors=True)
+            if started_here:
+                ray.shutdown()
+    book.bar.close()
+    summary = summarize(settings, data, book.done, space)
+    summary["seconds"] = time.perf_counter() - t0
+    write_tuned(out / "tuned.toml", settings, data, summary)
+    write_tune_report(out / "report.html", settings, summary, book.done, space)
+    return summary
+
+
+# -- Summary, importance, tuned.toml -----------------------------------------------------------
+
+def _importance(records: list[dict], space: dict) -> dict[str, float]:
+    """Share of the score's variance each setting explains on its own: epsilon squared (eta
+    squared corrected for the number of groups, so a setting does not look important only
+    because every trial has its own value), trials grouped by value, numbers in three
+    quantile bins.  Needs 8 scored trials."""
+    rec = [r for r in records if r.get("score") is not None and not r.get("defaults")]
+    if len(rec) < 8:
+        return {}
+    y = np.array([r["score"] for r in rec])
+    total = float(((y - y.mean()) ** 2).sum())
+    out = {}
+    for k in space:
+        vals = [r["config"].get(k, DEFAULTS[k]) for r in rec]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) \
+                and len(set(vals)) > 3:
+            x = np.log(np.maximum(np.array(vals, float), 1e-12))
+            groups = np.digitize(x, np.quantile(x, [1 / 3, 2 / 3]))
+        else:
+            groups = np.array([json.dumps(v) for v in vals])
+        labels = np.unique(groups)
+        between = sum(float((groups == g).sum()) * (y[groups == g].mean() - y.mean()) ** 2
+                      for g in labels)
+        within = (total - between) / max(len(y) - len(labels), 1)
+        out[k] = max(0.0, (between - (len(labels) - 1) * within) / total) if total > 0 else 0.0
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def summarize(settings: TuneSettings, data: TuningData, records: list[dict],
+              space: dict) -> dict:
+    scored = [r for r in records if r.get("score") is not None]
+    if not scored:
+        raise ConfigError("no tuning trial finished: raise --time-budget or --trials")
+    best = max(scored, key=lambda r: (r["score"], -r["number"]))
+    default = next((r for r in scored if r.get("defaults")), None)
+    return {
+        "settings": settings.identity(),
+        "objective": settings.objective,
+        "trials": len([r for r in records if not r.get("defaults")]),
+        "failed": len([r for r in records if r.get("score") is None]),
+        "samples": {"visual": len(data.visual), "audio": len(data.audio)},
+        "best": {k: best[k] for k in ("number", "score", "score_sd", "metrics", "config")},
+        "defaults": None if default is None else
+        {k: default[k] for k in ("score", "score_sd", "metrics")},
+        "importance": _importance(records, space),
+        "data": _data_fields(data),
+    }
+
+
+def _data_fields(data: TuningData) -> dict:
+    return {"visual": data.visual.spec, "audio": data.audio.spec,
+            "visual_modality": data.visual.modality, "visual_kind": data.visual.kind,
+            "visual_sensor": list(data.visual.sensor),
+            "audio_modality": data.audio.modality, "audio_kind": data.audio.kind,
+            "audio_sensor": list(data.audio.sensor)}
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, float):
+        return repr(float(v))
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def write_tuned(path: Path, settings: TuneSettings, data: TuningData, summary: dict) -> Path:
+    """The winner as a complete, commented TOML configuration."""
+    best, default = summary["best"], summary["defaults"]
+    cfg = {**DEFAULTS, **best["config"]}
+    lines = [
+        "# rramlsm tuned configuration, written by `rramlsm tune` on "
+        + datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC") + ".",
+        "# Use it with: rramlsm train --config tuned.toml --visual SRC --audio SRC --out DIR",
+        f"# Scores are validation top-1 % ({settings.objective}), {settings.folds}-fold on the "
+        "training split of the seen classes; the test split and the unseen classes were never "
+        "used.",
+        "",
+        "[data]",
+        "# What the configuration was tuned on; `train --config` refuses data that differ.",
+    ]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in summary["data"].items()]
+    for section in ("visual", "audio", "cochlea", "head"):
+        keys = [k for k in DEFAULTS if k.startswith(section + ".")]
+        if section == "cochlea" and data.audio.kind != "wav":
+            continue
+        lines += ["", f"[{section}]"]
+        for k in keys:
+            note = MEANING[k] + ("" if cfg[k] == DEFAULTS[k] else
+                                 f" (default {_toml_value(DEFAULTS[k])})")
+            lines.append(f"{k.split('.', 1)[1]} = {_toml_value(cfg[k])}  # {note}")
+    lines += ["", "[score]",
+              f"objective = {_toml_value(settings.objective)}",
+              f"folds = {settings.folds}",
+              f"trials = {summary['trials']}",
+              f"winner = {best['score']:.2f}",
+              f"winner_sd = {best['score_sd']:.2f}",
+              f"winner_trial = {best['number']}",
+              "winner_metrics = "
+              + _toml_value({k: round(v, 2) for k, v in best["metrics"].items()})]
+    if default is not None:
+        lines += [f"defaults = {default['score']:.2f}",
+                  f"defaults_sd = {default['score_sd']:.2f}",
+                  "defaults_metrics = "
+                  + _toml_value({k: round(v, 2) for k, v in default["metrics"].items()})]
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)                       # what we write must read back
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+@dataclass
+class TunedConfig:
+    path: Path
+    params: dict
+    data: dict
+    score: dict
+
+    def summary(self) -> dict:
+        return {"path": str(self.path), "config": self.params, "data": self.data,
+                "score": self.score}
+
+
+def load_tuned(path) -> TunedConfig:
+    """Read a tuned.toml (every missing setting takes its default)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"--config: {path}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"--config: {path}: not valid TOML ({e})") from None
+    known = {"data", "visual", "audio", "cochlea", "head", "score"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"--config: {path}: unknown sections {sorted(unknown)}; expected "
+                          f"{sorted(known)}")
+    params = dict(DEFAULTS)
+    for section in ("visual", "audio", "cochlea", "head"):
+        for k, v in raw.get(section, {}).items():
+            name = f"{section}.{k}"
+            if name not in DEFAULTS:
+                raise ConfigError(f"--config: {path}: unknown setting {name}")
+            params[name] = v
+    data = raw.get("data", {})
+    missing = [k for k in _DATA_FIELDS if k not in data]
+    if missing:
+        raise ConfigError(f"--config: {path}: [data] lacks {missing}")
+    try:
+        head_config(params)
+        vision_framing(params, data["visual_sensor"])
+        audio_framing(params, data["audio_kind"])
+        if data["audio_kind"] == "wav":
+            _cochlea_config(params)
+        for m in ("visual", "audio"):
+            r = params[f"{m}.target_rate"]
+            if not isinstance(r, (int, float)) or not 0 < r < 1:
+                raise ValueError(f"{m}.target_rate must be in (0, 1), not {r!r}")
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--config: {path}: {e}") from None
+    return TunedConfig(path, params, data, raw.get("score", {}))
+
+
+def check_matches(tuned: TunedConfig, fields: dict) -> None:
+    """Refuse data unlike those the configuration was tuned on, naming the field."""
+    for k in _DATA_FIELDS:
+        a, b = tuned.data[k], fields[k]
+        if (list(a) if isinstance(a, (list, tuple)) else a) != \
+                (list(b) if isinstance(b, (list, tuple)) else b):
+            src = fields["visual" if k.startswith("visual") else "audio"]
+            raise ConfigError(f"--config: {tuned.path}: data.{k} is {a!r} but the data here "
+                              f"give {b!r} ({src}): tune on these data instead")
+
+
+def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool = True):
+    """The two datasets as the tuned configuration frames them (every sample, both splits:
+    the test figures of ``train`` come from them), and the pipeline settings.
+
+    Returns ``(visual_rasters, audio_rasters, per_modality, zeroshot)``.
+    """
+    from rramlsm.sw.datasets import load_source
+    from rramlsm.sw.datasets.cochlea import Cochlea
+    from rramlsm.sw.datasets.fsdd import load_wav_folder
+    from rramlsm.sw.datasets.raster import RasterDataset
+    from rramlsm.sw.datasets.sources import parse_source
+    from rramlsm.sw.events import frame_audio, frame_vision
+
+    p = tuned.params
+    a_kind = _source_kind(audio)
+    v_ds = load_source(visual, progress=progress)
+    if a_kind == "wav" and tuned.data["audio_kind"] == "wav":
+        a_ds = load_wav_folder(parse_source(audio)[1], cochlea=Cochlea(_cochlea_config(p)),
+                               name=audio)
+    else:
+        a_ds = load_source(audio, progress=progress)
+    fields = {"visual": visual, "audio": audio,
+              "visual_modality": v_ds.modality, "visual_kind": "events",
+              "visual_sensor": list(v_ds.sensor), "audio_modality": a_ds.modality,
+              "audio_kind": a_kind, "audio_sensor": list(a_ds.sensor)}
+    check_matches(tuned, fields)
+    fv = frame_vision(v_ds.events, vision_framing(p, v_ds.sensor))
+    fa = frame_audio(a_ds.events, audio_framing(p, a_kind))
+    rv = RasterDataset(v_ds.name, "vision", fv, v_ds.labels, v_ds.is_train, groups=v_ds.groups)
+    ra = RasterDataset(a_ds.name, "audio", fa, a_ds.labels, a_ds.is_train, groups=a_ds.groups)
+    per_modality = {m: {"target_rate": float(p[f"{m}.target_rate"]),
+                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1])}}
+                    for m, x in (("visual", fv), ("audio", fa))}
+    return rv, ra, per_modality, head_config(p)
+
+
+# -- Report ----------------------------------------------------------------------------------
+
+def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records: list[dict],
+                      space: dict) -> Path:
+    """What was tried, the validation curves, which settings mattered."""
+    import base64
+    import html
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rramlsm.sw.report import _png
+
+    scored = sorted((r for r in records if r.get("score") is not None),
+                    key=lambda r: r["number"])
+    best = summary["best"]
+    default = next((r for r in scored if r.get("defaults")), None)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    xs = [r["number"] for r in scored]
+    ys = [r["score"] for r in scored]
+    ax.errorbar(xs, ys, yerr=[r["score_sd"] for r in scored], fmt="o", ms=4, alpha=0.6,
+                capsize=2, label="trial (± s.d. over folds)")
+    ax.plot(xs, np.maximum.accumulate(ys), "-", color="C3", label="best so far")
+    if default is not None:
+        ax.axhline(default["score"], color="grey", ls="--", label="defaults")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation score ({settings.objective}, %)")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    best_rec = next(r for r in scored if r["number"] == best["number"])
+    for rec, label in ((best_rec, f"winner (trial {best['number']})"), (default, "defaults")):
+        if rec is not None:
+            ax.plot(range(1, len(rec["curve"]) + 1), rec["curve"], label=label)
+    ax.set_xlabel("head training epoch")
+    ax.set_ylabel("held-out zero-shot top-1 % (mean over folds)")
+    ax.legend(fontsize=8)
+    png = _png(fig)
+    write_atomic(path.parent / "tune.png", base64.b64decode(png))
+    keys = list(space)
+    imp = summary["importance"]
+    imp_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{100 * v:.0f} %</td>"
+                       f"<td>{html.escape(MEANING[k])}</td></tr>" for k, v in imp.items())
+    head = ("<tr><th>trial</th><th>score</th><th>s.d.</th><th>zero-shot</th><th>probe v</th>"
+            "<th>probe a</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>")
+
+    def cell(v):
+        return f"{v:.3g}" if isinstance(v, float) else html.escape(str(v))
+
+    bold = ' style="font-weight:bold"'
+    body = "".join(
+        f"<tr{bold if r['number'] == best['number'] else ''}>"
+        f"<td>{r['number']}{' (defaults)' if r.get('defaults') else ''}</td>"
+        f"<td>{r['score']:.1f}</td><td>{r['score_sd']:.1f}</td>"
+        + "".join(f"<td>{r['metrics'][k]:.1f}</td>" for k in
+                  ("zero_shot", "probe_visual", "probe_audio"))
+        + "".join(f"<td>{cell(r['config'].get(k, DEFAULTS[k]))}</td>" for k in keys) + "</tr>"
+        for r in sorted(scored, key=lambda r: -r["score"]))
+    d = summary["defaults"]
+    vs = (f"defaults {d['score']:.1f} ± {d['score_sd']:.1f}" if d else "defaults not scored")
+    doc = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>rramlsm tune</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}
+table{{border-collapse:collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}
+</style></head><body><h1>Tuning: {html.escape(settings.visual)} + {html.escape(settings.audio)}</h1>
+<p>{summary['trials']} trials (Ray Tune, Optuna TPE) plus the defaults, each scored by
+{settings.folds}-fold cross-validation on the training split of the seen classes
+{list(settings.seen)} ({summary['samples']['visual']} visual and
+{summary['samples']['audio']} audio samples); the test split and the unseen classes never
+entered tuning. Score: {html.escape(settings.objective)} of the held-out zero-shot
+(audio&rarr;image) top-1 and the two linear probes, in %.</p>
+<p><b>Winner: trial {best['number']}, {best['score']:.1f} ± {best['score_sd']:.1f}</b>;
+{vs}. Written to tuned.toml.</p>
+<img src="data:image/png;base64,{png}">
+<h2>Which settings mattered</h2>
+<p>Share of the score's variance across trials explained by each setting alone (trials
+grouped by value; numbers in three bins). Settings are sampled together, so this is a guide,
+not a controlled experiment.</p>
+<table><tr><th>setting</th><th>variance explained</th><th>meaning</th></tr>{imp_rows}</table>
+<h2>Every trial, best first</h2>
+<table>{head}{body}</table>
+</body></html>"""
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc)
+    return path
+
+
+# -- Command line --------------------------------------------------------------------------------
+
+def add_tune_arguments(p, *, trials: int, budget: float | None) -> None:
+    p.add_argument("--trials", type=int, default=trials,
+                   help=f"trials besides the defaults (default {trials})")
+    p.add_argument("--time-budget", type=float, default=budget,
+                   help="stop starting trials after this many seconds"
+                        + (f" (default {budget:.0f})" if budget else ""))
+    p.add_argument("--folds", type=int, default=3,
+                   help="k of the k-fold validation on the seen training data (default 3)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="mean",
+                   help="validation figure to maximise (default: mean of zero-shot and probes)")
+    p.add_argument("--max-per-class", type=int, default=None,
+                   help="tune on at most this many training samples per class and modality")
+    p.add_argument("--address", default=None,
+                   help="an existing Ray cluster (default: embedded local Ray)")
+    p.add_argument("--cpus", type=int, default=None, help="local Ray CPUs (default: all)")
+
+
+def settings_from_args(args) -> TuneSettings:
+    return TuneSettings(visual=args.visual, audio=args.audio, folds=args.folds,
+                        objective=args.objective, max_per_class=args.max_per_class,
+                        trials=args.trials, time_budget_s=args.time_budget)
+
+
+def print_tune_summary(s: dict) -> None:
+    b, d = s["best"], s["defaults"]
+    print(f"{s['trials']} trials, validation {s['objective']} ({s['settings']['folds']}-fold, "
+          f"seen classes, training split):")
+    print(f"  winner (trial {b['number']}): {b['score']:.1f} ± {b['score_sd']:.1f}  "
+          + ", ".join(f"{k} {v:.1f}" for k, v in b["metrics"].items()))
+    if d:
+        print(f"  defaults:         {d['score']:.1f} ± {d['score_sd']:.1f}  "
+              + ", ".join(f"{k} {v:.1f}" for k, v in d["metrics"].items()))
+    changed = {k: v for k, v in b["config"].items() if DEFAULTS.get(k) != v}
+    print("  changed: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in changed.items()))
+    if s["importance"]:
+        top = list(s["importance"].items())[:4]
+        print("  mattered most: " + ", ".join(f"{k} ({100 * v:.0f} %)" for k, v in top))
+
+
+def _check_arguments(args) -> None:
+    """Sources and --out checked before any work (nothing is read)."""
+    from rramlsm.arguments import check_source_argument, output_folder
+
+    output_folder("--out", args.out)
+    check_source_argument("--visual", args.visual, "vision")
+    check_source_argument("--audio", args.audio, "audio")
+
+
+def _cmd_tune(args) -> int:
+    _check_arguments(args)
+    settings = settings_from_args(args)
+    s = run_tune(settings, Path(args.out), address=args.address, cpus=args.cpus,
+                 resume=args.resume, progress=not args.quiet)
+    print_tune_summary(s)
+    print(f"wrote {args.out}/tuned.toml, trials.jsonl, report.html ({s['seconds']:.0f} s)")
+    return 0
+
+
+#: ``train --tune``'s budget: with the training that follows, about 30 minutes on 2 cores
+#: for 1,000 visual and 2,500 audio recordings (README).
+TRAIN_TUNE_TRIALS = 40
+TRAIN_TUNE_BUDGET_S = 1200.0
+
+
+def add_train_arguments(p) -> None:
+    """``--config`` and ``--tune`` (with the tuning options) for ``train`` and ``demo``."""
+    p.add_argument("--config", default=None,
+                   help="a tuned.toml from `rramlsm tune`: its settings replace the defaults "
+                        "(and --epochs, --temperature, --weight-decay, --patience, "
+                        "--target-rate)")
+    p.add_argument("--tune", action="store_true",
+                   help="tune on the training split first (into OUT/tune, resumable), then "
+                        "train with the winner")
+    add_tune_arguments(p, trials=TRAIN_TUNE_TRIALS, budget=TRAIN_TUNE_BUDGET_S)
+
+
+def train_tuned(args) -> int:
+    """``train --config tuned.toml`` / ``train --tune``: the pipeline with tuned settings;
+    every figure in metrics.json still comes from the test split, which tuning never saw."""
+    from rramlsm.arguments import input_file
+    from rramlsm.sw.commands import _pipeline_config, print_summary, run_training
+
+    if args.task != "av":
+        raise ConfigError("--config / --tune apply to the audio-visual task (--task av)")
+    if args.config and args.tune:
+        raise ConfigError("--config and --tune: give one (--tune writes OUT/tune/tuned.toml)")
+    if args.paper_constants:
+        raise ConfigError("--paper-constants: a tuned configuration calibrates the reservoirs "
+                          "to its firing rates")
+    if args.visual is None or args.audio is None:
+        raise ConfigError("train --config / --tune needs --visual and --audio sources")
+    _check_arguments(args)
+    out = Path(args.out)
+    extra = {}
+    if args.tune:
+        s = run_tune(settings_from_args(args), out / "tune", address=args.address,
+                     cpus=args.cpus, resume=True, progress=not args.quiet)
+        print_tune_summary(s)
+        path = out / "tune" / "tuned.toml"
+    else:
+        path = input_file("--config", args.config)
+    tuned = load_tuned(path)
+    rv, ra, per_modality, zs = tuned_inputs(tuned, args.visual, args.audio,
+                                            progress=not args.quiet)
+    base = _pipeline_config(args)
+    cfg = dataclasses.replace(base, per_modality=per_modality,
+                              zeroshot=head_config(tuned.params, base.zeroshot))
+    extra["tuning"] = {**tuned.summary(), **({"summary": s} if args.tune else {})}
+    metrics = run_training(cfg, out, progress=not args.quiet,
+                           rtl_samples=getattr(args, "rtl_samples", 0), visual=rv, audio=ra,
+                           extra=extra)
+    print_summary(metrics)
+    print(f"tuned configuration: {path}")
+    print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
+    rc = metrics.get("rtl_check")
+    return 1 if rc and rc["ran"] and not rc["passed"] else 0
+
+
+def register(sub) -> None:
+    t = sub.add_parser("tune", help="fit the flow's settings to the data on validation folds "
+                                    "(Ray Tune + Optuna TPE, resumable)")
+    t.add_argument("--visual", required=True, help="vision source: digits | nmnist:PATH")
+    t.add_argument("--audio", required=True,
+                   help="audio source: speech | fsdd:PATH | ntidigits:FILE")
+    t.add_argument("--out", required=True, help="output folder")
+    add_tune_arguments(t, trials=40, budget=None)
+    t.add_argument("--resume", action="store_true", help="continue the tuning in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_tune)

@@ -1,0 +1,210 @@
+"""`rramlsm tune` on real recordings: end to end, resume, refusals, and no test data in scoring."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+
+import numpy as np
+import pytest
+
+from rramlsm.cli import main
+from rramlsm.errors import ConfigError
+from rramlsm.sw import tune
+from tests.conftest import SHARED_DATA
+
+JACKSON = SHARED_DATA / "fsdd-jackson"
+
+
+def _jackson_subset(folder, train=range(5, 30), test=(0, 1)):
+    """A small FSDD folder of real recordings (links into fsdd-jackson)."""
+    if not JACKSON.is_dir():
+        pytest.skip(f"real recordings not found at {JACKSON} (set RRAMLSM_SHARED_DATA)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in range(10):
+        for i in (*test, *train):
+            (folder / f"{d}_jackson_{i}.wav").symlink_to(JACKSON / f"{d}_jackson_{i}.wav")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory):
+    return _jackson_subset(tmp_path_factory.mktemp("jackson") / "recordings")
+
+
+ARGS = ["--trials", "3", "--max-per-class", "8", "--folds", "3", "--cpus", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory, digits, wavs):
+    """One small tune: built-in digits (real handwriting, simulated DVS) + real FSDD speech."""
+    out = tmp_path_factory.mktemp("tune") / "t"
+    assert main(["tune", "--visual", "digits", "--audio", f"fsdd:{wavs}", "--out", str(out),
+                 *ARGS]) == 0
+    return out
+
+
+def _lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_tune_end_to_end(tuned_run):
+    recs = _lines(tuned_run / "trials.jsonl")
+    assert len(recs) == 4 and sum(r["defaults"] for r in recs) == 1
+    for r in recs:
+        assert np.isfinite(r["score"]) and r["score_sd"] >= 0 and len(r["folds"]) == 3
+        assert set(r["metrics"]) == {"zero_shot", "probe_visual", "probe_audio", "mean"}
+    raw = tomllib.loads((tuned_run / "tuned.toml").read_text())
+    best = max(recs, key=lambda r: r["score"])
+    assert raw["score"]["winner"] == pytest.approx(best["score"], abs=0.01)
+    assert raw["score"]["defaults"] == pytest.approx(
+        next(r for r in recs if r["defaults"])["score"], abs=0.01)
+    assert raw["data"]["audio_kind"] == "wav" and "cochlea" in raw
+    t = tune.load_tuned(tuned_run / "tuned.toml")
+    assert set(t.params) == set(tune.DEFAULTS)
+    html = (tuned_run / "report.html").read_text()
+    assert "Winner: trial" in html and "Which settings mattered" in html
+
+
+def test_resume_reruns_a_cut_trial_only(tuned_run, tmp_path, wavs, capsys):
+    out = tmp_path / "t"
+    shutil.copytree(tuned_run, out)
+    path = out / "trials.jsonl"
+    # The defaults first, so the cut trial is one the search chose.
+    lines = sorted(path.read_text().splitlines(), key=lambda x: not json.loads(x)["defaults"])
+    cut = json.loads(lines[-1])
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    argv = ["tune", "--visual", "digits", "--audio", f"fsdd:{wavs}", "--out", str(out), *ARGS]
+    # Without --resume an existing tuning is refused, not overwritten.
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    assert "last line incomplete" in capsys.readouterr().out
+    recs = _lines(path)
+    assert len(recs) == 4
+    # The finished trials stay as they were; the cut one ran again with the same settings.
+    assert [json.dumps(r) for r in recs[:3]] == lines[:3]
+    assert recs[3]["config"] == cut["config"] and recs[3]["number"] == cut["number"]
+    # A resume with other settings is refused, naming what differs.
+    assert main([*argv[:-len(ARGS)], "--trials", "3", "--max-per-class", "9", "--resume",
+                 "--quiet"]) == 2
+    assert "max_per_class" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
+    text = (tuned_run / "tuned.toml").read_text()
+    raw = tomllib.loads(text)
+    # Short head training, and vision polarities split onto their own rows (512 inputs).
+    lines = []
+    section = None
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line
+        key = line.split("=")[0].strip()
+        if section == "[head]" and key == "epochs":
+            line = "epochs = 3"
+        if section == "[visual]" and key == "polarity":
+            line = 'polarity = "both"'
+        lines.append(line)
+    cfg = tmp_path / "tuned.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--visual", "digits", "--audio",
+                 f"fsdd:{wavs}", "--seeds", "0", "--out", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["tuning"]["config"]["visual.polarity"] == "both"
+    assert m["tuning"]["score"]["winner"] == raw["score"]["winner"]
+    assert m["software"]["probe"]["audio_top1"] > 30
+    assert json.loads((out / "bundle" / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("change, field", [
+    (("audio_kind = \"wav\"", "audio_kind = \"events\""), "data.audio_kind"),
+    (("visual_sensor = [34, 34]", "visual_sensor = [128, 128]"), "data.visual_sensor"),
+])
+def test_mismatching_config_is_refused(tuned_run, tmp_path, wavs, capsys, change, field):
+    cfg = tmp_path / "tuned.toml"
+    cfg.write_text((tuned_run / "tuned.toml").read_text().replace(*change))
+    code = main(["train", "--config", str(cfg), "--visual", "digits", "--audio",
+                 f"fsdd:{wavs}", "--seeds", "0", "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert field in err.strip().splitlines()[-1]
+
+
+def test_too_few_samples_per_class(tmp_path, wavs, capsys):
+    nmnist = SHARED_DATA / "nmnist"
+    if not nmnist.is_dir():
+        pytest.skip("no N-MNIST recordings")
+    code = main(["tune", "--visual", f"nmnist:{nmnist}", "--audio", f"fsdd:{wavs}", "--out",
+                 str(tmp_path / "t"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err
+    assert "--visual" in err and "has 2 training samples" in err
+    assert f"needs at least {tune.needed_per_class(3)} per class" in err
+    assert not (tmp_path / "t" / "trials.jsonl").exists()
+
+
+def test_needed_per_class():
+    assert tune.needed_per_class(2) == 10
+    assert tune.needed_per_class(3) == 8
+    assert tune.needed_per_class(5) == 10
+    with pytest.raises(ConfigError, match="--max-per-class 5: 3-fold validation needs at "
+                                          "least 8"):
+        tune.TuneSettings("digits", "speech", max_per_class=5)
+
+
+def test_test_split_and_unseen_classes_never_reach_scoring(digits, wavs, tmp_path):
+    """Every test-split and unseen-class recording is poison: WAV files of garbage, vision
+    events that framing cannot read.  Tuning still scores (finite figures), so none of them
+    was read, framed or scored."""
+    from rramlsm.sw.events import AUDIO_DTYPE
+
+    folder = tmp_path / "poisoned"
+    folder.mkdir()
+    for f in wavs.iterdir():
+        d, _, i = f.stem.split("_")
+        if int(i) < 5 or int(d) in (0, 8, 9):
+            (folder / f.name).write_bytes(b"not a wav file at all")
+        else:
+            (folder / f.name).symlink_to(f.resolve())
+    bad = np.zeros(3, AUDIO_DTYPE)               # no "y": framing would raise
+    seen = np.isin(digits.labels, tune.TuneSettings("d", "a").seen) & digits.is_train
+    poisoned = digits.subset(np.arange(len(digits)))
+    poisoned.events = [e if ok else bad for e, ok in zip(poisoned.events, seen, strict=True)]
+    settings = tune.TuneSettings("digits", f"fsdd:{folder}", max_per_class=8)
+    data = tune.tuning_data(settings, visual=poisoned)
+    for d in (data.visual, data.audio):
+        assert set(np.unique(d.labels)) == set(settings.seen)
+    r = tune.evaluate({"head.epochs": 5, "visual.polarity": "any"}, data)
+    assert np.isfinite(r["score"]) and all(np.isfinite(v) for v in r["metrics"].values())
+    # The poison is real: reading a poisoned file or framing a poisoned recording fails.
+    with pytest.raises(Exception):  # noqa: B017
+        tune.tuning_data(tune.TuneSettings("digits", f"fsdd:{folder}", seen=(8, 9),
+                                           max_per_class=8), visual=poisoned)
+
+
+def test_read_trials_refuses_damage_before_the_last_line(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    good = json.dumps({"number": 1, "config": {"head.lr": 0.01}, "score": 50.0})
+    path.write_text("garbage\n" + good + "\n")
+    with pytest.raises(ConfigError, match="line 1"):
+        tune.read_trials(path)
+    path.write_text(good + "\n" + good[: good.index('"score"')])
+    done, cut = tune.read_trials(path)
+    assert len(done) == 1 and cut == {"config": {"head.lr": 0.01}, "defaults": False}
+    assert path.read_text() == good + "\n"
+    path.write_text(good + "\n" + good[:20])            # nothing survived: a fresh trial
+    assert tune.read_trials(path)[1] == {}
+
+
+def test_polarities_merged():
+    from rramlsm.sw.events import VisionFraming, frame_vision, make_vision_events
+
+    ev = make_vision_events([4, 4, 20], [4, 30, 20], [0, 10, 20], [1, 0, 0])
+    on, off, both, any_ = (frame_vision([ev], VisionFraming(steps=2, polarity=p))
+                           for p in ("on", "off", "both", "any"))
+    assert any_.shape == on.shape and both.shape[2] == 2 * on.shape[2]
+    assert (any_ == (on | off)).all() and any_.sum() == 3
