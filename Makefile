@@ -12,7 +12,7 @@ NORSE := norse==1.1.0
 LZ4 := lz4==4.4.4
 LZ4_DIR := $(VENV)/share/lz4
 
-.PHONY: setup test demo lint bench data cosim fpga sweeps clean
+.PHONY: setup test fuzz demo lint bench data cosim fpga sweeps clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The readers' property-based tests with many more examples than `make test` runs
+# (2,500 per property instead of 100, fresh ones each run; about 5 min on 2 cores).
+# A failing example is kept in .hypothesis/ and replayed first next time.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_fuzz_readers.py
 
 demo: $(STAMP)
 	$(VENV)/bin/rramlsm demo --out runs/demo

@@ -222,6 +222,18 @@ def _expect(cond: bool, where: Path, what: str) -> None:
 def load_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle; :class:`~rramlsm.errors.BundleError` names any defect."""
     path = Path(path)
+    try:
+        return _read_bundle(path)
+    except BundleError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        # A manifest whose structure is not the schema's (a field missing or of another
+        # type): every value read here comes from the files, so these are their faults.
+        raise BundleError(f"{path / 'manifest.json'}: malformed manifest ({type(e).__name__}: "
+                          f"{e})") from None
+
+
+def _read_bundle(path: Path) -> Bundle:
     mf = path / "manifest.json"
     _expect(path.is_dir(), path, "no such bundle folder")
     _expect(mf.is_file(), mf, "missing (not a bundle folder?)")

@@ -59,6 +59,8 @@ PARAMETERS = {
     "drift_time_s": "time since calibration and training (s), with the config's drift_nu",
     "neurons": "reservoir neurons (both modalities)",
 }
+#: Largest chip seed: the pipeline seeds torch (< 2**64) with 2 * seed + 1.
+MAX_SEED = 2**32 - 1
 #: What a sweep puts on the devices: the random LSM, or a trained SRNN's weights.
 MODELS = ("lsm", "srnn")
 #: Figures kept per trial (hardware path unless prefixed sw_).
@@ -89,7 +91,7 @@ class SweepConfig:
             raise ConfigError("sweep recalibrate applies to an LSM drift_time_s sweep only")
         if self.model not in MODELS:
             raise ConfigError(f"sweep model {self.model!r} is not one of {', '.join(MODELS)}")
-        if not isinstance(self.srnn_epochs, int) or self.srnn_epochs < 1:
+        if not _is_int(self.srnn_epochs) or self.srnn_epochs < 1:
             raise ConfigError(f"sweep srnn_epochs must be a positive integer, not "
                               f"{self.srnn_epochs!r}")
         if self.model == "srnn" and self.parameter == "neurons":
@@ -102,9 +104,21 @@ class SweepConfig:
             raise ConfigError("sweep values must not be empty")
         if not self.seeds:
             raise ConfigError("sweep seeds must not be empty")
+        if not all(_is_int(s) and 0 <= s <= MAX_SEED for s in self.seeds):
+            raise ConfigError(f"sweep seeds must be integers in 0..{MAX_SEED}, not "
+                              f"{list(self.seeds)}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values):
+            raise ConfigError(f"sweep values must be numbers, not {list(self.values)}")
+        if not isinstance(self.device, dict):
+            raise ConfigError(f"sweep device must be a table of device settings, not "
+                              f"{self.device!r}")
+        for key in ("visual", "audio"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(f"sweep {key} must be a data source name, not "
+                                  f"{getattr(self, key)!r}")
         if len(set(self.values)) != len(self.values):
             raise ConfigError(f"sweep values repeat: {list(self.values)}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
+        if not _is_int(self.epochs) or self.epochs < 1:
             raise ConfigError(f"sweep epochs must be a positive integer, not {self.epochs!r}")
         for v in self.values:
             overrides_for(self, v)            # every value must make a valid configuration
@@ -112,6 +126,10 @@ class SweepConfig:
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "values": list(self.values),
                 "seeds": list(self.seeds)}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # TOML's true is no count
 
 
 def load_sweep_config(path: Path) -> SweepConfig:
@@ -130,6 +148,10 @@ def load_sweep_config(path: Path) -> SweepConfig:
         raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; expected {sorted(known)}")
     if "parameter" not in raw or "values" not in raw:
         raise ConfigError(f"{path}: needs 'parameter' and 'values'")
+    for key in ("values", "seeds"):
+        if not isinstance(raw.get(key, []), list):
+            # tuple() of a string would make a list of its characters
+            raise ConfigError(f"{path}: {key} must be a list, not {raw[key]!r}")
     try:
         cfg = SweepConfig(**{**raw, "values": tuple(raw["values"]),
                              "seeds": tuple(raw.get("seeds", (0, 1, 2, 3, 4)))})

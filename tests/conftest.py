@@ -6,8 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Property-based tests: a few examples per test in `make test` (the same ones every run, so
+# a failure there is reproducible), many more and fresh ones in `make fuzz`
+# (HYPOTHESIS_PROFILE=fuzz).  No deadline: file I/O times vary with the machine's load.
+settings.register_profile("test", max_examples=100, derandomize=True, database=None,
+                          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=2500, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "test"))
 SHARED_DATA = Path(os.environ.get("RRAMLSM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

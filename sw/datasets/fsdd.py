@@ -27,25 +27,47 @@ FSDD_TEST_INDICES = range(0, 5)
 _NAME = re.compile(r"^(?P<label>[^_]+)_(?P<speaker>[^_]+)_(?P<index>\d+)$")
 
 
+#: Sample rates a speech recording can have (Hz); outside them the header is wrong.
+WAV_RATES = (1_000, 1_000_000)
+
+
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a mono WAV file as float samples in [-1, 1] and its rate in Hz."""
+    """Read a mono WAV file as float samples (integer formats scaled to [-1, 1]) and its rate
+    in Hz.  A file shorter than its header says is an error, not a shorter recording."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", wavfile.WavFileWarning)
             rate, data = wavfile.read(path)
-    except (ValueError, OSError, EOFError) as e:
-        raise EventDataError(f"{path}: not a readable WAV file ({e})") from e
+    except OSError as e:
+        raise EventDataError(f"{path}: not a readable WAV file ({e.strerror or e})") from e
+    except Exception as e:
+        # SciPy's parser meets a malformed header with whatever its arithmetic hits
+        # (ValueError, ZeroDivisionError, UnboundLocalError, struct.error, ...).
+        raise EventDataError(f"{path}: not a readable WAV file ({type(e).__name__}: "
+                             f"{e})") from e
+    for w in caught:
+        # An unknown chunk (LIST, cue) is skipped harmlessly; anything else SciPy warns
+        # about ("Reached EOF prematurely", an incomplete chunk) means missing samples.
+        if "not understood" not in str(w.message):
+            raise EventDataError(f"{path}: truncated or damaged WAV file ({w.message})")
     if data.ndim != 1:
         raise EventDataError(f"{path}: WAV has {data.shape[1]} channels; mono expected")
     if data.size == 0:
         raise EventDataError(f"{path}: WAV holds no samples")
+    if not WAV_RATES[0] <= rate <= WAV_RATES[1]:
+        raise EventDataError(f"{path}: sample rate {rate} Hz is outside "
+                             f"{WAV_RATES[0]}..{WAV_RATES[1]} Hz")
     if data.dtype == np.uint8:
         x = (data.astype(np.float64) - 128) / 128
     elif np.issubdtype(data.dtype, np.integer):
         x = data.astype(np.float64) / float(np.iinfo(data.dtype).max + 1)
-    else:
+    elif np.issubdtype(data.dtype, np.floating):
         x = data.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise EventDataError(f"{path}: WAV holds non-finite samples")
+    else:
+        raise EventDataError(f"{path}: WAV sample format {data.dtype} is not audio")
     return x, int(rate)
 
 

@@ -311,15 +311,26 @@ def _load_mat(path: Path) -> dict[str, np.ndarray]:
     try:
         raw = scipy.io.loadmat(path)
     except NotImplementedError:                    # v7.3: an HDF5 file
-        import h5py
+        return _load_mat_v73(path)
+    except Exception as e:
+        # SciPy's parser meets a damaged file with whatever it hits first (MatReadError,
+        # IndexError, zlib.error, struct.error, ...): all mean the same to the user.
+        raise EventDataError(f"{path}: not a readable MATLAB file ({type(e).__name__}: "
+                             f"{e})") from e
+    return {k: v for k, v in raw.items() if k.startswith("neuralActivityCube_")}
 
+
+def _load_mat_v73(path: Path) -> dict[str, np.ndarray]:
+    import h5py
+
+    try:
         # MATLAB writes column-major: h5py sees every array with its axes reversed.
         with h5py.File(path, "r") as f:
-            return {k: np.asarray(f[k]).T for k in f if k.startswith("neuralActivityCube_")
+            return {k: np.asarray(f[k][()]).T for k in f if k.startswith("neuralActivityCube_")
                     and isinstance(f[k], h5py.Dataset)}
-    except (ValueError, OSError, TypeError) as e:
-        raise EventDataError(f"{path}: not a readable MATLAB file ({e})") from e
-    return {k: v for k, v in raw.items() if k.startswith("neuralActivityCube_")}
+    except (OSError, KeyError, RuntimeError) as e:   # h5py's errors on a damaged file
+        raise EventDataError(f"{path}: not a readable MATLAB v7.3 (HDF5) file "
+                             f"({type(e).__name__}: {e})") from e
 
 
 def read_single_letters(path: Path, *, letters: str = LETTERS) -> dict[str, np.ndarray]:
@@ -339,9 +350,11 @@ def read_single_letters(path: Path, *, letters: str = LETTERS) -> dict[str, np.n
             raise EventDataError(f"{path}: no variable {key!r} (letters present: "
                                  f"{''.join(k[-1] for k in sorted(arrays)) or 'none'})")
         cube = arrays[key]
-        if cube.ndim != 3 or cube.shape[0] < 1 or not np.issubdtype(cube.dtype, np.number):
-            raise EventDataError(f"{path}: {key} must be a numeric [trials, bins, channels] "
-                                 f"array, not {cube.dtype} of shape {list(cube.shape)}")
+        real = np.issubdtype(cube.dtype, np.integer) or np.issubdtype(cube.dtype, np.floating)
+        if cube.ndim != 3 or min(cube.shape) < 1 or not real:
+            raise EventDataError(f"{path}: {key} must be a real [trials, bins, channels] "
+                                 f"array of spike counts, not {cube.dtype} of shape "
+                                 f"{list(cube.shape)}")
         if not np.isfinite(cube).all() or (cube < 0).any():
             raise EventDataError(f"{path}: {key} holds negative or non-finite spike counts")
         if shape is not None and cube.shape[1:] != shape:

@@ -28,69 +28,101 @@ __all__ = ["load_ntidigits", "write_ntidigits", "NTIDIGITS_LABELS"]
 NTIDIGITS_LABELS = {"z": 0, **{str(d): d for d in range(1, 10)}, "o": 10}
 
 
+#: Largest timestamp magnitude in seconds: microseconds must fit int64 with room to spare.
+_MAX_SECONDS = 2.0**62 / 1e6
+
+
 def load_ntidigits(
     path: str | os.PathLike, *, include_oh: bool = False, name: str | None = None
 ) -> EventDataset:
     """Load the single-digit recordings of an N-TIDIGITS18 HDF5 file."""
     path = Path(path)
+    if path.is_dir():
+        raise EventDataError(f"{path}: is a folder, not an N-TIDIGITS HDF5 file")
     if not path.is_file():
         raise EventDataError(f"{path}: N-TIDIGITS file does not exist")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise EventDataError(f"{path}: not an HDF5 file ({e})") from e
-    events, labels, is_train, groups = [], [], [], []
-    with f:
-        for split in ("train", "test"):
-            for key in (f"{split}_labels", f"{split}_addresses", f"{split}_timestamps"):
-                if key not in f:
-                    raise EventDataError(f"{path}: missing HDF5 item {key!r}")
-        for split in ("train", "test"):
-            try:
-                raw_ids = f[f"{split}_labels"][()]
-                ids = [s.decode() if isinstance(s, bytes) else str(s) for s in raw_ids]
-            except (TypeError, AttributeError, OSError) as e:
-                raise EventDataError(f"{path}: {split}_labels is not a list of ids ({e})") from e
-            addr_g, ts_g = f[f"{split}_addresses"], f[f"{split}_timestamps"]
-            for sid in ids:
-                label = sid.rsplit("-", 1)[-1]
-                if len(label) != 1:
-                    continue  # a multi-digit sequence
-                if label not in NTIDIGITS_LABELS:
-                    raise EventDataError(f"{path}: recording {sid!r} has unknown label {label!r}")
-                if label == "o" and not include_oh:
-                    continue
-                where = f"{path}:{split}/{sid}"
-                if sid not in addr_g or sid not in ts_g:
-                    raise EventDataError(f"{where}: addresses or timestamps missing")
-                try:
-                    addr = np.asarray(addr_g[sid][()])
-                    ts = np.asarray(ts_g[sid][()], dtype=np.float64)
-                except (OSError, TypeError, ValueError) as e:
-                    raise EventDataError(f"{where}: unreadable ({e})") from e
-                if addr.shape != ts.shape or addr.ndim != 1:
-                    raise EventDataError(
-                        f"{where}: addresses {addr.shape} and timestamps {ts.shape} differ"
-                    )
-                if not np.isfinite(ts).all():
-                    raise EventDataError(f"{where}: non-finite timestamps")
-                t_us = np.rint(ts * 1e6).astype(np.int64)
-                ev = make_audio_events(addr, t_us, np.ones(len(ts), np.int8))
-                if len(addr) and (addr.min() < 0 or addr.max() >= COCHLEA_CHANNELS):
-                    bad = int(np.flatnonzero((addr < 0) | (addr >= COCHLEA_CHANNELS))[0])
-                    raise EventDataError(
-                        f"{where}: event {bad} has channel {int(addr[bad])} outside "
-                        f"0..{COCHLEA_CHANNELS - 1}"
-                    )
-                events.append(validate_events(ev, where=where, sensor=(COCHLEA_CHANNELS,)))
-                labels.append(NTIDIGITS_LABELS[label])
-                is_train.append(split == "train")
-                groups.append(sid.split("-")[1] if sid.count("-") >= 2 else sid)
+    try:
+        with f:
+            events, labels, is_train, groups = _read_splits(f, path, include_oh)
+    except EventDataError:
+        raise
+    except (OSError, KeyError, RuntimeError) as e:
+        # h5py's own errors on a damaged file (a truncated B-tree, a corrupt object header).
+        raise EventDataError(f"{path}: damaged HDF5 file ({type(e).__name__}: {e})") from e
     if not events:
         raise EventDataError(f"{path}: no single-digit recordings")
     return EventDataset(
         name or f"ntidigits:{path}", "audio", (COCHLEA_CHANNELS,), events, labels, is_train, groups
     )
+
+
+def _read_splits(f: h5py.File, path: Path, include_oh: bool):
+    events, labels, is_train, groups = [], [], [], []
+    for split in ("train", "test"):
+        for key in (f"{split}_labels", f"{split}_addresses", f"{split}_timestamps"):
+            if key not in f:
+                raise EventDataError(f"{path}: missing HDF5 item {key!r}")
+    for split in ("train", "test"):
+        node = f[f"{split}_labels"]
+        raw_ids = node[()] if isinstance(node, h5py.Dataset) else None
+        if raw_ids is None or np.ndim(raw_ids) != 1:
+            raise EventDataError(f"{path}: {split}_labels is not a list of ids")
+        ids = [s.decode(errors="replace") if isinstance(s, bytes) else str(s) for s in raw_ids]
+        addr_g, ts_g = f[f"{split}_addresses"], f[f"{split}_timestamps"]
+        if not isinstance(addr_g, h5py.Group) or not isinstance(ts_g, h5py.Group):
+            raise EventDataError(f"{path}: {split}_addresses and {split}_timestamps must be "
+                                 f"groups of one dataset per recording")
+        for sid in ids:
+            label = sid.rsplit("-", 1)[-1]
+            if len(label) != 1:
+                continue  # a multi-digit sequence
+            if label not in NTIDIGITS_LABELS:
+                raise EventDataError(f"{path}: recording {sid!r} has unknown label {label!r}")
+            if label == "o" and not include_oh:
+                continue
+            where = f"{path}:{split}/{sid}"
+            addr_node, ts_node = addr_g.get(sid), ts_g.get(sid)
+            if not isinstance(addr_node, h5py.Dataset) or not isinstance(ts_node, h5py.Dataset):
+                raise EventDataError(f"{where}: addresses or timestamps missing")
+            events.append(_recording(where, addr_node[()], ts_node[()]))
+            labels.append(NTIDIGITS_LABELS[label])
+            is_train.append(split == "train")
+            groups.append(sid.split("-")[1] if sid.count("-") >= 2 else sid)
+    return events, labels, is_train, groups
+
+
+def _is_real(dtype: np.dtype) -> bool:
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def _recording(where: str, addr, ts) -> np.ndarray:
+    """One recording's channels and timestamps (seconds) as checked audio events: channels
+    must be whole numbers and timestamps finite, so that no value is cast into another."""
+    addr, ts = np.asarray(addr), np.asarray(ts)
+    if addr.shape != ts.shape or addr.ndim != 1:
+        raise EventDataError(f"{where}: addresses {addr.shape} and timestamps {ts.shape} differ")
+    if not (_is_real(addr.dtype) and _is_real(ts.dtype)):
+        raise EventDataError(f"{where}: addresses ({addr.dtype}) and timestamps ({ts.dtype}) "
+                             f"must be numbers")
+    if not np.issubdtype(addr.dtype, np.integer) and not (
+            np.isfinite(addr).all() and (addr == np.round(addr)).all()):
+        raise EventDataError(f"{where}: channel addresses must be whole numbers")
+    if len(addr) and (addr.min() < 0 or addr.max() >= COCHLEA_CHANNELS):
+        bad = int(np.flatnonzero((addr < 0) | (addr >= COCHLEA_CHANNELS))[0])
+        raise EventDataError(f"{where}: event {bad} has channel {addr[bad]} outside "
+                             f"0..{COCHLEA_CHANNELS - 1}")
+    ts = ts.astype(np.float64)
+    if not np.isfinite(ts).all():
+        raise EventDataError(f"{where}: non-finite timestamps")
+    if len(ts) and np.abs(ts).max() >= _MAX_SECONDS:
+        raise EventDataError(f"{where}: timestamp {np.abs(ts).max():g} s is out of range")
+    t_us = np.rint(ts * 1e6).astype(np.int64)
+    ev = make_audio_events(addr.astype(np.int64), t_us, np.ones(len(ts), np.int8))
+    return validate_events(ev, where=where, sensor=(COCHLEA_CHANNELS,))
 
 
 def write_ntidigits(path: str | os.PathLike, recordings: dict[str, list[tuple[str, np.ndarray]]]):
