@@ -54,7 +54,7 @@ def _pipeline_config(args):
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
                               target_rate=None if args.paper_constants else args.target_rate,
                               zeroshot=zs, read_noise=args.read_noise,
-                              lsm_overrides=overrides)
+                              lsm_overrides=overrides, head_features=args.heads)
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
 
@@ -640,6 +640,9 @@ def _add_training(p, default_out: str | None) -> None:
     p.add_argument("--neurons", type=int, default=None,
                    help="reservoir neurons per modality (default: the presets' 200; BMI "
                         "2048), e.g. a smaller macro for a smaller FPGA")
+    p.add_argument("--heads", choices=("float", "golden"), default="float",
+                   help="train the heads on the float model's rates (default) or on the "
+                        "golden model's counts, ADC and read noise included (hardware-aware)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     from rramlsm.sw.tune import add_train_arguments
 

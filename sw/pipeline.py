@@ -89,6 +89,10 @@ class PipelineConfig:
     recalibrate_deployed: bool = False
     """Re-pick the threshold register on the deployed chip for ``target_rate`` (from
     unlabelled training samples, as a macro can in the field); heads stay as trained."""
+    head_features: str = "float"
+    """What the heads are trained on: ``"float"`` (the software model's spike rates) or
+    ``"golden"`` (the macro's counts, with its ADC and the configured read noise: heads fitted
+    to what the hardware computes; the chip as calibrated, before any deployment drift)."""
     per_modality: dict = field(default_factory=dict)
     """Per-modality changes over the above (a tuned configuration, :mod:`rramlsm.sw.tune`):
     ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``."""
@@ -104,6 +108,9 @@ class PipelineConfig:
             check_real("PipelineConfig", "target_rate", self.target_rate, lo=0.0, hi=1.0,
                        lo_open=True, hi_open=True)
         check_int("PipelineConfig", "align_dim", self.align_dim, lo=1)
+        if self.head_features not in ("float", "golden"):
+            raise ConfigError(f"PipelineConfig head_features must be 'float' or 'golden', not "
+                              f"{self.head_features!r}")
         for m, changes in self.per_modality.items():
             if set(changes) - {"target_rate", "lsm"}:
                 raise ConfigError(f"PipelineConfig per_modality {m}: unknown keys "
@@ -168,8 +175,9 @@ def calibrate_on_training(cfg: LSMConfig, ds, seed: int, target: float | None, *
     train = np.flatnonzero(ds.is_train)[:limit]
     if len(train) == 0:
         raise ConfigError(f"{ds.name}: no training samples to calibrate the reservoir on")
-    return calibrate_weight_scale(cfg, frame_dataset(ds, cfg, train), seed=seed,
-                                  target_rate=target)[0]
+    calibrated, _rate = calibrate_weight_scale(cfg, frame_dataset(ds, cfg, train), seed=seed,
+                                               target_rate=target)
+    return calibrated
 
 
 def _calibrated(preset: str, ds: EventDataset, seed: int, target: float | None,
@@ -230,8 +238,10 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     zs = cfg.zeroshot
     split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
     t0 = time.perf_counter()
-    trained = train_heads(rates["visual"]["float"], rates["audio"]["float"], v.labels, a.labels,
-                          split, zs, seed=seed, progress=progress)
+    fit = {m: rates[m]["float"] if cfg.head_features == "float"
+           else calib_counts[m].astype(np.float32) / steps[m] for m in data}
+    trained = train_heads(fit["visual"], fit["audio"], v.labels, a.labels, split, zs, seed=seed,
+                          progress=progress)
     train_seconds = time.perf_counter() - t0
     heads = {"visual": trained.visual, "audio": trained.audio}
 
@@ -350,6 +360,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
             "pools": "seen: test split; unseen: all samples (never trained on); "
                      f"at most {config.zeroshot.pool_per_class} per class and modality",
             "zero_shot_direction": "audio query -> image retrieved (v2a_* the other way)",
+            "heads_trained_on": config.head_features,
             "seeds": list(config.seeds),
         },
         "sources": {"visual": v.name, "audio": a.name},

@@ -816,9 +816,9 @@ def load_tuned(path) -> TunedConfig:
     return TunedConfig(path, params, data, raw.get("score", {}))
 
 
-def check_matches(tuned: TunedConfig, fields: dict) -> None:
+def check_matches(tuned: TunedConfig, fields: dict, only=_DATA_FIELDS) -> None:
     """Refuse data unlike those the configuration was tuned on, naming the field."""
-    for k in _DATA_FIELDS:
+    for k in only:
         a, b = tuned.data[k], fields[k]
         if (list(a) if isinstance(a, (list, tuple)) else a) != \
                 (list(b) if isinstance(b, (list, tuple)) else b):
@@ -837,11 +837,16 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
     from rramlsm.sw.datasets.cochlea import Cochlea
     from rramlsm.sw.datasets.fsdd import load_wav_folder
     from rramlsm.sw.datasets.raster import RasterDataset
-    from rramlsm.sw.datasets.sources import parse_source
+    from rramlsm.sw.datasets.sources import parse_source, source_modality
     from rramlsm.sw.events import frame_audio, frame_vision
 
     p = tuned.params
     a_kind = _source_kind(audio)
+    # What the source names tell, before anything is loaded; the sensors after.
+    check_matches(tuned, {"visual": visual, "audio": audio,
+                          "visual_modality": source_modality(visual), "visual_kind": "events",
+                          "audio_modality": source_modality(audio), "audio_kind": a_kind},
+                  only=("visual_modality", "visual_kind", "audio_modality", "audio_kind"))
     v_ds = load_source(visual, progress=progress)
     if a_kind == "wav" and tuned.data["audio_kind"] == "wav":
         a_ds = load_wav_folder(parse_source(audio)[1], cochlea=Cochlea(_cochlea_config(p)),

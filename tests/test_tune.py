@@ -208,3 +208,32 @@ def test_polarities_merged():
                            for p in ("on", "off", "both", "any"))
     assert any_.shape == on.shape and both.shape[2] == 2 * on.shape[2]
     assert (any_ == (on | off)).all() and any_.sum() == 3
+
+
+def test_hardware_aware_heads_train_on_golden_counts(digits, wavs, monkeypatch):
+    """``head_features="golden"``: the heads see the macro's counts (ADC, read noise), not the
+    float model's rates; ``"float"`` stays the default."""
+    from rramlsm.sw import pipeline
+    from rramlsm.sw.zeroshot import ZeroShotConfig
+
+    assert pipeline.PipelineConfig().head_features == "float"
+    with pytest.raises(ConfigError, match="head_features"):
+        pipeline.PipelineConfig(head_features="analog")
+    seen = {}
+    real = pipeline.train_heads
+
+    def spy(fv, fa, *args, **kwargs):
+        seen["visual"], seen["audio"] = fv, fa
+        return real(fv, fa, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_heads", spy)
+    cfg = pipeline.PipelineConfig(visual="digits", audio=f"fsdd:{wavs}", seeds=(0,),
+                                  zeroshot=ZeroShotConfig(epochs=2), head_features="golden",
+                                  read_noise=True)
+    r = pipeline.run_pipeline(cfg, progress=False)
+    s0 = r.seeds[0]
+    for m in ("visual", "audio"):
+        golden = s0.embeddings["golden_counts"][m].astype(np.float32) / s0.configs[m].steps
+        assert np.array_equal(seen[m], golden)
+    assert r.metrics["protocol"]["heads_trained_on"] == "golden"
+    assert np.isfinite(r.metrics["hardware"]["zero_shot"]["seen_top1"])
