@@ -446,6 +446,77 @@ def test_sweep_config_fields_out_of_range(doc):
         _check_sweep(d / "s.toml")
 
 
+# --- tune configs (tuned.toml, `rramlsm train --config`) --------------------------------------
+
+#: Known faults of load_tuned that these tests found (sw/tune.py is not this test's to fix):
+#: strict, so the marker must go once they are fixed.
+TUNE_FAULTS = pytest.mark.xfail(strict=True, reason=(
+    "load_tuned lets non-UTF-8 text (UnicodeDecodeError), a setting section that is not a "
+    "table (AttributeError) and a [data] that is not a table (TypeError) escape"))
+
+
+def _good_tuned_doc() -> dict:
+    from rramlsm.sw.tune import DEFAULTS
+
+    doc = {"data": {"visual_modality": "vision", "visual_kind": "events",
+                    "visual_sensor": [34, 34], "audio_modality": "audio",
+                    "audio_kind": "events", "audio_sensor": [64]}}
+    for name, value in DEFAULTS.items():
+        section, key = name.split(".", 1)
+        doc.setdefault(section, {})[key] = value
+    return doc
+
+
+def _tuned_text(doc: dict) -> str:
+    top = [f"{json.dumps(k)} = {_toml(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    tables = [f"[{json.dumps(k)}]\n" + "".join(f"{json.dumps(n)} = {_toml(x)}\n"
+                                                for n, x in v.items())
+              for k, v in doc.items() if isinstance(v, dict)]
+    return "\n".join(top) + "\n" + "".join(tables)
+
+
+def _check_tuned(path: Path, expected=None) -> None:
+    from rramlsm.sw.tune import DEFAULTS, load_tuned
+
+    cfg = _load_or_named_error(load_tuned, path, ConfigError)
+    if cfg is None:
+        return
+    assert set(cfg.params) == set(DEFAULTS) and isinstance(cfg.data, dict)
+    if expected is not None:
+        assert cfg.params == expected
+
+
+def _good_tune(which: int) -> tuple[bytes, None]:
+    # Like any TOML file, one cut at a line end may still parse: no expected result.
+    return _tuned_text(_good_tuned_doc()).encode(), None
+
+
+def test_the_good_tune_config_loads():
+    """The base the tune cases change is itself valid (or they would test nothing)."""
+    from rramlsm.sw.tune import DEFAULTS, load_tuned
+
+    with scratch() as d:
+        (d / "tuned.toml").write_text(_tuned_text(_good_tuned_doc()))
+        assert load_tuned(d / "tuned.toml").params == DEFAULTS
+
+
+@TUNE_FAULTS
+@given(section=st.sampled_from(["data", "visual", "audio", "cochlea", "head", "score", "x"]),
+       key=st.one_of(st.sampled_from(["target_rate", "steps", "reduce", "polarity", "epochs",
+                                      "visual_sensor", "audio_kind", "delta"]),
+                     st.text(max_size=3)),
+       value=st.one_of(SWEEP_TYPICAL, toml_values), whole_section=st.booleans())
+def test_tune_config_fields_out_of_range(section, key, value, whole_section):
+    doc = _good_tuned_doc()
+    if whole_section or not isinstance(doc.get(section, {}), dict):
+        doc[section] = value
+    else:
+        doc.setdefault(section, {})[key] = value
+    with scratch() as d:
+        (d / "tuned.toml").write_text(_tuned_text(doc))
+        _check_tuned(d / "tuned.toml")
+
+
 # --- every single-file reader: random bytes, and a good file truncated or changed ------------
 
 def _good_nmnist(which: int) -> tuple[bytes, None]:
@@ -496,10 +567,14 @@ FILE_READERS = {
     "letters": ("singleLetters.mat", _check_letters, _good_letters, st.binary(max_size=40).map(
         lambda b: b"MATLAB 7.3 MAT-file".ljust(124, b" ") + b"\x00\x02IM" + b)),
     "sweep": ("s.toml", _check_sweep, _good_sweep, st.nothing()),
+    "tune": ("tuned.toml", _check_tuned, _good_tune, st.nothing()),
 }
+#: The readers with known faults, marked.
+READER_PARAMS = [pytest.param(k, marks=TUNE_FAULTS) if k == "tune" else k
+                 for k in FILE_READERS]
 
 
-@pytest.mark.parametrize("reader", FILE_READERS)
+@pytest.mark.parametrize("reader", READER_PARAMS)
 @given(data=st.data())
 def test_random_bytes(reader, data):
     name, check, _, special = FILE_READERS[reader]
@@ -509,7 +584,7 @@ def test_random_bytes(reader, data):
         check(d / name)
 
 
-@pytest.mark.parametrize("reader", FILE_READERS)
+@pytest.mark.parametrize("reader", READER_PARAMS)
 @given(which=st.integers(0, 100), how=damage)
 def test_good_file_truncated_or_changed(reader, which, how):
     """A truncated file never loads as a shorter one; a changed byte is caught or gives
