@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rramlsm.cosim import commands as cosim_commands
     from rramlsm.hw import commands as hw_commands
-    from rramlsm.sw import commands
+    from rramlsm.sw import commands, nir_cli
 
     commands.register(sub)
+    nir_cli.register(sub)
     hw_commands.register(sub)
     cosim_commands.register(sub)
     for name in COMPUTE_COMMANDS:

@@ -12,6 +12,7 @@ __all__ = [
     "UnknownSourceError",
     "BundleError",
     "ConfigError",
+    "UnsupportedGraphError",
 ]
 
 
@@ -33,3 +34,11 @@ class BundleError(RRAMLSMError, ValueError):
 
 class ConfigError(RRAMLSMError, ValueError):
     """A configuration value is inconsistent."""
+
+
+class UnsupportedGraphError(RRAMLSMError, ValueError):
+    """A NIR graph has a node the macro cannot execute; the message names the node and why."""
+
+    def __init__(self, message: str, node: str | None = None):
+        super().__init__(message)
+        self.node = node

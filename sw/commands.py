@@ -354,14 +354,14 @@ def write_nir_files(bundle, folder: Path) -> list[Path]:
     import nir
 
     from rramlsm.sw._io import atomic_path
-    from rramlsm.sw.nir_export import reservoir_from_bundle, to_nir
+    from rramlsm.sw.nir_export import bundle_to_nir
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for m, mb in bundle.modalities.items():
         path = folder / f"{m}.nir"
         with atomic_path(path) as tmp:
-            nir.write(tmp, to_nir(reservoir_from_bundle(mb)))
+            nir.write(tmp, bundle_to_nir(mb))
         written.append(path)
     return written
 

@@ -27,12 +27,13 @@ import numpy as np
 
 from rramlsm.sw.lsm import Reservoir
 
-__all__ = ["to_nir", "reservoir_from_bundle", "DEFAULT_DT"]
+__all__ = ["to_nir", "reservoir_from_bundle", "bundle_to_nir", "DEFAULT_DT"]
 
 DEFAULT_DT = 1e-4
 
 
-def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False) -> nir.NIRGraph:
+def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False,
+           hardware: dict | None = None) -> nir.NIRGraph:
     """The reservoir as a NIR graph (weights from the sampled crossbars, float32).
 
     Two exact encodings of the same model under NIR's Euler semantics:
@@ -53,7 +54,8 @@ def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False
         nodes={
             "input": nir.Input(input_type=np.array([n])),
             "lif": nir.LIF(tau=tau, r=r, v_leak=np.zeros(n),
-                           v_threshold=np.full(n, cfg.threshold)),
+                           v_threshold=np.full(n, cfg.threshold),
+                           metadata={"rramlsm": _hardware(reservoir, hardware)}),
             "w_rec": nir.Linear(weight=w_rec),
             "output": nir.Output(output_type=np.array([n])),
         },
@@ -67,6 +69,22 @@ def to_nir(reservoir: Reservoir, *, dt: float = DEFAULT_DT, unit_r: bool = False
     }
     edges = [("input", "input_weights"), ("input_weights", "lsm"), ("lsm", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def _hardware(reservoir: Reservoir, extra: dict | None) -> dict:
+    cfg = reservoir.config
+    return {"steps": cfg.steps, "levels": cfg.device.levels, "adc_bits": cfg.adc.bits,
+            "adc_shift": cfg.adc.shift, **(extra or {}),
+            "pos": np.concatenate([reservoir.w_in.pos, reservoir.w_rec.pos]),
+            "neg": np.concatenate([reservoir.w_in.neg, reservoir.w_rec.neg])}
+
+
+def bundle_to_nir(mb, **kw) -> nir.NIRGraph:
+    """A bundle's macro as a NIR graph (:func:`to_nir`), its read-noise settings included."""
+    lsm = mb.lsm
+    return to_nir(reservoir_from_bundle(mb), **kw,
+                  hardware={"noise_amplitude": int(lsm.noise_amplitude),
+                            "noise_seed": int(lsm.noise_seed)})
 
 
 def reservoir_from_bundle(mb) -> Reservoir:

@@ -135,6 +135,14 @@ CASES = {
         ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),
         ("run-fpga --port {missing} --bundle {bundle}", "--port"),
     ],
+    "import-nir": [
+        ("import-nir {missing} --out {folder}/b", "graph"),
+        ("import-nir {folder} --out {folder}/b", "graph"),
+        ("import-nir {file} --out {folder}/b", "graph"),  # not a NIR file
+        ("import-nir {file} --out {blocked}", "--out"),
+        ("import-nir {file} --out {file}", "--out"),
+        ("import-nir {file} --out {folder}/b --levels 0", "--levels"),
+    ],
     "cosim": [
         ("cosim --bundle {missing}", "--bundle"),
         ("cosim --bundle {wrong_bundle}", "--bundle"),

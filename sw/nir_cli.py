@@ -1,0 +1,114 @@
+"""``rramlsm import-nir``: a NIR graph -> a bundle, with the fidelity report (import.json,
+import.html).  The work is in :mod:`rramlsm.sw.nir_import`; this module stays light so that
+the command line starts fast."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["register"]
+
+FRAMEWORKS = ("snntorch", "norse")
+
+
+def _cmd_import_nir(args) -> int:
+    import numpy as np
+
+    from rramlsm.arguments import input_file, naming, output_folder, source_argument
+    from rramlsm.errors import ConfigError
+    from rramlsm.sw import contract
+    from rramlsm.sw.bundle import write_bundle
+    from rramlsm.sw.commands import write_json
+    from rramlsm.sw.nir_import import (
+        fidelity,
+        frame_for_graph,
+        import_graph,
+        parse_graph,
+        read_graph,
+        write_report_html,
+    )
+
+    graph_path = input_file("graph", args.graph)
+    out = output_folder("--out", args.out)
+    if out.is_dir() and not (out / "manifest.json").is_file():
+        raise ConfigError(f"--out: {out}: exists and is not a bundle; refusing to replace it")
+    for name in ("levels", "adc_bits", "steps", "samples"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, not {v}")
+    if args.adc_shift is not None and not 0 <= args.adc_shift <= contract.COLUMN_SUM_BITS:
+        raise ConfigError(f"--adc-shift must be in 0..{contract.COLUMN_SUM_BITS}, "
+                          f"not {args.adc_shift}")
+    if not (args.dt > 0 and math.isfinite(args.dt)):
+        raise ConfigError(f"--dt must be a positive number of seconds, not {args.dt}")
+    with naming("graph"):
+        graph = read_graph(graph_path)
+        spec = parse_graph(graph, dt=args.dt)
+    frames = labels = None
+    if args.calibrate:
+        ds = source_argument("--calibrate", args.calibrate, progress=False)
+        steps = args.steps or spec.hardware.get("steps", 100)
+        idx = np.arange(min(len(ds), args.samples))
+        with naming("--calibrate"):
+            frames = frame_for_graph(ds.subset(idx), spec.inputs, int(steps))
+        labels = ds.labels[idx]
+    with naming("graph"):
+        bundle, record = import_graph(graph, steps=args.steps, levels=args.levels,
+                                      adc_bits=args.adc_bits, adc_shift=args.adc_shift,
+                                      dt=args.dt, modality=args.modality,
+                                      calibration=frames, source=str(graph_path))
+    mb = bundle.modalities[args.modality]
+    if frames is not None:
+        record["fidelity"] = fidelity(spec, mb, frames, labels, framework=args.framework,
+                                      dt=args.dt)
+        record["calibrated_on"] = args.calibrate
+    write_bundle(out, bundle)
+    write_json(out / "import.json", record)
+    write_report_html(out / "import.html", record)
+    q = record["quantisation"]
+    print(f"{graph_path}: {record['inputs']} inputs x {record['neurons']} neurons"
+          f"{', readout ' + str(record['readout']) if record['readout'] else ''}; decay_q "
+          f"{record['decay_q']}, threshold_q {record['threshold_q']}, code step "
+          f"{q['code_step']:.4g} ({'exact' if q['exact_grid'] else 'rounded'}), ADC "
+          f"{record['adc_bits']} bits >> {record['adc_shift']}")
+    fid = record.get("fidelity")
+    if fid:
+        a = fid["golden_vs_float"]
+        print(f"on {fid['samples']} samples of {args.calibrate}: golden vs float "
+              f"{100 * a['exact_counts']:.1f} % exact counts, feature correlation "
+              f"{a['feature_correlation']:.4f}")
+        if "golden_vs_framework" in fid:
+            b = fid["golden_vs_framework"]
+            print(f"golden vs {fid['framework']}: {100 * b['exact_counts']:.1f} % exact counts, "
+                  f"feature correlation {b['feature_correlation']:.4f}")
+        for k, v in (fid.get("accuracy") or {}).items():
+            print(f"accuracy {k}: {v:.1f} %")
+    print(f"wrote {out} (bundle, import.json, import.html)")
+    return 0
+
+
+def register(sub) -> None:
+    """The ``import-nir`` sub-command."""
+    p = sub.add_parser("import-nir", help="compile a NIR graph (recurrent LIF reservoir from "
+                                          "snnTorch, Norse or rramlsm) into a bundle")
+    p.add_argument("graph", help="the NIR file (nir.write / HDF5)")
+    p.add_argument("--out", required=True, help="the bundle folder to write")
+    p.add_argument("--modality", choices=("audio", "visual"), default="audio",
+                   help="which of the macro's cores runs the graph (default audio)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="time steps T per sample (default: the graph's rramlsm metadata, or 100)")
+    p.add_argument("--levels", type=int, default=None,
+                   help="device conductance levels (default: metadata, or 256)")
+    p.add_argument("--adc-bits", type=int, default=None,
+                   help="column ADC bits (default: metadata, or 10)")
+    p.add_argument("--adc-shift", type=int, default=None,
+                   help="ADC shift (default: metadata, or 0; chosen with --calibrate)")
+    p.add_argument("--dt", type=float, default=1e-4,
+                   help="the graph's time step in s (snnTorch writes 1e-4, Norse 1e-3)")
+    p.add_argument("--calibrate", default=None,
+                   help="a data source: choose code range and ADC shift on it and report the "
+                        "fidelity (import.json)")
+    p.add_argument("--samples", type=int, default=200, help="samples of --calibrate used")
+    p.add_argument("--framework", choices=FRAMEWORKS, default=None,
+                   help="also run the graph in this framework and compare (with --calibrate)")
+    p.set_defaults(func=_cmd_import_nir)
