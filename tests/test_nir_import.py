@@ -423,3 +423,20 @@ def test_fidelity_report_on_a_data_source(tmp_path, capsys, speech):
     assert len(rec["calibration_trials"]) > 1
     assert "golden vs snntorch" in capsys.readouterr().out
     assert load_bundle(out).modalities["audio"].lsm.steps == 60
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_imported_snntorch_bundle_passes_the_rtl_check(tmp_path):
+    """The imported macro (rounded weights, readout head with identity table) on Verilator:
+    every sample's counts, embedding and class as the golden model says (about 1 min,
+    the Verilator build included)."""
+    pytest.importorskip("snntorch")
+    from rramlsm.cosim.run import cosim_failures, run_cosim
+    from rramlsm.sw.bundle import write_bundle
+
+    net = _snntorch_net(beta=0.9, grid=False, readout=True)
+    bundle, _ = import_graph(_snntorch_graph(net, tmp_path), steps=T)
+    write_bundle(tmp_path / "bundle", bundle)
+    s = run_cosim(tmp_path / "bundle", {"audio": _frames(5, samples=4)}, lanes=4, head_lanes=4)
+    assert s["samples"] == 4 and s["mismatches"] == 0 and cosim_failures(s) == [], s
