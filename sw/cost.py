@@ -8,15 +8,20 @@ work (LIF updates, activations, optimiser updates) is not counted for any
 method; it is a small share of each and would only favour ours further,
 since our encoder has no backward pass.
 
-* **ours** = one forward pass of both LSMs (float model) over every training
-  sample + the head training (forward and backward of both heads, batch and
-  epochs of :class:`~rramlsm.sw.zeroshot.ZeroShotConfig`);
+* **ours** = every step of the recipe, each counted on its own line:
+  ``calibration`` (the firing-rate search: its forward passes of both LSMs over
+  the calibration samples, :func:`~rramlsm.sw.lsm.calibrate_weight_scale`),
+  ``feature_extraction`` (one forward pass of both LSMs over every training
+  sample), ``head_training`` (forward and backward of both heads, batch and
+  epochs of :class:`~rramlsm.sw.zeroshot.ZeroShotConfig`), and any further steps
+  the caller ran (``extra``: hardware-aware head training, tuning), with their
+  FLOPs and seconds;
 * **SRNN-CLIP** = forward and backward through time of both SRNNs and heads
   for ``epochs`` epochs of the same pairs (:class:`BaselineConfig`);
 * **ProtoNet** = forward and backward through time of both SRNN encoders for
   ``episodes`` episodes of ``n_way * (shot + query)`` samples.
 
-Wall time: ours is measured (feature extraction and head training);
+Wall time: ours is measured, step by step;
 for the baselines the time of a few real optimisation steps is measured in
 the same run and multiplied by the step count (``estimated``), unless a full
 run's measured time is passed in.
@@ -43,7 +48,7 @@ from rramlsm.sw.heads import ProjectionHead, clip_loss
 from rramlsm.sw.lsm import Reservoir
 from rramlsm.sw.zeroshot import ZeroShotConfig, ZeroShotSplit
 
-__all__ = ["count_flops", "training_cost"]
+__all__ = ["count_flops", "lsm_forward_flops", "training_cost"]
 
 
 def count_flops(fn) -> int:
@@ -61,15 +66,27 @@ def _timed(fn, repeats: int = 3) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
+def lsm_forward_flops(config) -> int:
+    """Dense-basis matmul FLOPs of one LSM forward pass over one sample (input and
+    recurrent products, every step): the basis every method is counted on."""
+    return 2 * config.steps * (config.inputs + config.neurons) * config.neurons
+
+
 def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir],
                   split: ZeroShotSplit, zs: ZeroShotConfig, baseline: BaselineConfig,
-                  *, our_seconds: float, measured: dict[str, float] | None = None) -> dict:
+                  *, our_seconds: dict[str, float],
+                  calibration: dict[str, dict] | None = None,
+                  extra: dict[str, dict] | None = None,
+                  measured: dict[str, float] | None = None) -> dict:
     """FLOPs and seconds of ours, SRNN-CLIP and ProtoNet, and the ratios.
 
     ``frames``: each modality's binary input ``[N, T, inputs]`` of the whole
-    dataset (indexed by ``split``); ``our_seconds``: measured wall time of our
-    feature extraction + head training; ``measured``: measured total seconds of
-    full baseline runs (``srnn_clip``, ``protonet``) when they were run.
+    dataset (indexed by ``split``); ``our_seconds``: measured wall time of each of
+    our steps (``calibration``, ``feature_extraction``, ``head_training``);
+    ``calibration``: per modality the ``passes`` and ``samples`` of the firing-rate
+    search (None: not calibrated, e.g. the paper's constants); ``extra``: further
+    steps of our recipe, ``{name: {"flops": ..., "seconds": ...}}``; ``measured``:
+    measured total seconds of full baseline runs (``srnn_clip``, ``protonet``).
     """
     train_v, train_a = split.training_indices()
     n_train = {"visual": len(train_v), "audio": len(train_a)}
@@ -79,10 +96,12 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     # (input and recurrent, every step), the same basis as the SRNN's: the
     # float model's sparse gather-sum of the input drive is an implementation
     # speed-up, not less work in the recipe being compared ...
-    lsm_flops = 0
-    for m, res in reservoirs.items():
-        cfg = res.config
-        lsm_flops += 2 * cfg.steps * (cfg.inputs + cfg.neurons) * cfg.neurons * n_train[m]
+    lsm_flops = sum(lsm_forward_flops(res.config) * n_train[m] for m, res in reservoirs.items())
+    # The calibration's passes over its samples, on the same basis (the reservoir it
+    # searches has the final one's size) ...
+    calibration = calibration or {}
+    cal_flops = sum(lsm_forward_flops(reservoirs[m].config) * c["passes"] * c["samples"]
+                    for m, c in calibration.items())
     # ... plus the heads' training steps.
     hv = ProjectionHead(replace(zs.head, inputs=reservoirs["visual"].config.neurons))
     ha = ProjectionHead(replace(zs.head, inputs=reservoirs["audio"].config.neurons))
@@ -90,7 +109,20 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     xa = torch.rand(zs.batch, reservoirs["audio"].config.neurons)
     head_step = count_flops(lambda: clip_loss(hv(xv), ha(xa), zs.temperature).backward())
     head_steps = zs.epochs * math.ceil(n_pairs / zs.batch)
-    ours = lsm_flops + head_step * head_steps
+    steps = {
+        "calibration": {"flops": cal_flops, "seconds": our_seconds.get("calibration", 0.0),
+                        "passes": {m: c["passes"] for m, c in calibration.items()},
+                        "samples": {m: c["samples"] for m, c in calibration.items()}},
+        "feature_extraction": {"flops": lsm_flops,
+                               "seconds": our_seconds.get("feature_extraction", 0.0)},
+        "head_training": {"flops": head_step * head_steps,
+                          "seconds": our_seconds.get("head_training", 0.0)},
+        **{name: {"flops": int(v.get("flops", 0)), "seconds": float(v.get("seconds", 0.0)),
+                  **{k: x for k, x in v.items() if k not in ("flops", "seconds")}}
+           for name, v in (extra or {}).items()},
+    }
+    ours = sum(v["flops"] for v in steps.values())
+    ours_s = sum(v["seconds"] for v in steps.values())
 
     # SRNN-CLIP: one real step (forward + BPTT) on real frames, times the recipe's steps.
     rng = np.random.default_rng(0)
@@ -122,6 +154,7 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     return {
         "what": "matmul FLOPs (forward + backward) by torch FlopCounterMode on real batches, "
                 "times the batches of each method's whole training recipe",
+        "ours": steps,
         "ours_flops": ours,
         "ours_lsm_forward_flops": lsm_flops,
         "ours_head_training_flops": head_step * head_steps,
@@ -129,11 +162,11 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
         "protonet_flops": proto,
         "srnn_clip_ratio": srnn / ours,
         "protonet_ratio": proto / ours,
-        "ours_seconds": our_seconds,
+        "ours_seconds": ours_s,
         "srnn_clip_seconds": srnn_s,
         "protonet_seconds": proto_s,
-        "srnn_clip_seconds_ratio": srnn_s / our_seconds,
-        "protonet_seconds_ratio": proto_s / our_seconds,
+        "srnn_clip_seconds_ratio": srnn_s / ours_s,
+        "protonet_seconds_ratio": proto_s / ours_s,
         "seconds_basis": {k: ("measured" if k in measured else "estimated from timed steps")
                           for k in ("srnn_clip", "protonet")},
         "recipe": {"head_epochs": zs.epochs, "head_batch": zs.batch,

@@ -183,6 +183,10 @@ def write_report(path: str | Path, result, metrics: dict) -> Path:
                      f"{P['training_cost_srnn_clip_ratio']}×"))
         rows.append(("training cost vs ProtoNet (FLOPs)", f"{cost['protonet_ratio']:.1f}×", "",
                      f"{P['training_cost_protonet_ratio']}×"))
+        for step, v in cost.get("ours", {}).items():
+            gflop = "-" if v.get("flops") is None else f"{v['flops'] / 1e9:.2f} GFLOP"
+            rows.append((f"ours: {step.replace('_', ' ')}", gflop, f"{v.get('seconds', 0):.1f} s",
+                         "counted in the ratios"))
     table = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
                     for a, b, c, d in rows)
     al = metrics["alignment"]

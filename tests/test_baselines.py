@@ -70,10 +70,11 @@ def test_training_cost_ratios_follow_the_recipe(small):
     v, a, res, fv, fa, split = small
     zs = ZeroShotConfig(epochs=10)
     frames = {"visual": fv, "audio": fa}
+    secs = {"calibration": 0.5, "feature_extraction": 1.0, "head_training": 2.0}
     c10 = training_cost(frames, res, split, zs, BaselineConfig(epochs=10, episodes=100),
-                        our_seconds=1.0)
+                        our_seconds=secs)
     c20 = training_cost(frames, res, split, zs, BaselineConfig(epochs=20, episodes=200),
-                        our_seconds=1.0)
+                        our_seconds=secs)
     assert c20["srnn_clip_flops"] == 2 * c10["srnn_clip_flops"]
     assert c20["protonet_flops"] == 2 * c10["protonet_flops"]
     assert c10["ours_flops"] == c20["ours_flops"]
@@ -83,6 +84,32 @@ def test_training_cost_ratios_follow_the_recipe(small):
     n_v, n_a = (len(x) for x in split.training_indices())
     expect = 2 * 200 * (50 * (256 + 200) * n_v + 129 * (64 + 200) * n_a)
     assert c10["ours_lsm_forward_flops"] == pytest.approx(expect, rel=1e-9)
+    assert c10["ours"]["feature_extraction"]["flops"] == c10["ours_lsm_forward_flops"]
+    assert c10["ours_seconds"] == pytest.approx(3.5)
+
+
+def test_training_cost_counts_every_step_of_our_recipe(small):
+    """Calibration and extra steps are their own lines, and part of the total and ratios:
+    4 passes over 16 samples per modality cost 4 x 16 forward passes, by hand."""
+    v, a, res, fv, fa, split = small
+    zs, bc = ZeroShotConfig(epochs=10), BaselineConfig(epochs=10, episodes=100)
+    frames = {"visual": fv, "audio": fa}
+    secs = {"feature_extraction": 1.0, "head_training": 2.0}
+    bare = training_cost(frames, res, split, zs, bc, our_seconds=secs)
+    cal = {"visual": {"passes": 4, "samples": 16}, "audio": {"passes": 3, "samples": 16}}
+    full = training_cost(frames, res, split, zs, bc, our_seconds={**secs, "calibration": 0.25},
+                         calibration=cal, extra={"tuning": {"flops": 10**9, "seconds": 60.0,
+                                                            "trials": 8}})
+    by_hand = 16 * (4 * 2 * 50 * (256 + 200) * 200 + 3 * 2 * 129 * (64 + 200) * 200)
+    assert bare["ours"]["calibration"]["flops"] == 0
+    assert full["ours"]["calibration"] == {"flops": by_hand, "seconds": 0.25,
+                                           "passes": {"visual": 4, "audio": 3},
+                                           "samples": {"visual": 16, "audio": 16}}
+    assert full["ours"]["tuning"] == {"flops": 10**9, "seconds": 60.0, "trials": 8}
+    assert full["ours_flops"] == bare["ours_flops"] + by_hand + 10**9
+    assert full["ours_seconds"] == pytest.approx(63.25)
+    assert full["srnn_clip_ratio"] == pytest.approx(full["srnn_clip_flops"] / full["ours_flops"])
+    assert full["srnn_clip_ratio"] < bare["srnn_clip_ratio"]
 
 
 def test_baselines_command_writes_its_figures(tmp_path, digits, speech, capsys):

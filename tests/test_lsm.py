@@ -219,13 +219,42 @@ def test_only_the_ratio_of_scale_to_threshold_matters():
     np.testing.assert_array_equal(a, b)
 
 
-def test_calibration_hits_the_target_rate():
+@pytest.mark.parametrize("target", [0.02, 0.05, 0.2])
+def test_calibration_hits_the_target_rate_in_few_passes(target):
     cfg = PRESETS["visual"]
     x = _frames(np.random.default_rng(3), 32, cfg.steps, cfg.inputs)
-    cal, rate = calibrate_weight_scale(cfg, x, seed=0, target_rate=0.05)
-    assert rate == pytest.approx(0.05, abs=0.01)
-    assert cal.weight_scale < cfg.weight_scale
+    result = calibrate_weight_scale(cfg, x, seed=0, target_rate=target)
+    cal, rate = result  # unpacks as (config, rate)
+    assert rate == pytest.approx(target, rel=0.05)
+    assert 1 <= result.passes <= 8 and result.samples == 32
     assert float_features(make_reservoir(cal, seed=0), x).mean() == pytest.approx(rate)
+
+
+def test_calibration_stops_at_its_pass_budget_with_the_best_point():
+    cfg = PRESETS["visual"]
+    x = _frames(np.random.default_rng(3), 8, cfg.steps, cfg.inputs)
+    result = calibrate_weight_scale(cfg, x, seed=0, target_rate=0.05, tolerance=1e-9,
+                                    max_passes=3)
+    assert result.passes == 3
+    with pytest.raises(ValueError, match="max_passes must be at least 2"):
+        calibrate_weight_scale(cfg, x, seed=0, max_passes=1)
+
+
+def test_calibration_samples_cover_every_class_of_a_class_sorted_dataset():
+    """Stored class by class (as N-MNIST's folders are), the first samples would all be one
+    digit; the calibration draws round-robin over the classes, training samples only."""
+    from types import SimpleNamespace
+
+    from rramlsm.sw.pipeline import calibration_samples
+
+    labels = np.repeat(np.arange(10), 30)
+    is_train = np.ones(300, bool)
+    is_train[::5] = False
+    ds = SimpleNamespace(labels=labels, is_train=is_train, name="sorted")
+    pick = calibration_samples(ds, 20, seed=0)
+    assert len(pick) == 20 and is_train[pick].all()
+    np.testing.assert_array_equal(np.bincount(labels[pick], minlength=10), np.full(10, 2))
+    np.testing.assert_array_equal(pick, calibration_samples(ds, 20, seed=0))
 
 
 @pytest.mark.parametrize("kwargs,exc,message", [
