@@ -27,6 +27,7 @@ from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
+from rramlsm.sw.kernels import compute_device
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
 __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
@@ -108,6 +109,10 @@ def feature_key(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_,
         "path": path,
         "noise": noise,
     }
+    if path == "float" and compute_device().type != "cpu":
+        # Golden counts are the same on every kernel and device; float ones may differ in
+        # the last bit between a CPU and a GPU, so they are kept apart (CPU keys unchanged).
+        payload["device"] = compute_device().type
     blob = json.dumps(payload, sort_keys=True, default=repr).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
 
