@@ -194,3 +194,23 @@ def test_cli_refuses_a_forced_kernel_that_cannot_run_here(monkeypatch, capsys, t
     assert not (tmp_path / "demo").exists()
     rc = main(["demo", "--kernel", "fp32", "--device", "tpu", "--out", str(tmp_path / "demo")])
     assert rc == 2 and "device='tpu' is not a device" in capsys.readouterr().err
+
+
+def test_fastest_times_a_much_slower_kernel_once_and_checks_agreement():
+    import time as _time
+
+    calls = {"quick": 0, "slow": 0}
+
+    def quick():
+        calls["quick"] += 1
+        return torch.ones(3)
+
+    def slow():
+        calls["slow"] += 1
+        _time.sleep(0.05)
+        return torch.ones(3)
+
+    assert kernels.fastest({"quick": quick, "slow": slow}) == "quick"
+    assert calls == {"quick": 3, "slow": 1}
+    with pytest.raises(AssertionError, match="'quick' and 'wrong' disagree"):
+        kernels.fastest({"quick": quick, "wrong": lambda: torch.zeros(3)})
