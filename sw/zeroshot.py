@@ -183,8 +183,9 @@ def integer_retrieval_top1(queries, q_labels, keys, k_labels) -> float:
     integer dot product (not normalised), ties to the lowest key row, as the RTL's
     classifier compares (:func:`~rramlsm.sw.contract.argmax_first`)."""
     from rramlsm.sw.contract import argmax_first
+    from rramlsm.sw.kernels import exact_int_matmul
 
-    scores = np.asarray(queries, np.int64) @ np.asarray(keys, np.int64).T
+    scores = exact_int_matmul(np.asarray(queries), np.asarray(keys).T)
     best = argmax_first(scores, axis=1)
     return 100.0 * float((np.asarray(k_labels)[best] == np.asarray(q_labels)).mean())
 
