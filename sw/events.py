@@ -14,7 +14,7 @@ fills the whole tensor.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -218,10 +218,16 @@ class AudioFraming:
     """Cochlea channels (reservoir inputs)."""
     raster_us: int = 1000
     """Raster period in microseconds."""
+    sensor: int = field(default=0, repr=False)
+    """Channels of the recordings when more than ``channels`` (SHD's 700): channel ``c`` is
+    pooled onto input ``c * channels // sensor``; 0: the recordings have ``channels``.
+    (Not in the repr: the feature cache key already holds the sensor and the input count.)"""
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps <= 0:
             raise ValueError(f"AudioFraming steps must be a positive integer, not {self.steps!r}")
+        if not isinstance(self.sensor, int) or self.sensor < 0:
+            raise ValueError(f"AudioFraming sensor must be an integer >= 0, not {self.sensor!r}")
         if not isinstance(self.channels, int) or self.channels <= 0:
             raise ValueError(
                 f"AudioFraming channels must be a positive integer, not {self.channels!r}"
@@ -285,12 +291,14 @@ def frame_audio(samples: Sequence[np.ndarray], framing: AudioFraming = AudioFram
 
     The 1 ms raster of a recording of ``R`` raster bins (counted from t = 0)
     is split into T chunks of ``ceil(R / T)`` bins; chunks past the end are
-    zero padding.
+    zero padding.  Recordings of more channels (``framing.sensor``) are pooled.
     """
     n, T, C = len(samples), framing.steps, framing.channels
     if n == 0 or sum(len(s) for s in samples) == 0:
         return np.zeros((n, T, C), dtype=np.uint8)
     (x, t), offsets = _concat_fields(samples, "xt")
+    if framing.sensor and framing.sensor != C:
+        x = x.astype(np.int64) * C // framing.sensor
     sid = _sample_ids(offsets)
     _, t1 = _segment_min_max(t, offsets)
     raster_len = t1 // framing.raster_us + 1

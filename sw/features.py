@@ -72,8 +72,12 @@ def framing_for(ds: Dataset, config: LSMConfig):
                              f"{config.inputs} inputs but {ds.name!r} has {ds.bins} bins x "
                              f"{ds.channels} channels")
         return f"raster({ds.bins}x{ds.channels})"
-    framing = (VisionFraming(steps=config.steps) if ds.modality == "vision"
-               else AudioFraming(steps=config.steps))
+    if ds.modality == "vision":
+        framing = VisionFraming(steps=config.steps)
+    elif ds.sensor[0] > config.inputs:  # SHD's 700 channels pooled onto the inputs
+        framing = AudioFraming(steps=config.steps, channels=config.inputs, sensor=ds.sensor[0])
+    else:
+        framing = AudioFraming(steps=config.steps)
     if framing.inputs != config.inputs:
         raise ValueError(f"LSM {config.name!r} has {config.inputs} inputs but {ds.name!r} "
                          f"({ds.modality}) is framed into {framing.inputs}")

@@ -529,14 +529,8 @@ def frame_for_graph(ds, inputs: int, steps: int) -> np.ndarray:
                               f"graph takes {inputs}")
         return frame_vision(ds.events, framing)
     channels = int(ds.sensor[0])
-    events = ds.events
-    if channels != inputs:
-        events = []
-        for ev in ds.events:
-            ev = ev.copy()
-            ev["x"] = ev["x"].astype(np.int64) * inputs // channels
-            events.append(ev)
-    return frame_audio(events, AudioFraming(steps=steps, channels=inputs))
+    return frame_audio(ds.events, AudioFraming(steps=steps, channels=inputs,
+                                               sensor=channels if channels != inputs else 0))
 
 
 # ---------------------------------------------------------------- the whole import

@@ -40,6 +40,7 @@ from rramlsm.sw.datasets import (
     write_ntidigits,
 )
 from rramlsm.sw.datasets.letters import CUBE_KEY, read_single_letters, write_single_letters
+from rramlsm.sw.datasets.shd import SHD_CHANNELS, load_shd, write_shd
 from rramlsm.sw.events import COCHLEA_CHANNELS, NMNIST_SENSOR, make_vision_events
 from rramlsm.sw.sweep import SweepConfig, load_sweep_config
 from tests.conftest import REPO, SHARED_DATA
@@ -157,17 +158,20 @@ def _ntidigits_file(path: Path, n: int = 3) -> None:
     write_ntidigits(path, {"train": recs[:-1], "test": recs[-1:]})
 
 
-def _check_ntidigits(path: Path, expected=None) -> None:
-    ds = _load_or_named_error(load_ntidigits, path)
+def _check_audio_file(read, channels: int, path: Path, expected=None) -> None:
+    ds = _load_or_named_error(read, path)
     if ds is None:
         return
     for ev in ds.events:
-        assert len(ev) and 0 <= ev["x"].min() and ev["x"].max() < COCHLEA_CHANNELS
+        assert len(ev) and 0 <= ev["x"].min() and ev["x"].max() < channels
         assert (np.diff(ev["t"]) >= 0).all() and ev["t"][0] >= 0
     if expected is not None:  # a damaged file that loads must load in full
         assert ds.labels.tolist() == expected.labels.tolist()
         for a, b in zip(ds.events, expected.events, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+_check_ntidigits = functools.partial(_check_audio_file, load_ntidigits, COCHLEA_CHANNELS)
 
 
 h5_values = st.one_of(
@@ -543,6 +547,20 @@ def _good_ntidigits(which: int = 0):
 
 
 @functools.cache
+def _good_shd(which: int = 0):
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(3):
+        ev = np.empty(5 + i, dtype=[("x", np.int16), ("t", np.int64), ("p", np.int8)])
+        ev["x"], ev["t"], ev["p"] = (rng.integers(0, SHD_CHANNELS, 5 + i),
+                                     np.sort(rng.integers(0, 10**6, 5 + i)), 1)
+        recs.append((ev, i, i))
+    with scratch() as d:
+        write_shd(d / "good.h5", recs)
+        return (d / "good.h5").read_bytes(), load_shd(d / "good.h5")
+
+
+@functools.cache
 def _good_letters(which: int = 0):
     # Compressed MATLAB v5 data carries a checksum: a changed byte is caught as well.
     with scratch() as d:
@@ -562,6 +580,8 @@ def _good_sweep(which: int) -> tuple[bytes, None]:
 FILE_READERS = {
     "nmnist": ("r.bin", _check_nmnist, _good_nmnist, nmnist_records()),
     "ntidigits": ("n.h5", _check_ntidigits, _good_ntidigits, st.nothing()),
+    "shd": ("shd.h5", functools.partial(_check_audio_file, load_shd, SHD_CHANNELS), _good_shd,
+            st.nothing()),
     "wav": ("3_x_0.wav", _check_wav, _good_wav, wav_headers),
     # a MATLAB header claiming v7.3, so SciPy hands the file to h5py
     "letters": ("singleLetters.mat", _check_letters, _good_letters, st.binary(max_size=40).map(
@@ -598,7 +618,8 @@ def test_good_file_truncated_or_changed(reader, which, how):
 
 
 @pytest.mark.parametrize("name, read", [
-    ("r.bin", read_nmnist_file), ("n.h5", load_ntidigits), ("3_x_0.wav", read_wav),
+    ("r.bin", read_nmnist_file), ("n.h5", load_ntidigits), ("shd.h5", load_shd),
+    ("3_x_0.wav", read_wav),
     ("singleLetters.mat", read_single_letters), ("s.toml", load_sweep_config)])
 def test_empty_file(name, read):
     with scratch() as d:

@@ -96,12 +96,16 @@ class EventDataset:
         default framing of the modality); ``on_fraction``: share of ON events.
         Computed on the first ``limit`` samples.
         """
-        from rramlsm.sw.events import frame_audio, frame_vision
+        from rramlsm.sw.events import COCHLEA_CHANNELS, AudioFraming, frame_audio, frame_vision
 
         if not len(self):
             return {"active_fraction": 0.0, "on_fraction": 0.0}
         head = self.events[:limit]
-        framed = frame_vision(head) if self.modality == "vision" else frame_audio(head)
+        if self.modality == "vision":
+            framed = frame_vision(head)
+        else:  # more channels than the cochlea's (SHD) are pooled onto them
+            sensor = self.sensor[0] if self.sensor[0] > COCHLEA_CHANNELS else 0
+            framed = frame_audio(head, AudioFraming(sensor=sensor))
         n_on = sum(int(e["p"].sum()) for e in head)
         n_all = sum(len(e) for e in head)
         return {"active_fraction": float(framed.mean()), "on_fraction": n_on / max(n_all, 1)}

@@ -37,27 +37,34 @@ def load_ntidigits(
 ) -> EventDataset:
     """Load the single-digit recordings of an N-TIDIGITS18 HDF5 file."""
     path = Path(path)
+    events, labels, is_train, groups = read_hdf5(
+        path, "N-TIDIGITS", lambda f: _read_splits(f, path, include_oh))
+    if not events:
+        raise EventDataError(f"{path}: no single-digit recordings")
+    return EventDataset(
+        name or f"ntidigits:{path}", "audio", (COCHLEA_CHANNELS,), events, labels, is_train, groups
+    )
+
+
+def read_hdf5(path: Path, what: str, read, errors=(OSError, KeyError, RuntimeError)):
+    """``read(f)`` of the HDF5 file ``path`` (of dataset ``what``), every fault an
+    :class:`EventDataError` naming the file: no such file, a folder, not HDF5, or h5py's own
+    ``errors`` on a damaged file (a truncated B-tree, a corrupt object header)."""
     if path.is_dir():
-        raise EventDataError(f"{path}: is a folder, not an N-TIDIGITS HDF5 file")
+        raise EventDataError(f"{path}: is a folder, not an {what} HDF5 file")
     if not path.is_file():
-        raise EventDataError(f"{path}: N-TIDIGITS file does not exist")
+        raise EventDataError(f"{path}: {what} file does not exist")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise EventDataError(f"{path}: not an HDF5 file ({e})") from e
     try:
         with f:
-            events, labels, is_train, groups = _read_splits(f, path, include_oh)
+            return read(f)
     except EventDataError:
         raise
-    except (OSError, KeyError, RuntimeError) as e:
-        # h5py's own errors on a damaged file (a truncated B-tree, a corrupt object header).
+    except errors as e:
         raise EventDataError(f"{path}: damaged HDF5 file ({type(e).__name__}: {e})") from e
-    if not events:
-        raise EventDataError(f"{path}: no single-digit recordings")
-    return EventDataset(
-        name or f"ntidigits:{path}", "audio", (COCHLEA_CHANNELS,), events, labels, is_train, groups
-    )
 
 
 def _read_splits(f: h5py.File, path: Path, include_oh: bool):
@@ -99,9 +106,10 @@ def _is_real(dtype: np.dtype) -> bool:
     return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
 
 
-def _recording(where: str, addr, ts) -> np.ndarray:
+def _recording(where: str, addr, ts, channels: int = COCHLEA_CHANNELS) -> np.ndarray:
     """One recording's channels and timestamps (seconds) as checked audio events: channels
-    must be whole numbers and timestamps finite, so that no value is cast into another."""
+    must be whole numbers in ``0..channels-1`` and timestamps finite, so that no value is
+    cast into another.  (Also the SHD/SSC reader's, with 700 channels.)"""
     addr, ts = np.asarray(addr), np.asarray(ts)
     if addr.shape != ts.shape or addr.ndim != 1:
         raise EventDataError(f"{where}: addresses {addr.shape} and timestamps {ts.shape} differ")
@@ -111,10 +119,10 @@ def _recording(where: str, addr, ts) -> np.ndarray:
     if not np.issubdtype(addr.dtype, np.integer) and not (
             np.isfinite(addr).all() and (addr == np.round(addr)).all()):
         raise EventDataError(f"{where}: channel addresses must be whole numbers")
-    if len(addr) and (addr.min() < 0 or addr.max() >= COCHLEA_CHANNELS):
-        bad = int(np.flatnonzero((addr < 0) | (addr >= COCHLEA_CHANNELS))[0])
+    if len(addr) and (addr.min() < 0 or addr.max() >= channels):
+        bad = int(np.flatnonzero((addr < 0) | (addr >= channels))[0])
         raise EventDataError(f"{where}: event {bad} has channel {addr[bad]} outside "
-                             f"0..{COCHLEA_CHANNELS - 1}")
+                             f"0..{channels - 1}")
     ts = ts.astype(np.float64)
     if not np.isfinite(ts).all():
         raise EventDataError(f"{where}: non-finite timestamps")
@@ -122,7 +130,7 @@ def _recording(where: str, addr, ts) -> np.ndarray:
         raise EventDataError(f"{where}: timestamp {np.abs(ts).max():g} s is out of range")
     t_us = np.rint(ts * 1e6).astype(np.int64)
     ev = make_audio_events(addr.astype(np.int64), t_us, np.ones(len(ts), np.int8))
-    return validate_events(ev, where=where, sensor=(COCHLEA_CHANNELS,))
+    return validate_events(ev, where=where, sensor=(channels,))
 
 
 def write_ntidigits(path: str | os.PathLike, recordings: dict[str, list[tuple[str, np.ndarray]]]):

@@ -16,9 +16,11 @@ SOURCE_KINDS = {
     "nmnist": ("vision", True),
     "ntidigits": ("audio", True),
     "fsdd": ("audio", True),
+    "shd": ("audio", True),
+    "ssc": ("audio", True),
 }
 #: The kinds whose path is one file (the others name a folder).
-_FILE_KINDS = {"ntidigits"}
+_FILE_KINDS = {"ntidigits", "shd", "ssc"}
 
 
 def parse_source(spec: str) -> tuple[str, Path | None]:
@@ -29,7 +31,7 @@ def parse_source(spec: str) -> tuple[str, Path | None]:
     if kind not in SOURCE_KINDS:
         raise UnknownSourceError(
             f"unknown data source {spec!r}; expected one of digits, speech, nmnist:PATH, "
-            f"ntidigits:FILE, fsdd:PATH"
+            f"ntidigits:FILE, fsdd:PATH, shd:FILE, ssc:FILE"
         )
     takes_path = SOURCE_KINDS[kind][1]
     if takes_path and not path:
@@ -60,7 +62,7 @@ def check_source(spec: str, modality: str | None = None) -> tuple[str, Path | No
 
 def load_source(spec: str, *, progress: bool = True, **builtin_options) -> EventDataset:
     """Load any source by name (built-in sources are built and cached on first use)."""
-    from rramlsm.sw.datasets import builtin, fsdd, nmnist, ntidigits
+    from rramlsm.sw.datasets import builtin, fsdd, nmnist, ntidigits, shd
 
     kind, path = check_source(spec)
     if kind == "digits":
@@ -71,6 +73,8 @@ def load_source(spec: str, *, progress: bool = True, **builtin_options) -> Event
         return nmnist.load_nmnist_folder(path, name=spec)
     if kind == "ntidigits":
         return ntidigits.load_ntidigits(path, name=spec)
+    if kind in ("shd", "ssc"):
+        return shd.load_shd(path, kind=kind, name=spec)
     return fsdd.load_wav_folder(path, name=spec)
 
 
