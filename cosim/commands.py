@@ -52,12 +52,20 @@ def rtl_check(bundle_dir: Path, n: int, out: Path | None = None, **kw) -> dict:
 
 
 def _cmd_cosim(args) -> int:
-    from rramlsm.arguments import bundle_argument, check_source_argument, naming, output_file
+    from rramlsm.arguments import (
+        bundle_argument,
+        check_source_argument,
+        naming,
+        output_file,
+        require,
+    )
     from rramlsm.cosim.run import cosim_failures, run_cosim
     from rramlsm.sw.datasets.sources import source_modality
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
+    require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
+    require("--seed", args.seed, args.seed >= 0, "at least 0")
     out = output_file("--out", args.out or Path(args.bundle).parent, "cosim.json")
     sources = dict(_DEFAULT_SOURCES)
     for spec in args.source or []:

@@ -11,10 +11,12 @@ __all__ = ["register"]
 
 
 def _cmd_rtl(args) -> int:
-    from rramlsm.arguments import bundle_argument, output_folder
+    from rramlsm.arguments import bundle_argument, output_folder, require
     from rramlsm.hw.verilog import TOP, build_macro, lint, ports_md, write_verilog
     from rramlsm.sw.commands import write_mem_files
 
+    require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
+    require("--head-lanes", args.head_lanes, args.head_lanes >= 1, "at least 1")
     t0 = time.perf_counter()
     bundle = bundle_argument(args.bundle)
     out = output_folder("--out", args.out)
@@ -132,13 +134,16 @@ def _cmd_run_fpga(args) -> int:
     """Send built-in test samples to a board (its bitstream holds the bundle's weights) and
     compare class and score with the golden model.  The bundle must be noise-free or the
     board freshly reset: read noise is numbered by the board's sample counter."""
-    from rramlsm.arguments import bundle_argument
+    from rramlsm.arguments import bundle_argument, require
     from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
     from rramlsm.errors import RRAMLSMError
     from rramlsm.hw.hostlink import HostLink
     from rramlsm.hw.macro import MAGIC, Reg
     from rramlsm.sw.golden import golden_counts
 
+    require("--samples", args.samples, args.samples >= 1, "at least 1")
+    require("--baud", args.baud, args.baud >= 1, "at least 1")
+    require("--timeout", args.timeout, args.timeout > 0, "positive (seconds)")
     try:
         import serial
     except ImportError as e:  # pragma: no cover - pyserial is a dependency

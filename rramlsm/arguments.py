@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rramlsm.errors import ConfigError, RRAMLSMError
 
-__all__ = ["naming", "input_file", "output_folder", "output_file", "bundle_argument",
+__all__ = ["naming", "require", "input_file", "output_folder", "output_file", "bundle_argument",
            "source_argument", "check_source_argument"]
 
 
@@ -29,6 +29,13 @@ def naming(argument: str) -> Iterator[None]:
         yield
     except RRAMLSMError as e:
         raise type(e)(f"{argument}: {e}") from None
+
+
+def require(argument: str, value, ok: bool, what: str) -> None:
+    """A number argument's check: ``ok`` (computed so that NaN fails, e.g. ``value >= 1``),
+    else the error ``--lanes must be at least 1, not 0``."""
+    if not ok:
+        raise ConfigError(f"{argument} must be {what}, not {value}")
 
 
 def input_file(argument: str, path) -> Path:

@@ -266,14 +266,17 @@ def _cmd_train(args) -> int:
         from rramlsm.sw.tune import train_tuned
 
         return train_tuned(args)
-    from rramlsm.arguments import input_file, naming, output_folder
+    from rramlsm.arguments import input_file, output_folder
 
     output_folder("--out", args.out)
     if args.task == "bmi":
-        with naming("--neural"):
-            config = _bmi_config(args)
         if args.neural != "model":
-            input_file("--neural", args.neural.partition(":")[2])
+            kind, _, path = args.neural.partition(":")
+            if kind != "willett" or not path:
+                raise ConfigError(f"--neural: {args.neural!r} is neither 'model' nor "
+                                  f"'willett:PATH' (singleLetters.mat)")
+            input_file("--neural", path)
+        config = _bmi_config(args)
         metrics = run_bmi_training(config, Path(args.out), progress=not args.quiet)
         print_bmi_summary(metrics)
         print(f"wrote {args.out}/metrics.json, report.html ({metrics['seconds']:.0f} s)")
@@ -291,6 +294,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    from rramlsm.arguments import require
+
+    require("--rtl-samples", args.rtl_samples, args.rtl_samples >= 0, "at least 0")
     args.visual, args.audio, args.neural = "digits", "speech", "model"
     if args.out is None:
         args.out = "runs/demo-bmi" if args.task == "bmi" else "runs/demo"
@@ -400,7 +406,7 @@ def _cmd_export(args) -> int:
 def _cmd_baselines(args) -> int:
     from tqdm.auto import tqdm
 
-    from rramlsm.arguments import output_folder
+    from rramlsm.arguments import output_folder, require
     from rramlsm.sw.baselines import BaselineConfig, train_protonet, train_srnn_clip
     from rramlsm.sw.features import frame_dataset, lsm_counts
     from rramlsm.sw.lsm import make_reservoir
@@ -408,6 +414,8 @@ def _cmd_baselines(args) -> int:
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     output_folder("--out", args.out)
+    require("--target-rate", args.target_rate, 0 < args.target_rate < 1, "in (0, 1)")
+    require("--seeds", args.seeds, all(s >= 0 for s in args.seeds), "integers >= 0")
     v, a = _load_pair(args)
     try:
         bc = BaselineConfig(epochs=args.epochs, episodes=args.episodes)
@@ -542,13 +550,15 @@ def _energy_bmi(args, out: Path) -> int:
 
 
 def _cmd_energy(args) -> int:
-    from rramlsm.arguments import bundle_argument, output_file
+    from rramlsm.arguments import bundle_argument, output_file, require
     from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
     from rramlsm.sw.energy import measured_energy
     from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
+    require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
+    require("--clock-mhz", args.clock_mhz, 0 < args.clock_mhz < float("inf"), "positive")
     if args.task == "bmi":
         return _energy_bmi(args, output_file("--out", args.out or "runs/energy-bmi.json",
                                              "energy.json"))
@@ -595,9 +605,11 @@ def _cmd_energy(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from rramlsm.arguments import input_file, naming, output_folder
+    from rramlsm.arguments import input_file, naming, output_folder, require
     from rramlsm.sw.sweep import load_sweep_config, run_sweep
 
+    if args.cpus is not None:  # Ray with no CPU waits for one forever
+        require("--cpus", args.cpus, args.cpus >= 1, "at least 1")
     config = input_file("config", args.config)
     with naming("config"):
         cfg = load_sweep_config(config)

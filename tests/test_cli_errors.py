@@ -2,10 +2,10 @@
 
 Every sub-command is run in-process with the bad inputs a user makes -- a missing file, a
 folder where a file is expected (and the reverse), an output that cannot be written, a
-malformed source string, a wrong bundle -- and must exit with status 2 and one line that
-names the argument.  Every case fails before any long work (no dataset is built, nothing
-is synthesised), so the whole file runs in seconds.  Only internal errors may print a
-traceback, and then they say it is a bug.
+malformed source string, a wrong bundle, a number out of range -- and must exit with status 2
+and one line that names the argument.  Every case fails before any long work (no dataset is
+built, nothing is synthesised), so the whole file runs in seconds.  Only internal errors may
+print a traceback, and then they say it is a bug.
 """
 
 from __future__ import annotations
@@ -73,12 +73,15 @@ CASES = {
         ("train --task bmi --neural willett:{missing} --out {folder}", "--neural"),
         ("train --task bmi --neural willett:{folder} --out {folder}", "--neural"),
         ("train --task bmi --neural letters --out {folder}", "--neural"),
+        ("train --task bmi --neural willett: --out {folder}", "--neural"),
+        ("train --task bmi --neurons 0 --out {folder}", "neurons"),
         ("train --config {missing} --visual digits --audio speech --out {folder}", "--config"),
         ("train --config {folder} --visual digits --audio speech --out {folder}", "--config"),
         ("train --config {file} --visual digits --audio speech --out {folder}", "--config"),
     ],
     "demo": [("demo --out {blocked}", "--out"), ("demo --out {file}", "--out"),
-             ("demo --config {missing} --out {folder}", "--config")],
+             ("demo --config {missing} --out {folder}", "--config"),
+             ("demo --rtl-samples -1 --out {folder}", "--rtl-samples")],
     "tune": [
         ("tune --visual nmnist:{missing} --audio speech --out {folder}", "--visual"),
         ("tune --visual digits --audio fsdd:{missing} --out {folder}", "--audio"),
@@ -108,22 +111,29 @@ CASES = {
         ("sweep {file} --out {folder}", "config"),
         ("sweep {bad_source_toml} --out {folder}", "config"),
         ("sweep {good_toml} --out {blocked}", "--out"),
+        ("sweep {good_toml} --out {folder} --cpus 0", "--cpus"),  # Ray would wait forever
     ],
     "energy": [
         ("energy --bundle {missing}", "--bundle"),
         ("energy --bundle {wrong_bundle}", "--bundle"),
         ("energy --bundle {bundle} --out {blocked}", "--out"),
         ("energy --bundle {bundle} --samples 0", "--samples"),
+        ("energy --bundle {bundle} --lanes 0", "--lanes"),
+        ("energy --bundle {bundle} --clock-mhz nan", "--clock-mhz"),
     ],
     "baselines": [
         ("baselines --visual mnist --out {folder}", "--visual"),
         ("baselines --audio fsdd:{missing} --out {folder}", "--audio"),
         ("baselines --out {blocked}", "--out"),
+        ("baselines --out {folder} --target-rate 0", "--target-rate"),
+        ("baselines --out {folder} --seeds 0 -1", "--seeds"),
     ],
     "rtl": [
         ("rtl --bundle {missing} --out {folder}", "--bundle"),
         ("rtl --bundle {wrong_bundle} --out {folder}", "--bundle"),
         ("rtl --bundle {bundle} --out {blocked}", "--out"),
+        ("rtl --bundle {bundle} --out {folder} --lanes 0", "--lanes"),
+        ("rtl --bundle {bundle} --out {folder} --head-lanes -1", "--head-lanes"),
     ],
     "fpga": [
         ("fpga --bundle {missing}", "--bundle"),
@@ -134,6 +144,8 @@ CASES = {
     "run-fpga": [
         ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),
         ("run-fpga --port {missing} --bundle {bundle}", "--port"),
+        ("run-fpga --port {missing} --bundle {bundle} --timeout -1", "--timeout"),
+        ("run-fpga --port {missing} --bundle {bundle} --samples 0", "--samples"),
     ],
     "import-nir": [
         ("import-nir {missing} --out {folder}/b", "graph"),
@@ -152,6 +164,8 @@ CASES = {
         ("cosim --bundle {bundle} --out {blocked}", "--out"),
         ("cosim --bundle {bundle} --out {file}", "--out"),
         ("cosim --bundle {bundle} --samples 0", "--samples"),
+        ("cosim --bundle {bundle} --lanes 0", "--lanes"),
+        ("cosim --bundle {bundle} --seed -1", "--seed"),
     ],
 }
 
