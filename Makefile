@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The readers' property-based tests with many more examples than `make test` runs
-# (2,500 per property instead of 100, fresh ones each run; about 7 min on 2 cores).
+# (2,500 per property instead of 100, fresh ones each run; about 10 min on 2 cores).
 # A failing example is kept in .hypothesis/ and replayed first next time.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/test_fuzz_readers.py
