@@ -337,10 +337,12 @@ def _cmd_eval(args) -> int:
     bundle = bundle_argument(args.bundle)
     out = output_file("--out", args.out or Path(args.bundle).parent, "eval.json")
     v, a = _load_pair(args)
-    res = evaluate_bundle(bundle, {"visual": v, "audio": a})
+    # A bundle of one macro (rramlsm import-nir) is evaluated on that modality alone.
+    res = evaluate_bundle(bundle, {m: ds for m, ds in (("visual", v), ("audio", a))
+                                   if m in bundle.modalities})
     for m, r in res.items():
         print(f"{m}: {r['top1']:.1f} % top-1 over {r['samples']} test samples "
-              f"(9-way prototype classifier, integer path), firing rate "
+              f"({len(bundle.modalities[m].classes)}-way classifier, integer path), firing rate "
               f"{100 * r['firing_rate']:.1f} %")
     write_json(out, {"bundle": str(args.bundle), "sources": {"visual": v.name, "audio": a.name},
                      **res})

@@ -44,14 +44,26 @@ def _cmd_import_nir(args) -> int:
     with naming("graph"):
         graph = read_graph(graph_path)
         spec = parse_graph(graph, dt=args.dt)
-    frames = labels = None
+    frames = test_frames = labels = None
     if args.calibrate:
         ds = source_argument("--calibrate", args.calibrate, progress=False)
-        steps = args.steps or spec.hardware.get("steps", 100)
-        idx = np.arange(min(len(ds), args.samples))
+        steps = int(args.steps or spec.hardware.get("steps", 100))
+        # The code range is chosen on training samples, the fidelity measured on test ones
+        # (on the same samples when the source has no test split).
+        rng = np.random.default_rng(0)
+        split = {}
+        for name, pool in (("train", np.flatnonzero(ds.is_train)),
+                           ("test", np.flatnonzero(~ds.is_train))):
+            take = min(args.samples, len(pool))
+            split[name] = np.sort(rng.choice(pool, take, replace=False)) if take else pool
+        if not len(split["test"]):
+            split["test"] = split["train"]
+        if not len(split["train"]):
+            split["train"] = split["test"]
         with naming("--calibrate"):
-            frames = frame_for_graph(ds.subset(idx), spec.inputs, int(steps))
-        labels = ds.labels[idx]
+            frames = frame_for_graph(ds.subset(split["train"]), spec.inputs, steps)
+            test_frames = frame_for_graph(ds.subset(split["test"]), spec.inputs, steps)
+        labels = ds.labels[split["test"]]
     with naming("graph"):
         bundle, record = import_graph(graph, steps=args.steps, levels=args.levels,
                                       adc_bits=args.adc_bits, adc_shift=args.adc_shift,
@@ -59,9 +71,10 @@ def _cmd_import_nir(args) -> int:
                                       calibration=frames, source=str(graph_path))
     mb = bundle.modalities[args.modality]
     if frames is not None:
-        record["fidelity"] = fidelity(spec, mb, frames, labels, framework=args.framework,
+        record["fidelity"] = fidelity(spec, mb, test_frames, labels, framework=args.framework,
                                       dt=args.dt)
-        record["calibrated_on"] = args.calibrate
+        record["calibrated_on"] = {"source": args.calibrate, "train_samples": len(frames),
+                                   "test_samples": len(test_frames)}
     write_bundle(out, bundle)
     write_json(out / "import.json", record)
     write_report_html(out / "import.html", record)
@@ -74,7 +87,7 @@ def _cmd_import_nir(args) -> int:
     fid = record.get("fidelity")
     if fid:
         a = fid["golden_vs_float"]
-        print(f"on {fid['samples']} samples of {args.calibrate}: golden vs float "
+        print(f"on {fid['samples']} test samples of {args.calibrate}: golden vs float "
               f"{100 * a['exact_counts']:.1f} % exact counts, feature correlation "
               f"{a['feature_correlation']:.4f}")
         if "golden_vs_framework" in fid:
@@ -108,7 +121,9 @@ def register(sub) -> None:
     p.add_argument("--calibrate", default=None,
                    help="a data source: choose code range and ADC shift on it and report the "
                         "fidelity (import.json)")
-    p.add_argument("--samples", type=int, default=200, help="samples of --calibrate used")
+    p.add_argument("--samples", type=int, default=200,
+                   help="training samples of --calibrate that choose the code range, and test "
+                        "samples that measure the fidelity (default 200 each)")
     p.add_argument("--framework", choices=FRAMEWORKS, default=None,
                    help="also run the graph in this framework and compare (with --calibrate)")
     p.set_defaults(func=_cmd_import_nir)

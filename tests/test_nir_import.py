@@ -219,6 +219,9 @@ def test_snntorch_readout_becomes_the_head_and_classifier(tmp_path):
     bundle, record = import_graph(g, steps=T, adc_bits=16)
     mb = bundle.modalities["audio"]
     assert record["readout"] == 5 and list(mb.classes) == [0, 1, 2, 3, 4]
+    # padded with zero outputs to two blocks of the RTL's 16 head lanes
+    assert mb.head.layers[0].weight.shape == (N, 32) and mb.prototypes.shape == (5, 32)
+    assert not mb.head.layers[0].weight[:, 5:].any() and not mb.prototypes[:, 5:].any()
     counts = golden_counts(mb.lsm, frames)
     w = net.out.weight.detach().numpy().astype(np.float64)
     b = net.out.bias.detach().numpy().astype(np.float64)
@@ -396,7 +399,7 @@ def test_cli_refusal_is_one_line_naming_the_node(tmp_path, capsys):
 # --- fidelity report and the RTL --------------------------------------------------------------
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_fidelity_report_on_a_data_source(tmp_path, capsys, speech):
+def test_fidelity_report_on_a_data_source(tmp_path, capsys, speech, digits):
     pytest.importorskip("snntorch")
     import json
 
@@ -423,6 +426,10 @@ def test_fidelity_report_on_a_data_source(tmp_path, capsys, speech):
     assert len(rec["calibration_trials"]) > 1
     assert "golden vs snntorch" in capsys.readouterr().out
     assert load_bundle(out).modalities["audio"].lsm.steps == 60
+    # The bundle of one macro evaluates on its modality alone.
+    assert main(["eval", "--bundle", str(out), "--out", str(tmp_path / "e")]) == 0
+    ev = json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert set(ev) >= {"audio"} and "visual" not in ev and ev["audio"]["samples"] > 0
 
 
 @pytest.mark.slow
