@@ -118,3 +118,40 @@ def test_truncated_and_foreign_files(tmp_path):
     with pytest.raises(EventDataError, match="not an HDF5 file"):
         load_shd(tmp_path / "x.h5")
     assert main(["data", "info", f"shd:{tmp_path / 'x.h5'}"]) == 2
+
+
+def test_an_imported_700_input_graph_calibrates_on_an_shd_file(tmp_path, capsys):
+    """SHD's 700 channels straight into a 700-input graph (no pooling), through import-nir,
+    and pooled onto a 64-input macro by eval's framing."""
+    import nir
+
+    from rramlsm.sw.features import frame_for_macro
+    from rramlsm.sw.golden import IntegerLSM
+
+    rng = np.random.default_rng(0)
+    n = 24
+    g = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([SHD_CHANNELS])),
+               "fc": nir.Linear(weight=rng.normal(0, 0.5, (n, SHD_CHANNELS))),
+               "lif": nir.LIF(tau=np.full(n, 2e-4), r=np.full(n, 2.0), v_leak=np.zeros(n),
+                              v_threshold=np.ones(n)),
+               "w": nir.Linear(weight=rng.normal(0, 0.2, (n, n))),
+               "ro": nir.Linear(weight=rng.normal(size=(3, n))),
+               "output": nir.Output(output_type=np.array([3]))},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "w"), ("w", "lif"), ("lif", "ro"),
+               ("ro", "output")])
+    nir.write(tmp_path / "g.nir", g)
+    recs = [(ev, label % 3, spk) for ev, label, spk in _recordings(12)]
+    write_shd(tmp_path / "shd_train.h5", recs[:8])
+    write_shd(tmp_path / "shd_test.h5", recs[8:])
+    out = tmp_path / "b"
+    assert main(["import-nir", str(tmp_path / "g.nir"), "--out", str(out), "--steps", "20",
+                 "--calibrate", f"shd:{tmp_path / 'shd_train.h5'}"]) == 0, \
+        capsys.readouterr().err
+    rec = json.loads((out / "import.json").read_text())
+    assert rec["inputs"] == SHD_CHANNELS and rec["calibrated_on"]["test_samples"] == 4
+    assert rec["fidelity"]["golden_vs_float"]["feature_correlation"] > 0.8
+    ds = load_shd(tmp_path / "shd_test.h5")
+    lsm = IntegerLSM(np.zeros((64 + 8, 8), np.uint8), np.zeros((64 + 8, 8), np.uint8), 64, 8,
+                     20, 900, 100, 10, 0)
+    assert frame_for_macro(ds, "audio", lsm).shape == (12, 20, 64)
