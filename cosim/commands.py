@@ -36,7 +36,8 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> 
             rng.choice(test, take_test, replace=False),
             rng.choice(train, min(n - take_test, len(train)), replace=False)]).astype(np.int64))
         try:
-            frames[m] = frame_for_macro(ds, m, bundle.modalities[m].lsm, idx)
+            mb = bundle.modalities[m]
+            frames[m] = frame_for_macro(ds, m, mb.lsm, idx, mb.config.get("framing"))
         except ValueError as e:  # the data's framing does not fit the bundle's macro
             raise ConfigError(str(e)) from None
     return frames

@@ -324,7 +324,8 @@ def evaluate_bundle(bundle, data: dict) -> dict:
         test = np.flatnonzero(~ds.is_train & np.isin(ds.labels, mb.classes))
         if len(test) == 0:
             raise ConfigError(f"{ds.name}: no test samples of classes {list(mb.classes)}")
-        counts = golden_counts(mb.lsm, frame_for_macro(ds, m, mb.lsm, test))
+        counts = golden_counts(mb.lsm, frame_for_macro(ds, m, mb.lsm, test,
+                                                       mb.config.get("framing")))
         pred = mb.classify(counts)
         out[m] = {"top1": 100.0 * float((pred == ds.labels[test]).mean()), "samples": len(test),
                   "firing_rate": float(counts.mean() / mb.lsm.steps)}

@@ -93,10 +93,17 @@ def frame_dataset(ds: Dataset, config: LSMConfig, index=None) -> np.ndarray:
     return (frame_vision if ds.modality == "vision" else frame_audio)(events, framing)
 
 
-def frame_for_macro(ds: Dataset, name: str, lsm, index=None) -> np.ndarray:
+def frame_for_macro(ds: Dataset, name: str, lsm, index=None, framing: dict | None = None
+                    ) -> np.ndarray:
     """Frames of ``ds`` for an exported macro (:class:`~rramlsm.sw.golden.IntegerLSM`):
-    only its input count and T decide the framing."""
+    the framing recorded with the macro (a tuned configuration, ``framing``), else only its
+    input count and T decide."""
     from rramlsm.sw.lsm import PRESETS
+
+    if framing:
+        from rramlsm.sw.tune import frame_recorded
+
+        return frame_recorded(ds, framing, lsm, index)
 
     cfg = PRESETS[name].replace(inputs=lsm.inputs, neurons=lsm.neurons, steps=lsm.steps)
     return frame_dataset(ds, cfg, index)

@@ -70,6 +70,9 @@ PAPER_FIGURES = {
 }
 
 
+_PER_MODALITY = {"target_rate", "lsm", "framing"}
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Data sources, seeds and settings of one run."""
@@ -102,7 +105,9 @@ class PipelineConfig:
     to what the hardware computes; the chip as calibrated, before any deployment drift)."""
     per_modality: dict = field(default_factory=dict)
     """Per-modality changes over the above (a tuned configuration, :mod:`rramlsm.sw.tune`):
-    ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``."""
+    ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``; a
+    ``"framing"`` entry (how the data were framed) is recorded in the bundle, so that ``eval``
+    and ``cosim`` frame new data the same way."""
 
     def __post_init__(self):
         if self.recalibrate_deployed and self.target_rate is None:
@@ -119,9 +124,9 @@ class PipelineConfig:
             raise ConfigError(f"PipelineConfig head_features must be 'float' or 'golden', not "
                               f"{self.head_features!r}")
         for m, changes in self.per_modality.items():
-            if set(changes) - {"target_rate", "lsm"}:
+            if set(changes) - _PER_MODALITY:
                 raise ConfigError(f"PipelineConfig per_modality {m}: unknown keys "
-                                  f"{sorted(set(changes) - {'target_rate', 'lsm'})}")
+                                  f"{sorted(set(changes) - _PER_MODALITY)}")
             if "target_rate" in changes:
                 check_real("PipelineConfig", f"{m} target_rate", changes["target_rate"],
                            lo=0.0, hi=1.0, lo_open=True, hi_open=True)
@@ -325,9 +330,10 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                                                       classes))
         lsm = quantize_reservoir(make_reservoir(deployed[m], seed=chip[m]),
                                  noise=cfg.read_noise, noise_seed=chip[m])
+        framing = cfg.per_modality.get(m, {}).get("framing")
         mb = ModalityBundle(lsm, iheads[m], protos, classes,
                             {"lsm": dataclasses.asdict(configs[m]), "crossbar_seed": chip[m],
-                             "prototypes_from": o})
+                             "prototypes_from": o, **({"framing": framing} if framing else {})})
         modalities[m] = mb
         test = np.flatnonzero(~data[m].is_train & np.isin(labels[m], classes))
         pred = mb.classify(counts[m]["golden"][test])

@@ -862,10 +862,50 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
     fa = frame_audio(a_ds.events, audio_framing(p, a_kind))
     rv = RasterDataset(v_ds.name, "vision", fv, v_ds.labels, v_ds.is_train, groups=v_ds.groups)
     ra = RasterDataset(a_ds.name, "audio", fa, a_ds.labels, a_ds.is_train, groups=a_ds.groups)
+    framing = {"visual": {"vision": dataclasses.asdict(vision_framing(p, v_ds.sensor))},
+               "audio": {"audio": dataclasses.asdict(audio_framing(p, a_kind))}}
+    if a_kind == "wav":
+        framing["audio"]["cochlea"] = dataclasses.asdict(_cochlea_config(p))
     per_modality = {m: {"target_rate": float(p[f"{m}.target_rate"]),
-                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1])}}
+                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1])},
+                        "framing": framing[m]}
                     for m, x in (("visual", fv), ("audio", fa))}
     return rv, ra, per_modality, head_config(p)
+
+
+_RELOADED: dict = {}
+
+
+def frame_recorded(ds, framing: dict, lsm, index=None) -> np.ndarray:
+    """Frames of ``ds`` as a tuned macro's recorded ``framing`` says (``{"vision": ...}`` or
+    ``{"audio": ..., "cochlea": ...}``); a WAV source goes through the recorded cochlea again
+    (its events from the default cochlea are not what the macro was made for)."""
+    from rramlsm.sw.datasets.cochlea import Cochlea, CochleaConfig
+    from rramlsm.sw.datasets.fsdd import load_wav_folder
+    from rramlsm.sw.datasets.sources import parse_source
+    from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
+
+    if "vision" in framing:
+        fr = VisionFraming(**{**framing["vision"], "sensor": tuple(framing["vision"]["sensor"])})
+    else:
+        fr = AudioFraming(**framing["audio"])
+    if getattr(ds, "frames", None) is not None:
+        raise ConfigError(f"{ds.name}: rasters cannot be framed for a tuned macro")
+    if "cochlea" in framing:
+        if not str(ds.name).startswith("fsdd:"):
+            raise ConfigError(f"{ds.name}: this macro was tuned on WAV recordings through its "
+                              f"own cochlea; give it an fsdd:PATH source")
+        key = (ds.name, json.dumps(framing["cochlea"], sort_keys=True))
+        if key not in _RELOADED:
+            _RELOADED.clear()
+            _RELOADED[key] = load_wav_folder(parse_source(ds.name)[1], name=ds.name,
+                                             cochlea=Cochlea(CochleaConfig(**framing["cochlea"])))
+        ds = _RELOADED[key]
+    if fr.inputs != lsm.inputs or fr.steps != lsm.steps:
+        raise ConfigError(f"{ds.name}: the recorded framing gives {fr.steps} steps x "
+                          f"{fr.inputs} inputs, the macro takes {lsm.steps} x {lsm.inputs}")
+    events = ds.events if index is None else [ds.events[i] for i in index]
+    return (frame_vision if "vision" in framing else frame_audio)(events, fr)
 
 
 # -- Report ----------------------------------------------------------------------------------
