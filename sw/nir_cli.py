@@ -72,12 +72,13 @@ def _cmd_import_nir(args) -> int:
     mb = bundle.modalities[args.modality]
     if frames is not None:
         record["fidelity"] = fidelity(spec, mb, test_frames, labels, framework=args.framework,
-                                      dt=args.dt)
+                                      dt=args.dt, keep_counts=True)
         record["calibrated_on"] = {"source": args.calibrate, "train_samples": len(frames),
                                    "test_samples": len(test_frames)}
+    counts = (record.get("fidelity") or {}).pop("counts", None)
     write_bundle(out, bundle)
     write_json(out / "import.json", record)
-    write_report_html(out / "import.html", record)
+    write_report_html(out / "import.html", record, counts)
     q = record["quantisation"]
     print(f"{graph_path}: {record['inputs']} inputs x {record['neurons']} neurons"
           f"{', readout ' + str(record['readout']) if record['readout'] else ''}; decay_q "

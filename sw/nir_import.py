@@ -701,7 +701,7 @@ def framework_counts(spec: ReservoirSpec, frames: np.ndarray, framework: str, *,
 
 
 def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels=None, *,
-             framework: str | None = None, dt: float = 1e-4) -> dict:
+             framework: str | None = None, dt: float = 1e-4, keep_counts: bool = False) -> dict:
     """How closely the macro (golden model) follows the graph on ``frames``: spike counts and
     features against the float model of the graph and against ``framework``'s own run,
     and the readout's accuracy before (float) and after quantisation (the macro's
@@ -734,11 +734,37 @@ def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels
              == labels).mean())
         acc["macro"] = 100.0 * float((mb.classify(gold) == labels).mean())
         out["accuracy"] = acc
+    if keep_counts:  # for the report's figures; not JSON
+        out["counts"] = runs
     return out
 
 
-def write_report_html(path: Path, record: dict) -> Path:
-    """A short self-contained page of the import record (no external files)."""
+def _count_figure(counts: dict) -> str:
+    """Golden counts against the framework's (or the float model's): a 2-D histogram and the
+    distribution of the differences, as a base64 PNG."""
+    from rramlsm.sw.report import _png, plt
+
+    ref_name = next((k for k in counts if k not in ("float", "golden")), "float")
+    ref, gold = counts[ref_name].ravel(), counts["golden"].ravel()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    top = int(max(ref.max(initial=0), gold.max(initial=0))) + 1
+    a.hist2d(ref, gold, bins=min(top, 60), range=[[0, top], [0, top]], cmin=1, cmap="viridis",
+             norm="log")
+    a.plot([0, top], [0, top], "w--", lw=0.8)
+    a.set_xlabel(f"{ref_name} spike count")
+    a.set_ylabel("golden model (macro) spike count")
+    d = (gold - ref).astype(int)
+    lo, hi = max(int(d.min(initial=0)), -10), min(int(d.max(initial=0)), 10)
+    b.hist(np.clip(d, lo, hi), bins=np.arange(lo - 0.5, hi + 1.5), color="tab:blue")
+    b.set_xlabel(f"golden - {ref_name} (per neuron and sample, clipped at +-10)")
+    b.set_ylabel("count")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def write_report_html(path: Path, record: dict, counts: dict | None = None) -> Path:
+    """A short self-contained page of the import record (no external files); with the
+    ``counts`` of :func:`fidelity` (``keep_counts``), a figure of them."""
     import html
     import json
 
@@ -755,6 +781,8 @@ def write_report_html(path: Path, record: dict) -> Path:
     acc = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} %</td></tr>"
                   for k, v in (fid.get("accuracy") or {}).items())
     q = record["quantisation"]
+    figure = (f'<img alt="spike counts" src="data:image/png;base64,{_count_figure(counts)}">'
+              if counts else "")
     body = f"""<!doctype html><meta charset="utf-8"><title>rramlsm import-nir</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
 td,th{{padding:2px 10px;border-bottom:1px solid #ccc}}</style>
@@ -768,6 +796,7 @@ RMS weight error {q['rms_weight_error']:.3g}.</p>
 <h2>Spike counts ({fid.get('samples', 0)} samples)</h2>
 <table><tr><th>pair</th><th>exact counts</th><th>mean |count error|</th>
 <th>feature correlation</th></tr>{''.join(rows)}</table>
+{figure}
 <h2>Accuracy</h2><table>{acc or '<tr><td>no readout or no labels</td></tr>'}</table>
 <h2>Record</h2><pre>{html.escape(json.dumps(record, indent=1, default=str)[:20000])}</pre>
 """
