@@ -150,30 +150,24 @@ def _rtl_check(bundle: Path, n: int) -> dict:
 
 
 def print_summary(metrics: dict) -> None:
+    from rramlsm.sw.report import summary_rows
+    from rramlsm.sw.stats import fmt_figure
+
     sw, hw = metrics["software"], metrics["hardware"]
     P = metrics.get("paper", {})
 
-    def f(d, k):
-        return f"{d[k]:5.1f} ± {d.get(k + '_sd', 0):4.1f}"
-
     print()
-    print(f"{'top-1 % (mean ± s.d. over seeds)':<36} {'software':>13} {'hardware':>13} "
-          f"{'paper sw/RRAM':>14}")
-    rows = [("zero-shot seen 1-7 (audio->image)", "zero_shot", "seen_top1", "zero_shot_seen_top1"),
-            ("zero-shot unseen 8-9 (audio->image)", "zero_shot", "unseen_top1",
-             "zero_shot_unseen_top1"),
-            ("prototype classifier seen", "zero_shot", "prototype_seen_top1", None),
-            ("prototype classifier unseen", "zero_shot", "prototype_unseen_top1", None),
-            ("linear probe visual (10 digits)", "probe", "visual_top1", "probe_visual_top1"),
-            ("linear probe audio (10 digits)", "probe", "audio_top1", "probe_audio_top1")]
-    for label, grp, key, pk in rows:
-        paper = (f"{P[pk]['software']:.1f}/{P[pk]['hardware']:.1f}" if pk and pk in P else "")
-        print(f"{label:<36} {f(sw[grp], key):>13} {f(hw[grp], key):>13} {paper:>14}")
-    ts = sw["test_selected"]
-    print(f"{'unseen, epoch chosen on TEST (paper)':<36} {f(ts, 'unseen_top1'):>13} "
-          f"{'':>13} {'optimistic':>14}")
-    ch = metrics["chance"]
-    print(f"chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %")
+    print(f"{'top-1 %: mean ± s.d. [95 % t interval]':<38} {'software':>26} {'hardware':>26} "
+          f"{'chance':>6} {'paper sw/RRAM':>13}")
+    for label, grp, key, chance, pk in summary_rows(metrics):
+        paper = (f"{P[pk]['software']:.1f}/{P[pk]['hardware']:.1f}" if pk and pk in P else "-")
+        ch = "-" if chance is None else f"{chance:.1f}"
+        print(f"{label:<38} {fmt_figure(sw.get(grp, {}), key):>26} "
+              f"{fmt_figure(hw.get(grp, {}), key):>26} {ch:>6} {paper:>13}")
+    ts, ch = sw["test_selected"], metrics["chance"]
+    print(f"{'unseen, epoch chosen on TEST':<38} {fmt_figure(ts, 'unseen_top1'):>26} "
+          f"{'':>26} {ch['unseen_top1']:>6.1f} {'paper protocol':>13}")
+    print("  (the paper's single split, checkpoint selected on the test split: optimistic)")
     al = metrics["alignment"]
     print("alignment (software, unseen a2v): " + ", ".join(
         f"{k} {al[k]['unseen_top1']:.1f} ± {al[k]['unseen_top1_sd']:.1f}"

@@ -41,12 +41,14 @@ from rramlsm.sw.lsm import (
     calibrate_weight_scale,
     make_reservoir,
 )
+from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     class_prototypes,
     evaluate_embeddings,
     fit_cca,
     fit_ridge,
+    generalized_zero_shot,
     linear_probe,
     make_split,
     retrieval_top1,
@@ -55,7 +57,7 @@ from rramlsm.sw.zeroshot import (
 
 __all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES",
            "aggregate_seeds", "run_seed", "calibrate_on_training", "calibration_on_training",
-           "calibration_samples", "CALIBRATION_SAMPLES", "chip_seeds"]
+           "calibration_samples", "CALIBRATION_SAMPLES", "chip_seeds", "chance_levels"]
 
 #: PAPER.md's figures, for the report's comparison table.
 PAPER_FIGURES = {
@@ -290,7 +292,9 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     with torch.no_grad():
         emb_sw = {m: heads[m](torch.as_tensor(rates[m]["float"])).numpy() for m in data}
     r_sw = evaluate_embeddings(emb_sw["visual"], emb_sw["audio"], v.labels, a.labels, split)
-    software = {"zero_shot": _zero_shot_summary(r_sw), "probe": {
+    software = {"zero_shot": _zero_shot_summary(r_sw),
+                "gzsl": generalized_zero_shot(emb_sw["visual"], emb_sw["audio"], v.labels,
+                                              a.labels, split), "probe": {
         "visual_top1": linear_probe(rates["visual"]["float"], v.labels, v.is_train, seed=seed),
         "audio_top1": linear_probe(rates["audio"]["float"], a.labels, a.is_train, seed=seed)}}
     hist = trained.history
@@ -313,7 +317,9 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                                       emb_hw["audio"].astype(np.float64), v.labels, a.labels,
                                       split)
     hardware = {"zero_shot": _zero_shot_summary(r_hw),
-                "zero_shot_cosine": _zero_shot_summary(r_hw_cosine), "probe": {
+                "zero_shot_cosine": _zero_shot_summary(r_hw_cosine),
+                "gzsl": generalized_zero_shot(emb_hw["visual"], emb_hw["audio"], v.labels,
+                                              a.labels, split, integer=True), "probe": {
         "visual_top1": linear_probe(rates["visual"]["golden"], v.labels, v.is_train, seed=seed),
         "audio_top1": linear_probe(rates["audio"]["golden"], a.labels, a.is_train, seed=seed)}}
 
@@ -352,8 +358,20 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                       hist, bundle, emb, train_seconds)
 
 
+def chance_levels(zs: ZeroShotConfig) -> dict:
+    """Chance (percent) of each headline figure: a uniform guess among the classes that
+    compete (seen: the seen classes; unseen: the unseen ones; GZSL: all of them)."""
+    n_seen, n_unseen = len(zs.seen), len(zs.unseen)
+    every = 100.0 / (n_seen + n_unseen)
+    return {"seen_top1": 100.0 / n_seen, "unseen_top1": 100.0 / n_unseen,
+            "probe_top1": 10.0,
+            "gzsl": {"seen": every, "unseen": every, "harmonic_mean": every}}
+
+
 def aggregate_seeds(values: list) -> dict | float:
-    """Mean over seeds of nested dicts of numbers, with ``*_sd`` siblings for the spread."""
+    """Mean over seeds of nested dicts of numbers, with ``*_sd`` (sample s.d.) and ``*_ci95``
+    (95 % t interval of the mean, :func:`~rramlsm.sw.stats.t_interval`; None for one seed)
+    siblings for the spread."""
     first = values[0]
     if isinstance(first, dict):
         out = {}
@@ -363,6 +381,7 @@ def aggregate_seeds(values: list) -> dict | float:
             if not isinstance(agg, dict) and isinstance(first[k], float):
                 out[f"{k}_sd"] = float(np.std([v[k] for v in values], ddof=1)) \
                     if len(values) > 1 else 0.0
+                out[f"{k}_ci95"] = t_interval([v[k] for v in values])
         return out
     if isinstance(first, str):
         return first
@@ -391,8 +410,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
         "hardware": aggregate_seeds([s.hardware for s in seeds]),
         "alignment": aggregate_seeds([s.alignment for s in seeds]),
         "firing_rate": aggregate_seeds([s.rates for s in seeds]),
-        "chance": {"seen_top1": 100.0 / len(config.zeroshot.seen),
-                   "unseen_top1": 100.0 / len(config.zeroshot.unseen)},
+        "chance": chance_levels(config.zeroshot),
         "protocol": {
             "selection": "validation pairs carved from the seen training data",
             "test_selected": "software.test_selected: best epoch on the test split "
@@ -402,6 +420,14 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
             "zero_shot_direction": "audio query -> image retrieved (v2a_* the other way)",
             "heads_trained_on": config.head_features,
             "seeds": list(config.seeds),
+            "seen": list(config.zeroshot.seen),
+            "unseen": list(config.zeroshot.unseen),
+            "intervals": INTERVAL_METHOD,
+            "gzsl": "generalized zero-shot: audio queries of seen and unseen classes retrieve "
+                    "among one image pool of every class (gzsl.seen / gzsl.unseen: top-1 over "
+                    "seen / unseen queries, harmonic_mean of the two; prototype_*: nearest of "
+                    "all classes' image prototypes); hardware: int8, integer dot product, "
+                    "ties to the lowest row",
         },
         "sources": {"visual": v.name, "audio": a.name},
     }

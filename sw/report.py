@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 
 from rramlsm.sw._io import atomic_path  # noqa: E402
 
-__all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures"]
+__all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures", "summary_rows",
+           "class_list"]
 
 
 def _png(fig) -> str:
@@ -147,10 +148,46 @@ def figures(result) -> dict[str, str]:
 
 
 def _fmt(m: dict, key: str) -> str:
-    if key not in m:
-        return "-"
-    sd = m.get(f"{key}_sd")
-    return f"{m[key]:.1f} ± {sd:.1f}" if sd is not None else f"{m[key]:.1f}"
+    from rramlsm.sw.stats import fmt_figure
+
+    return fmt_figure(m, key)
+
+
+def class_list(classes) -> str:
+    """``1-7`` for a run of consecutive classes, else ``0,2,5``."""
+    cs = sorted(classes)
+    if len(cs) > 2 and cs == list(range(cs[0], cs[-1] + 1)):
+        return f"{cs[0]}-{cs[-1]}"
+    return ",".join(str(c) for c in cs)
+
+
+def summary_rows(metrics: dict) -> list[tuple[str, str, str, float | None, str | None]]:
+    """The headline figures: (label, group, key, chance %, paper key) per row, for the
+    printed summary and the report."""
+    ch, pr = metrics["chance"], metrics["protocol"]
+    seen, unseen = (class_list(pr.get(k, d)) for k, d in (("seen", range(1, 8)),
+                                                           ("unseen", (8, 9))))
+    gz = ch.get("gzsl", {})
+    return [
+        (f"zero-shot seen {seen} (audio->image)", "zero_shot", "seen_top1", ch["seen_top1"],
+         "zero_shot_seen_top1"),
+        (f"zero-shot unseen {unseen} (audio->image)", "zero_shot", "unseen_top1",
+         ch["unseen_top1"], "zero_shot_unseen_top1"),
+        ("prototype classifier seen", "zero_shot", "prototype_seen_top1", ch["seen_top1"], None),
+        ("prototype classifier unseen", "zero_shot", "prototype_unseen_top1", ch["unseen_top1"],
+         None),
+        ("GZSL seen (all classes compete)", "gzsl", "seen", gz.get("seen"), None),
+        ("GZSL unseen (all classes compete)", "gzsl", "unseen", gz.get("unseen"), None),
+        ("GZSL harmonic mean", "gzsl", "harmonic_mean", gz.get("harmonic_mean"), None),
+        ("GZSL prototype harmonic mean", "gzsl", "prototype_harmonic_mean",
+         gz.get("harmonic_mean"), None),
+        ("linear probe visual (10 digits)", "probe", "visual_top1", ch.get("probe_top1"),
+         "probe_visual_top1"),
+        ("linear probe audio (10 digits)", "probe", "audio_top1", ch.get("probe_top1"),
+         "probe_audio_top1"),
+    ]
+
+
 
 
 def write_report(path: str | Path, result, metrics: dict) -> Path:
@@ -159,40 +196,31 @@ def write_report(path: str | Path, result, metrics: dict) -> Path:
 
     figs = figures(result)
     sw, hw = metrics["software"], metrics["hardware"]
-    rows = [
-        ("zero-shot seen (a2v)", _fmt(sw["zero_shot"], "seen_top1"),
-         _fmt(hw["zero_shot"], "seen_top1"), f"{P['zero_shot_seen_top1']['software']} / "
-         f"{P['zero_shot_seen_top1']['hardware']}"),
-        ("zero-shot unseen (a2v)", _fmt(sw["zero_shot"], "unseen_top1"),
-         _fmt(hw["zero_shot"], "unseen_top1"), f"{P['zero_shot_unseen_top1']['software']} / "
-         f"{P['zero_shot_unseen_top1']['hardware']}"),
-        ("unseen, test-selected epoch (optimistic)", _fmt(sw["test_selected"], "unseen_top1"),
-         "-", "(paper's protocol)"),
-        ("prototype classifier seen", _fmt(sw["zero_shot"], "prototype_seen_top1"),
-         _fmt(hw["zero_shot"], "prototype_seen_top1"), "-"),
-        ("prototype classifier unseen", _fmt(sw["zero_shot"], "prototype_unseen_top1"),
-         _fmt(hw["zero_shot"], "prototype_unseen_top1"), "-"),
-        ("linear probe visual", _fmt(sw["probe"], "visual_top1"), _fmt(hw["probe"], "visual_top1"),
-         f"{P['probe_visual_top1']['software']} / {P['probe_visual_top1']['hardware']}"),
-        ("linear probe audio", _fmt(sw["probe"], "audio_top1"), _fmt(hw["probe"], "audio_top1"),
-         f"{P['probe_audio_top1']['software']} / {P['probe_audio_top1']['hardware']}"),
-    ]
+    rows = []
+    for label, grp, key, chance, pk in summary_rows(metrics):
+        paper = f"{P[pk]['software']} / {P[pk]['hardware']}" if pk else "-"
+        rows.append((label, _fmt(sw.get(grp, {}), key), _fmt(hw.get(grp, {}), key),
+                     "-" if chance is None else f"{chance:.1f}", paper))
+    rows.insert(2, ("unseen, test-selected epoch (optimistic; the paper's single split)",
+                    _fmt(sw["test_selected"], "unseen_top1"), "-",
+                    f"{metrics['chance']['unseen_top1']:.1f}", "(paper's protocol)"))
     cost = metrics.get("training_cost", {})
     if cost:
         rows.append(("training cost vs SRNN-CLIP (FLOPs)", f"{cost['srnn_clip_ratio']:.1f}×", "",
-                     f"{P['training_cost_srnn_clip_ratio']}×"))
+                     "", f"{P['training_cost_srnn_clip_ratio']}×"))
         rows.append(("training cost vs ProtoNet (FLOPs)", f"{cost['protonet_ratio']:.1f}×", "",
-                     f"{P['training_cost_protonet_ratio']}×"))
+                     "", f"{P['training_cost_protonet_ratio']}×"))
         for step, v in cost.get("ours", {}).items():
             gflop = "-" if v.get("flops") is None else f"{v['flops'] / 1e9:.2f} GFLOP"
             rows.append((f"ours: {step.replace('_', ' ')}", gflop, f"{v.get('seconds', 0):.1f} s",
-                         "counted in the ratios"))
-    table = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
-                    for a, b, c, d in rows)
+                         "", "counted in the ratios"))
+    table = "".join("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in row) + "</tr>"
+                    for row in rows)
     al = metrics["alignment"]
     align = "".join(f"<tr><td>{k}</td><td>{_fmt(al[k], 'seen_top1')}</td>"
                     f"<td>{_fmt(al[k], 'unseen_top1')}</td></tr>" for k in ("clip", "cca", "ridge"))
     chance = metrics["chance"]
+    intervals = metrics["protocol"].get("intervals", "")
     img = "".join(f'<h3>{html.escape(k)}</h3><img src="data:image/png;base64,{v}">'
                   for k, v in figs.items())
     doc = f"""<!DOCTYPE html>
@@ -202,14 +230,18 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}<
 <body><h1>rramlsm: zero-shot LSM run</h1>
 <p>Sources: visual <code>{html.escape(metrics['sources']['visual'])}</code>, audio
 <code>{html.escape(metrics['sources']['audio'])}</code>; seeds
-{metrics['protocol']['seeds']}; mean ± s.d. over seeds, checkpoint chosen on validation
-pairs. Chance: seen {chance['seen_top1']:.1f} %, unseen {chance['unseen_top1']:.1f} %.
+{metrics['protocol']['seeds']}; mean ± s.d. [{html.escape(intervals)}] over seeds, checkpoint
+chosen on validation pairs. Chance: seen {chance['seen_top1']:.1f} %, unseen
+{chance['unseen_top1']:.1f} %.
 Pools: {html.escape(metrics['protocol']['pools'])}.</p>
 <h2>Figures beside the paper's (top-1 %)</h2>
-<table><tr><th>metric</th><th>software</th><th>hardware (int)</th><th>paper sw / RRAM</th></tr>
+<table><tr><th>metric</th><th>software</th><th>hardware (int)</th><th>chance</th>
+<th>paper sw / RRAM</th></tr>
 {table}</table>
 <p>The test-selected row picks, per seed, the epoch with the best unseen test figure, as the
-authors' scripts do; it is optimistic and shown only to explain the published figure.</p>
+authors' scripts do; it is optimistic and shown only to explain the published figure.
+GZSL (generalized zero-shot): {html.escape(metrics['protocol'].get('gzsl', ''))}; the paper
+reports no GZSL figure. Chance is a uniform guess among the classes that compete.</p>
 <h2>Alignment methods (software, audio→image)</h2>
 <table><tr><th>method</th><th>seen</th><th>unseen</th></tr>{align}</table>
 <p>Best on unseen classes: <b>{al['best_unseen']}</b>.</p>

@@ -31,6 +31,7 @@ from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss, supcon_loss
 __all__ = ["ZeroShotConfig", "ZeroShotSplit", "make_split", "retrieval_top1", "prototype_top1",
            "integer_retrieval_top1", "integer_prototype_top1",
            "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
+           "generalized_zero_shot",
            "fit_cca", "fit_ridge", "linear_probe"]
 
 
@@ -159,10 +160,23 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(n > 0, n, 1.0)
 
 
+def _nearest(queries, keys, *, integer: bool = False) -> np.ndarray:
+    """Row of the most similar key per query: cosine, or (``integer``) the macro's integer
+    dot product of int8 embeddings, ties to the lowest row
+    (:func:`~rramlsm.sw.contract.argmax_first`)."""
+    if integer:
+        from rramlsm.sw.contract import argmax_first
+        from rramlsm.sw.kernels import exact_int_matmul
+
+        scores = exact_int_matmul(np.asarray(queries), np.asarray(keys).T)
+        return argmax_first(scores, axis=1)
+    return (_unit(queries) @ _unit(keys).T).argmax(1)
+
+
 def retrieval_top1(queries, q_labels, keys, k_labels) -> float:
     """Percentage of queries whose most similar key (cosine) has the query's class."""
-    sim = _unit(queries) @ _unit(keys).T
-    return 100.0 * float((np.asarray(k_labels)[sim.argmax(1)] == np.asarray(q_labels)).mean())
+    best = _nearest(queries, keys)
+    return 100.0 * float((np.asarray(k_labels)[best] == np.asarray(q_labels)).mean())
 
 
 def class_prototypes(keys, k_labels, classes) -> np.ndarray:
@@ -182,11 +196,7 @@ def integer_retrieval_top1(queries, q_labels, keys, k_labels) -> float:
     """:func:`retrieval_top1` in the macro's arithmetic: int8 embeddings ranked by their
     integer dot product (not normalised), ties to the lowest key row, as the RTL's
     classifier compares (:func:`~rramlsm.sw.contract.argmax_first`)."""
-    from rramlsm.sw.contract import argmax_first
-    from rramlsm.sw.kernels import exact_int_matmul
-
-    scores = exact_int_matmul(np.asarray(queries), np.asarray(keys).T)
-    best = argmax_first(scores, axis=1)
+    best = _nearest(queries, keys, integer=True)
     return 100.0 * float((np.asarray(k_labels)[best] == np.asarray(q_labels)).mean())
 
 
@@ -223,6 +233,41 @@ def evaluate_embeddings(ev, ea, v_labels, a_labels, split: ZeroShotSplit, *,
             "pool_v": len(iv),
             "pool_a": len(ia),
         }
+    return out
+
+
+def generalized_zero_shot(ev, ea, v_labels, a_labels, split: ZeroShotSplit, *,
+                          integer: bool = False) -> dict:
+    """Generalized zero-shot (GZSL) figures (percent): seen and unseen classes compete.
+
+    Audio queries of every seen and unseen pool retrieve among *one* image pool holding
+    every class (``seen`` / ``unseen``: top-1 over the queries of seen / unseen classes,
+    ``harmonic_mean`` of the two), and are classified by the nearest of *all* classes'
+    image prototypes (``prototype_*``).  ``integer``: int8 embeddings and int8 prototypes
+    (:func:`~rramlsm.sw.bundle.quantize_prototypes`) scored by integer dot product, ties
+    to the lowest row, as the macro computes; otherwise cosine similarity.
+    """
+    from rramlsm.sw.stats import harmonic_mean
+
+    v_labels, a_labels = np.asarray(v_labels), np.asarray(a_labels)
+    iv = np.concatenate([split.pool_v["seen"], split.pool_v["unseen"]])
+    ia = np.concatenate([split.pool_a["seen"], split.pool_a["unseen"]])
+    lv, la = v_labels[iv], a_labels[ia]
+    seen = np.isin(la, np.unique(a_labels[split.pool_a["seen"]]))
+    classes = np.unique(lv)
+    protos = class_prototypes(ev[iv], lv, classes)
+    if integer:
+        from rramlsm.sw.bundle import quantize_prototypes
+
+        protos = quantize_prototypes(protos)
+    preds = {"": lv[_nearest(ea[ia], ev[iv], integer=integer)],
+             "prototype_": classes[_nearest(ea[ia], protos, integer=integer)]}
+    out = {}
+    for prefix, pred in preds.items():
+        hit = pred == la
+        s, u = 100.0 * float(hit[seen].mean()), 100.0 * float(hit[~seen].mean())
+        out.update({f"{prefix}seen": s, f"{prefix}unseen": u,
+                    f"{prefix}harmonic_mean": harmonic_mean(s, u)})
     return out
 
 

@@ -9,10 +9,12 @@ from rramlsm.sw.heads import HeadConfig
 from rramlsm.sw.lsm import PRESETS
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
+    ZeroShotSplit,
     class_prototypes,
     evaluate_embeddings,
     fit_cca,
     fit_ridge,
+    generalized_zero_shot,
     integer_prototype_top1,
     integer_retrieval_top1,
     make_split,
@@ -197,3 +199,67 @@ def test_hardware_prototypes_are_int8_and_scored_by_dot_product():
     queries = np.array([[3, 2], [2, 3], [2, 2]], np.int8)
     assert integer_prototype_top1(queries, [1, 2, 2], keys, [1, 1, 2]) == pytest.approx(200 / 3)
     assert integer_prototype_top1(queries, [1, 2, 1], keys, [1, 1, 2]) == 100.0
+
+
+def _gzsl_split(pool_v: dict, pool_a: dict) -> ZeroShotSplit:
+    empty = np.zeros(0, np.int64)
+    return ZeroShotSplit({}, {}, empty, empty, {k: np.asarray(v) for k, v in pool_v.items()},
+                         {k: np.asarray(v) for k, v in pool_a.items()})
+
+
+def test_generalized_zero_shot_lets_seen_and_unseen_classes_compete_by_hand():
+    """Images: class 1 at [1, 0], class 2 at [0, 1], unseen class 8 at [1, 1]; the audio
+    query of class 8 at [1, 0.1] is won by a *seen* image in GZSL (it would be right among
+    the unseen pool alone), the seen queries are right."""
+    ev = np.array([[1.0, 0], [0, 1], [1, 1]])
+    v_labels = np.array([1, 2, 8])
+    ea = np.array([[1.0, 0.05], [0.05, 1], [1, 0.1], [0.9, 1]])
+    a_labels = np.array([1, 2, 8, 8])
+    split = _gzsl_split({"seen": [0, 1], "unseen": [2]}, {"seen": [0, 1], "unseen": [2, 3]})
+    g = generalized_zero_shot(ev, ea, v_labels, a_labels, split)
+    assert g["seen"] == 100.0 and g["unseen"] == 50.0
+    assert g["harmonic_mean"] == pytest.approx(2 * 100 * 50 / 150)
+    assert g["prototype_seen"] == 100.0 and g["prototype_unseen"] == 50.0
+    # Among the unseen pool alone, both class-8 queries are right (the 2-way figure).
+    assert evaluate_embeddings(ev, ea, v_labels, a_labels, split)["unseen"]["a2v"] == 100.0
+    zero = generalized_zero_shot(ev, ea, v_labels, np.array([2, 1, 9, 9]), split)
+    assert zero["harmonic_mean"] == 0.0
+
+
+def test_hardware_gzsl_is_the_macros_integer_arithmetic():
+    """Integer dot product, not cosine, and ties to the lowest row."""
+    ev = np.array([[100, 100], [2, 0], [0, 3]], np.int8)      # classes 1, 2, 8
+    v_labels = np.array([1, 2, 8])
+    ea = np.array([[1, 0], [0, 1]], np.int8)                  # classes 2, 8
+    a_labels = np.array([2, 8])
+    split = _gzsl_split({"seen": [0, 1], "unseen": [2]}, {"seen": [0], "unseen": [1]})
+    # Cosine: query [1, 0] -> row 1 (class 2, right); [0, 1] -> row 2 (class 8, right).
+    sw = generalized_zero_shot(ev.astype(float), ea.astype(float), v_labels, a_labels, split)
+    assert sw["seen"] == 100.0 and sw["unseen"] == 100.0
+    # Integer dot product: row 0 (class 1) wins both (100 > 2, 100 > 3).
+    hw = generalized_zero_shot(ev, ea, v_labels, a_labels, split, integer=True)
+    assert hw["seen"] == 0.0 and hw["unseen"] == 0.0 and hw["harmonic_mean"] == 0.0
+    # A tie goes to the lowest row: [1, 1] scores 2 against [2, 0] and [0, 2].
+    ev2 = np.array([[2, 0], [0, 2]], np.int8)
+    split2 = _gzsl_split({"seen": [0], "unseen": [1]}, {"seen": [0], "unseen": [1]})
+    tie = np.array([[1, 1], [1, 1]], np.int8)
+    hw2 = generalized_zero_shot(ev2, tie, np.array([1, 8]), np.array([1, 8]), split2,
+                                integer=True)
+    assert hw2["seen"] == 100.0 and hw2["unseen"] == 0.0
+    assert hw2["prototype_seen"] == 100.0 and hw2["prototype_unseen"] == 0.0
+
+
+def test_aggregate_gives_sd_and_a_t_interval():
+    from scipy import stats
+
+    from rramlsm.sw.pipeline import aggregate_seeds
+    from rramlsm.sw.stats import t_interval
+
+    agg = aggregate_seeds([{"a": 50.0, "g": {"h": 1.0}}, {"a": 60.0, "g": {"h": 3.0}},
+                           {"a": 70.0, "g": {"h": 2.0}}])
+    assert agg["a"] == 60.0 and agg["a_sd"] == 10.0
+    half = stats.t.ppf(0.975, 2) * 10.0 / np.sqrt(3)
+    assert agg["a_ci95"] == pytest.approx([60 - half, 60 + half])
+    assert agg["g"]["h_ci95"] == pytest.approx(t_interval([1.0, 3.0, 2.0]))
+    assert aggregate_seeds([{"a": 1.0}])["a_ci95"] is None
+
