@@ -138,11 +138,13 @@ def _lsm_config(preset: str, ds: RasterDataset, neurons: int) -> LSMConfig:
     return cfg
 
 
-def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | None) -> LSMConfig:
+def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | None,
+                classes=None) -> LSMConfig:
     from rramlsm.sw.pipeline import calibrate_on_training
 
     # 64 samples: 2048-neuron reservoirs over 201 steps make each bisection step costly.
-    return calibrate_on_training(cfg, ds, seed, target, limit=64)
+    # ``classes``: the seen letters (unseen letters never reach calibration).
+    return calibrate_on_training(cfg, ds, seed, target, limit=64, classes=classes)
 
 
 def _summary(r: dict) -> dict:
@@ -162,7 +164,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     data = {"letters": letters, "neural": neural}
     chip = chip_seeds(seed, ("neural", "letters"))
     configs = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
-                              cfg.target_rate) for m in data}
+                              cfg.target_rate, cfg.zeroshot.seen) for m in data}
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
                                 noise=cfg.read_noise and p == "golden")
                   for p in ("float", "golden")} for m in data}

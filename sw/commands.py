@@ -75,7 +75,7 @@ def _cost(result, baseline_epochs: int) -> dict:
     # The calibration again, as the pipeline ran it (deterministic: same passes), timed.
     t0 = time.perf_counter()
     cals = {m: calibration_on_training(PRESETS[m].replace(**cfg.overrides(m)), data[m], chip[m],
-                                       cfg.rate(m)) for m in data}
+                                       cfg.rate(m), classes=cfg.zeroshot.seen) for m in data}
     seconds = {"calibration": time.perf_counter() - t0}
     calibration = {m: {"passes": c.passes, "samples": c.samples}
                    for m, c in cals.items() if c is not None}
@@ -422,8 +422,10 @@ def _cmd_baselines(args) -> int:
     runs = {"srnn_clip": [], "protonet_srnn": [], "protonet_lsm": []}
     for seed in args.seeds:
         chip = chip_seeds(seed)
-        cfgs = {"visual": _calibrated("visual", v, chip["visual"], args.target_rate),
-                "audio": _calibrated("audio", a, chip["audio"], args.target_rate)}
+        cfgs = {"visual": _calibrated("visual", v, chip["visual"], args.target_rate,
+                                      classes=zs.seen),
+                "audio": _calibrated("audio", a, chip["audio"], args.target_rate,
+                                     classes=zs.seen)}
         res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}
         fv, fa = frame_dataset(v, cfgs["visual"]), frame_dataset(a, cfgs["audio"])
         split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)

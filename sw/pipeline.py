@@ -186,14 +186,19 @@ def chip_seeds(seed: int, modalities: tuple[str, ...] = ("visual", "audio")) -> 
 CALIBRATION_SAMPLES = 16
 
 
-def calibration_samples(ds, limit: int, seed: int) -> np.ndarray:
+def calibration_samples(ds, limit: int, seed: int, classes=None) -> np.ndarray:
     """``limit`` training samples of ``ds``, round-robin over the classes in a seeded order.
 
     Real datasets are often stored class by class (N-MNIST's ``Train/0/...`` first), so
-    the first samples would all be one digit."""
+    the first samples would all be one digit.  ``classes``: draw from these classes only
+    (the zero-shot protocol's *seen* classes: no sample of an unseen class, labelled or
+    not, may reach calibration); None: every class."""
     train = np.flatnonzero(ds.is_train)
+    if classes is not None:
+        train = train[np.isin(np.asarray(ds.labels)[train], list(classes))]
     if len(train) == 0:
-        raise ConfigError(f"{ds.name}: no training samples to calibrate the reservoir on")
+        which = "" if classes is None else f" of classes {sorted(classes)}"
+        raise ConfigError(f"{ds.name}: no training samples{which} to calibrate the reservoir on")
     rng = np.random.default_rng(seed)
     labels = np.asarray(ds.labels)[train]
     per_class = [rng.permutation(train[labels == c]) for c in np.unique(labels)]
@@ -203,27 +208,30 @@ def calibration_samples(ds, limit: int, seed: int) -> np.ndarray:
 
 
 def calibration_on_training(cfg: LSMConfig, ds, seed: int, target: float | None, *,
-                            limit: int = CALIBRATION_SAMPLES) -> Calibration | None:
+                            limit: int = CALIBRATION_SAMPLES,
+                            classes=None) -> Calibration | None:
     """The calibration of ``cfg`` to ``target`` firing on ``limit`` training samples of ``ds``
-    (events or rasters), with its cost (passes x samples); ``target`` None: none."""
+    (events or rasters; of ``classes`` only, :func:`calibration_samples`), with its cost
+    (passes x samples); ``target`` None: none."""
     if target is None:
         return None
-    train = calibration_samples(ds, limit, seed)
+    train = calibration_samples(ds, limit, seed, classes)
     return calibrate_weight_scale(cfg, frame_dataset(ds, cfg, train), seed=seed,
                                   target_rate=target)
 
 
 def calibrate_on_training(cfg: LSMConfig, ds, seed: int, target: float | None, *,
-                          limit: int = CALIBRATION_SAMPLES) -> LSMConfig:
+                          limit: int = CALIBRATION_SAMPLES, classes=None) -> LSMConfig:
     """``cfg`` with the weight scale that gives ``target`` firing on ``limit`` training
     samples of ``ds`` (:func:`calibration_on_training`); ``target`` None keeps ``cfg``."""
-    cal = calibration_on_training(cfg, ds, seed, target, limit=limit)
+    cal = calibration_on_training(cfg, ds, seed, target, limit=limit, classes=classes)
     return cfg if cal is None else cal.config
 
 
 def _calibrated(preset: str, ds: EventDataset, seed: int, target: float | None,
-                overrides: dict | None = None) -> LSMConfig:
-    return calibrate_on_training(PRESETS[preset].replace(**(overrides or {})), ds, seed, target)
+                overrides: dict | None = None, classes=None) -> LSMConfig:
+    return calibrate_on_training(PRESETS[preset].replace(**(overrides or {})), ds, seed, target,
+                                 classes=classes)
 
 
 def _alignment(kind: str, rv, ra, v_labels, a_labels, split, cfg: PipelineConfig) -> dict:
@@ -256,7 +264,9 @@ def _zero_shot_summary(r: dict) -> dict:
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
               progress) -> SeedResult:
     chip = chip_seeds(seed)
-    configs = {m: _calibrated(m, ds, chip[m], cfg.rate(m), cfg.overrides(m))
+    # Calibration sees the seen classes' training samples only (unseen ones never do).
+    seen = cfg.zeroshot.seen
+    configs = {m: _calibrated(m, ds, chip[m], cfg.rate(m), cfg.overrides(m), seen)
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
@@ -265,8 +275,8 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     if cfg.deploy_device and cfg.recalibrate_deployed:
         # Only the weight-scale / threshold ratio matters, so this re-picks the threshold
         # register (in ADC units) of the deployed chip; codes, heads and ADC stay.
-        deployed = {m: calibrate_on_training(deployed[m], data[m], chip[m], cfg.rate(m))
-                    for m in data}
+        deployed = {m: calibrate_on_training(deployed[m], data[m], chip[m], cfg.rate(m),
+                                             classes=seen) for m in data}
     counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
                   "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",
                                        noise=cfg.read_noise)} for m in data}

@@ -105,7 +105,7 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
     bc = BaselineConfig(epochs=epochs)
     key = hashlib.sha256(json.dumps(
         [seed, epochs, target_rate, dataset_fingerprint(v), dataset_fingerprint(a), repr(bc),
-         repr(zs), 3],
+         repr(zs), 4],
         default=str).encode()).hexdigest()[:20]
     # Arrays and JSON, never pickle; caches of the older pickled format (.pt) are ignored.
     path = cache_dir() / "srnn" / f"{key}.npz"
@@ -116,7 +116,7 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
             warnings.warn(f"{path}: damaged SRNN cache entry ({e}); training again",
                           RuntimeWarning, stacklevel=2)
     chip = chip_seeds(seed)
-    cfgs = {m: calibrate_on_training(PRESETS[m], ds, chip[m], target_rate)
+    cfgs = {m: calibrate_on_training(PRESETS[m], ds, chip[m], target_rate, classes=zs.seen)
             for m, ds in (("visual", v), ("audio", a))}
     res = {m: make_reservoir(cfgs[m], seed=chip[m]) for m in cfgs}
     fv, fa = frame_dataset(v, cfgs["visual"]), frame_dataset(a, cfgs["audio"])

@@ -263,3 +263,60 @@ def test_aggregate_gives_sd_and_a_t_interval():
     assert agg["g"]["h_ci95"] == pytest.approx(t_interval([1.0, 3.0, 2.0]))
     assert aggregate_seeds([{"a": 1.0}])["a_ci95"] is None
 
+
+def _few(ds, per_class=(10, 6)):
+    """A small subset of ``ds``: ``per_class`` training and test samples of each class."""
+    keep = [i for c in np.unique(ds.labels) for split, n in ((True, per_class[0]),
+                                                             (False, per_class[1]))
+            for i in np.flatnonzero((ds.labels == c) & (ds.is_train == split))[:n]]
+    return ds.subset(np.sort(keep))
+
+
+def _poisoned(ds, classes):
+    """``ds`` with every sample of ``classes`` (train and test) emptied of events: any such
+    sample that reached calibration would pull the firing rate, hence the weight scale."""
+    events = [e[:0] if c in classes else e for e, c in zip(ds.events, ds.labels, strict=True)]
+    out = ds.subset(np.arange(len(ds)))
+    out.events = events
+    return out
+
+
+@pytest.mark.slow
+def test_calibration_and_selection_never_depend_on_unseen_classes(digits, speech):
+    """Poison the unseen classes' samples (no events at all): the calibration (samples,
+    weight scale, passes), the split, the validation curve, the selected epoch, the heads
+    and every seen-class figure are the same, for the default split and a rotated one."""
+    from rramlsm.sw.lsm import PRESETS
+    from rramlsm.sw.pipeline import PipelineConfig, calibration_on_training, run_seed
+
+    v, a = _few(digits), _few(speech)
+    for seen, unseen in (((1, 2, 3, 4, 5, 6, 7), (8, 9)), ((0, 1, 2, 4, 6, 7, 8, 9), (3, 5))):
+        pv, pa = _poisoned(v, unseen), _poisoned(a, unseen)
+        for m, clean, bad in (("visual", v, pv), ("audio", a, pa)):
+            c0 = calibration_on_training(PRESETS[m], clean, 3, 0.05, classes=seen)
+            c1 = calibration_on_training(PRESETS[m], bad, 3, 0.05, classes=seen)
+            assert c0.config == c1.config and c0.passes == c1.passes
+            # The poison bites where unseen samples are allowed in (the old behaviour).
+            assert (calibration_on_training(PRESETS[m], clean, 3, 0.05).config
+                    != calibration_on_training(PRESETS[m], bad, 3, 0.05).config)
+        cfg = PipelineConfig(seeds=(0,), zeroshot=ZeroShotConfig(
+            seen=seen, unseen=unseen, epochs=3, head=HeadConfig(dim=16)))
+        r0, r1 = run_seed(0, v, a, cfg, None), run_seed(0, pv, pa, cfg, None)
+        assert r0.configs == r1.configs
+        assert r0.best_epoch == r1.best_epoch
+        assert [h["val_top1"] for h in r0.history] == [h["val_top1"] for h in r1.history]
+        for path in ("software", "hardware"):
+            z0, z1 = getattr(r0, path)["zero_shot"], getattr(r1, path)["zero_shot"]
+            for k in ("seen_top1", "v2a_seen_top1", "prototype_seen_top1"):
+                assert z0[k] == z1[k], (path, k)
+        for m in ("visual", "audio"):
+            h0, h1 = r0.bundle.modalities[m].head, r1.bundle.modalities[m].head
+            for l0, l1 in zip(h0.layers, h1.layers, strict=True):
+                np.testing.assert_array_equal(l0.weight, l1.weight)
+                np.testing.assert_array_equal(l0.bias, l1.bias)
+        # ...while the unseen classes' features did change (the poison reached evaluation).
+        s0, s1 = r0.embeddings["split"], r1.embeddings["split"]
+        iu = s0.pool_a["unseen"]
+        np.testing.assert_array_equal(iu, s1.pool_a["unseen"])
+        assert (r0.embeddings["golden_counts"]["audio"][iu]
+                != r1.embeddings["golden_counts"]["audio"][iu]).any()
