@@ -447,3 +447,35 @@ def test_imported_snntorch_bundle_passes_the_rtl_check(tmp_path):
     write_bundle(tmp_path / "bundle", bundle)
     s = run_cosim(tmp_path / "bundle", {"audio": _frames(5, samples=4)}, lanes=4, head_lanes=4)
     assert s["samples"] == 4 and s["mismatches"] == 0 and cosim_failures(s) == [], s
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_example_reservoirs_import(tmp_path, capsys):
+    """examples/nir_reservoirs.py on a small N-TIDIGITS file: both graphs import, with their
+    readouts as 10-class classifiers."""
+    pytest.importorskip("snntorch")
+    pytest.importorskip("norse")
+    import importlib.util
+
+    from rramlsm.sw.datasets import write_ntidigits
+    from rramlsm.sw.events import make_audio_events
+    from tests.conftest import REPO
+
+    rng = np.random.default_rng(0)
+    recs = {"train": [], "test": []}
+    for i in range(30):
+        k = 300
+        ev = make_audio_events(rng.integers(0, 64, k), np.sort(rng.integers(0, 500_000, k)),
+                               np.ones(k, np.int8))
+        recs["train" if i < 20 else "test"].append((f"man-s{i}-{'z123456789'[i % 10]}", ev))
+    write_ntidigits(tmp_path / "n.h5", recs)
+    spec = importlib.util.spec_from_file_location("nir_reservoirs",
+                                                  REPO / "examples" / "nir_reservoirs.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(["--out", str(tmp_path / "nir"), "--source", f"ntidigits:{tmp_path / 'n.h5'}"])
+    for name, dt in (("snntorch", 1e-4), ("norse", 1e-3)):
+        g = nir.read(tmp_path / "nir" / f"{name}.nir")
+        bundle, record = import_graph(g, steps=example.STEPS, dt=dt)
+        assert record["readout"] == example.CLASSES and record["inputs"] == 64
+        assert record["neurons"] == example.NEURONS and record["decay_q"] == 973
