@@ -50,6 +50,16 @@ def _ridge(counts: np.ndarray, labels: np.ndarray, lam: float = 10.0):
     return w[:-1].T, w[-1] / STEPS        # per-step readout: logits = counts W^T + T b
 
 
+def _readout(counts: np.ndarray, ds):
+    """The readout layer, fitted on the training split's counts: ``(layer, W, b)``."""
+    w, b = _ridge(counts[ds.is_train], ds.labels[ds.is_train])
+    out = torch.nn.Linear(NEURONS, CLASSES)
+    with torch.no_grad():
+        out.weight.copy_(torch.as_tensor(w))
+        out.bias.copy_(torch.as_tensor(b))
+    return out, w, b
+
+
 def _run(step, x: np.ndarray) -> np.ndarray:
     out = []
     with torch.no_grad():
@@ -80,11 +90,7 @@ def snntorch_model(frames, ds, seed=0):
         return total
 
     c = _run(counts, frames)
-    w, b = _ridge(c[ds.is_train], ds.labels[ds.is_train])
-    out = torch.nn.Linear(NEURONS, CLASSES)
-    with torch.no_grad():
-        out.weight.copy_(torch.as_tensor(w))
-        out.bias.copy_(torch.as_tensor(b))
+    out, w, b = _readout(c, ds)
 
     class Net(torch.nn.Module):
         def __init__(self):
@@ -107,6 +113,8 @@ def norse_model(frames, ds, seed=1, dt=1e-3):
     import norse.torch as norse
     from norse.torch.utils.export_nir import _extract_norse_module
 
+    from rramlsm.sw.nir_import import nested_graph
+
     torch.manual_seed(seed)
     tau = dt / (1 - 0.95)
     gain = tau / dt                      # LIFBox integrates dt/tau of its input
@@ -127,24 +135,12 @@ def norse_model(frames, ds, seed=1, dt=1e-3):
         return total
 
     c = _run(counts, frames)
-    w, b = _ridge(c[ds.is_train], ds.labels[ds.is_train])
-    out = torch.nn.Linear(NEURONS, CLASSES)
-    with torch.no_grad():
-        out.weight.copy_(torch.as_tensor(w))
-        out.bias.copy_(torch.as_tensor(b))
+    out, w, b = _readout(c, ds)
     n = NEURONS
     cell = nir.LIF(tau=np.full(n, 1.0 / float(lif.p.tau_mem_inv)), r=np.ones(n),
                    v_leak=np.zeros(n), v_threshold=np.full(n, float(lif.p.v_th)))
-    sub = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([n])), "lif": cell,
-                              "rec": _extract_norse_module(rec, dt=dt),
-                              "output": nir.Output(output_type=np.array([n]))},
-                       edges=[("input", "lif"), ("lif", "rec"), ("rec", "lif"),
-                              ("lif", "output")])
-    graph = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type=np.array([64])), "fc": _extract_norse_module(fc),
-               "lsm": sub, "readout": _extract_norse_module(out),
-               "output": nir.Output(output_type=np.array([CLASSES]))},
-        edges=[("input", "fc"), ("fc", "lsm"), ("lsm", "readout"), ("readout", "output")])
+    graph = nested_graph(_extract_norse_module(fc), cell, _extract_norse_module(rec, dt=dt),
+                         _extract_norse_module(out))
     return graph, c, w, b
 
 

@@ -49,7 +49,8 @@ from rramlsm.sw.golden import IntegerLSM
 from rramlsm.sw.heads import IntegerHead, IntegerLayer
 
 __all__ = ["ReservoirSpec", "read_graph", "parse_graph", "quantize_spec", "import_graph",
-           "float_counts", "identity_lut", "RTL_ROWS", "frame_for_graph"]
+           "float_counts", "identity_lut", "RTL_ROWS", "frame_for_graph", "nested_graph",
+           "canonical_graph", "framework_counts", "fidelity"]
 
 #: Rows of one RTL core (hw/params.py CoreParams): inputs + neurons.
 RTL_ROWS = 1024
@@ -636,27 +637,42 @@ def import_graph(graph: nir.NIRGraph, *, steps: int | None = None, levels: int |
 # ---------------------------------------------------------------- the source frameworks
 
 
+def nested_graph(input_weights, lif, recurrent, readout=None) -> nir.NIRGraph:
+    """``Input -> input_weights -> lsm [-> readout] -> Output`` with ``lsm`` the nested
+    graph ``input -> lif <-> w_rec``, ``lif -> output``: the layout :mod:`rramlsm.sw.nir_export`
+    writes and snnTorch's and Norse's importers run correctly.  The names sort in the
+    graph's order (``nir.read`` returns nodes alphabetically)."""
+    n = int(np.asarray(recurrent.weight).shape[0])
+    sub = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([n])), "lif": lif, "w_rec": recurrent,
+               "output": nir.Output(output_type=np.array([n]))},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    inputs = int(np.asarray(input_weights.weight).shape[1])
+    outputs = n if readout is None else int(np.asarray(readout.weight).shape[0])
+    nodes = {"input": nir.Input(input_type=np.array([inputs])), "input_weights": input_weights,
+             "lsm": sub, "output": nir.Output(output_type=np.array([outputs]))}
+    edges = [("input", "input_weights"), ("input_weights", "lsm")]
+    if readout is None:
+        edges.append(("lsm", "output"))
+    else:
+        nodes["lsm_readout"] = readout
+        edges += [("lsm", "lsm_readout"), ("lsm_readout", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
 def canonical_graph(spec: ReservoirSpec, *, dt: float = 1e-4, unit_r: bool = False):
-    """The reservoir ``spec`` describes in the nested layout that snnTorch's and Norse's
-    importers run correctly (see :mod:`rramlsm.sw.nir_export`): folded gains and a
-    shared threshold, so the frameworks simulate exactly the float model of the graph."""
+    """The reservoir ``spec`` describes as a :func:`nested_graph` (no readout): folded gains
+    and a shared threshold, so the frameworks simulate exactly the float model of the
+    graph; ``unit_r``: ``r = 1`` with the weights scaled (Norse's convention)."""
     n, lam = spec.neurons, spec.decay
     tau = np.full(n, dt / (1.0 - lam))
     w_in, w_rec = spec.w_in.T, spec.w_rec.T
     if unit_r:
         w_in, w_rec = w_in / (1.0 - lam), w_rec / (1.0 - lam)
-    rec = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type=np.array([n])),
-               "lif": nir.LIF(tau=tau, r=np.ones(n) if unit_r else tau / dt,
-                              v_leak=np.zeros(n), v_threshold=np.full(n, spec.threshold)),
-               "w_rec": nir.Linear(weight=w_rec.astype(np.float32)),
-               "output": nir.Output(output_type=np.array([n]))},
-        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
-    return nir.NIRGraph(
-        nodes={"input": nir.Input(input_type=np.array([spec.inputs])),
-               "input_weights": nir.Linear(weight=w_in.astype(np.float32)),
-               "lsm": rec, "output": nir.Output(output_type=np.array([n]))},
-        edges=[("input", "input_weights"), ("input_weights", "lsm"), ("lsm", "output")])
+    lif = nir.LIF(tau=tau, r=np.ones(n) if unit_r else tau / dt, v_leak=np.zeros(n),
+                  v_threshold=np.full(n, spec.threshold))
+    return nested_graph(nir.Linear(weight=w_in.astype(np.float32)), lif,
+                        nir.Linear(weight=w_rec.astype(np.float32)))
 
 
 FRAMEWORKS = ("snntorch", "norse")  # as in rramlsm.sw.nir_cli

@@ -36,6 +36,7 @@ from rramlsm.sw.nir_import import (
     float_counts,
     framework_counts,
     import_graph,
+    nested_graph,
     parse_graph,
 )
 
@@ -273,15 +274,7 @@ def _norse_graph(model, dt, tmp_path):
     fc, lif, rec = model
     cell = nir.LIF(tau=np.full(N, 1.0 / float(lif.p.tau_mem_inv)), r=np.ones(N),
                    v_leak=np.zeros(N), v_threshold=np.full(N, float(lif.p.v_th)))
-    sub = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([N])), "lif": cell,
-                              "rec": _extract_norse_module(rec, dt=dt),
-                              "output": nir.Output(output_type=np.array([N]))},
-                       edges=[("input", "lif"), ("lif", "rec"), ("rec", "lif"),
-                              ("lif", "output")])
-    g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([N_IN])),
-                            "fc": _extract_norse_module(fc, dt=dt), "lsm": sub,
-                            "output": nir.Output(output_type=np.array([N]))},
-                     edges=[("input", "fc"), ("fc", "lsm"), ("lsm", "output")])
+    g = nested_graph(_extract_norse_module(fc, dt=dt), cell, _extract_norse_module(rec, dt=dt))
     nir.write(tmp_path / "norse.nir", g)
     return nir.read(tmp_path / "norse.nir")
 
@@ -293,7 +286,7 @@ def test_norse_recurrent_lif(tmp_path, tau_steps, grid):
     dt = 1e-3
     model = _norse_model(tau_steps * dt, grid, dt)
     g = _norse_graph(model, dt, tmp_path)
-    assert isinstance(g.nodes["fc"], nir.Affine)  # Norse writes Affine with a zero bias
+    assert isinstance(g.nodes["input_weights"], nir.Affine)  # Norse: Affine, zero bias
     frames = _frames(3)
     want = _norse_run(model, frames)
     got, record = _golden(g, frames, dt=dt)
