@@ -330,14 +330,18 @@ def parse_graph(graph: nir.NIRGraph, *, dt: float = 1e-4) -> ReservoirSpec:
         ro = w.T
         b = getattr(nodes[readout], "bias", None)
         ro_bias = np.zeros(w.shape[0]) if b is None else np.asarray(b, np.float64).ravel()
+        if ro_bias.shape != (w.shape[0],) or not np.isfinite(ro_bias).all():
+            _refuse(readout, f"bias of {ro_bias.size} values for {w.shape[0]} outputs, or "
+                             f"not finite")
     spec = ReservoirSpec(w_in, w_rec, decay, threshold, ro, ro_bias,
                          {"input_weights": w_in_name, "neuron": lif,
                           "recurrent": rec[0] if rec else None, "readout": readout})
     meta = (nodes[lif].metadata or {}).get("rramlsm") if hasattr(nodes[lif], "metadata") else None
-    if isinstance(meta, dict):
-        spec.hardware = {k: meta[k].item() if hasattr(meta[k], "item") else meta[k]
-                         for k in ("steps", "adc_bits", "adc_shift", "levels", "noise_amplitude",
-                                   "noise_seed") if k in meta}
+    if isinstance(meta, dict):  # whole numbers only; anything else is ignored
+        spec.hardware = {k: int(meta[k]) for k in ("steps", "adc_bits", "adc_shift", "levels",
+                                                   "noise_amplitude", "noise_seed")
+                         if k in meta and np.ndim(meta[k]) == 0
+                         and isinstance(np.asarray(meta[k]).item(), int)}
         if "pos" in meta and "neg" in meta:
             pos, neg = np.asarray(meta["pos"]), np.asarray(meta["neg"])
             if pos.shape == neg.shape == (n_in + n, n):
@@ -605,6 +609,8 @@ def import_graph(graph: nir.NIRGraph, *, steps: int | None = None, levels: int |
         clip, adc_shift, trials = calibrate(spec, calibration, steps=steps, levels=levels,
                                             adc_bits=adc_bits)
     shift = int(adc_shift if adc_shift is not None else hw.get("adc_shift", 0))
+    if not 0 <= shift <= contract.COLUMN_SUM_BITS:
+        raise ConfigError(f"--adc-shift must be in 0..{contract.COLUMN_SUM_BITS}, not {shift}")
     lsm, qinfo = quantize_spec(spec, steps=steps, levels=levels, adc_bits=adc_bits,
                                adc_shift=shift, clip=clip,
                                noise_amplitude=int(hw.get("noise_amplitude", 0)),

@@ -472,3 +472,19 @@ def test_the_example_reservoirs_import(tmp_path, capsys):
         bundle, record = import_graph(g, steps=example.STEPS, dt=dt)
         assert record["readout"] == example.CLASSES and record["inputs"] == 64
         assert record["neurons"] == example.NEURONS and record["decay_q"] == 973
+
+
+def test_foreign_rramlsm_metadata_is_checked():
+    from rramlsm.errors import ConfigError
+    from rramlsm.sw.lsm import PRESETS, make_reservoir
+    from rramlsm.sw.nir_export import to_nir
+
+    g = to_nir(make_reservoir(PRESETS["audio"].replace(neurons=12, steps=20), seed=0))
+    meta = g.nodes["lsm"].nodes["lif"].metadata["rramlsm"]
+    meta["steps"], meta["adc_shift"] = "many", -3
+    with pytest.raises(ConfigError, match="adc-shift"):
+        import_graph(g)
+    meta["adc_shift"] = 0
+    meta["pos"] = meta["pos"][:3]  # device codes of another shape: the differences are used
+    bundle, record = import_graph(g)
+    assert record["steps"] == 100 and not record["device_codes_from_graph"]
