@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_cmd_data_build)
     i = dsub.add_parser("info", help="summarise a source")
-    i.add_argument("source", help="digits | speech | nmnist:PATH | ntidigits:FILE | fsdd:PATH")
+    i.add_argument("source", help="digits | speech | nmnist:PATH | ntidigits:FILE | fsdd:PATH | "
+                                  "shd:FILE | ssc:FILE")
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.set_defaults(func=_cmd_data_info)
     s = dsub.add_parser("show", help="draw one sample to a PNG")
