@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from rramlsm.sw._io import atomic_path  # noqa: E402
 
 __all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures", "summary_rows",
-           "class_list"]
+           "class_list", "rotation_figures"]
 
 
 def _png(fig) -> str:
@@ -190,6 +190,77 @@ def summary_rows(metrics: dict) -> list[tuple[str, str, str, float | None, str |
 
 
 
+def rotation_figures(rot: dict) -> dict[str, str]:
+    """Base64 PNGs of a split rotation: the per-pair heat map of unseen accuracy (software,
+    hardware) and the distribution over splits of unseen accuracy and GZSL harmonic mean."""
+    classes = rot["classes"]
+    pos = {c: i for i, c in enumerate(classes)}
+    out = {}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    for ax, path in zip(axes, ("software", "hardware"), strict=True):
+        grid = np.full((len(classes), len(classes)), np.nan)
+        for sp in rot["splits"]:
+            if len(sp["unseen"]) == 2:
+                i, j = (pos[c] for c in sp["unseen"])
+                grid[i, j] = grid[j, i] = sp[path]["unseen_top1"]
+        im = ax.imshow(grid, cmap="RdBu", vmin=0, vmax=100)
+        for i in range(len(classes)):
+            for j in range(i + 1, len(classes)):
+                if np.isfinite(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("held-out class")
+        ax.set_ylabel("held-out class")
+        ax.set_title(f"unseen top-1 % per held-out pair ({path})", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    out["split rotation: unseen accuracy per held-out pair (chance 50 %, white)"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    series = [(f"{path}\n{name}", [sp[path][key] if "." not in key else
+                                   sp[path]["gzsl"][key.split(".")[1]] for sp in rot["splits"]])
+              for path in ("software", "hardware")
+              for name, key in (("unseen", "unseen_top1"), ("GZSL H", "gzsl.harmonic_mean"))]
+    rng = np.random.default_rng(0)
+    for k, (_, ys) in enumerate(series):
+        ax.scatter(k + rng.uniform(-0.12, 0.12, len(ys)), ys, s=12, alpha=0.7)
+        ax.boxplot([ys], positions=[k], widths=0.4, showfliers=False)
+    ax.axhline(rot["chance"]["unseen_top1"], color="k", ls=":", lw=1, label="chance unseen")
+    ax.axhline(rot["chance"]["gzsl"], color="grey", ls="--", lw=1, label="chance GZSL")
+    ax.set_xticks(range(len(series)), [n for n, _ in series], fontsize=8)
+    ax.set_ylabel("top-1 % (mean over seeds)")
+    ax.set_title(f"distribution over {len(rot['splits'])} splits", fontsize=9)
+    ax.legend(fontsize=7)
+    out["split rotation: distribution over splits"] = _png(fig)
+    return out
+
+
+def _rotation_html(rot: dict | None) -> str:
+    if not rot:
+        return ("<h2>Split rotation</h2><p>Not run: one held-out split only (run with "
+                "<code>--unseen-splits all|K|a,b</code>).</p>")
+    rows = "".join(
+        f"<tr><td>{path}</td>" + "".join(
+            f"<td>{html.escape(_fmt(d, k))}</td>" for d, k in (
+                (rot["aggregate"][path], "seen_top1"), (rot["aggregate"][path], "unseen_top1"),
+                (rot["aggregate"][path]["gzsl"], "seen"),
+                (rot["aggregate"][path]["gzsl"], "unseen"),
+                (rot["aggregate"][path]["gzsl"], "harmonic_mean")))
+        + f"<td>{html.escape(str(rot['unseen_vs_chance'][path]))}</td></tr>"
+        for path in ("software", "hardware"))
+    ch = rot["chance"]
+    img = "".join(f'<h3>{html.escape(k)}</h3><img src="data:image/png;base64,{v}">'
+                  for k, v in rotation_figures(rot).items())
+    return f"""<h2>Split rotation ({html.escape(str(rot['spec']))}: {len(rot['splits'])}
+held-out groups x {len(rot['seeds'])} seeds)</h2>
+<p>{html.escape(rot['protocol'])}. Every class present in both modalities and not held out
+is seen. Intervals: {html.escape(rot['intervals'])}. Chance: seen {ch['seen_top1']:.1f} %,
+unseen {ch['unseen_top1']:.1f} %, GZSL {ch['gzsl']:.1f} %.</p>
+<table><tr><th>path</th><th>seen</th><th>unseen (2-way)</th><th>GZSL seen</th>
+<th>GZSL unseen</th><th>GZSL harmonic mean</th><th>unseen vs chance (95 %)</th></tr>
+{rows}</table>{img}"""
+
+
 def write_report(path: str | Path, result, metrics: dict) -> Path:
     """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.pipeline.PipelineResult`."""
     from rramlsm.sw.pipeline import PAPER_FIGURES as P
@@ -245,6 +316,7 @@ reports no GZSL figure. Chance is a uniform guess among the classes that compete
 <h2>Alignment methods (software, audio→image)</h2>
 <table><tr><th>method</th><th>seen</th><th>unseen</th></tr>{align}</table>
 <p>Best on unseen classes: <b>{al['best_unseen']}</b>.</p>
+{_rotation_html(metrics.get('zero_shot_splits'))}
 <h2>Figures</h2>{img}
 </body></html>"""
     path = Path(path)
