@@ -488,3 +488,21 @@ def test_foreign_rramlsm_metadata_is_checked():
     meta["pos"] = meta["pos"][:3]  # device codes of another shape: the differences are used
     bundle, record = import_graph(g)
     assert record["steps"] == 100 and not record["device_codes_from_graph"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_an_imported_bundle_exports_and_reimports_identically(tmp_path, capsys):
+    pytest.importorskip("snntorch")
+    from rramlsm.sw.bundle import write_bundle
+
+    bundle, _ = import_graph(_snntorch_graph(_snntorch_net(0.9, False), tmp_path), steps=T)
+    write_bundle(tmp_path / "a", bundle)
+    assert main(["export", "--bundle", str(tmp_path / "a"), "--out", str(tmp_path / "x"),
+                 "--nir"]) == 0
+    assert main(["import-nir", str(tmp_path / "x" / "nir" / "audio.nir"), "--out",
+                 str(tmp_path / "b")]) == 0, capsys.readouterr().err
+    a, b = (load_bundle(tmp_path / k).modalities["audio"].lsm for k in "ab")
+    np.testing.assert_array_equal(a.pos, b.pos)
+    np.testing.assert_array_equal(a.neg, b.neg)
+    assert (a.steps, a.decay_q, a.threshold_q, a.adc_bits, a.adc_shift) == (
+        b.steps, b.decay_q, b.threshold_q, b.adc_bits, b.adc_shift)
