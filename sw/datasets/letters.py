@@ -20,6 +20,8 @@ rate-coded over 50 steps with ``p = 0.4 * pixel``.
 from __future__ import annotations
 
 import functools
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,10 +306,47 @@ def write_single_letters(path: Path, cubes: dict[str, np.ndarray]) -> Path:
     return path
 
 
+#: MATLAB v5 data element type of a zlib-compressed element.
+_MI_COMPRESSED = 15
+
+
+def _check_v5_elements(path: Path) -> None:
+    """Walk the top-level data elements of a MATLAB v5 file and decompress every compressed
+    one in full before SciPy parses it.  SciPy decompresses as it parses, so a damaged
+    stream reaches its parser before zlib's checksum is checked, and that parser can crash
+    the process (a segmentation fault, found by fuzzing); zlib.decompress checks first."""
+    data = path.read_bytes()
+    if len(data) < 128 or data[124:126] == b"\x00\x02" or data[126:128] not in (b"IM", b"MI"):
+        return  # not v5 (or v7.3, HDF5): SciPy or h5py say what it is
+    order = "<" if data[126:128] == b"IM" else ">"
+    pos = 128
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise EventDataError(f"{path}: truncated MATLAB file (a data element at byte "
+                                 f"{pos} is cut)")
+        kind, size = struct.unpack(order + "2I", data[pos:pos + 8])
+        if kind >> 16:          # a small data element: type, size and data in 8 bytes
+            pos += 8
+            continue
+        if pos + 8 + size > len(data):
+            raise EventDataError(f"{path}: truncated MATLAB file (the data element at byte "
+                                 f"{pos} needs {size} bytes, {len(data) - pos - 8} remain)")
+        if kind == _MI_COMPRESSED:
+            try:
+                zlib.decompress(data[pos + 8:pos + 8 + size])
+            except zlib.error as e:
+                raise EventDataError(f"{path}: damaged MATLAB file (the compressed element "
+                                     f"at byte {pos}: {e})") from e
+            pos += 8 + size
+        else:                   # other elements are padded to 8 bytes
+            pos += 8 + size + (-size % 8)
+
+
 def _load_mat(path: Path) -> dict[str, np.ndarray]:
     """The ``neuralActivityCube_*`` arrays of a MATLAB v5 or v7.3 (HDF5) file."""
     import scipy.io
 
+    _check_v5_elements(path)
     try:
         raw = scipy.io.loadmat(path)
     except NotImplementedError:                    # v7.3: an HDF5 file
