@@ -780,11 +780,18 @@ def load_tuned(path) -> TunedConfig:
     """Read a tuned.toml (every missing setting takes its default)."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"--config: {path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"--config: {path}: not UTF-8 text ({e.reason} at byte "
+                          f"{e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--config: {path}: not valid TOML ({e})") from None
+    for name, section in raw.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"--config: {path}: {name} must be a table ([{name}]), not "
+                              f"{type(section).__name__}")
     known = {"data", "visual", "audio", "cochlea", "head", "score"}
     unknown = set(raw) - known
     if unknown:
@@ -811,7 +818,7 @@ def load_tuned(path) -> TunedConfig:
             r = params[f"{m}.target_rate"]
             if not isinstance(r, (int, float)) or not 0 < r < 1:
                 raise ValueError(f"{m}.target_rate must be in (0, 1), not {r!r}")
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:
         raise ConfigError(f"--config: {path}: {e}") from None
     return TunedConfig(path, params, data, raw.get("score", {}))
 

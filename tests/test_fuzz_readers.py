@@ -452,13 +452,6 @@ def test_sweep_config_fields_out_of_range(doc):
 
 # --- tune configs (tuned.toml, `rramlsm train --config`) --------------------------------------
 
-#: Known faults of load_tuned that these tests found (sw/tune.py is not this test's to fix):
-#: strict, so the marker must go once they are fixed.
-TUNE_FAULTS = pytest.mark.xfail(strict=True, reason=(
-    "load_tuned lets non-UTF-8 text (UnicodeDecodeError), a setting section that is not a "
-    "table (AttributeError) and a [data] that is not a table (TypeError) escape"))
-
-
 def _good_tuned_doc() -> dict:
     from rramlsm.sw.tune import DEFAULTS
 
@@ -504,7 +497,6 @@ def test_the_good_tune_config_loads():
         assert load_tuned(d / "tuned.toml").params == DEFAULTS
 
 
-@TUNE_FAULTS
 @given(section=st.sampled_from(["data", "visual", "audio", "cochlea", "head", "score", "x"]),
        key=st.one_of(st.sampled_from(["target_rate", "steps", "reduce", "polarity", "epochs",
                                       "visual_sensor", "audio_kind", "delta"]),
@@ -589,9 +581,7 @@ FILE_READERS = {
     "sweep": ("s.toml", _check_sweep, _good_sweep, st.nothing()),
     "tune": ("tuned.toml", _check_tuned, _good_tune, st.nothing()),
 }
-#: The readers with known faults, marked.
-READER_PARAMS = [pytest.param(k, marks=TUNE_FAULTS) if k == "tune" else k
-                 for k in FILE_READERS]
+READER_PARAMS = list(FILE_READERS)
 
 
 @pytest.mark.parametrize("reader", READER_PARAMS)
