@@ -111,10 +111,13 @@ def test_small_sweep_on_ray_resumes(tmp_path, digits, speech, capsys):
     assert main(["sweep", str(other), "--out", str(out), "--quiet"]) == 2
     assert "parameter 'stuck' (here 'adc_bits')" in capsys.readouterr().err
     # So is the same sweep on other data (its results would not be comparable) ...
+    # (another vision source, valid as a source: the folder exists; refused before reading it).
+    other_data = tmp_path / "N-MNIST"
+    other_data.mkdir()
     data = _toml(tmp_path, 'parameter = "stuck"\nvalues = [0.0, 0.1]\nseeds = [0]\n'
-                 'epochs = 2\nvisual = "speech"\n', "d.toml")
+                 f'epochs = 2\nvisual = "nmnist:{other_data}"\n', "d.toml")
     assert main(["sweep", str(data), "--out", str(out), "--quiet"]) == 2
-    assert "visual 'digits' (here 'speech')" in capsys.readouterr().err
+    assert f"visual 'digits' (here 'nmnist:{other_data}')" in capsys.readouterr().err
     # ... while more seeds of the same sweep resume into it (nothing else differs).
     from rramlsm.sw.sweep import _identity
 
