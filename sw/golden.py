@@ -35,8 +35,8 @@ from rramlsm.sw import contract
 from rramlsm.sw.device import ADCConfig
 from rramlsm.sw.kernels import (
     GOLDEN_KERNELS,
-    KernelError,
     SpikeMatmul,
+    check_golden_kernel,
     compute_device,
     event_lif_counts,
     fastest,
@@ -139,14 +139,14 @@ def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
                                                 lsm.noise_amplitude))
 
 
-# (device, inputs, neurons, steps, noise, record) -> the fastest kernel measured.
+# (device, inputs, neurons, steps, noise) -> the fastest kernel measured.
 _GOLDEN_CHOICE: dict[tuple, str] = {}
 _PROBE_SAMPLES = 64
 _PROBE_OPS = 2 * 10**9
 
 
 def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = None,
-                  device: str | torch.device | None = None, record: bool = False) -> str:
+                  device: str | torch.device | None = None) -> str:
     """The kernel :func:`golden_counts` uses for ``lsm`` on ``frames``.
 
     A forced kernel (argument, ``$RRAMLSM_KERNEL``, ``--kernel``) is checked and
@@ -157,17 +157,11 @@ def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = N
     dev = compute_device(device)
     name = kernel_setting() if kernel is None else kernel
     if name != "auto":
-        if name not in GOLDEN_KERNELS:
-            raise KernelError(f"kernel {name!r} is not a golden-model kernel; choose auto or "
-                              f"one of {', '.join(GOLDEN_KERNELS)}")
-        reason = usable_reason(name, dev)
-        if reason:
-            raise KernelError(f"kernel {name!r} cannot be used on {dev}: {reason}; available: "
-                              f"{', '.join(usable_golden(dev)) or 'none'}")
-        return name
-    usable = usable_golden(dev)
-    key = (str(dev), lsm.inputs, lsm.neurons, lsm.steps, bool(lsm.noise_amplitude), record)
+        return check_golden_kernel(name, dev)
+    # The probe runs without recording trains, so the choice does not depend on it.
+    key = (str(dev), lsm.inputs, lsm.neurons, lsm.steps, bool(lsm.noise_amplitude))
     if key not in _GOLDEN_CHOICE:
+        usable = usable_golden(dev)
         if len(frames) == 0:
             return usable[0]
         # Enough samples to time reliably, at most about _PROBE_OPS of dense work (one
@@ -203,7 +197,7 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
     if frames.size and (frames.min() < 0 or frames.max() > 1):
         raise ValueError("frames must be binary (0/1)")
     dev = compute_device(device)
-    name = golden_kernel(lsm, frames, kernel=kernel, device=dev, record=record)
+    name = golden_kernel(lsm, frames, kernel=kernel, device=dev)
     counts_out, trains = [], []
     for b0 in range(0, len(frames), batch):
         r = _golden_run(lsm, frames[b0 : b0 + batch], first_sample + b0, name, dev, record)

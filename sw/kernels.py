@@ -40,6 +40,7 @@ All kernels give bit-identical results, so the choice changes speed only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -57,6 +58,7 @@ __all__ = [
     "KernelError",
     "SpikeMatmul",
     "available_kernels",
+    "check_golden_kernel",
     "compute_device",
     "event_lif_available",
     "event_lif_counts",
@@ -121,13 +123,7 @@ def set_compute(*, kernel: str | None = None, device: str | None = None) -> None
     if kernel is not None:
         name = kernel.strip() or "auto"
         if name != "auto":
-            if name not in GOLDEN_KERNELS:
-                raise KernelError(f"kernel {name!r} is not a kernel; choose auto or one of "
-                                  f"{', '.join(GOLDEN_KERNELS)}")
-            reason = usable_reason(name, dev)
-            if reason:
-                raise KernelError(f"kernel {name!r} cannot be used on {dev}: {reason}; "
-                                  f"available: {', '.join(usable_golden(dev)) or 'none'}")
+            check_golden_kernel(name, dev)
         os.environ["RRAMLSM_KERNEL"] = name
     if device is not None:
         os.environ["RRAMLSM_DEVICE"] = str(dev)
@@ -173,18 +169,15 @@ class _Prepared:
         return self._cache["int8"]
 
 
+@contextlib.contextmanager
 def _highest_precision():
     """float32 products in full float32 (no TF32 / bf16 shortcuts), restored after."""
-    class _Ctx:
-        def __enter__(self):
-            self.old = torch.get_float32_matmul_precision()
-            if self.old != "highest":
-                torch.set_float32_matmul_precision("highest")
-
-        def __exit__(self, *exc):
-            if self.old != "highest":
-                torch.set_float32_matmul_precision(self.old)
-    return _Ctx()
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
 
 
 def _fp32(p: _Prepared, x: torch.Tensor) -> torch.Tensor:
@@ -277,6 +270,19 @@ def usable_reason(name: str, device: torch.device | str) -> str | None:
 def usable_golden(device: torch.device | str) -> list[str]:
     """The golden-model kernels usable on ``device``, in :data:`GOLDEN_KERNELS` order."""
     return [k for k in GOLDEN_KERNELS if usable_reason(k, device) is None]
+
+
+def check_golden_kernel(name: str, device: torch.device) -> str:
+    """``name`` if it is a golden-model kernel usable on ``device``; else a KernelError
+    naming the alternatives."""
+    if name not in GOLDEN_KERNELS:
+        raise KernelError(f"kernel {name!r} is not a golden-model kernel; choose auto or "
+                          f"one of {', '.join(GOLDEN_KERNELS)}")
+    reason = usable_reason(name, device)
+    if reason:
+        raise KernelError(f"kernel {name!r} cannot be used on {device}: {reason}; available: "
+                          f"{', '.join(usable_golden(device)) or 'none'}")
+    return name
 
 
 # (device, k, n, rows, density) -> the fastest kernel measured there.
