@@ -1,8 +1,8 @@
 """Sub-commands of ``rramlsm`` beyond ``data`` (registered by :mod:`rramlsm.cli`).
 
-``train`` / ``demo``: the paper's algorithm end to end (:mod:`rramlsm.sw.pipeline`),
+``train`` / ``demo``: the paper's algorithm end to end (:mod:`rramlsm.sw.experiments.audiovisual`),
 training cost, export bundles, ``metrics.json`` and ``report.html``; with
-``--task bmi`` the BMI task (:mod:`rramlsm.sw.bmi`).
+``--task bmi`` the BMI task (:mod:`rramlsm.sw.experiments.bmi`).
 ``eval``: a bundle on data, hardware path.  ``export``: copy a verified
 bundle, optionally as memory-initialisation files.  ``baselines``: SRNN-CLIP
 and ProtoNet trained in full.
@@ -39,7 +39,7 @@ def _json_default(o):
 
 
 def _pipeline_config(args):
-    from rramlsm.sw.pipeline import PipelineConfig
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig
     from rramlsm.sw.zeroshot import ZeroShotConfig
 
     try:
@@ -60,12 +60,12 @@ def _pipeline_config(args):
 
 
 def _cost(result, baseline_epochs: int) -> dict:
-    """Training cost of seed 0's setting (see :mod:`rramlsm.sw.cost`)."""
-    from rramlsm.sw.baselines import BaselineConfig
-    from rramlsm.sw.cost import training_cost
+    """Training cost of seed 0's setting (see :mod:`rramlsm.sw.experiments.training_cost`)."""
+    from rramlsm.sw.experiments.baselines import BaselineConfig
+    from rramlsm.sw.experiments.training_cost import training_cost
     from rramlsm.sw.features import frame_dataset
     from rramlsm.sw.lsm import PRESETS, float_features, make_reservoir
-    from rramlsm.sw.pipeline import calibration_on_training, chip_seeds
+    from rramlsm.sw.experiments.audiovisual import calibration_on_training, chip_seeds
 
     s0 = result.seeds[0]
     cfg = result.config
@@ -102,12 +102,12 @@ def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int =
     Verilated RTL of the bundle (``metrics["rtl_check"]``).  ``visual`` / ``audio``:
     datasets to use instead of the configured sources; ``extra``: entries added to
     ``metrics.json`` (``tuning``).  ``unseen_splits``: also repeat the protocol for these
-    held-out pairs (:mod:`rramlsm.sw.splits`, ``metrics["zero_shot_splits"]``); the
+    held-out pairs (:mod:`rramlsm.sw.experiments.split_rotation`, ``metrics["zero_shot_splits"]``); the
     headline figures and the bundle stay those of ``config``'s split.
     """
     from rramlsm.sw.bundle import write_bundle
-    from rramlsm.sw.pipeline import PAPER_FIGURES, run_pipeline
-    from rramlsm.sw.report import write_report
+    from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, run_pipeline
+    from rramlsm.sw.experiments.report import write_report
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -115,7 +115,7 @@ def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int =
     rotation = None
     if unseen_splits:
         from rramlsm.sw.datasets import load_source
-        from rramlsm.sw.splits import resolve_unseen_splits
+        from rramlsm.sw.experiments.split_rotation import resolve_unseen_splits
 
         # Resolved before any training: a bad split stops the run at once.
         visual = visual if visual is not None else load_source(config.visual, progress=progress)
@@ -124,7 +124,7 @@ def run_training(config, out: Path, *, progress: bool = True, rtl_samples: int =
     result = run_pipeline(config, progress=progress, visual=visual, audio=audio)
     metrics = result.metrics
     if rotation:
-        from rramlsm.sw.splits import run_split_rotation
+        from rramlsm.sw.experiments.split_rotation import run_split_rotation
 
         metrics["zero_shot_splits"] = run_split_rotation(
             config, unseen_splits, *rotation, result.visual, result.audio, progress=progress)
@@ -167,7 +167,7 @@ def _rtl_check(bundle: Path, n: int) -> dict:
 
 
 def print_summary(metrics: dict) -> None:
-    from rramlsm.sw.report import summary_rows
+    from rramlsm.sw.experiments.report import summary_rows
     from rramlsm.sw.stats import fmt_figure
 
     sw, hw = metrics["software"], metrics["hardware"]
@@ -219,7 +219,7 @@ def print_summary(metrics: dict) -> None:
 
 
 def _bmi_config(args):
-    from rramlsm.sw.bmi import BMIConfig, bmi_zeroshot_config
+    from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config
 
     try:
         changes = {"epochs": args.epochs, "weight_decay": args.weight_decay,
@@ -235,9 +235,9 @@ def _bmi_config(args):
 
 
 def run_bmi_training(config, out: Path, *, progress: bool = True) -> dict:
-    """The BMI task (:mod:`rramlsm.sw.bmi`): ``metrics.json`` and ``report.html`` in ``out``."""
-    from rramlsm.sw.bmi import run_bmi
-    from rramlsm.sw.report import write_bmi_report
+    """The BMI task (:mod:`rramlsm.sw.experiments.bmi`): ``metrics.json`` and ``report.html`` in ``out``."""
+    from rramlsm.sw.experiments.bmi import run_bmi
+    from rramlsm.sw.experiments.report import write_bmi_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -284,14 +284,14 @@ def _check_sources(args) -> None:
 
 def _cmd_train(args) -> int:
     if args.unseen_splits is not None:
-        from rramlsm.sw.splits import check_unseen_splits
+        from rramlsm.sw.experiments.split_rotation import check_unseen_splits
 
         check_unseen_splits(args.unseen_splits)
         if args.task != "av" or args.config or args.tune:
             raise ConfigError("--unseen-splits applies to the audio-visual task without "
                               "--config / --tune")
     if args.config or args.tune:
-        from rramlsm.sw.tune import train_tuned
+        from rramlsm.sw.experiments.tune import train_tuned
 
         return train_tuned(args)
     from rramlsm.arguments import input_file, output_folder
@@ -439,10 +439,10 @@ def _cmd_baselines(args) -> int:
     from tqdm.auto import tqdm
 
     from rramlsm.arguments import output_folder, require
-    from rramlsm.sw.baselines import BaselineConfig, train_protonet, train_srnn_clip
+    from rramlsm.sw.experiments.baselines import BaselineConfig, train_protonet, train_srnn_clip
     from rramlsm.sw.features import frame_dataset, lsm_counts
     from rramlsm.sw.lsm import make_reservoir
-    from rramlsm.sw.pipeline import _calibrated, chip_seeds
+    from rramlsm.sw.experiments.audiovisual import _calibrated, chip_seeds
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     output_folder("--out", args.out)
@@ -483,7 +483,7 @@ def _cmd_baselines(args) -> int:
 
 
 def _baseline_summary(runs, args, bc, v, a, *, quiet: bool) -> dict:
-    from rramlsm.sw.pipeline import aggregate_seeds
+    from rramlsm.sw.experiments.audiovisual import aggregate_seeds
 
     summary = {}
     for name, rs in runs.items():
@@ -560,7 +560,7 @@ def energy_report(bundle, frames: dict, *, clock_mhz: float = 100.0, lanes: int 
 
 
 def _energy_bmi(args, out: Path) -> int:
-    from rramlsm.sw.bmi import bmi_energy
+    from rramlsm.sw.experiments.bmi import bmi_energy
     from rramlsm.sw.energy import ASSUMPTION_SOURCES, PAPER_RATIOS
 
     r = bmi_energy(args.samples)
@@ -640,7 +640,7 @@ def _cmd_energy(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from rramlsm.arguments import input_file, naming, output_folder, require
-    from rramlsm.sw.sweep import load_sweep_config, run_sweep
+    from rramlsm.sw.experiments.sweep import load_sweep_config, run_sweep
 
     if args.cpus is not None:  # Ray with no CPU waits for one forever
         require("--cpus", args.cpus, args.cpus >= 1, "at least 1")
@@ -704,7 +704,7 @@ def _add_training(p, default_out: str | None) -> None:
                         "of the classes in both modalities), K pairs drawn with a fixed seed, "
                         "or one group a,b (default: only the paper's split, 8 and 9 unseen)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    from rramlsm.sw.tune import add_train_arguments
+    from rramlsm.sw.experiments.tune import add_train_arguments
 
     add_train_arguments(p)
 
@@ -775,6 +775,6 @@ def register(sub) -> None:
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_cmd_baselines)
 
-    from rramlsm.sw.tune import register as register_tune
+    from rramlsm.sw.experiments.tune import register as register_tune
 
     register_tune(sub)

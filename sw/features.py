@@ -1,9 +1,9 @@
 """LSM features of a whole dataset, computed once and cached on disk.
 
-Features are the reservoir's integer spike counts (``[N, neurons]``, uint8,
-at most T) from either implementation: ``"float"`` (the PyTorch model, the
-software path) or ``"golden"`` (the integer golden model, the hardware path).
-Spike rates are ``counts / T``.
+Features are the reservoir's integer spike counts (``[N, windows * neurons]``,
+uint8, window-major, at most L = T / windows) from either implementation:
+``"float"`` (the PyTorch model, the software path) or ``"golden"`` (the integer
+golden model, the hardware path).  Spike rates are ``counts / L``.
 
 The cache key hashes everything the counts depend on: the dataset's content
 (events, labels, split), the framing, the full LSM configuration (device and
@@ -101,7 +101,7 @@ def frame_for_macro(ds: Dataset, name: str, lsm, index=None, framing: dict | Non
     from rramlsm.sw.lsm import PRESETS
 
     if framing:
-        from rramlsm.sw.tune import frame_recorded
+        from rramlsm.sw.experiments.tune import frame_recorded
 
         return frame_recorded(ds, framing, lsm, index)
 
@@ -115,7 +115,7 @@ def feature_key(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_,
         "version": FEATURE_VERSION,
         "data": dataset_fingerprint(ds),
         "framing": repr(framing_for(ds, config)),
-        "lsm": dataclasses.asdict(config),
+        "lsm": _lsm_key(config),
         "seed": seed,
         "path": path,
         "noise": noise,
@@ -126,6 +126,14 @@ def feature_key(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_,
         payload["device"] = compute_device().type
     blob = json.dumps(payload, sort_keys=True, default=repr).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _lsm_key(config: LSMConfig) -> dict:
+    # One readout window is the count of older versions: their cache entries stay valid.
+    d = dataclasses.asdict(config)
+    if d["windows"] == 1:
+        del d["windows"]
+    return d
 
 
 def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool,
@@ -139,11 +147,11 @@ def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool
     for lo in range(0, len(ds), chunk):
         frames = frame_dataset(ds, config, range(lo, min(lo + chunk, len(ds))))
         if lsm is None:
-            counts = np.rint(float_features(res, frames) * config.steps)
+            counts = np.rint(float_features(res, frames) * config.window_steps)
         else:
             counts = golden_counts(lsm, frames, first_sample=lo)
         out.append(counts.astype(np.uint8))
-    return np.concatenate(out) if out else np.zeros((0, config.neurons), np.uint8)
+    return np.concatenate(out) if out else np.zeros((0, config.features), np.uint8)
 
 
 def _read_cached(file: Path, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
@@ -159,7 +167,8 @@ def _read_cached(file: Path, shape: tuple[int, int]) -> tuple[np.ndarray | None,
 
 def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "float",
                noise: bool = False, cache: bool | Path = True) -> np.ndarray:
-    """Spike counts ``[len(ds), neurons]`` (uint8) of every sample, cached by content.
+    """Spike counts ``[len(ds), windows * neurons]`` (uint8, window-major) of every sample,
+    cached by content.
 
     ``cache``: ``True`` for ``$RRAMLSM_CACHE/features``, a folder, or ``False``.
     """
@@ -180,7 +189,7 @@ def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "floa
     key = feature_key(ds, config, seed=seed, path=path, noise=noise)
     file = folder / f"{config.name}-{path}-{key}.npy"
     if file.exists():
-        counts, damage = _read_cached(file, (len(ds), config.neurons))
+        counts, damage = _read_cached(file, (len(ds), config.features))
         if damage is None:
             return counts
         # A damaged entry (a crash of another writer, a full disk, bit rot) is recomputed,

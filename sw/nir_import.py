@@ -764,7 +764,7 @@ def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels
 def _count_figure(counts: dict) -> str:
     """Golden counts against the framework's (or the float model's): a 2-D histogram and the
     distribution of the differences, as a base64 PNG."""
-    from rramlsm.sw.report import _png, plt
+    from rramlsm.sw.experiments.report import _png, plt
 
     ref_name = next((k for k in counts if k not in ("float", "golden")), "float")
     ref, gold = counts[ref_name].ravel(), counts["golden"].ravel()

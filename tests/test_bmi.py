@@ -13,7 +13,7 @@ import pytest
 
 from rramlsm.errors import ConfigError, EventDataError
 from rramlsm.sw import contract
-from rramlsm.sw.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
+from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.datasets.letters import (
     CUBE_KEY,
     LETTERS,

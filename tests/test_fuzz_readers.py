@@ -42,7 +42,7 @@ from rramlsm.sw.datasets import (
 from rramlsm.sw.datasets.letters import CUBE_KEY, read_single_letters, write_single_letters
 from rramlsm.sw.datasets.shd import SHD_CHANNELS, load_shd, write_shd
 from rramlsm.sw.events import COCHLEA_CHANNELS, NMNIST_SENSOR, make_vision_events
-from rramlsm.sw.sweep import SweepConfig, load_sweep_config
+from rramlsm.sw.experiments.sweep import SweepConfig, load_sweep_config
 from tests.conftest import REPO, SHARED_DATA
 from tests.test_cosim import _noise_bundle
 
@@ -453,7 +453,7 @@ def test_sweep_config_fields_out_of_range(doc):
 # --- tune configs (tuned.toml, `rramlsm train --config`) --------------------------------------
 
 def _good_tuned_doc() -> dict:
-    from rramlsm.sw.tune import DEFAULTS
+    from rramlsm.sw.experiments.tune import DEFAULTS
 
     doc = {"data": {"visual_modality": "vision", "visual_kind": "events",
                     "visual_sensor": [34, 34], "audio_modality": "audio",
@@ -473,7 +473,7 @@ def _tuned_text(doc: dict) -> str:
 
 
 def _check_tuned(path: Path, expected=None) -> None:
-    from rramlsm.sw.tune import DEFAULTS, load_tuned
+    from rramlsm.sw.experiments.tune import DEFAULTS, load_tuned
 
     cfg = _load_or_named_error(load_tuned, path, ConfigError)
     if cfg is None:
@@ -490,7 +490,7 @@ def _good_tune(which: int) -> tuple[bytes, None]:
 
 def test_the_good_tune_config_loads():
     """The base the tune cases change is itself valid (or they would test nothing)."""
-    from rramlsm.sw.tune import DEFAULTS, load_tuned
+    from rramlsm.sw.experiments.tune import DEFAULTS, load_tuned
 
     with scratch() as d:
         (d / "tuned.toml").write_text(_tuned_text(_good_tuned_doc()))

@@ -245,7 +245,7 @@ def test_calibration_samples_cover_every_class_of_a_class_sorted_dataset():
     digit; the calibration draws round-robin over the classes, training samples only."""
     from types import SimpleNamespace
 
-    from rramlsm.sw.pipeline import calibration_samples
+    from rramlsm.sw.experiments.audiovisual import calibration_samples
 
     labels = np.repeat(np.arange(10), 30)
     is_train = np.ones(300, bool)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw.splits import check_unseen_splits, resolve_unseen_splits
+from rramlsm.sw.experiments.split_rotation import check_unseen_splits, resolve_unseen_splits
 
 DIGITS = np.repeat(np.arange(10), 3)
 
@@ -64,9 +64,9 @@ def test_rotation_reports_every_split_and_the_aggregate(digits, speech):
     """Two held-out pairs x two seeds on a small subset: per-split and aggregate figures with
     s.d. and t intervals, for both paths; the report draws the heat map."""
     from rramlsm.sw.heads import HeadConfig
-    from rramlsm.sw.pipeline import PipelineConfig
-    from rramlsm.sw.report import _rotation_html
-    from rramlsm.sw.splits import run_split_rotation
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig
+    from rramlsm.sw.experiments.report import _rotation_html
+    from rramlsm.sw.experiments.split_rotation import run_split_rotation
     from rramlsm.sw.zeroshot import ZeroShotConfig
     from tests.test_zeroshot import _few
 

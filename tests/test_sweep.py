@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw.sweep import (
+from rramlsm.sw.experiments.sweep import (
     SweepConfig,
     deploy_for,
     load_sweep_config,
@@ -119,7 +119,7 @@ def test_small_sweep_on_ray_resumes(tmp_path, digits, speech, capsys):
     assert main(["sweep", str(data), "--out", str(out), "--quiet"]) == 2
     assert f"visual 'digits' (here 'nmnist:{other_data}')" in capsys.readouterr().err
     # ... while more seeds of the same sweep resume into it (nothing else differs).
-    from rramlsm.sw.sweep import _identity
+    from rramlsm.sw.experiments.sweep import _identity
 
     more = load_sweep_config(cfg).to_dict() | {"seeds": [0, 1], "values": [0.0, 0.1, 0.2]}
     assert _identity(more) == _identity(json.loads((out / "sweep.json").read_text()))
@@ -130,7 +130,7 @@ def test_recalibration_after_drift_restores_the_firing_rate(digits, speech):
     unlabelled training samples) brings the golden model back to the calibrated rate."""
     import numpy as np
 
-    from rramlsm.sw.pipeline import PipelineConfig, run_seed
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
     from rramlsm.sw.zeroshot import ZeroShotConfig
 
     drift = {"drift_nu": 0.05, "drift_time_s": 31536000.0}

@@ -10,7 +10,7 @@ import pytest
 
 from rramlsm.sw.device import DeviceConfig
 from rramlsm.sw.lsm import PRESETS
-from rramlsm.sw.transfer import program_weights
+from rramlsm.sw.experiments.srnn_transfer import program_weights
 
 CFG = PRESETS["visual"].replace(inputs=30, neurons=20)
 
@@ -67,7 +67,7 @@ def _trained():
 
     from rramlsm.sw.device import ADCConfig
     from rramlsm.sw.heads import HeadConfig, ProjectionHead
-    from rramlsm.sw.transfer import TrainedSRNN
+    from rramlsm.sw.experiments.srnn_transfer import TrainedSRNN
 
     torch.manual_seed(0)
     configs = {"visual": CFG.replace(device=DeviceConfig(read_noise=0.02, stuck_on=0.01)),
@@ -82,7 +82,7 @@ def _trained():
 
 
 def test_srnn_cache_round_trip_is_exact_without_pickle(tmp_path):
-    from rramlsm.sw.transfer import load_trained_srnn, save_trained_srnn
+    from rramlsm.sw.experiments.srnn_transfer import load_trained_srnn, save_trained_srnn
 
     t = _trained()
     save_trained_srnn(tmp_path / "s.npz", t)
@@ -116,7 +116,7 @@ def test_srnn_cache_never_unpickles(tmp_path):
     .npz files only: the older pickled .pt caches are never opened."""
     import pickle
 
-    from rramlsm.sw import transfer
+    from rramlsm.sw.experiments import srnn_transfer as transfer
 
     marker = tmp_path / "unpickled"
     path = tmp_path / "s.npz"
@@ -168,7 +168,7 @@ def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
 
 def test_srnn_sweep_config_is_checked():
     from rramlsm.errors import ConfigError
-    from rramlsm.sw.sweep import SweepConfig
+    from rramlsm.sw.experiments.sweep import SweepConfig
 
     with pytest.raises(ConfigError, match="sweep model 'esn' is not one of lsm, srnn"):
         SweepConfig("stuck", (0.0,), model="esn")

@@ -11,7 +11,7 @@ import pytest
 
 from rramlsm.cli import main
 from rramlsm.errors import ConfigError
-from rramlsm.sw import tune
+from rramlsm.sw.experiments import tune
 from tests.conftest import SHARED_DATA
 
 JACKSON = SHARED_DATA / "fsdd-jackson"
@@ -212,7 +212,7 @@ def test_polarities_merged():
 def test_hardware_aware_heads_train_on_golden_counts(digits, wavs, monkeypatch):
     """``head_features="golden"``: the heads see the macro's counts (ADC, read noise), not the
     float model's rates; ``"float"`` stays the default."""
-    from rramlsm.sw import pipeline
+    from rramlsm.sw.experiments import audiovisual as pipeline
     from rramlsm.sw.zeroshot import ZeroShotConfig
 
     assert pipeline.PipelineConfig().head_features == "float"

@@ -252,7 +252,7 @@ def test_hardware_gzsl_is_the_macros_integer_arithmetic():
 def test_aggregate_gives_sd_and_a_t_interval():
     from scipy import stats
 
-    from rramlsm.sw.pipeline import aggregate_seeds
+    from rramlsm.sw.experiments.audiovisual import aggregate_seeds
     from rramlsm.sw.stats import t_interval
 
     agg = aggregate_seeds([{"a": 50.0, "g": {"h": 1.0}}, {"a": 60.0, "g": {"h": 3.0}},
@@ -287,7 +287,7 @@ def test_calibration_and_selection_never_depend_on_unseen_classes(digits, speech
     weight scale, passes), the split, the validation curve, the selected epoch, the heads
     and every seen-class figure are the same, for the default split and a rotated one."""
     from rramlsm.sw.lsm import PRESETS
-    from rramlsm.sw.pipeline import PipelineConfig, calibration_on_training, run_seed
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig, calibration_on_training, run_seed
 
     v, a = _few(digits), _few(speech)
     for seen, unseen in (((1, 2, 3, 4, 5, 6, 7), (8, 9)), ((0, 1, 2, 4, 6, 7, 8, 9), (3, 5))):

@@ -262,8 +262,8 @@ unseen {ch['unseen_top1']:.1f} %, GZSL {ch['gzsl']:.1f} %.</p>
 
 
 def write_report(path: str | Path, result, metrics: dict) -> Path:
-    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.pipeline.PipelineResult`."""
-    from rramlsm.sw.pipeline import PAPER_FIGURES as P
+    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.experiments.audiovisual.PipelineResult`."""
+    from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES as P
 
     figs = figures(result)
     sw, hw = metrics["software"], metrics["hardware"]
@@ -380,7 +380,7 @@ def bmi_figures(result) -> dict[str, str]:
 
 
 def write_bmi_report(path: str | Path, result, metrics: dict) -> Path:
-    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.bmi.BMIResult`."""
+    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.experiments.bmi.BMIResult`."""
     figs = bmi_figures(result)
     sw, hw, P = metrics["software"], metrics["hardware"], metrics["paper"]
     rows = [

@@ -81,7 +81,7 @@ def resolve_unseen_splits(spec: str, v_labels, a_labels) -> tuple[list[int], lis
 
 
 def split_figures(result) -> dict:
-    """The figures one split keeps from a :class:`~rramlsm.sw.pipeline.SeedResult`."""
+    """The figures one split keeps from a :class:`~rramlsm.sw.experiments.audiovisual.SeedResult`."""
     keys = ("seen_top1", "unseen_top1", "prototype_seen_top1", "prototype_unseen_top1")
     return {path: {**{k: getattr(result, path)["zero_shot"][k] for k in keys},
                    "gzsl": dict(getattr(result, path)["gzsl"])}
@@ -93,7 +93,7 @@ def run_split_rotation(config, spec: str, classes: list[int], groups: list[tuple
     """Run every seed of ``config`` on every held-out group; ``metrics["zero_shot_splits"]``."""
     from tqdm.auto import tqdm
 
-    from rramlsm.sw.pipeline import aggregate_seeds, run_seed
+    from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
     from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 
     t0 = time.perf_counter()

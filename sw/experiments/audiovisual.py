@@ -106,7 +106,7 @@ class PipelineConfig:
     ``"golden"`` (the macro's counts, with its ADC and the configured read noise: heads fitted
     to what the hardware computes; the chip as calibrated, before any deployment drift)."""
     per_modality: dict = field(default_factory=dict)
-    """Per-modality changes over the above (a tuned configuration, :mod:`rramlsm.sw.tune`):
+    """Per-modality changes over the above (a tuned configuration, :mod:`rramlsm.sw.experiments.tune`):
     ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``; a
     ``"framing"`` entry (how the data were framed) is recorded in the bundle, so that ``eval``
     and ``cosim`` frame new data the same way."""

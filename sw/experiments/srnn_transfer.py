@@ -2,7 +2,7 @@
 
 The LSM never trains its reservoir: whatever conductances a chip ends up with,
 its heads are trained on that chip's features afterwards.  A trained SRNN
-(SRNN-CLIP, :mod:`rramlsm.sw.baselines`) is the opposite case: its input and
+(SRNN-CLIP, :mod:`rramlsm.sw.experiments.baselines`) is the opposite case: its input and
 recurrent weights are learned in software and then written onto devices as
 targets, so every non-ideality perturbs learned values that its heads rely on.
 This module makes that transfer with the LSM's device model (same window,
@@ -94,11 +94,11 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
                         zeroshot=None, cache: bool = True) -> TrainedSRNN:
     """SRNN-CLIP for chip seed ``seed`` (started from that chip's calibrated reservoirs, the
     split of ``seed``), cached under ``$RRAMLSM_CACHE/srnn`` by data, recipe and seed."""
-    from rramlsm.sw.baselines import BaselineConfig, train_srnn_clip
+    from rramlsm.sw.experiments.baselines import BaselineConfig, train_srnn_clip
     from rramlsm.sw.datasets.builtin import cache_dir
     from rramlsm.sw.features import dataset_fingerprint, frame_dataset
     from rramlsm.sw.lsm import PRESETS, make_reservoir
-    from rramlsm.sw.pipeline import calibrate_on_training, chip_seeds
+    from rramlsm.sw.experiments.audiovisual import calibrate_on_training, chip_seeds
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     zs = zeroshot or ZeroShotConfig()
@@ -185,7 +185,7 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
     from rramlsm.sw.features import frame_dataset
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
     from rramlsm.sw.heads import HeadConfig, ProjectionHead
-    from rramlsm.sw.pipeline import chip_seeds
+    from rramlsm.sw.experiments.audiovisual import chip_seeds
     from rramlsm.sw.zeroshot import (
         ZeroShotConfig,
         evaluate_embeddings,

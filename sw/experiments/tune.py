@@ -367,7 +367,7 @@ def evaluate(params: dict, data: TuningData) -> dict:
     import torch
 
     from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, float_features, make_reservoir
-    from rramlsm.sw.pipeline import chip_seeds
+    from rramlsm.sw.experiments.audiovisual import chip_seeds
     from rramlsm.sw.zeroshot import linear_probe, retrieval_top1, train_heads
 
     torch.set_num_threads(1)
@@ -928,7 +928,7 @@ def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rramlsm.sw.report import _png
+    from rramlsm.sw.experiments.report import _png
 
     scored = sorted((r for r in records if r.get("score") is not None),
                     key=lambda r: r["number"])

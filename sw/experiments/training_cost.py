@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from rramlsm.sw.baselines import (
+from rramlsm.sw.experiments.baselines import (
     BaselineConfig,
     clip_step_loss,
     make_encoders,

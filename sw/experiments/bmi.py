@@ -140,7 +140,7 @@ def _lsm_config(preset: str, ds: RasterDataset, neurons: int) -> LSMConfig:
 
 def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | None,
                 classes=None) -> LSMConfig:
-    from rramlsm.sw.pipeline import calibrate_on_training
+    from rramlsm.sw.experiments.audiovisual import calibrate_on_training
 
     # 64 samples: 2048-neuron reservoirs over 201 steps make each bisection step costly.
     # ``classes``: the seen letters (unseen letters never reach calibration).
@@ -159,7 +159,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
               progress, keep_embeddings: bool) -> dict:
     import torch
 
-    from rramlsm.sw.pipeline import chip_seeds
+    from rramlsm.sw.experiments.audiovisual import chip_seeds
 
     data = {"letters": letters, "neural": neural}
     chip = chip_seeds(seed, ("neural", "letters"))
@@ -229,7 +229,7 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
     override the sources)."""
     from tqdm.auto import tqdm
 
-    from rramlsm.sw.pipeline import aggregate_seeds
+    from rramlsm.sw.experiments.audiovisual import aggregate_seeds
 
     t0 = time.perf_counter()
     n = neural if neural is not None else load_neural_source(config.neural, config.neural_model)
@@ -277,7 +277,7 @@ def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
     built-in samples per modality (no bundle: the BMI task stays off the RTL)."""
     from rramlsm.sw.energy import OpEnergies, analog_latency_ns, count_events, energy_figures
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
-    from rramlsm.sw.pipeline import chip_seeds
+    from rramlsm.sw.experiments.audiovisual import chip_seeds
 
     e = energies or OpEnergies()
     data = {"neural": build_neural(MotorCortexConfig(trials=max(2, -(-samples // 26)))),

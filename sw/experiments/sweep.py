@@ -5,7 +5,7 @@ noise, stuck-at faults, ADC bits, conductance levels, drift time, reservoir
 size) over a list of values; every (value, seed) pair is one **trial**: a
 freshly sampled pair of chips, calibrated, run through the golden model
 (hardware path) and the float model, heads trained, figures measured
-(:func:`rramlsm.sw.pipeline.run_seed`).  Trials are Ray tasks -- an embedded
+(:func:`rramlsm.sw.experiments.audiovisual.run_seed`).  Trials are Ray tasks -- an embedded
 local Ray by default, an existing cluster with ``address`` -- and each result
 is appended to ``results.jsonl`` as it finishes, so an interrupted sweep
 resumes where it stopped.
@@ -17,7 +17,7 @@ Config (TOML)::
     seeds = [0, 1, 2, 3, 4]
     epochs = 100                   # head training epochs per trial
     model = "lsm"                  # or "srnn": trained SRNN-CLIP weights written onto the
-                                   # same devices (the contrast; rramlsm.sw.transfer)
+                                   # same devices (the contrast; rramlsm.sw.experiments.srnn_transfer)
     srnn_epochs = 30               # SRNN-CLIP training epochs per chip (model = "srnn")
     recalibrate = false            # drift sweeps: re-pick the threshold after deployment
     [device]                       # optional: base device settings (e.g. drift_nu = 0.05)
@@ -210,7 +210,7 @@ def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
     """One (value, seed): the pipeline for one seed; runs in a Ray worker."""
     import torch
 
-    from rramlsm.sw.pipeline import PipelineConfig, run_seed
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
     from rramlsm.sw.zeroshot import ZeroShotConfig
 
     torch.set_num_threads(1)             # one trial per core
@@ -238,7 +238,7 @@ def _train_srnn(cfg: SweepConfig, seed: int, v, a):
     """One chip's SRNN-CLIP (model = "srnn"); a Ray task every trial of that seed waits on."""
     import torch
 
-    from rramlsm.sw.transfer import train_srnn_for_chip
+    from rramlsm.sw.experiments.srnn_transfer import train_srnn_for_chip
 
     torch.set_num_threads(1)
     return train_srnn_for_chip(seed, v, a, epochs=cfg.srnn_epochs)
@@ -248,7 +248,7 @@ def _srnn_trial(cfg: SweepConfig, value, seed: int, v, a, trained) -> dict:
     """One (value, seed) of the contrast: the trained SRNN written onto the devices."""
     import torch
 
-    from rramlsm.sw.transfer import transfer_metrics
+    from rramlsm.sw.experiments.srnn_transfer import transfer_metrics
 
     torch.set_num_threads(1)
     over = overrides_for(cfg, value)
@@ -416,7 +416,7 @@ def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rramlsm.sw.report import _png
+    from rramlsm.sw.experiments.report import _png
 
     rows = summary["rows"]
     xs = [r["value"] for r in rows]

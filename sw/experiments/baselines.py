@@ -12,7 +12,7 @@
 The SRNN starts from the same sampled crossbar weights as the LSM (a fair
 start at the same firing rate).  Selection uses the validation pairs, as for
 our heads.  :func:`training_step_flops` counts what one optimisation step
-costs for the training-cost comparison in :mod:`rramlsm.sw.cost`.
+costs for the training-cost comparison in :mod:`rramlsm.sw.experiments.training_cost`.
 """
 
 from __future__ import annotations
