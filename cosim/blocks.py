@@ -39,9 +39,9 @@ def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
     sim = simulator(sim)
     p = CoreParams(inputs, neurons, lanes, adc_bits)
     rng = np.random.default_rng(seed)
-    job = {"block": block, "lanes": lanes, "groups": p.groups, "rows": p.rows,
-           "neurons": neurons, "adc_bits": adc_bits, "seed": seed, "steps": steps,
-           "decay_q": decay_q, "threshold_q": threshold_q}
+    job = {"block": block, "lanes": lanes, "inputs": inputs, "neurons": neurons,
+           "adc_bits": adc_bits, "seed": seed, "steps": steps, "decay_q": decay_q,
+           "threshold_q": threshold_q}
     if block == "crossbar":
         codes = rng.integers(-255, 256, (p.rows, neurons))
         dut = Crossbar(p, crossbar_words(codes, p))

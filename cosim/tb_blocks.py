@@ -3,8 +3,8 @@
 Loaded by cocotb; the job (block sizes, memory image, seed) comes from the JSON
 file named by ``RRAMLSM_COSIM_JOB`` (:func:`rramlsm.cosim.blocks.run_block`).
 Each TB class owns clock, drivers and ``reset()``; random idle cycles between
-transactions are swept over every scenario.  References are the contract's
-functions (column sums, :func:`rramlsm.sw.contract.lif_step`).
+transactions are swept over every scenario.  References are the blocks' golden
+twins in :mod:`rramlsm.hw.reference` (the same the Amaranth-simulator tests use).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
-from rramlsm.hw.params import unpack_lanes
+from rramlsm.hw.params import CoreParams, unpack_lanes
+from rramlsm.hw.reference import LIFBankModel, crossbar_sums
 from rramlsm.sw import contract
 
 JOB = json.loads(Path(os.environ["RRAMLSM_COSIM_JOB"]).read_text())
 IDLE = JOB.get("idle", [0.0, 0.3])
+PARAMS = CoreParams(JOB["inputs"], JOB["neurons"], JOB["lanes"], JOB["adc_bits"])
 
 
 def _record(name: str, failures: list[str]):
@@ -61,7 +63,7 @@ class CrossbarTB(BlockTB):
     """Drives row passes per column group; reads the P column sums."""
 
     IDLE_INPUTS = dict.fromkeys(("rd_valid", "rd_row", "rd_group", "rd_first", "rd_last",
-                                 "rd_empty"), 0)
+                                 "rd_empty", "prog__en"), 0)
 
     async def run_pass(self, rows: list[int], group: int) -> list[int]:
         d = self.dut
@@ -87,8 +89,9 @@ class CrossbarTB(BlockTB):
 class LIFBankTB(BlockTB):
     """Clears the bank, updates groups with ADC codes, reads spike masks and counts."""
 
-    IDLE_INPUTS = dict.fromkeys(("upd_valid", "upd_group", "upd_codes", "cnt_addr", "clear",
-                                 "decay_q", "threshold_q"), 0)
+    # The count port's read enable is an input of the block alone (the core leaves it at 1).
+    IDLE_INPUTS = {**dict.fromkeys(("upd_valid", "upd_group", "upd_codes", "counts__addr",
+                                    "clear", "decay_q", "threshold_q"), 0), "counts__en": 1}
 
     async def clear(self):
         d = self.dut
@@ -119,10 +122,10 @@ class LIFBankTB(BlockTB):
 
     async def counts(self, group: int) -> list[int]:
         d = self.dut
-        d.cnt_addr.value = group
+        d.counts__addr.value = group
         await FallingEdge(d.clk)
         await FallingEdge(d.clk)
-        return unpack_lanes(int(d.cnt_data.value), JOB["lanes"], contract.COUNTER_BITS,
+        return unpack_lanes(int(d.counts__data.value), JOB["lanes"], contract.COUNTER_BITS,
                             signed=False)
 
 
@@ -131,19 +134,17 @@ class LIFBankTB(BlockTB):
 async def run_test_crossbar_column_sums(dut, idle):
     tb = CrossbarTB(dut, idle, seed=int(idle * 100))
     await tb.reset()
-    lanes, groups, rows = JOB["lanes"], JOB["groups"], JOB["rows"]
+    rows = PARAMS.rows
     codes = np.array(JOB["codes"], np.int64)
-    padded = np.zeros((rows, groups * lanes), np.int64)
-    padded[:, : codes.shape[1]] = codes
     rng = np.random.default_rng(JOB["seed"])
     passes = [[], list(range(rows))] + [sorted(int(r) for r in rng.choice(rows, rng.integers(
         1, rows), replace=False)) for _ in range(30)]
     failures = []
     for rows_ in passes:
-        want = padded[rows_].sum(0) if rows_ else np.zeros(groups * lanes, np.int64)
-        for g in range(groups):
+        want = crossbar_sums(codes, rows_, PARAMS)
+        for g in range(PARAMS.groups):
             got = await tb.run_pass(rows_, g)
-            if got != want[g * lanes : (g + 1) * lanes].tolist():
+            if got != want[g].tolist():
                 failures.append(f"rows {rows_} group {g}: {got}")
     _record(f"crossbar_{idle}", failures)
 
@@ -153,34 +154,30 @@ async def run_test_crossbar_column_sums(dut, idle):
 async def run_test_lif_bank(dut, idle):
     tb = LIFBankTB(dut, idle, seed=int(idle * 100) + 1)
     await tb.reset()
-    lanes, groups, neurons = JOB["lanes"], JOB["groups"], JOB["neurons"]
+    lanes, groups, neurons = PARAMS.lanes, PARAMS.groups, PARAMS.neurons
     decay_q, theta = JOB["decay_q"], JOB["threshold_q"]
     dut.decay_q.value = decay_q
     dut.threshold_q.value = theta & ((1 << contract.MEMBRANE_BITS) - 1)
     await tb.clear()
     rng = np.random.default_rng(JOB["seed"])
     hi = (1 << (JOB["adc_bits"] - 1)) - 1
-    v = np.zeros(groups * lanes, np.int64)
-    s = np.zeros(groups * lanes, bool)
-    total = np.zeros(groups * lanes, np.int64)
+    model = LIFBankModel(PARAMS, decay_q, theta)
     failures = []
     for t in range(JOB["steps"]):
         codes = rng.integers(-hi - 1, hi + 1, groups * lanes)
         codes[neurons:] = 0
-        v, s = contract.lif_step(v, s, codes, decay_q, theta)
-        total += s
+        want = model.step(codes)
         for g in range(groups):
             mask = await tb.update(g, codes[g * lanes : (g + 1) * lanes].tolist())
-            want = sum(int(s[g * lanes + k]) << k for k in range(lanes)
-                       if g * lanes + k < neurons)
-            if mask != want:
-                failures.append(f"step {t} group {g}: mask {mask:x}, want {want:x}")
+            if mask != want[g]:
+                failures.append(f"step {t} group {g}: mask {mask:x}, want {want[g]:x}")
+    counts = model.counts
     for g in range(groups):
         got = await tb.counts(g)
-        want = np.minimum(total, 255)[g * lanes : (g + 1) * lanes]
         for k in range(lanes):
-            if g * lanes + k < neurons and got[k] != want[k]:
-                failures.append(f"count of neuron {g * lanes + k}: {got[k]}, want {want[k]}")
+            n = g * lanes + k
+            if n < neurons and got[k] != counts[n]:
+                failures.append(f"count of neuron {n}: {got[k]}, want {counts[n]}")
     _record(f"lif_{idle}", failures)
 
 

@@ -28,16 +28,25 @@ from __future__ import annotations
 
 from amaranth import Array, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from rramlsm.hw.crossbar import Crossbar
 from rramlsm.hw.head import Classifier, Head
-from rramlsm.hw.params import CoreParams
+from rramlsm.hw.interfaces import (
+    PROG_ADDR_BITS,
+    ProgSignature,
+    ProgTarget,
+    RowListSignature,
+    TaskSignature,
+)
+from rramlsm.hw.params import REG_BITS, CoreParams
 from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise, const_mul
 from rramlsm.sw import contract
 
-__all__ = ["InKind", "OutKind", "ProgTarget", "IN_WORD", "OUT_WORD", "LSMCore", "PROG_ADDR_BITS"]
+__all__ = ["InKind", "OutKind", "ProgTarget", "IN_WORD", "OUT_WORD", "LSMCore", "PROG_ADDR_BITS",
+           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer"]
 
 
 class InKind(enum.Enum, shape=2):
@@ -54,20 +63,19 @@ class OutKind(enum.Enum, shape=3):
     CYCLES = 4
 
 
-class ProgTarget(enum.Enum, shape=3):
-    """Which memory a programming write goes to."""
-
-    CROSSBAR = 0
-    HEAD_WEIGHT = 1
-    HEAD_BIAS = 2
-    GELU_LUT = 3
-    PROTOTYPES = 4
-    LABELS = 5
-
-
 IN_WORD = data.StructLayout({"row": 16, "kind": InKind})
-OUT_WORD = data.StructLayout({"data": 32, "kind": OutKind, "last": 1})
-PROG_ADDR_BITS = 16
+OUT_WORD = data.StructLayout({"data": REG_BITS, "kind": OutKind, "last": 1})
+
+
+#: The step engine's configuration inputs (registers of the core).
+_ENGINE_CONFIG = {
+    "steps": In(contract.STEP_BITS),
+    "decay_q": In(contract.DECAY_FRAC_BITS),
+    "threshold_q": In(signed(contract.MEMBRANE_BITS)),
+    "adc_shift": In(range(contract.COLUMN_SUM_BITS + 1)),
+    "noise_amp": In(NOISE_AMP_BITS),
+    "noise_seed": In(contract.NOISE_SEED_BITS),
+}
 
 
 def _popcount_free_lowest(m: Module, value, width: int, name: str):
@@ -79,81 +87,56 @@ def _popcount_free_lowest(m: Module, value, width: int, name: str):
     return idx
 
 
-class LSMCore(wiring.Component):
-    """One modality's macro.  ``init``: memory contents (see :mod:`rramlsm.hw.program`)."""
+class ProgDecoder(wiring.Component):
+    """The programming path: one write goes to the write port of its target's memory.
 
-    def __init__(self, params: CoreParams, init: dict | None = None):
+    ``targets``: the write port signature of each target memory; the decoder
+    has one ``In`` member per target, named after it in lower case.  Purely
+    combinational: the memory writes in the cycle ``prog.en`` is high.
+    """
+
+    def __init__(self, data_width: int, targets: dict[ProgTarget, WritePort.Signature]):
+        self._targets = dict(targets)
+        super().__init__({"prog": In(ProgSignature(data_width)),
+                          **{t.name.lower(): In(sig) for t, sig in self._targets.items()}})
+
+    def elaborate(self, platform):
+        m = Module()
+        for target in self._targets:
+            port = getattr(self, target.name.lower())
+            # Address and data are truncated to the target's widths.
+            m.d.comb += [port.en.eq(self.prog.en & (self.prog.target == target)),
+                         port.addr.eq(self.prog.addr), port.data.eq(self.prog.data)]
+        return m
+
+
+class RowLoader(wiring.Component):
+    """The input stream into a double-buffered list of active rows.
+
+    Buffer ``wb`` is the loader's: ``EVENT`` appends its row (rows past the
+    inputs and rows seen before in the bin are dropped), ``BIN`` / ``EOS`` close
+    it (it becomes full, and the loader moves to the other buffer).  Buffer
+    ``rb`` is the engine's (``rows``, :class:`~rramlsm.hw.interfaces.RowListSignature`):
+    the engine appends recurrent rows to it and frees it after its step.  A
+    full buffer takes no input words, so the loader runs at most one bin ahead.
+    After ``EOS`` the loader waits (``halt``) until ``release`` (the sample's
+    last output word).  ``take``: an input word is taken this cycle.
+    """
+
+    def __init__(self, params: CoreParams):
         self.params = p = params
-        self._init = init or {}
-        prog_width = self.prog_width(p)
         super().__init__({
             "inp": In(stream.Signature(IN_WORD)),
-            "out": Out(stream.Signature(OUT_WORD)),
-            "abort": In(1),
-            # Configuration.
-            "steps": In(8),
-            "decay_q": In(contract.DECAY_FRAC_BITS),
-            "threshold_q": In(signed(contract.MEMBRANE_BITS)),
-            "adc_shift": In(range(contract.COLUMN_SUM_BITS + 1)),
-            "head_shift": In(range(contract.ACC_BITS)),
-            "noise_amp": In(NOISE_AMP_BITS),
-            "noise_seed": In(32),
-            "dump": In(1),
-            # Programming path.
-            "prog_en": In(1),
-            "prog_target": In(ProgTarget),
-            "prog_addr": In(PROG_ADDR_BITS),
-            "prog_data": In(prog_width),
-            # Status and performance counters.
-            "idle": Out(1),
-            "perf_cycles": Out(32),
-            "perf_events": Out(32),
-            "perf_spikes": Out(32),
-            "perf_dropped": Out(32),
-            "perf_samples": Out(32),
+            "rows": In(RowListSignature(p.rows)),
+            "take": Out(1),
+            "release": In(1),
+            "perf_events": Out(REG_BITS),
         })
-
-    @staticmethod
-    def prog_width(p: CoreParams) -> int:
-        """Width of the widest memory word the programming path writes."""
-        return max(p.lanes * 9, p.head_lanes * contract.ACC_BITS, p.classes * 8, 8)
 
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        G, P, I, N = p.groups, p.lanes, p.inputs, p.neurons
-        LIST = I + N
-        m.submodules.xbar = xbar = Crossbar(p, self._init.get("crossbar"))
-        m.submodules.adc = adc = ADC(p)
-        m.submodules.lif = lif = LIFBank(p)
-        m.submodules.head = head = Head(p, self._init.get("head"))
-        m.submodules.cls = cls = Classifier(p, self._init.get("prototypes"))
-        m.submodules.lmem = lmem = Memory(shape=8, depth=p.classes,
-                                          init=self._init.get("labels", []))
-        lab_wr, lab_rd = lmem.write_port(), lmem.read_port()
-
-        # -- Programming path: one target memory per write.
-        t_ = self.prog_target
-        en = self.prog_en
-        m.d.comb += [
-            xbar.prog_en.eq(en & (t_ == ProgTarget.CROSSBAR)),
-            xbar.prog_addr.eq(self.prog_addr), xbar.prog_data.eq(self.prog_data),
-            head.w_en.eq(en & (t_ == ProgTarget.HEAD_WEIGHT)),
-            head.w_addr.eq(self.prog_addr), head.w_data.eq(self.prog_data),
-            head.b_en.eq(en & (t_ == ProgTarget.HEAD_BIAS)),
-            head.b_addr.eq(self.prog_addr), head.b_data.eq(self.prog_data),
-            head.lut_en.eq(en & (t_ == ProgTarget.GELU_LUT)),
-            head.lut_addr.eq(self.prog_addr), head.lut_data.eq(self.prog_data),
-            cls.p_en.eq(en & (t_ == ProgTarget.PROTOTYPES)),
-            cls.p_addr.eq(self.prog_addr), cls.p_data.eq(self.prog_data),
-            lab_wr.en.eq(en & (t_ == ProgTarget.LABELS)),
-            lab_wr.addr.eq(self.prog_addr), lab_wr.data.eq(self.prog_data),
-        ]
-        m.d.comb += [lif.decay_q.eq(self.decay_q), lif.threshold_q.eq(self.threshold_q),
-                     adc.shift.eq(self.adc_shift), head.shift.eq(self.head_shift),
-                     cls.emb_data.eq(head.emb_data), lab_rd.addr.eq(cls.best)]
-
-        # -- Double-buffered active-row lists.
+        I, LIST = p.inputs, p.rows
         lists = [Memory(shape=range(LIST), depth=LIST, init=[]) for _ in range(2)]
         for b, mem in enumerate(lists):
             m.submodules[f"list{b}"] = mem
@@ -166,15 +149,18 @@ class LSMCore(wiring.Component):
         wb = Signal()          # loader's buffer
         rb = Signal()          # engine's buffer
         halt = Signal()        # the loader waits after EOS until the sample is done
-        free_rb = Signal()     # engine releases buffer rb this cycle
-        zero_rb = Signal()     # engine empties buffer rb (no-input steps after EOS)
-        rec_we = Signal()
-        rec_row = Signal(range(LIST))
+        rows = self.rows
 
-        # -- Loader.
+        # The engine sees its buffer rb; both lists are read at its address and the word
+        # of rb is chosen after the read (rb does not change while a step reads its list).
+        m.d.comb += [rows.full.eq(full[rb]), rows.eos.eq(eos[rb]), rows.length.eq(length[rb]),
+                     rports[0].addr.eq(rows.read.addr), rports[1].addr.eq(rows.read.addr),
+                     rows.read.data.eq(Mux(rb, rports[1].data, rports[0].data))]
+
         word = self.inp.payload
         m.d.comb += self.inp.ready.eq(~halt & ~full[wb])
-        take = self.inp.valid & self.inp.ready
+        take = self.take
+        m.d.comb += take.eq(self.inp.valid & self.inp.ready)
         row_idx = word.row[: max(1, (I - 1).bit_length())]
         ev_ok = Signal()
         m.d.comb += ev_ok.eq((word.kind == InKind.EVENT) & (word.row < I)
@@ -183,10 +169,13 @@ class LSMCore(wiring.Component):
             m.d.sync += self.perf_events.eq(self.perf_events + 1)
         with m.If(take & (word.kind == InKind.EOS)):
             m.d.sync += halt.eq(1)
+        with m.If(self.release):
+            m.d.sync += halt.eq(0)
         with m.If(take & (word.kind != InKind.EVENT)):
             m.d.sync += wb.eq(~wb)
 
         # Each buffer: the loader fills it while not full, the engine owns it while full.
+        # (Later statements take precedence: the engine's free and clear win over an append.)
         for b in range(2):
             load = take & (wb == b)
             mine = rb == b
@@ -196,45 +185,88 @@ class LSMCore(wiring.Component):
                 m.d.sync += [full[b].eq(1), eos[b].eq(0)]
             with m.If(load & (word.kind == InKind.EOS)):
                 m.d.sync += [full[b].eq(1), eos[b].eq(1)]
-            with m.If(mine & rec_we):
+            with m.If(mine & rows.append.valid):
                 m.d.sync += length[b].eq(length[b] + 1)
-            with m.If(mine & zero_rb):
+            with m.If(mine & rows.clear):
                 m.d.sync += length[b].eq(0)
-            with m.If(mine & free_rb):
+            with m.If(mine & rows.free):
                 m.d.sync += [full[b].eq(0), length[b].eq(0), seen[b].eq(0)]
+            # One write port per list: the engine's appends while full, the loader's events
+            # otherwise; the row goes to index length (the list grows by one the same cycle).
             m.d.comb += [
                 wports[b].addr.eq(length[b]),
-                wports[b].data.eq(Mux(full[b], rec_row, word.row)),
-                wports[b].en.eq(Mux(full[b], rec_we & mine, load & ev_ok)),
+                wports[b].data.eq(Mux(full[b], rows.append.payload, word.row)),
+                wports[b].en.eq(Mux(full[b], rows.append.valid & mine, load & ev_ok)),
             ]
+        with m.If(rows.free):
+            m.d.sync += rb.eq(~rb)
+        return m
 
-        # -- Engine.
-        t = Signal(8)                              # current step
+
+class StepEngine(wiring.Component):
+    """The time steps of one sample: crossbar passes, read noise, ADC and LIF update.
+
+    Per step: ``REC`` appends the rows of the neurons that spiked at t-1 to the
+    current row list (one cycle per spike, at least one per column group);
+    ``ACCUM`` makes one pass per column group over the list (one cycle per row, one
+    if none); ``DRAIN`` waits for the last group's spikes.  Then the next step
+    (``WAIT`` for the loader's next bin, or ``REC`` directly for the no-input steps
+    after EOS) or, after T steps, ``READOUT``: ``finished`` is high until ``restart``
+    (the serializer's last word), when the engine clears the LIF bank for the next
+    sample (``START``, ``CLEAR``).  ``cells``: the crossbar's write port; ``counts``:
+    the LIF bank's count port.  ``sample_start``: high in ``START`` (the core's cycle
+    counter restarts); ``idle``: waiting for a sample's first word.
+    """
+
+    def __init__(self, params: CoreParams, init=None):
+        self.params = p = params
+        self._init = init
+        super().__init__({
+            "rows": Out(RowListSignature(p.rows)),
+            "cells": Out(Crossbar.prog_signature(p)),
+            "counts": Out(LIFBank.counts_signature(p)),
+            **_ENGINE_CONFIG,
+            "counting": In(1),
+            "idle": Out(1),
+            "sample_start": Out(1),
+            "finished": Out(1),
+            "restart": In(1),
+            "perf_spikes": Out(REG_BITS),
+            "perf_dropped": Out(REG_BITS),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        G, P, I = p.groups, p.lanes, p.inputs
+        LIST = p.rows
+        rows = self.rows
+        m.submodules.xbar = xbar = Crossbar(p, self._init)
+        m.submodules.adc = adc = ADC(p)
+        m.submodules.lif = lif = LIFBank(p)
+        wiring.connect(m, wiring.flipped(self.cells), xbar.prog)
+        wiring.connect(m, wiring.flipped(self.counts), lif.counts)
+        m.d.comb += [lif.decay_q.eq(self.decay_q), lif.threshold_q.eq(self.threshold_q),
+                     adc.shift.eq(self.adc_shift)]
+
+        t = Signal(contract.STEP_BITS)             # current step
         spk = Array(Signal(P, name=f"spk{g}") for g in range(G))
         g = Signal(range(G))
         rmask = Signal(P)
         j = Signal(range(LIST + 1))
         tail = Signal()                            # EOS seen: remaining steps have no input
-        cycles = Signal(32)
-        sample = Signal(32)
-        counting = Signal()
-        with m.If(counting):
-            m.d.sync += cycles.eq(cycles + 1)
-        # A sample's cycles count from its first input word (waiting for the host is not
-        # the core's time); the count stops when the result is ready.
-        with m.If(take):
-            m.d.sync += counting.eq(1)
+        sample = Signal(contract.NOISE_KEY_BITS)   # samples since reset: read-noise index
 
         # ACCUM issue register -> list read -> crossbar.
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
                                         "group": range(G)}))
         m.d.sync += iss.valid.eq(0)
-        m.d.comb += [rports[0].addr.eq(j), rports[1].addr.eq(j)]
+        m.d.comb += rows.read.addr.eq(j)
         # The row read from the list is registered before it addresses the crossbar: a
         # block RAM's output plus the address arithmetic do not fit one cycle.
         iss2 = Signal.like(iss)
-        row2 = Signal.like(rports[0].data)
-        m.d.sync += [iss2.eq(iss), row2.eq(Mux(rb, rports[1].data, rports[0].data))]
+        row2 = Signal.like(rows.read.data)
+        m.d.sync += [iss2.eq(iss), row2.eq(rows.read.data)]
         m.d.comb += [xbar.rd_valid.eq(iss2.valid), xbar.rd_first.eq(iss2.first),
                      xbar.rd_last.eq(iss2.last), xbar.rd_empty.eq(iss2.empty),
                      xbar.rd_group.eq(iss2.group), xbar.rd_row.eq(row2)]
@@ -252,6 +284,8 @@ class LSMCore(wiring.Component):
                 m.d.comb += adc.sums[k].eq(xbar.sums[k])
         m.d.comb += [lif.upd_valid.eq(xbar.sum_valid), lif.upd_group.eq(xbar.sum_group),
                      lif.upd_codes.eq(adc.codes)]
+        # The LIF bank's spikes come LIF_LATENCY cycles after the update; they are kept per
+        # group for the next step's REC.
         last_spk = Signal()
         with m.If(lif.spk_valid):
             m.d.sync += spk[lif.spk_group].eq(lif.spk_mask)
@@ -259,47 +293,31 @@ class LSMCore(wiring.Component):
             m.d.sync += self.perf_spikes.eq(self.perf_spikes + pop)
         m.d.comb += last_spk.eq(lif.spk_valid & (lif.spk_group == G - 1))
 
-        # Output words.
-        out_kind = Signal(OutKind)
-        out_data = Signal(32)
-        out_last = Signal()
-        m.d.comb += [self.out.payload.kind.eq(out_kind), self.out.payload.data.eq(out_data),
-                     self.out.payload.last.eq(out_last)]
-        di = Signal(range(max(N, p.dim) + 1))      # dump index
-        dgrp = Signal(range(G))
-        dlane = Signal(range(P))
-        cnt_sel = Signal()                         # core (dump) drives the count port
-        m.d.comb += lif.cnt_addr.eq(Mux(cnt_sel, dgrp, head.cnt_addr))
-        m.d.comb += head.cnt_data.eq(lif.cnt_data)
-        emb_sel = Signal()
-        m.d.comb += head.emb_addr.eq(Mux(emb_sel, di, cls.emb_addr))
-        result = Signal(data.StructLayout({"label": 8, "score": signed(32)}))
-
         lowest = _popcount_free_lowest(m, rmask, P, "lowest")
         rest = Signal(P)
         m.d.comb += rest.eq(rmask & (rmask - 1))
 
         def end_of_step():
-            """After the last group's spikes: next step, or the head."""
+            """After the last group's spikes: next step, or the readout."""
             m.d.sync += t.eq(t + 1)
             with m.If(tail):
                 with m.If(t + 1 >= self.steps):
-                    m.d.comb += free_rb.eq(1)
-                    m.next = "HEAD"
+                    m.d.comb += rows.free.eq(1)
+                    m.next = "READOUT"
                 with m.Else():
-                    m.d.comb += zero_rb.eq(1)
+                    m.d.comb += rows.clear.eq(1)
                     # With one group, its spikes are being registered this very cycle.
                     first = lif.spk_mask if G == 1 else spk[0]
                     m.d.sync += [g.eq(0), rmask.eq(first)]
                     m.next = "REC"
             with m.Else():
-                m.d.comb += free_rb.eq(1)
+                m.d.comb += rows.free.eq(1)
                 m.next = "WAIT"
 
         with m.FSM(init="START"):
             with m.State("START"):
-                m.d.comb += lif.clear.eq(1)
-                m.d.sync += [t.eq(0), tail.eq(0), cycles.eq(0)]
+                m.d.comb += [lif.clear.eq(1), self.sample_start.eq(1)]
+                m.d.sync += [t.eq(0), tail.eq(0)]
                 for gg in range(G):
                     m.d.sync += spk[gg].eq(0)
                 m.next = "CLEAR"
@@ -307,21 +325,22 @@ class LSMCore(wiring.Component):
                 with m.If(~lif.busy):
                     m.next = "WAIT"
             with m.State("WAIT"):
-                m.d.comb += self.idle.eq(~full[rb] & ~counting)
-                with m.If(full[rb]):
+                m.d.comb += self.idle.eq(~rows.full & ~self.counting)
+                with m.If(rows.full):
                     with m.If(t >= self.steps):
                         # Past T bins: the bin's rows are dropped (and counted).
-                        m.d.sync += self.perf_dropped.eq(self.perf_dropped + length[rb])
-                        m.d.comb += free_rb.eq(1)
-                        with m.If(eos[rb]):
-                            m.next = "HEAD"
+                        m.d.sync += self.perf_dropped.eq(self.perf_dropped + rows.length)
+                        m.d.comb += rows.free.eq(1)
+                        with m.If(rows.eos):
+                            m.next = "READOUT"
                     with m.Else():
-                        m.d.sync += [g.eq(0), rmask.eq(spk[0]), tail.eq(eos[rb])]
+                        m.d.sync += [g.eq(0), rmask.eq(spk[0]), tail.eq(rows.eos)]
                         m.next = "REC"
             with m.State("REC"):
                 # One cycle per spiking neuron of step t-1, at least one per group.
                 with m.If(rmask != 0):
-                    m.d.comb += [rec_we.eq(1), rec_row.eq(I + const_mul(g, P) + lowest)]
+                    m.d.comb += [rows.append.valid.eq(1),
+                                 rows.append.payload.eq(I + const_mul(g, P) + lowest)]
                     m.d.sync += rmask.eq(rest)
                 with m.If(rest == 0):
                     with m.If(g == G - 1):
@@ -330,7 +349,9 @@ class LSMCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [g.eq(g + 1), rmask.eq(spk[g + 1])]
             with m.State("ACCUM"):
-                n = length[rb]
+                # One list row per cycle: issued here, read from the list next cycle,
+                # registered, then the crossbar (three cycles more to the sums).
+                n = rows.length
                 empty = n == 0
                 lastrow = empty | (j == n - 1)
                 m.d.sync += [iss.valid.eq(1), iss.first.eq(j == 0), iss.last.eq(lastrow),
@@ -346,32 +367,100 @@ class LSMCore(wiring.Component):
             with m.State("DRAIN"):
                 with m.If(last_spk):
                     end_of_step()
-            with m.State("HEAD"):
-                m.d.comb += head.start.eq(1)
-                m.next = "HEAD_WAIT"
+            with m.State("READOUT"):
+                # Head, classifier and output words run elsewhere; the first cycle here is
+                # the head's start.
+                m.d.comb += self.finished.eq(1)
+                with m.If(self.restart):
+                    m.d.sync += sample.eq(sample + 1)
+                    m.next = "START"
+        return m
+
+
+class ResultSerializer(wiring.Component):
+    """After the steps: runs the head, then the classifier, then sends the result words.
+
+    ``start`` (the engine's ``finished``) starts the head (``head``, a
+    :class:`~rramlsm.hw.interfaces.TaskSignature`) in that very cycle; the
+    classifier follows the cycle after the head's ``done``, the label memory's
+    word (addressed by the classifier's ``best``) is taken the cycle after its
+    ``done`` (``LABEL``, where ``stop_count`` stops the cycle counter).  Then the
+    output words: with ``dump``, each neuron's count (read through ``counts``
+    while ``counts_sel``: address one cycle, word the next) and each embedding
+    value (through ``emb`` while ``emb_sel``, likewise), then ``CLASS``, ``SCORE``
+    and ``CYCLES`` (``last``).  ``done`` pulses when the last word is taken.
+    """
+
+    def __init__(self, params: CoreParams):
+        self.params = p = params
+        super().__init__({
+            "start": In(1),
+            "head": Out(TaskSignature()),
+            "classifier": Out(TaskSignature()),
+            "label": In(contract.LABEL_BITS),
+            "score": In(signed(contract.ACC_BITS)),
+            "counts": In(LIFBank.counts_signature(p)),
+            "counts_sel": Out(1),
+            "emb": In(ReadPort.Signature(addr_width=ceil_log2(p.dim),
+                                              shape=signed(contract.ACT_BITS))),
+            "emb_sel": Out(1),
+            "dump": In(1),
+            "cycles": In(REG_BITS),
+            "stop_count": Out(1),
+            "out": Out(stream.Signature(OUT_WORD)),
+            "done": Out(1),
+            "perf_cycles": Out(REG_BITS),
+            "perf_samples": Out(REG_BITS),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        N, P = p.neurons, p.lanes
+        G = p.groups
+        out_kind = Signal(OutKind)
+        out_data = Signal(REG_BITS)
+        out_last = Signal()
+        m.d.comb += [self.out.payload.kind.eq(out_kind), self.out.payload.data.eq(out_data),
+                     self.out.payload.last.eq(out_last)]
+        di = Signal(range(max(N, p.dim) + 1))      # dump index
+        dgrp = Signal(range(G))
+        dlane = Signal(range(P))
+        m.d.comb += [self.counts.addr.eq(dgrp), self.emb.addr.eq(di)]
+        result = Signal(data.StructLayout({"label": contract.LABEL_BITS,
+                                           "score": signed(contract.ACC_BITS)}))
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += self.head.start.eq(1)
+                    m.next = "HEAD_WAIT"
             with m.State("HEAD_WAIT"):
-                with m.If(head.done):
+                with m.If(self.head.done):
                     m.next = "CLASSIFY"
             with m.State("CLASSIFY"):
-                m.d.comb += cls.start.eq(1)
+                m.d.comb += self.classifier.start.eq(1)
                 m.next = "CLASSIFY_WAIT"
             with m.State("CLASSIFY_WAIT"):
-                with m.If(cls.done):
+                with m.If(self.classifier.done):
                     m.next = "LABEL"
             with m.State("LABEL"):
-                # The label memory was addressed by cls.best; its word lands now.
-                m.d.sync += [result.label.eq(lab_rd.data), result.score.eq(cls.score),
-                             counting.eq(0), di.eq(0), dgrp.eq(0), dlane.eq(0)]
+                # The label memory was addressed by the classifier's best; its word lands now.
+                m.d.comb += self.stop_count.eq(1)
+                m.d.sync += [result.label.eq(self.label), result.score.eq(self.score),
+                             di.eq(0), dgrp.eq(0), dlane.eq(0)]
                 with m.If(self.dump):
                     m.next = "DUMP_COUNT_ADDR"
                 with m.Else():
                     m.next = "SEND_CLASS"
+            # Each dumped word takes two states: the address (the count / embedding port
+            # is ours from here), then the word, held until taken.
             with m.State("DUMP_COUNT_ADDR"):
-                m.d.comb += cnt_sel.eq(1)
+                m.d.comb += self.counts_sel.eq(1)
                 m.next = "DUMP_COUNT"
             with m.State("DUMP_COUNT"):
-                m.d.comb += [cnt_sel.eq(1), self.out.valid.eq(1), out_kind.eq(OutKind.COUNT),
-                             out_data.eq(lif.cnt_data[dlane])]
+                m.d.comb += [self.counts_sel.eq(1), self.out.valid.eq(1),
+                             out_kind.eq(OutKind.COUNT), out_data.eq(self.counts.data[dlane])]
                 with m.If(self.out.ready):
                     m.d.sync += di.eq(di + 1)
                     with m.If(dlane == P - 1):
@@ -384,11 +473,11 @@ class LSMCore(wiring.Component):
                     with m.Else():
                         m.next = "DUMP_COUNT_ADDR"
             with m.State("DUMP_EMBED_ADDR"):
-                m.d.comb += emb_sel.eq(1)
+                m.d.comb += self.emb_sel.eq(1)
                 m.next = "DUMP_EMBED"
             with m.State("DUMP_EMBED"):
-                m.d.comb += [emb_sel.eq(1), self.out.valid.eq(1), out_kind.eq(OutKind.EMBED),
-                             out_data.eq(head.emb_data.as_signed())]
+                m.d.comb += [self.emb_sel.eq(1), self.out.valid.eq(1), out_kind.eq(OutKind.EMBED),
+                             out_data.eq(self.emb.data.as_signed())]
                 with m.If(self.out.ready):
                     m.d.sync += di.eq(di + 1)
                     with m.If(di == p.dim - 1):
@@ -407,15 +496,120 @@ class LSMCore(wiring.Component):
                     m.next = "SEND_CYCLES"
             with m.State("SEND_CYCLES"):
                 m.d.comb += [self.out.valid.eq(1), out_kind.eq(OutKind.CYCLES),
-                             out_data.eq(cycles), out_last.eq(1)]
+                             out_data.eq(self.cycles), out_last.eq(1)]
                 with m.If(self.out.ready):
+                    m.d.comb += self.done.eq(1)
                     m.d.sync += [self.perf_samples.eq(self.perf_samples + 1),
-                                 self.perf_cycles.eq(cycles), sample.eq(sample + 1),
-                                 halt.eq(0)]
-                    m.next = "START"
+                                 self.perf_cycles.eq(self.cycles)]
+                    m.next = "IDLE"
+        return m
 
-        with m.If(free_rb):
-            m.d.sync += rb.eq(~rb)
+
+class LSMCore(wiring.Component):
+    """One modality's macro.  ``init``: memory contents (see :mod:`rramlsm.hw.program`).
+
+    Composed of a :class:`ProgDecoder`, a :class:`RowLoader`, a :class:`StepEngine`
+    (crossbar, noise, ADC, LIF bank), the :class:`~rramlsm.hw.head.Head`, the
+    :class:`~rramlsm.hw.head.Classifier`, the label memory and a
+    :class:`ResultSerializer`.  ``prog``: programming writes
+    (:class:`~rramlsm.hw.interfaces.ProgSignature`, :meth:`prog_width` bits of data).
+    """
+
+    def __init__(self, params: CoreParams, init: dict | None = None):
+        self.params = p = params
+        self._init = init or {}
+        super().__init__({
+            "inp": In(stream.Signature(IN_WORD)),
+            "out": Out(stream.Signature(OUT_WORD)),
+            "abort": In(1),
+            # Configuration.
+            **_ENGINE_CONFIG,
+            "head_shift": In(range(contract.ACC_BITS)),
+            "dump": In(1),
+            # Programming path.
+            "prog": In(ProgSignature(self.prog_width(p))),
+            # Status and performance counters.
+            "idle": Out(1),
+            "perf_cycles": Out(REG_BITS),
+            "perf_events": Out(REG_BITS),
+            "perf_spikes": Out(REG_BITS),
+            "perf_dropped": Out(REG_BITS),
+            "perf_samples": Out(REG_BITS),
+        })
+
+    @staticmethod
+    def prog_width(p: CoreParams) -> int:
+        """Width of the widest memory word the programming path writes."""
+        return max(p.lanes * contract.WEIGHT_BITS, p.head_lanes * contract.ACC_BITS,
+                   p.classes * contract.ACT_BITS, contract.ACT_BITS)
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        m.submodules.loader = loader = RowLoader(p)
+        m.submodules.engine = engine = StepEngine(p, self._init.get("crossbar"))
+        m.submodules.head = head = Head(p, self._init.get("head"))
+        m.submodules.cls = cls = Classifier(p, self._init.get("prototypes"))
+        m.submodules.lmem = lmem = Memory(shape=contract.LABEL_BITS, depth=p.classes,
+                                          init=self._init.get("labels", []))
+        m.submodules.serializer = ser = ResultSerializer(p)
+        lab_wr, lab_rd = lmem.write_port(), lmem.read_port()
+
+        # Programming path: one target memory per write, written in the cycle of the write.
+        m.submodules.prog = prog = ProgDecoder(self.prog_width(p), {
+            ProgTarget.CROSSBAR: engine.cells.signature,
+            ProgTarget.HEAD_WEIGHT: head.weight.signature,
+            ProgTarget.HEAD_BIAS: head.bias.signature, ProgTarget.GELU_LUT: head.lut.signature,
+            ProgTarget.PROTOTYPES: cls.prototypes.signature, ProgTarget.LABELS: lab_wr.signature})
+        wiring.connect(m, wiring.flipped(self.prog), prog.prog)
+        wiring.connect(m, prog.crossbar, engine.cells)
+        wiring.connect(m, prog.head_weight, head.weight)
+        wiring.connect(m, prog.head_bias, head.bias)
+        wiring.connect(m, prog.gelu_lut, head.lut)
+        wiring.connect(m, prog.prototypes, cls.prototypes)
+        wiring.connect(m, prog.labels, lab_wr)
+
+        # Input words -> loader -> row lists <- engine.
+        wiring.connect(m, wiring.flipped(self.inp), loader.inp)
+        wiring.connect(m, loader.rows, engine.rows)
+        m.d.comb += [getattr(engine, name).eq(getattr(self, name)) for name in _ENGINE_CONFIG]
+        m.d.comb += [head.shift.eq(self.head_shift), ser.dump.eq(self.dump)]
+
+        # Readout: the serializer sequences head and classifier once the engine is done,
+        # then sends the result; its last word restarts the engine and releases the loader.
+        wiring.connect(m, ser.head, head.ctrl)
+        wiring.connect(m, ser.classifier, cls.ctrl)
+        wiring.connect(m, wiring.flipped(self.out), ser.out)
+        m.d.comb += [ser.start.eq(engine.finished), engine.restart.eq(ser.done),
+                     loader.release.eq(ser.done),
+                     lab_rd.addr.eq(cls.best), ser.label.eq(lab_rd.data), ser.score.eq(cls.score)]
+        # The LIF bank's count port serves the head, and the serializer while it dumps; the
+        # embedding's read port serves the classifier, and the serializer while it dumps.
+        m.d.comb += [engine.counts.addr.eq(Mux(ser.counts_sel, ser.counts.addr,
+                                               head.counts.addr)),
+                     head.counts.data.eq(engine.counts.data),
+                     ser.counts.data.eq(engine.counts.data),
+                     head.emb.addr.eq(Mux(ser.emb_sel, ser.emb.addr, cls.emb.addr)),
+                     cls.emb.data.eq(head.emb.data), ser.emb.data.eq(head.emb.data)]
+
+        # A sample's cycles count from its first input word (waiting for the host is not
+        # the core's time) to LABEL, where the result is ready; START clears the count.
+        cycles = Signal(REG_BITS)
+        counting = Signal()
+        with m.If(counting):
+            m.d.sync += cycles.eq(cycles + 1)
+        with m.If(loader.take):
+            m.d.sync += counting.eq(1)
+        with m.If(engine.sample_start):
+            m.d.sync += cycles.eq(0)
+        with m.If(ser.stop_count):
+            m.d.sync += counting.eq(0)
+        m.d.comb += [ser.cycles.eq(cycles), engine.counting.eq(counting),
+                     self.idle.eq(engine.idle),
+                     self.perf_cycles.eq(ser.perf_cycles), self.perf_events.eq(loader.perf_events),
+                     self.perf_spikes.eq(engine.perf_spikes),
+                     self.perf_dropped.eq(engine.perf_dropped),
+                     self.perf_samples.eq(ser.perf_samples)]
 
         # Abort resets every register of the core (FSMs, buffers, counters) but
         # neither the memories (weights, prototypes) nor the configuration inputs.

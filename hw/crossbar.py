@@ -5,7 +5,7 @@ reads one active row per cycle for one group of P columns and accumulates,
 so a step costs ``active rows x ceil(columns / P)`` cycles: the event-driven
 bound that binary spikes allow (an inactive row costs nothing).
 
-Each cell holds the differential code ``G+ - G-`` (:data:`~rramlsm.hw.params.WEIGHT_BITS`
+Each cell holds the differential code ``G+ - G-`` (:data:`~rramlsm.sw.contract.WEIGHT_BITS`
 bits, signed): the read only ever sees the difference, and storing it halves
 the memory.  Memory word ``row * G + group`` holds the P cells of that row
 in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
-from rramlsm.hw.params import WEIGHT_BITS, CoreParams
+from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import const_mul
 from rramlsm.sw import contract
 
@@ -30,8 +31,8 @@ class Crossbar(wiring.Component):
 
     Ports
     -----
-    prog_en, prog_addr, prog_data
-        Write one memory word (programming path).
+    prog
+        Write port of the cell memory (programming path; :meth:`prog_signature`).
     rd_valid, rd_row, rd_group, rd_first, rd_last, rd_empty
         One active row of one column-group pass per cycle.  ``rd_first`` starts
         the pass (accumulators restart), ``rd_last`` ends it; a pass with no
@@ -45,9 +46,7 @@ class Crossbar(wiring.Component):
         self.params = p = params
         self._init = init
         super().__init__({
-            "prog_en": In(1),
-            "prog_addr": In(range(p.rows * p.groups)),
-            "prog_data": In(p.lanes * WEIGHT_BITS),
+            "prog": Out(self.prog_signature(p)),
             "rd_valid": In(1),
             "rd_row": In(range(p.rows)),
             "rd_group": In(range(p.groups)),
@@ -59,16 +58,21 @@ class Crossbar(wiring.Component):
             "sums": Out(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), p.lanes)),
         })
 
+    @staticmethod
+    def prog_signature(p: CoreParams) -> WritePort.Signature:
+        """The cell memory's write port: word ``row * G + group``, P cells of
+        :data:`~rramlsm.sw.contract.WEIGHT_BITS` bits."""
+        return WritePort.Signature(addr_width=ceil_log2(p.rows * p.groups),
+                                   shape=p.lanes * contract.WEIGHT_BITS)
+
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        m.submodules.mem = mem = Memory(shape=p.lanes * WEIGHT_BITS, depth=p.rows * p.groups,
-                                        init=self._init or [],
+        m.submodules.mem = mem = Memory(shape=p.lanes * contract.WEIGHT_BITS,
+                                        depth=p.rows * p.groups, init=self._init or [],
                                         attrs={"ram_style": "block"})
-        wr = mem.write_port()
         rd = mem.read_port()
-        m.d.comb += [wr.addr.eq(self.prog_addr), wr.data.eq(self.prog_data),
-                     wr.en.eq(self.prog_en)]
+        wiring.connect(m, wiring.flipped(self.prog), mem.write_port())
         m.d.comb += rd.addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
 
         # Stage 1: the word read in stage 0 is on rd.data; the control bits follow it.
@@ -80,7 +84,7 @@ class Crossbar(wiring.Component):
         # Stage 2: the word as read, registered (a deep array is many block RAMs whose
         # outputs are multiplexed); stage 3 accumulates.
         s2 = Signal.like(s1)
-        word = Signal(data.ArrayLayout(signed(WEIGHT_BITS), p.lanes))
+        word = Signal(data.ArrayLayout(signed(contract.WEIGHT_BITS), p.lanes))
         m.d.sync += [s2.eq(s1), word.eq(rd.data)]
         acc = Signal.like(self.sums)
         with m.If(s2.valid):

@@ -31,6 +31,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
+from rramlsm.sw import contract
 from rramlsm.sw._io import write_atomic
 
 __all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
@@ -107,9 +108,7 @@ BOARDS = {
 
 def weight_bits(params) -> int:
     """Bits of weight codes one core stores (rows x neurons x 9)."""
-    from rramlsm.hw.params import WEIGHT_BITS
-
-    return params.rows * params.neurons * WEIGHT_BITS
+    return params.rows * params.neurons * contract.WEIGHT_BITS
 
 
 class BoardTop(Elaboratable):

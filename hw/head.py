@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
+from rramlsm.hw.interfaces import TaskSignature
 from rramlsm.hw.params import CoreParams
-from rramlsm.hw.periphery import const_mul
+from rramlsm.hw.periphery import LIFBank, const_mul
 from rramlsm.sw import contract
 
 __all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES"]
@@ -33,13 +35,25 @@ ACC = signed(contract.ACC_BITS)
 _ACT = signed(contract.ACT_BITS)
 
 
+def _wait_state(m: Module, name: str, counter: Signal, cycles: int, then: str, on_exit=()):
+    """FSM state ``name`` that stays ``cycles + 1`` cycles (``counter`` counts them and is
+    zero again on leaving), then goes to ``then`` with the statements ``on_exit``."""
+    with m.State(name):
+        with m.If(counter == cycles):
+            m.d.sync += [counter.eq(0), *on_exit]
+            m.next = then
+        with m.Else():
+            m.d.sync += counter.eq(counter + 1)
+
+
 class Head(wiring.Component):
     """One ``Linear + GELU`` layer on the LIF bank's spike counts.
 
-    ``start`` begins a pass (``busy`` until done, ``done`` pulses at the end).
-    The counts are read through ``cnt_addr`` / ``cnt_data`` (the LIF bank's
-    count port, one cycle latency).  ``emb_addr`` / ``emb_data`` read the
-    embedding (one cycle latency).  Cycles per pass:
+    ``ctrl`` (:class:`~rramlsm.hw.interfaces.TaskSignature`): ``start`` begins a pass,
+    ``busy`` until done, ``done`` pulses at the end.  The counts are read through
+    ``counts`` (the LIF bank's count port, one cycle latency).  ``emb`` reads the
+    embedding (one cycle latency).  ``weight``, ``bias``, ``lut``: the write ports of
+    the three memories (programming path).  Cycles per pass:
     ``blocks * (N + L + 4 + MAC_STAGES + LUT_STAGES)``.
     """
 
@@ -47,43 +61,55 @@ class Head(wiring.Component):
         self.params = p = params
         self._init = init or {}
         super().__init__({
-            "w_en": In(1), "w_addr": In(range(p.neurons * p.head_blocks)),
-            "w_data": In(p.head_lanes * 8),
-            "b_en": In(1), "b_addr": In(range(p.head_blocks)),
-            "b_data": In(p.head_lanes * contract.ACC_BITS),
-            "lut_en": In(1), "lut_addr": In(8), "lut_data": In(8),
+            "weight": Out(WritePort.Signature(addr_width=ceil_log2(p.neurons * p.head_blocks),
+                                              shape=self._weight_layout(p).size)),
+            "bias": Out(WritePort.Signature(addr_width=ceil_log2(self._bias_depth(p)),
+                                            shape=self._bias_layout(p).size)),
+            "lut": Out(WritePort.Signature(addr_width=contract.ACT_BITS,
+                                           shape=contract.ACT_BITS)),
             "shift": In(range(contract.ACC_BITS)),
-            "start": In(1), "busy": Out(1), "done": Out(1),
-            "cnt_addr": Out(range(p.groups)),
-            "cnt_data": In(data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes)),
-            "emb_addr": In(range(p.dim)), "emb_data": Out(_ACT),
+            "ctrl": In(TaskSignature()),
+            "counts": In(LIFBank.counts_signature(p)),
+            "emb": Out(ReadPort.Signature(addr_width=ceil_log2(p.dim), shape=_ACT)),
         })
+
+    @staticmethod
+    def _weight_layout(p: CoreParams):
+        return data.ArrayLayout(signed(contract.HEAD_WEIGHT_BITS), p.head_lanes)
+
+    @staticmethod
+    def _bias_layout(p: CoreParams):
+        return data.ArrayLayout(ACC, p.head_lanes)
+
+    @staticmethod
+    def _bias_depth(p: CoreParams) -> int:
+        # At least two words: one block would make the bias address (and the block index)
+        # zero bits wide, which the Verilog backend writes as a [-1:0] vector that lint
+        # rejects.  The second word is never read.
+        return max(p.head_blocks, 2)
 
     def elaborate(self, platform):
         p = self.params
         L, B = p.head_lanes, p.head_blocks
         m = Module()
-        wl = data.ArrayLayout(_ACT, L)
-        bl = data.ArrayLayout(ACC, L)
+        wl, bl = self._weight_layout(p), self._bias_layout(p)
         # Memories hold plain words (initialisable from packed integers); views give lanes.
         m.submodules.wmem = wmem = Memory(shape=wl.size, depth=p.neurons * B,
                                           init=self._init.get("weight", []),
                                           attrs={"ram_style": "block"})
-        m.submodules.bmem = bmem = Memory(shape=bl.size, depth=B,
+        m.submodules.bmem = bmem = Memory(shape=bl.size, depth=self._bias_depth(p),
                                           init=self._init.get("bias", []))
-        m.submodules.lut = lut = Memory(shape=8, depth=256, init=self._init.get("lut", []))
+        m.submodules.lut = lut = Memory(shape=contract.ACT_BITS, depth=1 << contract.ACT_BITS,
+                                        init=self._init.get("lut", []))
         m.submodules.emem = emem = Memory(shape=_ACT, depth=p.dim, init=[])
-        w_wr, w_rd = wmem.write_port(), wmem.read_port()
-        b_wr, b_rd = bmem.write_port(), bmem.read_port()
-        l_wr, l_rd = lut.write_port(), lut.read_port()
-        e_wr, e_rd = emem.write_port(), emem.read_port()
-        m.d.comb += [w_wr.en.eq(self.w_en), w_wr.addr.eq(self.w_addr), w_wr.data.eq(self.w_data),
-                     b_wr.en.eq(self.b_en), b_wr.addr.eq(self.b_addr), b_wr.data.eq(self.b_data),
-                     l_wr.en.eq(self.lut_en), l_wr.addr.eq(self.lut_addr),
-                     l_wr.data.eq(self.lut_data),
-                     e_rd.addr.eq(self.emb_addr), self.emb_data.eq(e_rd.data)]
+        w_rd, b_rd, l_rd = wmem.read_port(), bmem.read_port(), lut.read_port()
+        e_wr = emem.write_port()
+        wiring.connect(m, wiring.flipped(self.weight), wmem.write_port())
+        wiring.connect(m, wiring.flipped(self.bias), bmem.write_port())
+        wiring.connect(m, wiring.flipped(self.lut), lut.write_port())
+        wiring.connect(m, wiring.flipped(self.emb), emem.read_port())
 
-        blk = Signal(range(B))
+        blk = Signal(range(self._bias_depth(p)))
         i = Signal(range(p.neurons + 1))      # input index
         grp = Signal(range(p.groups))         # i // P
         lane = Signal(range(p.lanes))         # i % P
@@ -95,17 +121,19 @@ class Head(wiring.Component):
         o = Signal(range(L + 1))              # output lane in the LUT phase
         s1_out, s2_out = Signal(), Signal()
         s1_o, s2_o = Signal(range(L)), Signal(range(L))
-        m.d.comb += [self.cnt_addr.eq(grp), w_rd.addr.eq(const_mul(i, B) + blk), b_rd.addr.eq(blk)]
+        m.d.comb += [self.counts.addr.eq(grp), w_rd.addr.eq(const_mul(i, B) + blk),
+                     b_rd.addr.eq(blk)]
 
-        m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.done.eq(0)]
+        m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.ctrl.done.eq(0)]
         # Stage 2 registers the operands as read (block RAM outputs are slow), stage 3 the
         # products; stage 4 accumulates.  HEAD_MAC_LATENCY counts these extra stages.
         s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
         s2_count = Signal(unsigned(contract.COUNTER_BITS))
         s2_w = Signal(wl)
-        s3_prod = Signal(data.ArrayLayout(signed(contract.COUNTER_BITS + 1 + 8), L))
+        s3_prod = Signal(data.ArrayLayout(
+            signed(contract.COUNTER_BITS + 1 + contract.HEAD_WEIGHT_BITS), L))
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first),
-                     s2_count.eq(self.cnt_data[s1_lane]), s2_w.eq(w_rd.data),
+                     s2_count.eq(self.counts.data[s1_lane]), s2_w.eq(w_rd.data),
                      s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
         for k in range(L):
             m.d.sync += s3_prod[k].eq(s2_count * s2_w[k])
@@ -133,18 +161,17 @@ class Head(wiring.Component):
         m.d.sync += [z.eq(Mux(rnd > contract.ACT_MAX, contract.ACT_MAX,
                               Mux(rnd < contract.ACT_MIN, contract.ACT_MIN, rnd))),
                      s3_out.eq(s2b_out), s3_o.eq(s2b_o)]
-        m.d.comb += l_rd.addr.eq(z + 128)
+        m.d.comb += l_rd.addr.eq(z - contract.ACT_MIN)
         m.d.sync += [s4_out.eq(s3_out), s4_o.eq(s3_o)]
         m.d.comb += [e_wr.en.eq(s4_out), e_wr.addr.eq(blk * L + s4_o),
                      e_wr.data.eq(l_rd.data.as_signed())]
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(self.start):
+                with m.If(self.ctrl.start):
                     m.d.sync += [blk.eq(0), i.eq(0), grp.eq(0), lane.eq(0)]
                     m.next = "MAC"
             with m.State("MAC"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [s1_valid.eq(1), s1_first.eq(i == 0), s1_lane.eq(lane),
                              i.eq(i + 1)]
                 with m.If(lane == p.lanes - 1):
@@ -153,37 +180,24 @@ class Head(wiring.Component):
                     m.d.sync += lane.eq(lane + 1)
                 with m.If(i == p.neurons - 1):
                     m.d.sync += o.eq(0)
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                # The last product lands in acc at the end of the last wait cycle.
-                m.d.comb += self.busy.eq(1)
-                with m.If(wait == MAC_STAGES):
-                    m.d.sync += wait.eq(0)
-                    m.next = "LUT"
-                with m.Else():
-                    m.d.sync += wait.eq(wait + 1)
+                    m.next = "MAC_DRAIN"
+            # The last product lands in acc at the end of the last drain cycle.
+            _wait_state(m, "MAC_DRAIN", wait, MAC_STAGES, "LUT")
             with m.State("LUT"):
-                m.d.comb += self.busy.eq(1)
                 valid = (blk * L + o) < p.dim
                 m.d.sync += [s1_o.eq(o), s1_out.eq(valid), o.eq(o + 1)]
                 with m.If(o == L - 1):
-                    m.next = "NEXT"
+                    m.next = "LUT_DRAIN"
+            # The last lane's lookup is still in flight (s1 -> s2 -> s2b -> s3 -> s4 -> write).
+            _wait_state(m, "LUT_DRAIN", wait, LUT_STAGES, "NEXT")
             with m.State("NEXT"):
-                # The last lane's lookup is still in flight (s1 -> s2 -> s2b -> s3 -> s4 -> write).
-                m.d.comb += self.busy.eq(1)
-                with m.If(wait == LUT_STAGES):
-                    m.d.sync += wait.eq(0)
-                    m.next = "NEXT2"
-                with m.Else():
-                    m.d.sync += wait.eq(wait + 1)
-            with m.State("NEXT2"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(blk == B - 1):
-                    m.d.sync += self.done.eq(1)
+                    m.d.sync += self.ctrl.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [blk.eq(blk + 1), i.eq(0), grp.eq(0), lane.eq(0)]
                     m.next = "MAC"
+        m.d.comb += self.ctrl.busy.eq(~fsm.ongoing("IDLE"))
         return m
 
 
@@ -194,16 +208,19 @@ class Classifier(wiring.Component):
     ``MAC_STAGES + 1`` cycles of pipeline drain; the scan then compares one
     class per cycle (the first class initialises) and ends with one done
     cycle: ``G * (dim + MAC_STAGES + 1) + classes + 1`` cycles per pass for G
-    groups.  ``best`` is the prototype row, ``score`` its score.
+    groups.  ``best`` is the prototype row, ``score`` its score.  ``ctrl`` as the
+    head's; ``emb`` reads the embedding (one cycle latency); ``prototypes`` is the
+    prototype memory's write port (one word per dimension, lane = class).
     """
 
     def __init__(self, params: CoreParams, init: list[int] | None = None):
         self.params = p = params
         self._init = init or []
         super().__init__({
-            "p_en": In(1), "p_addr": In(range(p.dim)), "p_data": In(p.classes * 8),
-            "start": In(1), "busy": Out(1), "done": Out(1),
-            "emb_addr": Out(range(p.dim)), "emb_data": In(_ACT),
+            "prototypes": Out(WritePort.Signature(addr_width=ceil_log2(p.dim),
+                                                  shape=p.classes * contract.ACT_BITS)),
+            "ctrl": In(TaskSignature()),
+            "emb": In(ReadPort.Signature(addr_width=ceil_log2(p.dim), shape=_ACT)),
             "best": Out(range(p.classes)), "score": Out(ACC),
         })
 
@@ -213,8 +230,8 @@ class Classifier(wiring.Component):
         m = Module()
         pl = data.ArrayLayout(_ACT, p.classes)
         m.submodules.pmem = pmem = Memory(shape=pl.size, depth=p.dim, init=self._init)
-        wr, rd = pmem.write_port(), pmem.read_port()
-        m.d.comb += [wr.en.eq(self.p_en), wr.addr.eq(self.p_addr), wr.data.eq(self.p_data)]
+        rd = pmem.read_port()
+        wiring.connect(m, wiring.flipped(self.prototypes), pmem.write_port())
         d = Signal(range(p.dim + 1))
         # At least one bit each: a zero-width signal (one group or one lane) comes out
         # of the Verilog backend as a [-1:0] vector, which lint rejects.
@@ -224,46 +241,40 @@ class Classifier(wiring.Component):
         scores = Signal(data.ArrayLayout(ACC, lanes))
         wait = Signal(range(MAC_STAGES + 1))
         s1_valid, s1_first = Signal(), Signal()
-        m.d.comb += [self.emb_addr.eq(d), rd.addr.eq(d)]
-        m.d.sync += [s1_valid.eq(0), s1_first.eq(0), self.done.eq(0)]
+        m.d.comb += [self.emb.addr.eq(d), rd.addr.eq(d)]
+        m.d.sync += [s1_valid.eq(0), s1_first.eq(0), self.ctrl.done.eq(0)]
         # As in the head: operands registered, products registered, then accumulated.
         s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
         s2_e = Signal(_ACT)
         s2_p = Signal(data.ArrayLayout(_ACT, lanes))
-        s3_prod = Signal(data.ArrayLayout(signed(16), lanes))
+        s3_prod = Signal(data.ArrayLayout(signed(2 * contract.ACT_BITS), lanes))
         prototypes = rd.data
-        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb_data),
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb.data),
                      s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
         for lane in range(lanes):
             # Lane `lane` scores class g * lanes + lane (zero past the last class).
-            rows = [prototypes.word_select(k, 8) if (k := grp * lanes + lane) < p.classes
-                    else Const(0, 8) for grp in range(groups)]
+            rows = [prototypes.word_select(k, contract.ACT_BITS)
+                    if (k := grp * lanes + lane) < p.classes
+                    else Const(0, contract.ACT_BITS) for grp in range(groups)]
             m.d.sync += s2_p[lane].eq(Array(rows)[g] if groups > 1 else rows[0])
             m.d.sync += s3_prod[lane].eq(s2_e * s2_p[lane])
         with m.If(s3_valid):
             for lane in range(lanes):
                 m.d.sync += scores[lane].eq(Mux(s3_first, 0, scores[lane]) + s3_prod[lane])
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(self.start):
+                with m.If(self.ctrl.start):
                     m.d.sync += [d.eq(0), g.eq(0), c.eq(0)]
                     m.next = "DOT"
             with m.State("DOT"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [s1_valid.eq(1), s1_first.eq(d == 0), d.eq(d + 1)]
                 with m.If(d == p.dim - 1):
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(wait == MAC_STAGES):
-                    m.d.sync += [wait.eq(0), j.eq(0)]
-                    m.next = "SCAN"
-                with m.Else():
-                    m.d.sync += wait.eq(wait + 1)
+                    m.next = "DOT_DRAIN"
+            # The last product lands in the scores at the end of the last drain cycle.
+            _wait_state(m, "DOT_DRAIN", wait, MAC_STAGES, "SCAN", on_exit=[j.eq(0)])
             with m.State("SCAN"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(c == p.classes):
-                    m.d.sync += self.done.eq(1)
+                    m.d.sync += self.ctrl.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     cand = Signal(ACC)
@@ -276,4 +287,5 @@ class Classifier(wiring.Component):
                         with m.If((j == lanes - 1) & (c + 1 < p.classes)):
                             m.d.sync += [d.eq(0), g.eq(g + 1)]
                             m.next = "DOT"
+        m.d.comb += self.ctrl.busy.eq(~fsm.ongoing("IDLE"))
         return m

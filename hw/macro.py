@@ -19,13 +19,15 @@ from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rramlsm.hw.core import IN_WORD, OUT_WORD, PROG_ADDR_BITS, LSMCore, ProgTarget
-from rramlsm.hw.params import CoreParams
+from rramlsm.hw.params import REG_BITS, CoreParams
 
 __all__ = ["Reg", "CoreReg", "Macro", "MAGIC", "CORE_BASE", "MODALITIES", "prog_target_word",
-           "staging_bits"]
+           "staging_bits", "REG_ADDR_BITS"]
 
 MAGIC = 0x524C534D                  # "RLSM"
 MODALITIES = ("visual", "audio")
+#: Width of a register address on the bus.
+REG_ADDR_BITS = 8
 #: Base address of each core's register block.
 CORE_BASE = {"visual": 0x10, "audio": 0x30}
 
@@ -86,10 +88,10 @@ class Macro(wiring.Component):
         super().__init__({
             "inp": In(stream.Signature(IN_WORD)),
             "out": Out(stream.Signature(OUT_WORD)),
-            "bus_addr": In(8),
-            "bus_wdata": In(32),
+            "bus_addr": In(REG_ADDR_BITS),
+            "bus_wdata": In(REG_BITS),
             "bus_we": In(1),
-            "bus_rdata": Out(32),
+            "bus_rdata": Out(REG_BITS),
         })
 
     def elaborate(self, platform):
@@ -126,9 +128,9 @@ class Macro(wiring.Component):
                 core.dump.eq(dump), core.abort.eq(abort),
                 core.inp.payload.eq(self.inp.payload), core.inp.valid.eq(self.inp.valid & sel),
                 core.out.ready.eq(self.out.ready & sel),
-                core.prog_en.eq(commit & (prog_target[4] == k)),
-                core.prog_target.eq(prog_target[:3]),
-                core.prog_addr.eq(prog_addr), core.prog_data.eq(staging),
+                core.prog.en.eq(commit & (prog_target[4] == k)),
+                core.prog.target.eq(prog_target[:3]),
+                core.prog.addr.eq(prog_addr), core.prog.data.eq(staging),
             ]
             with m.If(sel):
                 m.d.comb += [self.inp.ready.eq(core.inp.ready), self.out.valid.eq(core.out.valid),
@@ -145,7 +147,7 @@ class Macro(wiring.Component):
                 with m.Case(Reg.PROG_ADDR):
                     m.d.sync += prog_addr.eq(wdata)
                 with m.Case(Reg.PROG_DATA):
-                    m.d.sync += staging.eq((staging << 32) | wdata)
+                    m.d.sync += staging.eq((staging << REG_BITS) | wdata)
                 with m.Case(Reg.PROG_COMMIT):
                     m.d.sync += commit.eq(1)
         with m.If(commit):
@@ -180,7 +182,7 @@ def staging_bits(params) -> int:
     """Width of the ``PROG_DATA`` staging register for cores of ``params``: the widest
     programmable word, rounded up to whole 32-bit chunks."""
     widest = max(LSMCore.prog_width(p) for p in params)
-    return -(-widest // 32) * 32
+    return -(-widest // REG_BITS) * REG_BITS
 
 
 def prog_target_word(target: ProgTarget, core: str) -> int:

@@ -15,11 +15,12 @@ import numpy as np
 from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int
 
-__all__ = ["CoreParams", "WEIGHT_BITS", "pack_lanes", "unpack_lanes", "crossbar_words",
+__all__ = ["CoreParams", "REG_BITS", "pack_lanes", "unpack_lanes", "crossbar_words",
            "head_weight_words", "head_bias_words", "prototype_words"]
 
-#: A crossbar cell as the array reads it: the differential code G+ - G- in [-255, 255].
-WEIGHT_BITS = 9
+#: Width of the register bus and of the output stream's data word (labels, scores, cycle
+#: and performance counters).
+REG_BITS = 32
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ class CoreParams:
         check_int("CoreParams", "class_lanes", self.class_lanes, lo=0)
         if not 1 <= self.adc_bits <= 16:
             raise ValueError(f"CoreParams adc_bits must be in [1, 16], not {self.adc_bits}")
-        if self.rows > 1024:
-            raise ValueError(f"CoreParams supports at most 1024 rows, not {self.rows}")
+        if self.rows > contract.TILE_ROWS:
+            raise ValueError(f"CoreParams supports at most {contract.TILE_ROWS} rows (one "
+                             f"crossbar tile), not {self.rows}")
 
     @property
     def rows(self) -> int:
@@ -123,13 +125,14 @@ def _pad(a: np.ndarray, cols: int) -> np.ndarray:
 def crossbar_words(codes: np.ndarray, p: CoreParams) -> list[int]:
     """Weight codes ``[rows, neurons]`` -> memory words, address ``row * G + group``."""
     w = _pad(np.asarray(codes, np.int64), p.groups * p.lanes)
-    return pack_lanes(w.reshape(p.rows * p.groups, p.lanes), WEIGHT_BITS)
+    return pack_lanes(w.reshape(p.rows * p.groups, p.lanes), contract.WEIGHT_BITS)
 
 
 def head_weight_words(weight: np.ndarray, p: CoreParams) -> list[int]:
     """int8 ``[neurons, dim]`` -> words at ``input * blocks + block`` (lanes = outputs)."""
     w = _pad(np.asarray(weight, np.int64), p.head_blocks * p.head_lanes)
-    return pack_lanes(w.reshape(p.neurons * p.head_blocks, p.head_lanes), 8)
+    return pack_lanes(w.reshape(p.neurons * p.head_blocks, p.head_lanes),
+                      contract.HEAD_WEIGHT_BITS)
 
 
 def head_bias_words(bias: np.ndarray, p: CoreParams) -> list[int]:
@@ -139,4 +142,4 @@ def head_bias_words(bias: np.ndarray, p: CoreParams) -> list[int]:
 
 def prototype_words(prototypes: np.ndarray, p: CoreParams) -> list[int]:
     """int8 ``[classes, dim]`` -> one word per embedding dimension, lane = class."""
-    return pack_lanes(np.asarray(prototypes, np.int64).T, 8)
+    return pack_lanes(np.asarray(prototypes, np.int64).T, contract.ACT_BITS)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth.lib.memory import Memory, ReadPort
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw import contract
@@ -38,9 +39,9 @@ class ReadNoise(wiring.Component):
     def __init__(self, params: CoreParams):
         self.params = p = params
         super().__init__({
-            "seed": In(32),
-            "sample": In(32),
-            "step": In(8),
+            "seed": In(contract.NOISE_SEED_BITS),
+            "sample": In(contract.NOISE_KEY_BITS),
+            "step": In(contract.STEP_BITS),
             "group": In(range(p.groups)),
             "amplitude": In(NOISE_AMP_BITS),
             "noise": Out(data.ArrayLayout(signed(NOISE_AMP_BITS + 1), p.lanes)),
@@ -49,14 +50,14 @@ class ReadNoise(wiring.Component):
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        base = Signal(32)
+        base = Signal(contract.NOISE_KEY_BITS)
         # key = seed + (((sample * 4096 + step) << 12) + column), modulo 2**32.
         m.d.comb += base.eq(self.seed + ((self.sample * 4096 + self.step) << 12)
                             + self.group * p.lanes)
         for k in range(p.lanes):
-            key = Signal(32, name=f"key{k}")
+            key = Signal(contract.NOISE_KEY_BITS, name=f"key{k}")
             m.d.comb += key.eq(base + k)
-            h = Signal(32, name=f"h{k}")
+            h = Signal(contract.NOISE_KEY_BITS, name=f"h{k}")
             m.d.comb += h.eq(hash32(key))
             tri = Signal(signed(18), name=f"tri{k}")
             m.d.comb += tri.eq(h[:16] + h[16:] - 0xFFFF)
@@ -99,7 +100,8 @@ class LIFBank(wiring.Component):
     same group must be at least five cycles apart (the core's steps always are: a
     step ends with the last group's spikes).
     ``clear`` zeroes every word, one per cycle, while ``busy``.
-    ``cnt_addr`` -> ``cnt_data``: read the counts of a group (one cycle later).
+    ``counts``: read port of the counters, one word (P counts) per group, data one cycle
+    after the address (:meth:`counts_signature`).
     """
 
     def __init__(self, params: CoreParams):
@@ -115,9 +117,13 @@ class LIFBank(wiring.Component):
             "spk_valid": Out(1),
             "spk_group": Out(range(p.groups)),
             "spk_mask": Out(p.lanes),
-            "cnt_addr": In(range(p.groups)),
-            "cnt_data": Out(data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes)),
+            "counts": Out(self.counts_signature(p)),
         })
+
+    @staticmethod
+    def counts_signature(p: CoreParams) -> ReadPort.Signature:
+        return ReadPort.Signature(addr_width=ceil_log2(p.groups),
+                                  shape=data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes))
 
     def elaborate(self, platform):
         p = self.params
@@ -127,8 +133,8 @@ class LIFBank(wiring.Component):
         m.submodules.vmem = vmem = Memory(shape=vlayout, depth=p.groups, init=[])
         m.submodules.cmem = cmem = Memory(shape=clayout, depth=p.groups, init=[])
         v_wr, v_rd = vmem.write_port(), vmem.read_port()
-        c_wr, c_rd, c_out = cmem.write_port(), cmem.read_port(), cmem.read_port()
-        m.d.comb += [c_out.addr.eq(self.cnt_addr), self.cnt_data.eq(c_out.data)]
+        c_wr, c_rd = cmem.write_port(), cmem.read_port()
+        wiring.connect(m, wiring.flipped(self.counts), cmem.read_port())
 
         # Clearing: one word per cycle.
         clr_addr = Signal(range(p.groups))

@@ -58,12 +58,12 @@ def simulate_core(core, registers: dict[str, int], samples: list[list[tuple[InKi
             ctx.set(getattr(core, name), value)
         ctx.set(core.dump, int(dump))
         for target, addr, data in writes:
-            ctx.set(core.prog_target, target)
-            ctx.set(core.prog_addr, addr)
-            ctx.set(core.prog_data, data)
-            ctx.set(core.prog_en, 1)
+            ctx.set(core.prog.target, target)
+            ctx.set(core.prog.addr, addr)
+            ctx.set(core.prog.data, data)
+            ctx.set(core.prog.en, 1)
             await ctx.tick()
-        ctx.set(core.prog_en, 0)
+        ctx.set(core.prog.en, 0)
         if abort_after is not None:
             for kind, row in samples[0][:abort_after]:
                 await put(ctx, core.inp, kind=kind, row=row)

@@ -28,6 +28,10 @@ __all__ = [
     "read_noise",
     "adc",
     "lif_step",
+    "WEIGHT_BITS",
+    "STEP_BITS",
+    "NOISE_KEY_BITS",
+    "LABEL_BITS",
     "HEAD_WEIGHT_BITS",
     "ACT_BITS",
     "ACT_MIN",
@@ -128,6 +132,18 @@ def lif_step(v, spiked, code, decay_q: int, threshold_q: int):
     v = ((decay_q * r) >> DECAY_FRAC_BITS) + (np.asarray(code, np.int64) << MEMBRANE_FRAC_BITS)
     v = np.clip(v, MEMBRANE_MIN, MEMBRANE_MAX)
     return v, v >= threshold_q
+
+
+# -- Widths of the core's datapath and registers ------------------------------------------
+#: A crossbar cell as the array reads it: the differential code ``G+ - G-`` of two 8-bit
+#: conductance codes, in [-255, 255], signed 9-bit.
+WEIGHT_BITS = 9
+#: Steps per sample (the ``steps`` register and the step counter): T <= 2**STEP_BITS - 1.
+STEP_BITS = 8
+#: Read-noise keys (:func:`read_noise`) are computed modulo 2**NOISE_KEY_BITS.
+NOISE_KEY_BITS = 32
+#: Class labels as the macro outputs them (the label memory's word).
+LABEL_BITS = 8
 
 
 # -- Heads and classifier (digital periphery) -------------------------------------------

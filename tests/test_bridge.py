@@ -10,7 +10,7 @@ from rramlsm.hw.hostlink import decode_output, encode_input, encode_read, encode
 from rramlsm.hw.macro import MAGIC, Macro, Reg
 from rramlsm.hw.program import core_image, encode_frames
 from rramlsm.hw.uart import UARTRx, UARTTx, check_divisor
-from tests.test_hw import _expect, _frames, _small_bundle
+from tests.hw.hw_support import expect, random_frames, small_bundle
 
 DIV = 4
 
@@ -67,13 +67,14 @@ def test_uart_loopback():
 
 def test_bridged_macro_gives_the_golden_results_over_the_uart():
     rng = np.random.default_rng(31)
-    mbs = {"visual": _small_bundle(rng, inputs=10, neurons=6, steps=5),
-           "audio": _small_bundle(rng, inputs=6, neurons=6, steps=5)}
+    mbs = {"visual": small_bundle(rng, inputs=10, neurons=6, steps=5),
+           "audio": small_bundle(rng, inputs=6, neurons=6, steps=5)}
     imgs = {m: core_image(mb, lanes=4, head_lanes=4) for m, mb in mbs.items()}
     macro = Macro({m: i.params for m, i in imgs.items()}, {m: i.init() for m, i in imgs.items()},
                   {m: i.registers for m, i in imgs.items()})
     dut = BridgedMacro(macro, DIV, fifo_depth=64)
-    frames = {"visual": _frames(rng, 2, 5, 10, 0.3)[1:], "audio": _frames(rng, 2, 5, 6, 0.3)[1:]}
+    frames = {"visual": random_frames(rng, 2, 5, 10, 0.3)[1:],
+              "audio": random_frames(rng, 2, 5, 6, 0.3)[1:]}
     replies = []
     done = []          # modalities whose result has arrived (the host waits for it)
     overflow = []
@@ -112,7 +113,7 @@ def test_bridged_macro_gives_the_golden_results_over_the_uart():
         res = SampleResult()
         while not decode_output(next(words), res):
             pass
-        counts, emb, labels, scores = _expect(mbs[m], frames[m][:1])
+        counts, emb, labels, scores = expect(mbs[m], frames[m][:1])
         assert res.counts == counts[0].tolist() and res.embedding == emb[0].tolist()
         assert (res.label, res.score) == (int(labels[0]), int(scores[0]))
     assert overflow == [0]

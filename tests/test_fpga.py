@@ -15,8 +15,8 @@ from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.fpga import BOARDS, build, ice40_flip_flops, parse_nextpnr_log, weight_bits
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw.bundle import load_bundle
+from tests.hw.hw_support import random_frames
 from tests.test_cosim import _noise_bundle
-from tests.test_hw import _frames
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_uart_top_with_the_host_driver_is_bit_exact(tmp_path):
     noisy = _noise_bundle(tmp_path / "noisy", seed=3)
     rng = np.random.default_rng(1)
     b = load_bundle(noisy)
-    frames = {m: _frames(rng, 3, b.modalities[m].lsm.steps, b.modalities[m].lsm.inputs)
+    frames = {m: random_frames(rng, 3, b.modalities[m].lsm.steps, b.modalities[m].lsm.inputs)
               for m in ("visual", "audio")}
     s = run_uart_top(noisy, frames, lanes=4, head_lanes=4, divisor=8)
     assert s["id"] == 0x524C534D
@@ -129,9 +129,9 @@ def test_ice40_build_of_a_small_bundle(small_bundle, tmp_path):
 
 def test_ice40_refuses_a_reservoir_beyond_its_block_ram(tmp_path):
     from rramlsm.sw.bundle import Bundle
-    from tests.test_hw import _small_bundle
+    from tests.hw.hw_support import small_bundle
 
-    big = Bundle({"audio": _small_bundle(np.random.default_rng(0), inputs=8, neurons=40)})
+    big = Bundle({"audio": small_bundle(np.random.default_rng(0), inputs=8, neurons=40)})
     with pytest.raises(RRAMLSMError, match="icebreaker-up5k holds reservoirs of at most 32 "
                                            "neurons; the bundle's audio has 40"):
         build(BOARDS["icebreaker-up5k"], big, tmp_path / "x")

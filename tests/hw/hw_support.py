@@ -1,0 +1,73 @@
+"""Helpers of the block and core tests: simulator runs, small random bundles and checks."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from rramlsm.hw.cycles import predict
+from rramlsm.sw.bundle import ModalityBundle, quantize_prototypes
+from rramlsm.sw.golden import IntegerLSM, golden_counts
+from rramlsm.sw.heads import HeadConfig, ProjectionHead, quantize_head
+
+
+def run(dut, bench, clock: bool = True):
+    """Run one async testbench on ``dut`` (clocked at 100 MHz unless ``clock`` is False)."""
+    sim = Simulator(dut)
+    if clock:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def random_head(rng, n, dim, hidden=()):
+    import torch
+
+    torch.manual_seed(int(rng.integers(1 << 30)))
+    head = ProjectionHead(HeadConfig(inputs=n, dim=dim, hidden=hidden))
+    counts = rng.integers(0, 60, size=(50, n)).astype(np.uint8)
+    return quantize_head(head, counts, steps=50), counts
+
+
+def small_bundle(rng, *, inputs=12, neurons=10, steps=8, dim=6, classes=3, noise=0,
+                 decay_q=900, theta=150, adc_bits=8, shift=1):
+    rows = inputs + neurons
+    pos = rng.integers(40, 140, size=(rows, neurons)).astype(np.uint8)
+    neg = rng.integers(40, 140, size=(rows, neurons)).astype(np.uint8)
+    lsm = IntegerLSM(pos, neg, inputs, neurons, steps, decay_q, theta, adc_bits, shift, noise, 5)
+    ih, _ = random_head(rng, neurons, dim)
+    protos = quantize_prototypes(rng.normal(size=(classes, dim)))
+    return ModalityBundle(lsm, ih, protos, np.arange(1, classes + 1) * 2)
+
+
+def expect(mb, frames, first_sample=0):
+    """The golden model's counts, embeddings, labels and best scores."""
+    counts = golden_counts(mb.lsm, frames, first_sample=first_sample)
+    return counts, mb.embed(counts), mb.classify(counts), mb.scores(counts).max(1)
+
+
+def check(results, mb, frames, params, first_sample=0, first_ready=False, **predict_kw):
+    """Core results against the golden model, and their cycles against the cycle model."""
+    counts, emb, labels, scores = expect(mb, frames, first_sample)
+    _, trains = golden_counts(mb.lsm, frames, first_sample=first_sample, record=True)
+    assert len(results) == len(frames)
+    for n, r in enumerate(results):
+        if r.counts:
+            assert r.counts == counts[n].tolist(), n
+            assert r.embedding == emb[n].tolist(), n
+        assert (r.label, r.score) == (int(labels[n]), int(scores[n])), n
+        ready = first_ready and n == 0
+        assert r.cycles == predict(frames[n], trains[n], params, ready_core=ready,
+                                   **predict_kw), n
+
+
+def random_frames(rng, n, steps, inputs, p=0.3):
+    """Random binary frames; the first sample empty, the second full, the third with
+    empty steps."""
+    x = (rng.random((n, steps, inputs)) < p).astype(np.uint8)
+    x[0] = 0                          # no input at all
+    if n > 1:
+        x[1] = 1                      # every input, every step
+    if n > 2:
+        x[2, ::2] = 0                 # alternate empty steps
+    return x

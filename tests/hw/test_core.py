@@ -1,0 +1,164 @@
+"""The core end to end against the golden model and the cycle model (Amaranth simulator)."""
+
+import numpy as np
+import pytest
+from hw_support import check, expect, random_frames, small_bundle
+
+from rramlsm.hw.core import InKind, LSMCore, ProgTarget
+from rramlsm.hw.cycles import event_bound, fixed_overhead, predict
+from rramlsm.hw.program import core_image, encode_frames
+from rramlsm.hw.sim import simulate_core
+from rramlsm.sw.bundle import load_bundle
+from rramlsm.sw.features import frame_dataset
+from rramlsm.sw.golden import golden_counts
+from rramlsm.sw.lsm import PRESETS
+
+
+@pytest.mark.parametrize("lanes,idle,stall,class_lanes", [
+    (4, 0.0, 0.0, 0), (3, 0.3, 0.5, 0), (16, 0.1, 0.2, 0), (4, 0.0, 0.0, 2)])
+def test_core_equals_golden_model(lanes, idle, stall, class_lanes):
+    rng = np.random.default_rng(lanes)
+    mb = small_bundle(rng)
+    img = core_image(mb, lanes=lanes, head_lanes=4, class_lanes=class_lanes)
+    frames = random_frames(rng, 5, 8, 12)
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames], idle=idle, stall=stall, seed=lanes)
+    if idle == 0:
+        check(res, mb, frames, img.params)
+    else:
+        # Idle input cycles cost cycles; the results are the same.
+        counts, emb, labels, _ = expect(mb, frames)
+        assert [r.counts for r in res] == counts.tolist()
+        assert [r.label for r in res] == labels.tolist()
+
+
+@pytest.mark.parametrize("lanes,stall,first_gap", [(4, 0.0, 3), (3, 0.5, 0), (16, 0.3, 40)])
+def test_cycle_model_is_exact_with_input_gaps_and_output_back_pressure(lanes, stall,
+                                                                        first_gap):
+    """The RTL's CYCLES word against :func:`predict` given the host's idle cycles: short
+    gaps everywhere, long ones now and then (the engine waits for the loader), the first
+    word before, during and after the clearing, and a stalled output."""
+    rng = np.random.default_rng(20 + lanes)
+    mb = small_bundle(rng)
+    img = core_image(mb, lanes=lanes, head_lanes=4)
+    frames = random_frames(rng, 4, 8, 12)
+    words = [encode_frames(f) for f in frames]
+    gaps = [(rng.geometric(0.6, len(w)) - 1 + 25 * (rng.random(len(w)) < 0.05)).tolist()
+            for w in words]
+    gaps[0][0] = first_gap
+    for g in gaps[1:]:
+        g[0] = 0          # sent at once: the word waits for the core's START
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, words, gaps=gaps,
+                        stall=stall, seed=lanes)
+    counts, _, labels, _ = expect(mb, frames)
+    assert [r.counts for r in res] == counts.tolist()
+    assert [r.label for r in res] == labels.tolist()
+    _, trains = golden_counts(mb.lsm, frames, record=True)
+    for n, r in enumerate(res):
+        assert r.cycles == predict(frames[n], trains[n], img.params, gaps=gaps[n]), n
+    # The gaps cost cycles: without them the model (and the RTL) count fewer.
+    assert sum(r.cycles for r in res) > sum(
+        predict(f, s, img.params) for f, s in zip(frames, trains, strict=True))
+    with pytest.raises(ValueError, match="one count >= 0 per input word"):
+        predict(frames[0], trains[0], img.params, gaps=gaps[0][:-1])
+
+
+def test_core_corner_cases_t1_saturated_counts_and_clipping_adc():
+    rng = np.random.default_rng(7)
+    # T = 1; then T = 255 with threshold 1: every neuron spikes every step whose
+    # input drives it: counters reach their maximum; a 3-bit ADC clips hard.
+    for kw in (dict(steps=1), dict(steps=255, theta=1, decay_q=1023, adc_bits=3, shift=0)):
+        mb = small_bundle(rng, **kw)
+        img = core_image(mb, lanes=4, head_lanes=4)
+        frames = random_frames(rng, 3, kw["steps"], 12, 0.5)
+        res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                            [encode_frames(f) for f in frames])
+        check(res, mb, frames, img.params)
+    assert max(max(r.counts) for r in res) == 255
+
+
+def test_core_read_noise_mode():
+    rng = np.random.default_rng(11)
+    mb = small_bundle(rng, noise=900)
+    img = core_image(mb, lanes=4, head_lanes=4)
+    assert img.params.noise
+    frames = random_frames(rng, 4, 8, 12)
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)     # sample k uses noise index k
+    quiet = expect(small_bundle(np.random.default_rng(11)), frames)[0]
+    assert [r.counts for r in res] != quiet.tolist()
+
+
+def test_core_stream_protocol_duplicates_bad_rows_early_eos_and_extra_bins():
+    rng = np.random.default_rng(3)
+    mb = small_bundle(rng)
+    img = core_image(mb, lanes=4, head_lanes=4)
+    frames = random_frames(rng, 3, 8, 12)
+    words = []
+    for f in frames:
+        w = encode_frames(f)
+        # every event twice, plus a row past the inputs (ignored)
+        w = [x for ev in w for x in ([ev, ev] if ev[0] == InKind.EVENT else [ev])]
+        words.append([(InKind.EVENT, 40)] + w)
+    core = LSMCore(img.params, img.init())
+    res = simulate_core(core, img.registers, words)
+    counts = expect(mb, frames)[0]
+    assert [r.counts for r in res] == counts.tolist()
+    # EOS after 5 bins: steps 5..7 run without input.
+    short = frames.copy()
+    short[:, 5:] = 0
+    early = [encode_frames(f[:5])[:-2] + [(InKind.EOS, 0)] for f in frames]
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early)
+    _, trains = golden_counts(mb.lsm, short, record=True)
+    assert [r.counts for r in res] == expect(mb, short)[0].tolist()
+    for n, r in enumerate(res):
+        assert r.cycles == predict(short[n, :5], trains[n], img.params, early_eos=True)
+    # Two bins too many: their events are dropped, the result is that of the first T bins.
+    extra = [encode_frames(np.concatenate([f, np.ones((2, 12), np.uint8)])) for f in frames]
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, extra)
+    assert [r.counts for r in res] == counts.tolist()
+
+
+def test_core_abort_mid_sample_returns_to_idle_cleanly():
+    rng = np.random.default_rng(5)
+    mb = small_bundle(rng, noise=500)
+    img = core_image(mb, lanes=4, head_lanes=4)
+    frames = random_frames(rng, 3, 8, 12)
+    words = [encode_frames(f) for f in frames]
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, words,
+                        abort_after=len(words[0]) // 2)
+    check(res, mb, frames, img.params)
+
+
+def test_core_programming_path_and_reprogramming():
+    rng = np.random.default_rng(9)
+    first, second = small_bundle(rng), small_bundle(rng)
+    img1 = core_image(first, lanes=4, head_lanes=4)
+    img2 = core_image(second, lanes=4, head_lanes=4)
+    frames = random_frames(rng, 3, 8, 12)
+    # An empty core programmed through the port computes the first bundle...
+    res = simulate_core(LSMCore(img1.params), img1.registers, [encode_frames(f) for f in frames],
+                        writes=list(img1.writes()))
+    check(res, first, frames, img1.params, first_ready=True)   # idle while programmed
+    # ... and reprogrammed, the second one.
+    res = simulate_core(LSMCore(img1.params, img1.init()), img2.registers,
+                        [encode_frames(f) for f in frames], writes=list(img2.writes()))
+    check(res, second, frames, img2.params, first_ready=True)
+    assert ProgTarget.CROSSBAR in img1.memories
+
+
+def test_core_on_built_in_samples_at_paper_size(demo_run, digits, speech):
+    bundle = load_bundle(demo_run / "bundle")
+    for m, ds in (("visual", digits), ("audio", speech)):
+        mb = bundle.modalities[m]
+        img = core_image(mb, lanes=16, head_lanes=16)
+        idx = np.flatnonzero(~ds.is_train)[:2]
+        frames = frame_dataset(ds, PRESETS[m].replace(steps=mb.lsm.steps), idx)
+        res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                            [encode_frames(f) for f in frames])
+        check(res, mb, frames, img.params)
+        _, trains = golden_counts(mb.lsm, frames, record=True)
+        fixed = fixed_overhead(img.params, mb.lsm.steps)
+        for n, r in enumerate(res):
+            assert r.cycles <= 1.1 * event_bound(frames[n], trains[n], img.params) + fixed
