@@ -16,18 +16,34 @@ same byte protocol is spoken by :class:`rramlsm.hw.hostlink.HostLink`.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal
-from amaranth.lib import wiring
+from amaranth import Cat, Module, Signal
+from amaranth.lib import enum, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from rramlsm.hw.macro import Macro
 from rramlsm.hw.uart import UARTRx, UARTTx
 
-__all__ = ["CMD_WRITE", "CMD_READ", "CMD_INPUT", "RSP_READ", "RSP_OUTPUT", "BridgedMacro"]
+__all__ = ["Command", "Reply", "BridgedMacro"]
 
-CMD_WRITE, CMD_READ, CMD_INPUT = ord("W"), ord("R"), ord("I")
-RSP_READ, RSP_OUTPUT = ord("R"), ord("O")
+
+class Command(enum.Enum, shape=8):
+    """Host -> device command bytes (with the argument bytes that follow each)."""
+
+    WRITE = ord("W")     # addr data[4]
+    READ = ord("R")      # addr
+    INPUT = ord("I")     # word[3]
+
+    @property
+    def arg_bytes(self) -> int:
+        return {Command.WRITE: 5, Command.READ: 1, Command.INPUT: 3}[self]
+
+
+class Reply(enum.Enum, shape=8):
+    """Device -> host tag bytes."""
+
+    READ = ord("R")      # data[4]
+    OUTPUT = ord("O")    # payload[5]
 
 
 class BridgedMacro(wiring.Component):
@@ -54,7 +70,7 @@ class BridgedMacro(wiring.Component):
         buf = Signal(40)                # up to 5 argument bytes, first in the low bits
         need = Signal(range(6))
         got = Signal(range(6))
-        cmd = Signal(8)
+        cmd = Signal(8)                 # a Command (a plain byte: it resets to 0)
         # Response serializer: up to 6 bytes.
         tx_buf = Signal(48)
         tx_left = Signal(range(7))
@@ -69,15 +85,10 @@ class BridgedMacro(wiring.Component):
                 with m.If(fifo.r_rdy):
                     m.d.sync += [cmd.eq(fifo.r_data), got.eq(0)]
                     with m.Switch(fifo.r_data):
-                        with m.Case(CMD_WRITE):
-                            m.d.sync += need.eq(5)
-                            m.next = "ARGS"
-                        with m.Case(CMD_READ):
-                            m.d.sync += need.eq(1)
-                            m.next = "ARGS"
-                        with m.Case(CMD_INPUT):
-                            m.d.sync += need.eq(3)
-                            m.next = "ARGS"
+                        for command in Command:
+                            with m.Case(command):
+                                m.d.sync += need.eq(command.arg_bytes)
+                                m.next = "ARGS"
                         # Unknown bytes are skipped (resynchronisation on the next command).
             with m.State("ARGS"):
                 m.d.comb += fifo.r_en.eq(1)
@@ -87,14 +98,14 @@ class BridgedMacro(wiring.Component):
                         m.next = "ACT"
             with m.State("ACT"):
                 with m.Switch(cmd):
-                    with m.Case(CMD_WRITE):
+                    with m.Case(Command.WRITE):
                         m.d.comb += [macro.bus_addr.eq(buf[:8]), macro.bus_wdata.eq(buf[8:40]),
                                      macro.bus_we.eq(1)]
                         m.next = "CMD"
-                    with m.Case(CMD_READ):
+                    with m.Case(Command.READ):
                         m.d.comb += macro.bus_addr.eq(buf[:8])
                         m.next = "READ"
-                    with m.Case(CMD_INPUT):
+                    with m.Case(Command.INPUT):
                         m.d.comb += [macro.inp.payload.eq(buf[:18]), macro.inp.valid.eq(1)]
                         with m.If(macro.inp.ready):
                             m.next = "CMD"
@@ -103,11 +114,11 @@ class BridgedMacro(wiring.Component):
                 m.d.comb += macro.bus_addr.eq(buf[:8])
                 with m.If(tx_left == 0):
                     m.d.comb += read_reply.eq(1)
-                    m.d.sync += [tx_buf.eq(Cat(Const(RSP_READ, 8), macro.bus_rdata)), tx_left.eq(5)]
+                    m.d.sync += [tx_buf.eq(Cat(Reply.READ, macro.bus_rdata)), tx_left.eq(5)]
                     m.next = "CMD"
 
         # Output words: forwarded whenever the serializer is free and no read reply waits.
         with m.If((tx_left == 0) & macro.out.valid & ~read_reply):
             m.d.comb += macro.out.ready.eq(1)
-            m.d.sync += [tx_buf.eq(Cat(Const(RSP_OUTPUT, 8), macro.out.payload)), tx_left.eq(6)]
+            m.d.sync += [tx_buf.eq(Cat(Reply.OUTPUT, macro.out.payload)), tx_left.eq(6)]
         return m

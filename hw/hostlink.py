@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 
 from rramlsm.errors import RRAMLSMError
-from rramlsm.hw.bridge import CMD_INPUT, CMD_READ, CMD_WRITE, RSP_OUTPUT, RSP_READ
+from rramlsm.hw.bridge import Command, Reply
 from rramlsm.hw.host import (
     SampleResult,
     ctrl_word,
@@ -26,15 +26,15 @@ __all__ = ["HostLink", "encode_write", "encode_read", "encode_input", "decode_ou
 
 
 def encode_write(addr: int, data: int) -> bytes:
-    return struct.pack("<BBI", CMD_WRITE, int(addr), int(data) & 0xFFFFFFFF)
+    return struct.pack("<BBI", Command.WRITE.value, int(addr), int(data) & 0xFFFFFFFF)
 
 
 def encode_read(addr: int) -> bytes:
-    return struct.pack("<BB", CMD_READ, int(addr))
+    return struct.pack("<BB", Command.READ.value, int(addr))
 
 
 def encode_input(kind, row: int) -> bytes:
-    return bytes([CMD_INPUT]) + pack_input(kind, row).to_bytes(3, "little")
+    return bytes([Command.INPUT.value]) + pack_input(kind, row).to_bytes(3, "little")
 
 
 def decode_output(payload: int, into: SampleResult) -> bool:
@@ -48,10 +48,11 @@ class HostLink:
     def __init__(self, transport):
         self.t = transport
 
-    def _expect(self, tag: int, n: int) -> bytes:
+    def _expect(self, tag: Reply, n: int) -> bytes:
         got = self.t.read(1 + n)
-        if len(got) != 1 + n or got[0] != tag:
-            raise RRAMLSMError(f"board link: expected {chr(tag)!r} + {n} bytes, got {got!r}")
+        if len(got) != 1 + n or got[0] != tag.value:
+            raise RRAMLSMError(f"board link: expected {chr(tag.value)!r} + {n} bytes, "
+                               f"got {got!r}")
         return got[1:]
 
     def write(self, addr: int, data: int) -> None:
@@ -59,7 +60,7 @@ class HostLink:
 
     def read(self, addr: int) -> int:
         self.t.write(encode_read(addr))
-        return int.from_bytes(self._expect(RSP_READ, 4), "little")
+        return int.from_bytes(self._expect(Reply.READ, 4), "little")
 
     def program(self, core: str, image, staging_bits: int) -> None:
         """Registers and every memory of a core over the link."""
@@ -72,6 +73,6 @@ class HostLink:
         self.write(Reg.CTRL, ctrl_word(modality, dump))
         self.t.write(b"".join(encode_input(k, r) for k, r in encode_frames(frames)))
         out = SampleResult()
-        while not decode_output(int.from_bytes(self._expect(RSP_OUTPUT, 5), "little"), out):
+        while not decode_output(int.from_bytes(self._expect(Reply.OUTPUT, 5), "little"), out):
             pass
         return out

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from rramlsm.hw.bridge import RSP_OUTPUT, RSP_READ, BridgedMacro
+from rramlsm.hw.bridge import BridgedMacro, Reply
 from rramlsm.hw.host import SampleResult, ctrl_word
 from rramlsm.hw.hostlink import decode_output, encode_input, encode_read, encode_write
 from rramlsm.hw.macro import MAGIC, Macro, Reg
@@ -81,12 +81,12 @@ def test_bridged_macro_gives_the_golden_results_over_the_uart():
 
     async def device_to_host(ctx):
         tag = await _recv_byte(ctx, dut.tx)
-        assert tag == RSP_READ
+        assert tag == Reply.READ.value
         replies.append(int.from_bytes(bytes([await _recv_byte(ctx, dut.tx) for _ in range(4)]),
                                       "little"))
         for m in ("visual", "audio"):
             for _ in range(imgs[m].params.neurons + imgs[m].params.dim + 3):
-                assert await _recv_byte(ctx, dut.tx) == RSP_OUTPUT
+                assert await _recv_byte(ctx, dut.tx) == Reply.OUTPUT.value
                 replies.append(int.from_bytes(bytes([await _recv_byte(ctx, dut.tx)
                                                      for _ in range(5)]), "little"))
             done.append(m)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from hw_support import check, expect, random_frames, small_bundle
 
 from rramlsm.hw.core import InKind, LSMCore, ProgTarget
 from rramlsm.hw.cycles import event_bound, fixed_overhead, predict
@@ -12,6 +11,7 @@ from rramlsm.sw.bundle import load_bundle
 from rramlsm.sw.features import frame_dataset
 from rramlsm.sw.golden import golden_counts
 from rramlsm.sw.lsm import PRESETS
+from tests.hw.hw_support import check, expect, random_frames, small_bundle
 
 
 @pytest.mark.parametrize("lanes,idle,stall,class_lanes", [

@@ -1,11 +1,11 @@
 """The crossbar block against its golden twin (:func:`rramlsm.hw.reference.crossbar_sums`)."""
 
 import numpy as np
-from hw_support import run
 
 from rramlsm.hw.crossbar import Crossbar
 from rramlsm.hw.params import CoreParams, crossbar_words
 from rramlsm.hw.reference import crossbar_sums
+from tests.hw.hw_support import run
 
 
 async def _pass(ctx, dut, rows, group):

@@ -4,13 +4,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hw_support import random_head, run
 
 from rramlsm.hw.head import MAC_STAGES, Classifier, Head
 from rramlsm.hw.macro import Macro
 from rramlsm.hw.params import CoreParams, head_bias_words, head_weight_words, prototype_words
 from rramlsm.hw.reference import classify, head_embedding
 from rramlsm.hw.verilog import lint, write_verilog
+from tests.hw.hw_support import random_head, run
 
 
 async def _head_pass(ctx, dut, counts, p):

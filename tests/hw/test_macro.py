@@ -1,7 +1,6 @@
 """The macro (two cores, register bank) in the Amaranth simulator, and its Verilog."""
 
 import numpy as np
-from hw_support import expect, random_frames, run, small_bundle
 
 from rramlsm.cli import main
 from rramlsm.hw.core import OutKind
@@ -9,6 +8,7 @@ from rramlsm.hw.host import ctrl_word, program_writes, register_writes
 from rramlsm.hw.macro import CORE_BASE, MAGIC, CoreReg, Macro, Reg
 from rramlsm.hw.program import core_image, encode_frames
 from rramlsm.hw.sim import get, put
+from tests.hw.hw_support import expect, random_frames, run, small_bundle
 
 
 def test_macro_register_bank_programming_and_modality_switch():

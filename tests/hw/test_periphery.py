@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from hw_support import run
 
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import ADC, LIFBank, ReadNoise
 from rramlsm.hw.reference import LIFBankModel, adc_codes, read_noise
 from rramlsm.sw import contract
+from tests.hw.hw_support import run
 
 
 @pytest.mark.parametrize("bits", [1, 6, 10])
