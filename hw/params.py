@@ -89,6 +89,9 @@ class CoreParams:
         if len(mb.head.layers) != 1:
             raise BundleError(f"the RTL implements single-layer heads; this bundle's head has "
                               f"{len(mb.head.layers)} layers")
+        if getattr(mb.lsm, "windows", 1) != 1:
+            raise BundleError(f"the RTL reads one readout window per neuron; this bundle has "
+                              f"{mb.lsm.windows} (train it with --windows 1 for the RTL)")
         return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
                    mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
                    bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes)

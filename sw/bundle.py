@@ -7,7 +7,8 @@ A bundle is a folder::
                              every array its file, shape, dtype and SHA-256
     visual/crossbar_pos.npy  G+ codes of the stacked input + recurrent array (uint8)
     visual/crossbar_neg.npy  G- codes (uint8)
-    visual/head0_weight.npy  int8 [in, out] per head layer, with head0_bias.npy
+    visual/head0_weight.npy  int8 [in, out] per head layer (the first layer reads
+                             windows x neurons counts, window-major), with head0_bias.npy
                              (int32) and head0_lut.npy (GELU table, int8[256])
     visual/prototypes.npy    int8 [classes, dim]: the class prototypes this
                              modality's embeddings are compared against
@@ -45,9 +46,13 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "write_bundle
            "load_bundle", "quantize_prototypes", "check_fits_rtl"]
 
 SCHEMA = "rramlsm-bundle"
-SCHEMA_VERSION = 1
-_LSM_FIELDS = ("inputs", "neurons", "steps", "decay_q", "threshold_q", "adc_bits", "adc_shift",
-               "noise_amplitude", "noise_seed")
+#: Version 2 added the readout windows (``lsm.windows``); version 1 bundles load with one
+#: window, which is what they computed.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_LSM_FIELDS_V1 = ("inputs", "neurons", "steps", "decay_q", "threshold_q", "adc_bits",
+                  "adc_shift", "noise_amplitude", "noise_seed")
+_LSM_FIELDS = _LSM_FIELDS_V1 + ("windows",)
 
 
 def quantize_prototypes(prototypes: np.ndarray) -> np.ndarray:
@@ -115,7 +120,7 @@ def check_fits_rtl(mb: ModalityBundle) -> None:
     _check_range("noise_amplitude", lsm.noise_amplitude, 0, (1 << contract.NOISE_AMP_BITS) - 1,
                  f"the RTL's {contract.NOISE_AMP_BITS}-bit noise_amp register")
     acc_lo, acc_hi = -(1 << (contract.ACC_BITS - 1)), (1 << (contract.ACC_BITS - 1)) - 1
-    x_lo, x_hi = 0, lsm.steps                   # the first layer reads spike counts 0..T
+    x_lo, x_hi = 0, lsm.window_steps            # the first layer reads spike counts 0..L
     for i, layer in enumerate(mb.head.layers):
         _check_range(f"head layer {i} shift", layer.shift, 0, contract.ACC_BITS - 1,
                      f"the RTL's requantisation shift of the {contract.ACC_BITS}-bit "
@@ -244,9 +249,10 @@ def _read_bundle(path: Path) -> Bundle:
     _expect(isinstance(manifest, dict) and manifest.get("schema") == SCHEMA, mf,
             f"schema is {manifest.get('schema') if isinstance(manifest, dict) else None!r}, "
             f"expected {SCHEMA!r}")
-    _expect(manifest.get("version") == SCHEMA_VERSION, mf,
-            f"bundle version {manifest.get('version')!r} is not supported "
-            f"(this rramlsm reads version {SCHEMA_VERSION})")
+    version = manifest.get("version")
+    _expect(version in READABLE_VERSIONS, mf,
+            f"bundle version {version!r} is not supported (this rramlsm reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})")
     for k, v in manifest.get("contract", {}).items():
         _expect(getattr(contract, k, None) == v, mf,
                 f"contract constant {k} = {v} differs from this rramlsm's "
@@ -276,7 +282,7 @@ def _read_bundle(path: Path) -> Bundle:
     modalities = {}
     for name, m in manifest.get("modalities", {}).items():
         try:
-            p = {k: int(m["lsm"][k]) for k in _LSM_FIELDS}
+            p = {k: int(m["lsm"][k]) for k in (_LSM_FIELDS if version >= 2 else _LSM_FIELDS_V1)}
             layers_meta = m["head"]["layers"]
             classes = np.asarray(m["classes"], np.int64)
         except (KeyError, TypeError, ValueError) as e:
@@ -288,7 +294,7 @@ def _read_bundle(path: Path) -> Bundle:
             lsm = IntegerLSM(pos, neg, **p)
         except (ValueError, TypeError) as e:
             raise BundleError(f"{mf}: modality {name!r}: {e}") from None
-        layers, width = [], p["neurons"]
+        layers, width = [], lsm.features
         for i, lm in enumerate(layers_meta):
             _expect(lm["inputs"] == width, mf,
                     f"{name} head layer {i} takes {lm['inputs']} inputs, expected {width}")

@@ -21,6 +21,8 @@ __all__ = [
     "MAX_TILES",
     "tiles",
     "column_sum_bits",
+    "MAX_WINDOWS",
+    "window_steps",
     "NOISE_SEED_BITS",
     "NOISE_AMP_BITS",
     "quantize_decay",
@@ -50,7 +52,8 @@ MEMBRANE_FRAC_BITS = 6
 MEMBRANE_BITS = 24
 MEMBRANE_MIN = -(1 << (MEMBRANE_BITS - 1))
 MEMBRANE_MAX = (1 << (MEMBRANE_BITS - 1)) - 1
-#: Spike counters saturate at 2**COUNTER_BITS - 1 (T <= 255 never saturates them).
+#: Spike counters saturate at 2**COUNTER_BITS - 1 (T <= 255 never saturates them; with
+#: readout windows each window has its own counter, see :func:`window_steps`).
 COUNTER_BITS = 8
 #: Signed width of a column sum of weight codes: 1024 rows x 255 levels fits in 20 bits.
 COLUMN_SUM_BITS = 20
@@ -65,6 +68,32 @@ MAX_TILES = 16
 NOISE_SEED_BITS = 32
 #: Width of the read-noise amplitude register (unsigned).
 NOISE_AMP_BITS = 16
+
+
+#: Most readout windows per sample: the RTL's counter bank holds one 8-bit counter per
+#: neuron and window, and the heads read ``windows * neurons`` inputs.
+MAX_WINDOWS = 8
+
+
+def window_steps(steps: int, windows: int) -> int:
+    """Steps per readout window: window ``w`` counts the spikes of steps
+    ``[w * L, (w + 1) * L)`` with ``L = steps // windows``.
+
+    The windows must divide the steps (every window is equally long, so the RTL
+    switches counter banks with one step comparator) and be at most
+    :data:`MAX_WINDOWS`.  ``windows = 1`` is the total spike count.
+    """
+    for name, v in (("steps", steps), ("windows", windows)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"readout {name} must be a positive integer, not {v!r}")
+    if windows > MAX_WINDOWS:
+        raise ValueError(f"readout windows must be at most {MAX_WINDOWS} (the RTL's counter "
+                         f"bank), not {windows}")
+    if steps % windows:
+        divisors = [w for w in range(1, MAX_WINDOWS + 1) if steps % w == 0]
+        raise ValueError(f"readout windows ({windows}) must divide the steps ({steps}); "
+                         f"window counts that do: {', '.join(map(str, divisors))}")
+    return int(steps // windows)
 
 
 def tiles(rows: int) -> int:

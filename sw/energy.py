@@ -116,6 +116,12 @@ class EventCounts:
 
     @property
     def cell_reads(self) -> float:
+    windows: int = 1
+    """Readout windows: the head reads ``windows * neurons`` counts."""
+
+    @property
+    def features(self) -> int:
+        return self.windows * self.neurons
         return self.active_rows * self.neurons
 
     @property
@@ -128,7 +134,7 @@ class EventCounts:
 
     @property
     def head_macs(self) -> int:
-        return self.neurons * self.dim
+        return self.features * self.dim
 
     @property
     def classifier_macs(self) -> int:
@@ -149,7 +155,7 @@ def count_events(lsm, head_dim: int, classes: int, frames: np.ndarray,
     rows = frames.sum(2).astype(np.int64) + rec                      # [N, T]
     return EventCounts(lsm.inputs, lsm.neurons, lsm.steps, lsm.adc_bits, head_dim, classes,
                        float(rows.sum(1).mean()), float((rows > 0).sum(1).mean()),
-                       float(trains.sum((1, 2)).mean()))
+                       float(trains.sum((1, 2)).mean()), getattr(lsm, "windows", 1))
 
 
 def macro_energy(c: EventCounts, e: OpEnergies = OpEnergies()) -> dict[str, float]:
@@ -199,7 +205,7 @@ def analog_latency_ns(c: EventCounts, e: OpEnergies = OpEnergies(), *, head_lane
     """Analog-macro latency: per step one array read and one conversion (all columns in
     parallel), then the digital head and classifier at ``clock_mhz``."""
     per_step = e.read_pulse_ns + e.adc_conversion_ns
-    digital_cycles = math.ceil(c.dim / head_lanes) * c.neurons + c.dim * 1
+    digital_cycles = math.ceil(c.dim / head_lanes) * c.features + c.dim * 1
     return c.steps * per_step + digital_cycles * 1e3 / clock_mhz
 
 

@@ -32,7 +32,7 @@ from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
 __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
            "frame_for_macro",
-           "lsm_counts", "feature_key"]
+           "lsm_counts", "feature_key", "window_sums", "binned_input"]
 
 #: Bump when the float or golden arithmetic changes.
 FEATURE_VERSION = 1
@@ -91,6 +91,28 @@ def frame_dataset(ds: Dataset, config: LSMConfig, index=None) -> np.ndarray:
     events = ds.events if index is None else [ds.events[i] for i in index]
     framing = framing_for(ds, config)
     return (frame_vision if ds.modality == "vision" else frame_audio)(events, framing)
+
+
+def window_sums(frames: np.ndarray, windows: int) -> np.ndarray:
+    """Counts of ``frames`` ``[N, T, C]`` in ``windows`` equal windows, ``[N, windows * C]``
+    (window-major, the reservoir readout's layout)."""
+    n, steps, channels = frames.shape
+    length = steps // windows
+    return frames.reshape(n, windows, length, channels).sum(2, dtype=np.int32).reshape(n, -1)
+
+
+def binned_input(ds: Dataset, config: LSMConfig, *, chunk: int = 1024) -> np.ndarray:
+    """The raw input binned like the reservoir's readout: event rates per input channel in
+    each of ``config.windows`` windows, ``[len(ds), windows * inputs]`` (float32).
+
+    A linear probe on these beside one on the reservoir's features shows what the
+    reservoir keeps of its input and what it loses.
+    """
+    out = [window_sums(frame_dataset(ds, config, range(lo, min(lo + chunk, len(ds)))),
+                       config.windows).astype(np.float32) / config.window_steps
+           for lo in range(0, len(ds), chunk)]
+    return np.concatenate(out) if out else np.zeros((0, config.windows * config.inputs),
+                                                    np.float32)
 
 
 def frame_for_macro(ds: Dataset, name: str, lsm, index=None, framing: dict | None = None

@@ -11,7 +11,10 @@ Per time step t, for every sample and column j, in this order
 3. **ADC**: ``a_j = clip(S_j >> shift, -2**(bits-1), 2**(bits-1) - 1)``;
 4. **LIF**: ``v_j = sat24(((lam_q * r_j) >> 10) + (a_j << 6))`` where ``r_j`` is
    the previous membrane, or 0 if neuron j spiked at ``t - 1`` (hard reset);
-5. **fire**: ``s_j = v_j >= theta_q``; ``count_j += s_j`` (saturating, 8 bits).
+5. **fire**: ``s_j = v_j >= theta_q``; ``count_wj += s_j`` (saturating, 8 bits), where
+   ``w = t // L`` is the readout window of the step (``W`` windows of ``L = T / W``
+   steps; ``W = 1`` counts the whole sample).  The features are the ``W x neurons``
+   counts, window-major.
 
 Shifts are arithmetic (round toward minus infinity).  Column sums are exact
 integer matrix products (:class:`~rramlsm.sw.kernels.SpikeMatmul`): int8
@@ -70,6 +73,8 @@ class IntegerLSM:
     noise_amplitude: int = 0
     """Read-noise amplitude in column-sum units (0: noise off)."""
     noise_seed: int = 0
+    windows: int = 1
+    """Readout windows W: the counts are kept per window of ``steps // W`` steps."""
 
     def __post_init__(self):
         rows = self.inputs + self.neurons
@@ -93,11 +98,22 @@ class IntegerLSM:
             raise ValueError(f"IntegerLSM adc_bits must be in [1, 16], not {self.adc_bits}")
         if not 1 <= self.steps <= (1 << contract.COUNTER_BITS) - 1:
             raise ValueError(f"IntegerLSM steps must be in [1, 255], not {self.steps}")
+        contract.window_steps(self.steps, self.windows)
 
     @property
     def tiles(self) -> int:
         """Crossbar tiles of :data:`~rramlsm.sw.contract.TILE_ROWS` rows the array spans."""
         return contract.tiles(self.inputs + self.neurons)
+
+    @property
+    def window_steps(self) -> int:
+        """Steps per readout window."""
+        return self.steps // self.windows
+
+    @property
+    def features(self) -> int:
+        """Readout features per sample: one count per window and neuron."""
+        return self.windows * self.neurons
 
     @property
     def weight_codes(self) -> np.ndarray:
@@ -128,7 +144,7 @@ def quantize_reservoir(reservoir: Reservoir, *, noise: bool = False,
         amp = max(1, int(round(math.sqrt(6) * sd)))
     return IntegerLSM(pos, neg, cfg.inputs, cfg.neurons, cfg.steps,
                       contract.quantize_decay(cfg.decay), theta_q, cfg.adc.bits, cfg.adc.shift,
-                      amp, noise_seed)
+                      amp, noise_seed, cfg.windows)
 
 
 def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
@@ -159,7 +175,8 @@ def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = N
     if name != "auto":
         return check_golden_kernel(name, dev)
     # The probe runs without recording trains, so the choice does not depend on it.
-    key = (str(dev), lsm.inputs, lsm.neurons, lsm.steps, bool(lsm.noise_amplitude))
+    key = (str(dev), lsm.inputs, lsm.neurons, lsm.steps, bool(lsm.noise_amplitude),
+           lsm.windows)
     if key not in _GOLDEN_CHOICE:
         usable = usable_golden(dev)
         if len(frames) == 0:
@@ -181,7 +198,10 @@ def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = N
 def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
                   batch: int = 512, record: bool = False, kernel: str | None = None,
                   device: str | torch.device | None = None):
-    """Spike counts ``[N, neurons]`` (int32) of binary frames ``[N, T, inputs]``.
+    """Spike counts ``[N, windows * neurons]`` (int32) of binary frames ``[N, T, inputs]``.
+
+    Window-major: column ``w * neurons + j`` counts neuron ``j``'s spikes in readout
+    window ``w`` (``windows = 1``: the whole sample).
 
     ``first_sample`` numbers the samples for the read-noise generator, so a
     dataset processed in pieces gives the same result as in one go.  With
@@ -205,7 +225,7 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
         if record:
             trains.append(r[1])
     counts = (np.concatenate(counts_out) if counts_out
-              else np.zeros((0, lsm.neurons), np.int32))
+              else np.zeros((0, lsm.features), np.int32))
     if record:
         return counts, (np.concatenate(trains) if trains else None)
     return counts
@@ -223,7 +243,7 @@ def _golden_run(lsm: IntegerLSM, frames: np.ndarray, first_sample: int, kernel: 
         return event_lif_counts(frames, codes[: lsm.inputs], codes[lsm.inputs :], noise,
                                 decay_q=lsm.decay_q, threshold_q=lsm.threshold_q,
                                 adc_shift=adc.shift, adc_lo=adc.lo, adc_hi=adc.hi,
-                                record=record)
+                                windows=lsm.windows, record=record)
     mm_in, mm_rec = _matmuls(lsm, kernel, dev, float(frames.mean()) if frames.size else 0.1)
     cmax = (1 << contract.COUNTER_BITS) - 1
     frac, mask = contract.DECAY_FRAC_BITS, (1 << contract.DECAY_FRAC_BITS) - 1
@@ -244,8 +264,9 @@ def _golden_run(lsm: IntegerLSM, frames: np.ndarray, first_sample: int, kernel: 
     # Spikes, as the recurrent product reads them.
     s = torch.zeros(B, N, dtype=torch.int8, device=dev)
     # Counts accumulate in uint8 (same-type adds are PyTorch's cheapest):
-    # IntegerLSM caps steps at 255, so a count cannot wrap.
-    counts = torch.zeros(B, N, dtype=torch.uint8, device=dev)
+    # IntegerLSM caps steps at 255, so a count cannot wrap.  One bank per window.
+    counts = torch.zeros(lsm.windows, B, N, dtype=torch.uint8, device=dev)
+    window = lsm.window_steps
     train = torch.empty(T, B, N, dtype=torch.int8, device=dev) if record else None
     for t in range(T):
         a = mm_rec(s).add_(drive[t]).bitwise_right_shift_(adc.shift).clamp_(adc.lo, adc.hi)
@@ -256,8 +277,8 @@ def _golden_run(lsm: IntegerLSM, frames: np.ndarray, first_sample: int, kernel: 
         v.clamp_(contract.MEMBRANE_MIN, contract.MEMBRANE_MAX)
         s = torch.ge(v, lsm.threshold_q, out=train[t] if record else s)
         torch.lt(v, lsm.threshold_q, out=below)
-        counts.add_(s.view(torch.uint8))
-    counts = counts.clamp_(max=cmax).to(torch.int32).cpu().numpy()
+        counts[t // window].add_(s.view(torch.uint8))
+    counts = counts.clamp_(max=cmax).transpose(0, 1).reshape(B, -1).to(torch.int32).cpu().numpy()
     if record:
         return counts, train.transpose(0, 1).view(torch.uint8).cpu().numpy()
     return counts
@@ -279,8 +300,9 @@ def _matmuls(lsm: IntegerLSM, kernel: str, dev: torch.device, density: float):
 
 
 def golden_features(lsm: IntegerLSM, frames: np.ndarray, **kw) -> np.ndarray:
-    """Spike rates ``counts / T`` (float32) from the golden model."""
-    return golden_counts(lsm, frames, **kw).astype(np.float32) / lsm.steps
+    """Spike rates ``counts / L`` (float32, ``L`` steps per readout window) from the golden
+    model."""
+    return golden_counts(lsm, frames, **kw).astype(np.float32) / lsm.window_steps
 
 
 def compare_float_integer(reservoir: Reservoir, frames: np.ndarray) -> dict:
@@ -295,7 +317,7 @@ def compare_float_integer(reservoir: Reservoir, frames: np.ndarray) -> dict:
     f_feat, f_train = float_features(reservoir, frames, record=True)
     lsm = quantize_reservoir(reservoir)
     counts, i_train = golden_counts(lsm, frames, record=True)
-    i_feat = counts.astype(np.float32) / lsm.steps
+    i_feat = counts.astype(np.float32) / lsm.window_steps
     corr = float(np.corrcoef(f_feat.ravel(), i_feat.ravel())[0, 1]) if f_feat.std() > 0 else 1.0
     return {
         "spike_agreement": float((f_train == i_train).mean()),

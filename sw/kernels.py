@@ -413,13 +413,14 @@ _MEM_FRAC, _MEM_MIN, _MEM_MAX = (contract.MEMBRANE_FRAC_BITS, contract.MEMBRANE_
 
 
 def _event_lif_impl(frames, w_in, w_rec, noise, decay_q, threshold_q, adc_shift, adc_lo,
-                    adc_hi, counts, trains):
+                    adc_hi, window, counts, trains):
     """The golden model's step loop, sample by sample, touching only the active rows.
 
     Integer arithmetic in :mod:`rramlsm.sw.golden`'s order: column sums in int32
     (below 2**24), the decay product split as there, so every value fits int32.
     ``noise`` is ``[B, T, N]`` int32 or ``[0, 0, 0]`` for none; ``trains`` is
-    ``[B, T, N]`` uint8 to record spike trains or ``[0, 0, 0]`` not to.  Numba
+    ``[B, T, N]`` uint8 to record spike trains or ``[0, 0, 0]`` not to; ``counts``
+    is ``[B, W, N]``, step ``t`` counting into window ``t // window``.  Numba
     compiles this for the CPU at hand, at its SIMD width; the active-row lists are
     built without branches (the spike pattern is random, so branches mispredict).
     """
@@ -434,6 +435,7 @@ def _event_lif_impl(frames, w_in, w_rec, noise, decay_q, threshold_q, adc_shift,
         col = np.empty(neurons, np.int32)
         n_rec = 0
         for t in range(steps):
+            w = t // window
             n_in = 0
             for i in range(inputs):
                 act_in[n_in] = i
@@ -463,7 +465,7 @@ def _event_lif_impl(frames, w_in, w_rec, noise, decay_q, threshold_q, adc_shift,
             for j in range(neurons):
                 act_rec[n_rec] = j
                 n_rec += 1 - keep[j]
-                counts[b, j] += 1 - keep[j]
+                counts[b, w, j] += 1 - keep[j]
             if record:
                 for j in range(neurons):
                     trains[b, t, j] = 1 - keep[j]
@@ -487,19 +489,22 @@ def event_lif_available() -> bool:
 
 def event_lif_counts(frames: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
                      noise: np.ndarray | None, *, decay_q: int, threshold_q: int,
-                     adc_shift: int, adc_lo: int, adc_hi: int, record: bool = False):
-    """The golden model's counts ``[B, N]`` (int32), and trains ``[B, T, N]`` with ``record``,
-    by the event-driven CPU loop; the caller checks shapes and ranges."""
+                     adc_shift: int, adc_lo: int, adc_hi: int, windows: int = 1,
+                     record: bool = False):
+    """The golden model's counts ``[B, windows * N]`` (int32, window-major), and trains
+    ``[B, T, N]`` with ``record``, by the event-driven CPU loop; the caller checks shapes
+    and ranges (``windows`` divides ``T``)."""
     if _event_lif is None:
         raise KernelError("kernel 'event' needs numba, which is not installed")
     batch, steps, _ = frames.shape
     neurons = w_rec.shape[0]
-    counts = np.zeros((batch, neurons), np.int32)
+    counts = np.zeros((batch, windows, neurons), np.int32)
     trains = np.zeros((batch, steps, neurons) if record else (0, 0, 0), np.uint8)
     noise = np.zeros((0, 0, 0), np.int32) if noise is None else noise.astype(np.int32)
     # Respect the caller's thread budget (torch's, which Ray workers and tests lower).
     numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
     _event_lif(np.ascontiguousarray(frames, np.uint8), w_in.astype(np.int16),
                w_rec.astype(np.int16), noise, int(decay_q), int(threshold_q), int(adc_shift),
-               int(adc_lo), int(adc_hi), counts, trains)
+               int(adc_lo), int(adc_hi), steps // windows, counts, trains)
+    counts = counts.reshape(batch, windows * neurons)
     return (counts, trains) if record else counts

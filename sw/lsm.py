@@ -5,7 +5,7 @@ Discrete leaky integrate-and-fire with hard reset and no refractory period
 
     u[t] = lam * u[t-1] * (1 - s[t-1]) + W_in x[t] + W_rec s[t-1]
     s[t] = 1  if u[t] >= Vth  else 0
-    feature = sum_t s[t] / T
+    feature[w] = sum_{t in window w} s[t] / L      (W windows of L = T / W steps)
 
 ``W = weight_scale * (G+ - G-)`` with conductances in uS, taken from sampled
 crossbars (:mod:`rramlsm.sw.device`): the float model uses the same quantised
@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rramlsm.sw import contract
 from rramlsm.sw._checks import check_real
-from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig, sample_crossbar
+from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig, sample_crossbar
 from rramlsm.sw.kernels import compute_device, sum_active_rows
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
     "PRESETS",
     "Reservoir",
     "make_reservoir",
-    "lif_step",
+    "float_lif_step",
     "run_lif",
     "float_features",
     "Calibration",
@@ -65,6 +66,10 @@ class LSMConfig:
     """Device statistics of both arrays."""
     adc: ADCConfig = field(default_factory=ADCConfig)
     """Column ADC of the integer model."""
+    windows: int = 1
+    """Readout windows W: the features are the spike counts of each neuron in W equal
+    windows of ``steps / W`` steps (W = 1: the total count), so they keep *when* a
+    neuron fired; W must divide ``steps`` and be at most ``contract.MAX_WINDOWS``."""
 
     def __post_init__(self):
         for f in ("inputs", "neurons", "steps"):
@@ -86,6 +91,20 @@ class LSMConfig:
                             f"{type(self.device).__name__}")
         if not isinstance(self.adc, ADCConfig):
             raise TypeError(f"LSMConfig adc must be an ADCConfig, not {type(self.adc).__name__}")
+        try:
+            contract.window_steps(self.steps, self.windows)
+        except ValueError as e:
+            raise ValueError(f"LSMConfig {self.name!r}: {e}") from None
+
+    @property
+    def window_steps(self) -> int:
+        """Steps per readout window."""
+        return self.steps // self.windows
+
+    @property
+    def features(self) -> int:
+        """Readout features per sample: ``windows * neurons`` (window-major)."""
+        return self.windows * self.neurons
 
     def replace(self, **changes) -> LSMConfig:
         return dataclasses.replace(self, **changes)
@@ -105,8 +124,8 @@ class Reservoir:
     """A configured LSM with its two sampled crossbars (input and recurrent)."""
 
     config: LSMConfig
-    w_in: Crossbar
-    w_rec: Crossbar
+    w_in: CrossbarArrays
+    w_rec: CrossbarArrays
 
     def float_weights(self, device: str | torch.device = "cpu"):
         """``(W_in, W_rec)`` as float32 tensors: weight_scale * (G+ - G-)."""
@@ -127,40 +146,44 @@ def make_reservoir(config: LSMConfig, *, seed: int,
     return Reservoir(config, w_in, w_rec)
 
 
-def lif_step(drive: torch.Tensor, s_prev: torch.Tensor, u_prev: torch.Tensor,
-             w_rec: torch.Tensor, decay: float, threshold: float):
-    """One LIF step: ``(drive, state, params) -> (spikes, membrane)`` (float)."""
+def float_lif_step(drive: torch.Tensor, s_prev: torch.Tensor, u_prev: torch.Tensor,
+                   w_rec: torch.Tensor, decay: float, threshold: float):
+    """One LIF step of the float model: ``(drive, state, params) -> (membrane, spikes)``, in
+    the order of the integer model's :func:`rramlsm.sw.contract.lif_step`."""
     u = decay * u_prev * (1.0 - s_prev) + drive + s_prev @ w_rec
-    return (u >= threshold).to(u.dtype), u
+    return u, (u >= threshold).to(u.dtype)
 
 
 def run_lif(x: torch.Tensor, w_in: torch.Tensor, w_rec: torch.Tensor, decay: float,
-            threshold: float, *, record: bool = False):
+            threshold: float, *, windows: int = 1, record: bool = False):
     """Run the float LSM on binary input ``x`` of shape ``[B, T, inputs]``.
 
-    Returns spike counts ``[B, neurons]`` (and the spike train ``[B, T, neurons]``
-    when ``record``).  The input drive of all steps is one matmul up front: it
-    does not depend on the state.
+    Returns spike counts ``[B, windows * neurons]`` (window-major: ``windows`` equal
+    windows of ``T / windows`` steps; and the spike train ``[B, T, neurons]`` when
+    ``record``).  The input drive of all steps is one matmul up front: it does not
+    depend on the state.
     """
     B, T, _ = x.shape
     N = w_in.shape[1]
     # Step-major [T, B, N] so that each step's drive is one contiguous block.
     drive = _input_drive(x.transpose(0, 1).reshape(T * B, -1), w_in).reshape(T, B, N)
-    # lif_step's arithmetic, in place and in the same order (decay * u * (1 - s),
+    # float_lif_step's arithmetic, in place and in the same order (decay * u * (1 - s),
     # + drive, + s @ w_rec), so the two agree bit for bit.
     s = torch.zeros(B, N, dtype=w_in.dtype, device=w_in.device)
     u = torch.zeros_like(s)
     below = torch.ones_like(s)
-    counts = torch.zeros_like(s)
+    counts = torch.zeros(windows, B, N, dtype=w_in.dtype, device=w_in.device)
+    window = T // windows
     train = torch.empty(T, B, N, dtype=torch.uint8, device=w_in.device) if record else None
     for t in range(T):
         rec = s @ w_rec
         u.mul_(below).mul_(decay).add_(drive[t]).add_(rec)
         torch.ge(u, threshold, out=s)
         torch.lt(u, threshold, out=below)
-        counts += s
+        counts[t // window] += s
         if record:
             train[t] = s
+    counts = counts.transpose(0, 1).reshape(B, windows * N)
     return (counts, train.transpose(0, 1)) if record else counts
 
 
@@ -183,7 +206,8 @@ def _input_drive(x: torch.Tensor, w_in: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def float_features(reservoir: Reservoir, frames: np.ndarray, *, batch: int = 512,
                    device: str | torch.device | None = None, record: bool = False):
-    """Spike-rate features ``[N, neurons]`` (float32 in [0, 1]) of framed input ``[N, T, inputs]``.
+    """Spike-rate features ``[N, windows * neurons]`` (float32 in [0, 1]: counts per
+    window over the window's steps) of framed input ``[N, T, inputs]``.
 
     Streams over the dataset in batches so memory stays bounded.  ``device``: the
     process setting (:func:`~rramlsm.sw.kernels.compute_device`) by default.
@@ -195,12 +219,13 @@ def float_features(reservoir: Reservoir, frames: np.ndarray, *, batch: int = 512
     out, trains = [], []
     for lo in range(0, len(frames), batch):
         x = torch.as_tensor(np.ascontiguousarray(frames[lo : lo + batch]), device=device)
-        r = run_lif(x, w_in, w_rec, cfg.decay, cfg.threshold, record=record)
+        r = run_lif(x, w_in, w_rec, cfg.decay, cfg.threshold, windows=cfg.windows,
+                    record=record)
         if record:
             r, tr = r
             trains.append(tr.cpu().numpy())
-        out.append((r / cfg.steps).cpu().numpy())
-    feats = np.concatenate(out) if out else np.zeros((0, cfg.neurons), np.float32)
+        out.append((r / cfg.window_steps).cpu().numpy())
+    feats = np.concatenate(out) if out else np.zeros((0, cfg.features), np.float32)
     if record:
         return feats, (np.concatenate(trains) if trains else None)
     return feats

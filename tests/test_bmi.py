@@ -267,6 +267,24 @@ def test_bmi_end_to_end_small(neural, images):
         assert s["history"][-1]["loss"] < s["history"][0]["loss"]
     assert len(r.seeds[0]["history"]) == 15 and 1 <= r.seeds[0]["best_epoch"] <= 15
     assert 0.01 < m["firing_rate"]["neural"]["float"] < 0.15
+    # Readout windows chosen per seed on seen training trials; the neural raster's order
+    # of strokes needs more than one window, and the raw input binned like the readout is
+    # probed beside the reservoir.
+    for mod, bins in (("neural", neural.bins), ("letters", images.bins)):
+        ro = m["readout"][mod]
+        assert all(1 <= w <= 8 and s == bins - bins % w
+                   for w, s in zip(ro["windows"], ro["steps"], strict=True))
+        assert set(ro["cv_top1"]) >= {1, 8}
+        assert 100 / 26 < m["software"]["probe"][f"raw_{mod}_top1"] <= 100
+    assert min(m["readout"]["neural"]["windows"]) > 1
+    assert m["readout"]["neural"]["cv_top1"][8] > m["readout"]["neural"]["cv_top1"][1]
+    # Fixed windows are taken as given (and cropped to a multiple of them).
+    fixed = run_bmi(BMIConfig(seeds=(0,), neurons=32, windows={"neural": 4, "letters": 1},
+                              zeroshot=bmi_zeroshot_config(epochs=1)),
+                    progress=False, neural=neural, letters=images).metrics["readout"]
+    assert fixed["neural"] == {"windows": [4], "steps": [neural.bins - neural.bins % 4]}
+    with pytest.raises(ConfigError, match="neural windows"):
+        BMIConfig(windows={"neural": 9, "letters": 1})
 
 
 def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):

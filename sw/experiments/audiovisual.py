@@ -31,7 +31,7 @@ from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
-from rramlsm.sw.features import frame_dataset, lsm_counts
+from rramlsm.sw.features import binned_input, frame_dataset, lsm_counts
 from rramlsm.sw.golden import quantize_reservoir
 from rramlsm.sw.heads import quantize_head
 from rramlsm.sw.lsm import (
@@ -261,8 +261,19 @@ def _zero_shot_summary(r: dict) -> dict:
     }
 
 
+def raw_probes(data: dict, cfg: PipelineConfig, seed: int = 0) -> dict:
+    """``raw_<modality>_top1``: a linear probe on each modality's raw input, binned like its
+    reservoir's readout (the same windows), the reference for what the reservoir keeps."""
+    out = {}
+    for m, ds in data.items():
+        lsm = PRESETS[m].replace(**cfg.overrides(m))
+        out[f"raw_{m}_top1"] = linear_probe(binned_input(ds, lsm), ds.labels, ds.is_train,
+                                            seed=seed)
+    return out
+
+
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
-              progress) -> SeedResult:
+             progress, raw_probe: dict | None = None) -> SeedResult:
     chip = chip_seeds(seed)
     # Calibration sees the seen classes' training samples only (unseen ones never do).
     seen = cfg.zeroshot.seen
@@ -284,7 +295,8 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     calib_counts = {m: counts[m]["golden"] if not cfg.deploy_device else
                     lsm_counts(data[m], configs[m], seed=chip[m], path="golden",
                                noise=cfg.read_noise) for m in data}
-    steps = {m: configs[m].steps for m in data}
+    # Counts per readout window; a rate is a count over the window's steps.
+    steps = {m: configs[m].window_steps for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
     zs = cfg.zeroshot
     split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
@@ -306,7 +318,8 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                 "gzsl": generalized_zero_shot(emb_sw["visual"], emb_sw["audio"], v.labels,
                                               a.labels, split), "probe": {
         "visual_top1": linear_probe(rates["visual"]["float"], v.labels, v.is_train, seed=seed),
-        "audio_top1": linear_probe(rates["audio"]["float"], a.labels, a.is_train, seed=seed)}}
+        "audio_top1": linear_probe(rates["audio"]["float"], a.labels, a.is_train, seed=seed),
+        **(raw_probe or {})}}
     hist = trained.history
     software["test_selected"] = {
         "seen_top1": max(h["test"]["seen"]["a2v"] for h in hist),
@@ -331,7 +344,8 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                 "gzsl": generalized_zero_shot(emb_hw["visual"], emb_hw["audio"], v.labels,
                                               a.labels, split, integer=True), "probe": {
         "visual_top1": linear_probe(rates["visual"]["golden"], v.labels, v.is_train, seed=seed),
-        "audio_top1": linear_probe(rates["audio"]["golden"], a.labels, a.is_train, seed=seed)}}
+        "audio_top1": linear_probe(rates["audio"]["golden"], a.labels, a.is_train, seed=seed),
+        **(raw_probe or {})}}
 
     # The macro's classifier: prototypes from the other modality's integer embeddings
     # (seen and unseen classes), evaluated 9-way on the test split.
@@ -413,7 +427,9 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
         raise ConfigError(f"--audio {config.audio!r} is a {a.modality} source")
     bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs, desc="training heads",
                unit="epoch", disable=not progress, leave=False)
-    seeds = [run_seed(s, v, a, config, bar) for s in config.seeds]
+    # Deterministic (the probe's solver is), so computed once for every seed.
+    raw = raw_probes({"visual": v, "audio": a}, config)
+    seeds = [run_seed(s, v, a, config, bar, raw) for s in config.seeds]
     bar.close()
     metrics = {
         "software": aggregate_seeds([s.software for s in seeds]),

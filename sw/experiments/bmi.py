@@ -40,9 +40,10 @@ from rramlsm.sw.datasets.letters import (
     load_single_letters,
 )
 from rramlsm.sw.datasets.raster import RasterDataset
-from rramlsm.sw.features import lsm_counts
+from rramlsm.sw.features import binned_input, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
-from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
+from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
+from rramlsm.sw.readout import readout_steps, select_windows
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     evaluate_embeddings,
@@ -88,10 +89,23 @@ class BMIConfig:
     neural_model: MotorCortexConfig = MotorCortexConfig()
     images: LetterImageConfig = LetterImageConfig()
     read_noise: bool = False
+    windows: dict = field(default_factory=lambda: {"neural": "auto", "letters": "auto"})
+    """Readout windows per reservoir: a count, or ``"auto"`` to choose it per seed by
+    cross-validation on the seen letters' training trials
+    (:func:`~rramlsm.sw.readout.select_windows`)."""
 
     def __post_init__(self):
         if not self.seeds:
             raise ConfigError("BMIConfig needs at least one seed")
+        if set(self.windows) != {"neural", "letters"}:
+            raise ConfigError(f"BMIConfig windows must name 'neural' and 'letters', not "
+                              f"{sorted(self.windows)}")
+        for m, w in self.windows.items():
+            if w != "auto":
+                try:
+                    check_int("BMIConfig", f"{m} windows", w, lo=1, hi=contract.MAX_WINDOWS)
+                except (TypeError, ValueError) as e:
+                    raise ConfigError(f"{e} (or 'auto')") from None
         for s in self.seeds:
             check_int("BMIConfig", "seed", s, lo=0)
         check_int("BMIConfig", "neurons", self.neurons, lo=1)
@@ -147,6 +161,25 @@ def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | No
     return calibrate_on_training(cfg, ds, seed, target, limit=64, classes=classes)
 
 
+def _with_readout(cfg: LSMConfig, ds: RasterDataset, windows, seed: int, seen,
+                  ) -> tuple[LSMConfig, RasterDataset, dict]:
+    """``cfg`` and ``ds`` with the readout windows (chosen on the seen letters' training
+    trials for ``"auto"``), the recording cropped to a multiple of the windows."""
+    info: dict = {}
+    if windows == "auto":
+        train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
+        _, trains = float_features(make_reservoir(cfg, seed=seed), ds.frames[train],
+                                   record=True)
+        choice = select_windows(trains, ds.labels[train], seed=seed)
+        windows = choice.windows
+        info = {"scores": choice.scores, "errors": choice.errors, "samples": choice.samples}
+    steps = readout_steps(ds.bins, windows)
+    if steps != ds.bins:
+        ds = dataclasses.replace(ds, frames=ds.frames[:, :steps])
+    return (cfg.replace(steps=steps, windows=windows), ds,
+            {"windows": windows, "steps": steps, **info})
+
+
 def _summary(r: dict) -> dict:
     return {"seen_top1": r["seen"]["a2v"], "unseen_top1": r["unseen"]["a2v"],
             "image_query_seen_top1": r["seen"]["v2a"],
@@ -165,10 +198,15 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     chip = chip_seeds(seed, ("neural", "letters"))
     configs = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
                               cfg.target_rate, cfg.zeroshot.seen) for m in data}
+    readout = {}
+    for m in data:
+        configs[m], data[m], readout[m] = _with_readout(configs[m], data[m], cfg.windows[m],
+                                                        chip[m], cfg.zeroshot.seen)
+    letters, neural = data["letters"], data["neural"]
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
                                 noise=cfg.read_noise and p == "golden")
                   for p in ("float", "golden")} for m in data}
-    steps = {m: configs[m].steps for m in data}
+    steps = {m: configs[m].window_steps for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
     zs = cfg.zeroshot.replace(head=dataclasses.replace(cfg.zeroshot.head, inputs=cfg.neurons))
     # Letter images play the visual role, neural trials the queries ("audio" slot).
@@ -184,10 +222,14 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     r_sw = evaluate_embeddings(emb_sw["letters"], emb_sw["neural"], letters.labels,
                                neural.labels, split)
     hist = trained.history
+    # The raw input binned like the readout: what a linear decoder reads without a reservoir.
+    raw_probe = {f"raw_{m}_top1": linear_probe(binned_input(data[m], configs[m]), data[m].labels,
+                                               data[m].is_train, seed=seed) for m in data}
     software = {
         "zero_shot": _summary(r_sw),
-        "probe": {f"{m}_top1": linear_probe(rates[m]["float"], data[m].labels, data[m].is_train,
-                                            seed=seed) for m in data},
+        "probe": {**{f"{m}_top1": linear_probe(rates[m]["float"], data[m].labels,
+                                               data[m].is_train, seed=seed) for m in data},
+                  **raw_probe},
         "test_selected": {"seen_top1": max(h["test"]["seen"]["a2v"] for h in hist),
                           "unseen_top1": max(h["test"]["unseen"]["a2v"] for h in hist)},
     }
@@ -204,14 +246,16 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     hardware = {
         "zero_shot": _summary(r_hw),
         "zero_shot_cosine": _summary(r_hw_cosine),
-        "probe": {f"{m}_top1": linear_probe(rates[m]["golden"], data[m].labels,
-                                            data[m].is_train, seed=seed) for m in data},
+        "probe": {**{f"{m}_top1": linear_probe(rates[m]["golden"], data[m].labels,
+                                               data[m].is_train, seed=seed) for m in data},
+                  **raw_probe},
     }
     tiles = {m: contract.tiles(configs[m].inputs + configs[m].neurons) for m in data}
     out = {
         "seed": seed, "software": software, "hardware": hardware,
         "firing_rate": {m: {p: float(rates[m][p].mean()) for p in rates[m]} for m in data},
         "weight_scale": {m: configs[m].weight_scale for m in data},
+        "readout": readout,
         "tiles": tiles, "best_epoch": trained.best_epoch, "train_seconds": train_seconds,
         "history": [{"epoch": h["epoch"], "loss": h["loss"], "val_top1": h["val_top1"],
                      "test_seen_top1": h["test"]["seen"]["a2v"],
@@ -250,6 +294,13 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
         "hardware": aggregate_seeds([s["hardware"] for s in seeds]),
         "firing_rate": aggregate_seeds([s["firing_rate"] for s in seeds]),
         "weight_scale": aggregate_seeds([s["weight_scale"] for s in seeds]),
+        # Windows and steps each seed's readout used (chosen on seen training trials).
+        "readout": {m: {"windows": [s["readout"][m]["windows"] for s in seeds],
+                        "steps": [s["readout"][m]["steps"] for s in seeds],
+                        **({"cv_top1": aggregate_seeds([s["readout"][m]["scores"]
+                                                        for s in seeds])}
+                           if "scores" in seeds[0]["readout"][m] else {})}
+                    for m in seeds[0]["readout"]},
         "tiles": seeds[0]["tiles"],
         "chance": {"seen_top1": 100.0 / len(zs.seen), "unseen_top1": 100.0 / len(zs.unseen)},
         "protocol": {

@@ -103,10 +103,11 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     cal_flops = sum(lsm_forward_flops(reservoirs[m].config) * c["passes"] * c["samples"]
                     for m, c in calibration.items())
     # ... plus the heads' training steps.
-    hv = ProjectionHead(replace(zs.head, inputs=reservoirs["visual"].config.neurons))
-    ha = ProjectionHead(replace(zs.head, inputs=reservoirs["audio"].config.neurons))
-    xv = torch.rand(zs.batch, reservoirs["visual"].config.neurons)
-    xa = torch.rand(zs.batch, reservoirs["audio"].config.neurons)
+    # The heads read every readout feature (windows x neurons).
+    hv = ProjectionHead(replace(zs.head, inputs=reservoirs["visual"].config.features))
+    ha = ProjectionHead(replace(zs.head, inputs=reservoirs["audio"].config.features))
+    xv = torch.rand(zs.batch, reservoirs["visual"].config.features)
+    xa = torch.rand(zs.batch, reservoirs["audio"].config.features)
     head_step = count_flops(lambda: clip_loss(hv(xv), ha(xa), zs.temperature).backward())
     head_steps = zs.epochs * math.ceil(n_pairs / zs.batch)
     steps = {
