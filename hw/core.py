@@ -15,8 +15,12 @@ Output stream (:data:`OUT_WORD`), per sample: with ``dump``, ``COUNT`` x N
 then ``EMBED`` x dim; always ``CLASS`` (the class label), ``SCORE`` and
 ``CYCLES`` (with ``last``).
 
-Two processes share a double-buffered active-row list: the **loader** writes
-the rows of bin t+1 while the **engine** runs step t.  Per step the engine
+The core is composed of components (``docs/RTL.md``): the :class:`ProgDecoder`
+(programming writes to the memories), the :class:`RowLoader` and the
+:class:`StepEngine`, which share a double-buffered active-row list (the loader
+writes the rows of bin t+1 while the engine runs step t), the head and the
+classifier, and the :class:`ResultSerializer` (which sequences head and
+classifier and sends the output words).  Per step the engine
 appends the rows of the neurons that spiked at t-1 (``REC``: one cycle per
 spike, at least one per column group), then makes one pass per column group
 over the list (``ACCUM``: one cycle per active row, or one if none), with the
