@@ -67,11 +67,11 @@ int main(int argc, char** argv) {
 
 def main() -> int:
     from rramlsm.cosim.build import BUILD_ARGS, verilator_env
-    from rramlsm.cosim.commands import sample_frames
     from rramlsm.cosim.run import run_cosim, verilog_for
     from rramlsm.hw.host import pack_input
     from rramlsm.hw.program import encode_frames
     from rramlsm.sw.bundle import load_bundle
+    from rramlsm.sw.features import sample_frames
 
     bundle_dir = Path(os.environ.get("RRAMLSM_BENCH_BUNDLE", "runs/demo/bundle"))
     if not (bundle_dir / "manifest.json").exists():

@@ -9,8 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import amaranth
 import numpy as np
+from cocotb_tools.runner import get_runner
 
+import rramlsm.hw as hw
 from rramlsm.cosim.build import (
     TB_TOP,
     build,
@@ -20,32 +23,30 @@ from rramlsm.cosim.build import (
     simulator,
 )
 from rramlsm.errors import RRAMLSMError
-from rramlsm.sw._io import atomic_path
+from rramlsm.hw.verilog import TOP, build_macro, write_verilog
+from rramlsm.sw._io import atomic_path, write_json
+from rramlsm.sw.bundle import load_bundle
+from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES, cache_dir
+from rramlsm.sw.features import sample_frames
 
-__all__ = ["run_cosim", "verilog_for", "expected_runs", "cosim_failures"]
+__all__ = ["run_cosim", "verilog_for", "expected_runs", "cosim_failures", "cache_folder",
+           "rtl_check"]
 
 
-def _cache() -> Path:
-    from rramlsm.sw.datasets.builtin import cache_dir
-
+def cache_folder() -> Path:
+    """Where built Verilog and simulator builds are kept (in the dataset cache)."""
     return cache_dir() / "cosim"
 
 
 def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int) -> Path:
     """The macro's Verilog for a bundle (weights baked in), cached by bundle content."""
-    import amaranth
-
-    import rramlsm.hw as hw
-    from rramlsm.hw.verilog import TOP, build_macro, write_verilog
-    from rramlsm.sw.bundle import load_bundle
-
     manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
     # The key covers the bundle, the sizes, the RTL's own source and Amaranth's version,
     # so editing the RTL never reuses stale Verilog.
     rtl = b"".join(p.read_bytes() for p in sorted(Path(hw.__file__).parent.glob("*.py")))
     blob = json.dumps([manifest["arrays"], manifest["modalities"], lanes, head_lanes,
                        amaranth.__version__], sort_keys=True, default=repr).encode() + rtl
-    path = _cache() / "verilog" / f"{TOP}-{hashlib.sha256(blob).hexdigest()[:16]}.v"
+    path = cache_folder() / "verilog" / f"{TOP}-{hashlib.sha256(blob).hexdigest()[:16]}.v"
     if not path.exists():
         macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes)
         write_verilog(macro, path)
@@ -94,8 +95,6 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     ``model_bundle`` makes the golden model predict from another bundle than the one
     built into the RTL (only to prove that the checker catches a difference).
     """
-    from cocotb_tools.runner import get_runner
-
     # The simulator runs in a scratch folder: every path it reads must be absolute.
     bundle_dir = Path(bundle_dir).resolve()
     second_bundle = Path(second_bundle).resolve() if second_bundle else None
@@ -103,7 +102,7 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     sim = simulator(sim)
     verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes)
     t_build = time.perf_counter()
-    bdir = build(verilog, _cache() / "builds", waves=waves, sim=sim)
+    bdir = build(verilog, cache_folder() / "builds", waves=waves, sim=sim)
     t_build = time.perf_counter() - t_build
     work = Path(tempfile.mkdtemp(prefix="rramlsm-cosim-"))
     try:
@@ -167,9 +166,14 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
                     shutil.copyfile(fst, tmp)
                 summary["waves"] = str(Path(out).parent / "cosim.fst")
         if out:
-            from rramlsm.sw.commands import write_json
-
             write_json(Path(out), summary)
         return summary
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def rtl_check(bundle_dir: str | Path, n: int, out: str | Path | None = None, **kw) -> dict:
+    """:func:`run_cosim` of ``n`` test samples per modality of the built-in data
+    (:data:`~rramlsm.sw.datasets.builtin.DEFAULT_SOURCES`) through the bundle's macro."""
+    frames = sample_frames(load_bundle(bundle_dir), DEFAULT_SOURCES, n)
+    return run_cosim(bundle_dir, frames, out=out, **kw)

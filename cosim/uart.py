@@ -35,7 +35,7 @@ def run_uart_top(bundle_dir: str | Path, frames: dict[str, np.ndarray], *, lanes
     from amaranth.back import verilog
     from cocotb_tools.runner import get_runner
 
-    from rramlsm.cosim.run import _cache
+    from rramlsm.cosim.run import cache_folder
     from rramlsm.hw.bridge import BridgedMacro
     from rramlsm.hw.verilog import build_macro
     from rramlsm.sw.bundle import load_bundle
@@ -51,7 +51,7 @@ def run_uart_top(bundle_dir: str | Path, frames: dict[str, np.ndarray], *, lanes
         src.write_text(verilog.convert(BridgedMacro(macro, divisor), name=UART_TOP,
                                        emit_src=False))
         t0 = time.perf_counter()
-        bdir = build(src, _cache() / "builds", top=UART_TB, sim=sim)
+        bdir = build(src, cache_folder() / "builds", top=UART_TB, sim=sim)
         t_build = time.perf_counter() - t0
         np.savez(work / "vectors.npz", **{m: np.asarray(frames[m], np.uint8) for m in mods})
         job = {"vectors": str(work / "vectors.npz"), "results": str(work / "results.json"),

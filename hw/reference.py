@@ -48,10 +48,10 @@ def adc_codes(sums, bits: int, shift: int) -> np.ndarray:
 
 def read_noise(seed: int, sample: int, step: int, group: int, amplitude: int,
                p: CoreParams) -> np.ndarray:
-    """The P noise lanes of column group ``group``: :func:`rramlsm.sw.contract.read_noise`
+    """The P noise lanes of column group ``group``: :func:`rramlsm.sw.contract.column_noise`
     of columns ``group * P + k``."""
     cols = np.arange(group * p.lanes, (group + 1) * p.lanes)
-    return contract.read_noise(seed, sample, step, cols, amplitude)
+    return contract.column_noise(seed, sample, step, cols, amplitude)
 
 
 class LIFBankModel:

@@ -3,10 +3,13 @@
 Sub-packages:
 
 * :mod:`rramlsm.sw` -- event data, device model, LSM (float and integer
-  golden model), training and export (folder ``sw/``);
+  golden model), heads, features, export (folder ``sw/``); its experiment
+  drivers in :mod:`rramlsm.sw.experiments` (folder ``sw/experiments/``);
 * :mod:`rramlsm.hw` -- Amaranth HDL of the in-memory-computing macro
   (folder ``hw/``);
-* :mod:`rramlsm.cosim` -- cocotb testbenches on Verilator (folder ``cosim/``).
+* :mod:`rramlsm.cosim` -- cocotb testbenches on Verilator (folder ``cosim/``);
+* :mod:`rramlsm.cli` and :mod:`rramlsm.commands` -- the command line, which
+  no library module imports (docs/ARCHITECTURE.md, "Layers").
 """
 
 from .errors import BundleError, ConfigError, EventDataError, RRAMLSMError, UnknownSourceError

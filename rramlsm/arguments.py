@@ -11,24 +11,16 @@ work, so a typo costs a second, not the minutes of a build or a training run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from rramlsm.errors import ConfigError, RRAMLSMError
+from rramlsm.errors import ConfigError, naming
+from rramlsm.sw.bundle import load_bundle
+from rramlsm.sw.datasets import load_source
+from rramlsm.sw.datasets.sources import check_source
 
-__all__ = ["naming", "require", "input_file", "output_folder", "output_file", "bundle_argument",
-           "source_argument", "check_source_argument"]
-
-
-@contextmanager
-def naming(argument: str) -> Iterator[None]:
-    """Put ``argument`` (an option such as ``--bundle``) in front of the project's errors, so
-    the user sees which of the arguments is wrong."""
-    try:
-        yield
-    except RRAMLSMError as e:
-        raise type(e)(f"{argument}: {e}") from None
+__all__ = ["require", "input_file", "output_folder", "output_file", "bundle_argument",
+           "source_argument", "check_source_argument", "add_source_arguments", "check_sources",
+           "load_sources"]
 
 
 def require(argument: str, value, ok: bool, what: str) -> None:
@@ -90,8 +82,6 @@ def output_file(argument: str, path, name: str) -> Path:
 
 def bundle_argument(path, argument: str = "--bundle"):
     """Load and verify the bundle ``path``; errors name ``argument``."""
-    from rramlsm.sw.bundle import load_bundle
-
     p = Path(path).expanduser()
     if p.is_file():
         raise ConfigError(f"{argument}: {p}: is a file; a bundle is a folder")
@@ -102,16 +92,33 @@ def bundle_argument(path, argument: str = "--bundle"):
 def check_source_argument(argument: str, spec: str, modality: str | None = None) -> None:
     """A well-formed source whose path exists, of ``modality`` when given; cheap (nothing is
     read), so a command checks all its sources before loading the first."""
-    from rramlsm.sw.datasets.sources import check_source
-
     with naming(argument):
         check_source(spec, modality)
 
 
 def source_argument(argument: str, spec: str, modality: str | None = None, **options):
     """Load the source ``spec``; errors name ``argument``."""
-    from rramlsm.sw.datasets import load_source
-
     check_source_argument(argument, spec, modality)
     with naming(argument):
         return load_source(spec, **options)
+
+
+def add_source_arguments(p, required: bool) -> None:
+    """``--visual`` and ``--audio`` (default digits and speech unless ``required``)."""
+    p.add_argument("--visual", default=None if required else "digits", required=required,
+                   help="vision source: digits | nmnist:PATH")
+    p.add_argument("--audio", default=None if required else "speech", required=required,
+                   help="audio source: speech | fsdd:PATH | ntidigits:FILE")
+
+
+def check_sources(args) -> None:
+    """Both sources well formed and present, before the first is loaded (or built)."""
+    check_source_argument("--visual", args.visual, "vision")
+    check_source_argument("--audio", args.audio, "audio")
+
+
+def load_sources(args):
+    """``(visual, audio)`` datasets of ``--visual`` and ``--audio``, both checked first."""
+    check_sources(args)
+    return (source_argument("--visual", args.visual, "vision", progress=False),
+            source_argument("--audio", args.audio, "audio", progress=False))

@@ -6,7 +6,11 @@ the builtin ``ValueError``/``TypeError`` so that ordinary Python code that
 validates arguments keeps working.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 __all__ = [
+    "naming",
     "RRAMLSMError",
     "EventDataError",
     "UnknownSourceError",
@@ -42,3 +46,13 @@ class UnsupportedGraphError(RRAMLSMError, ValueError):
     def __init__(self, message: str, node: str | None = None):
         super().__init__(message)
         self.node = node
+
+
+@contextmanager
+def naming(argument: str) -> Iterator[None]:
+    """Put ``argument`` (an option such as ``--bundle``) in front of the project's errors, so
+    the user sees which of the arguments is wrong."""
+    try:
+        yield
+    except RRAMLSMError as e:
+        raise type(e)(f"{argument}: {e}") from None

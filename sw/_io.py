@@ -7,13 +7,16 @@ never a truncated one.  Temporary files get the permissions an ordinary
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomic", "default_mode"]
+import numpy as np
+
+__all__ = ["atomic_path", "write_atomic", "write_json", "default_mode"]
 
 
 def default_mode(directory: bool = False) -> int:
@@ -47,3 +50,20 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
         else:
             tmp.write_text(data, encoding="utf-8")
     return path
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as indented JSON through :func:`atomic_path` (NumPy scalars and arrays
+    as numbers and lists; anything else JSON cannot hold as its ``repr``)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return repr(o)

@@ -35,15 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm import __version__
-from rramlsm.errors import BundleError
+from rramlsm.errors import BundleError, ConfigError
 from rramlsm.sw import contract
-from rramlsm.sw._io import default_mode
-from rramlsm.sw.golden import IntegerLSM
+from rramlsm.sw._io import default_mode, write_atomic
+from rramlsm.sw.features import frame_for_macro
+from rramlsm.sw.golden import IntegerLSM, golden_counts
 from rramlsm.sw.heads import IntegerHead, IntegerLayer
 from rramlsm.sw.kernels import exact_int_matmul
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "write_bundle",
-           "load_bundle", "quantize_prototypes", "check_fits_rtl"]
+           "load_bundle", "quantize_prototypes", "check_fits_rtl", "write_mem_files",
+           "evaluate_bundle"]
 
 SCHEMA = "rramlsm-bundle"
 #: Version 2 added the readout windows (``lsm.windows``); version 1 bundles load with one
@@ -315,3 +317,36 @@ def _read_bundle(path: Path) -> Bundle:
             raise BundleError(f"{mf}: modality {name!r}: {e}") from None
     _expect(len(modalities) > 0, mf, "no modalities")
     return Bundle(modalities, manifest.get("config", {}))
+
+
+def write_mem_files(bundle: Bundle, folder: Path) -> list[Path]:
+    """Every array as a ``$readmemh`` file: one two's-complement word per line, row-major."""
+    written = []
+    for m, mb in bundle.modalities.items():
+        (folder / m).mkdir(parents=True, exist_ok=True)
+        for key, arr in _arrays(mb).items():
+            bits = arr.dtype.itemsize * 8
+            words = arr.astype(np.int64).ravel() & ((1 << bits) - 1)
+            path = folder / m / f"{key}.mem"
+            write_atomic(path, "".join(f"{w:0{bits // 4}x}\n" for w in words))
+            written.append(path)
+    return written
+
+
+def evaluate_bundle(bundle: Bundle, data: dict) -> dict:
+    """The bundle's classifier per modality on the test split of ``data`` (modality ->
+    dataset), on the golden model: top-1 %, samples and firing rate."""
+    out = {}
+    for m, ds in data.items():
+        mb = bundle.modalities.get(m)
+        if mb is None:
+            raise ConfigError(f"the bundle has no {m!r} macro")
+        test = np.flatnonzero(~ds.is_train & np.isin(ds.labels, mb.classes))
+        if len(test) == 0:
+            raise ConfigError(f"{ds.name}: no test samples of classes {list(mb.classes)}")
+        counts = golden_counts(mb.lsm, frame_for_macro(ds, m, mb.lsm, test,
+                                                       mb.config.get("framing")))
+        pred = mb.classify(counts)
+        out[m] = {"top1": 100.0 * float((pred == ds.labels[test]).mean()), "samples": len(test),
+                  "firing_rate": float(counts.mean() / mb.lsm.steps)}
+    return out

@@ -27,7 +27,7 @@ __all__ = [
     "NOISE_AMP_BITS",
     "quantize_decay",
     "hash32",
-    "read_noise",
+    "column_noise",
     "adc",
     "lif_step",
     "WEIGHT_BITS",
@@ -128,8 +128,9 @@ def hash32(key):
     return x.astype(np.int64)
 
 
-def read_noise(seed: int, sample: int, step, column, amplitude: int):
-    """Integer read noise added to a column sum, replicable in RTL.
+def column_noise(seed: int, sample: int, step, column, amplitude: int):
+    """The integer read noise added to a column sum, replicable in RTL (the devices' read
+    noise, :attr:`rramlsm.sw.device.DeviceConfig.read_noise`, sets ``amplitude``).
 
     ``key = (seed + ((sample * 4096 + step) << 12) + column) mod 2**32`` (steps and
     columns below 4096), ``h = hash32(key)``; the noise is
@@ -169,7 +170,7 @@ def lif_step(v, spiked, code, decay_q: int, threshold_q: int):
 WEIGHT_BITS = 9
 #: Steps per sample (the ``steps`` register and the step counter): T <= 2**STEP_BITS - 1.
 STEP_BITS = 8
-#: Read-noise keys (:func:`read_noise`) are computed modulo 2**NOISE_KEY_BITS.
+#: Read-noise keys (:func:`column_noise`) are computed modulo 2**NOISE_KEY_BITS.
 NOISE_KEY_BITS = 32
 #: Class labels as the macro outputs them (the label memory's word).
 LABEL_BITS = 8

@@ -29,7 +29,7 @@ __all__ = [
     "FittedInputArrayDevice",
     "FittedRecurrentArrayDevice",
     "ReadNoiseDevice",
-    "Crossbar",
+    "CrossbarArrays",
     "sample_crossbar",
     "conductance_codes",
 ]
@@ -98,12 +98,16 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class RandomProjectionDevice(DeviceConfig):
-    """Pairs of devices at N(34.06, 5.32) uS: the group's RRAM random-projection work (PAPER.md)."""
+    """Pairs of devices at N(34.06, 5.32) uS: the statistics the group of Lin et al., Nature
+    Computational Science 5, 37-47 (2025) uses for random RRAM weights in its
+    random-projection work."""
 
 
 @dataclass(frozen=True)
 class EchoStateGraphDevice(DeviceConfig):
-    """Devices at N(14.25, 2.46) uS: the group's echo-state graph network (PAPER.md)."""
+    """Devices at N(14.25, 2.46) uS: the random resistive memory of S. Wang et al., "Echo state
+    graph neural networks with analogue random resistive memory arrays", Nature Machine
+    Intelligence 5, 104-113 (2023) (its conductance distribution, Fig. 1e)."""
 
     g_mean_us: float = 14.25
     g_std_us: float = 2.46
@@ -112,7 +116,8 @@ class EchoStateGraphDevice(DeviceConfig):
 
 @dataclass(frozen=True)
 class ReadNoiseDevice(DeviceConfig):
-    """Weights ~ N(0, 6.35) with 2 % multiplicative read noise (PAPER.md).
+    """Weights ~ N(0, 6.35) with 2 % multiplicative read noise: random-weight statistics of the
+    same group (Lin et al. 2025's authors).
 
     A differential pair of devices each N(mu, s) gives W ~ N(0, s * sqrt(2));
     s = 6.35 / sqrt(2) = 4.49 uS reproduces the weight spread.
@@ -169,8 +174,9 @@ class ADCConfig:
 
 
 @dataclass
-class Crossbar:
-    """One sampled differential crossbar: unsigned device codes for G+ and G-.
+class CrossbarArrays:
+    """The device codes of one sampled differential crossbar: unsigned codes for G+ and G-
+    (the arrays; the RTL's crossbar block is :class:`rramlsm.hw.crossbar.Crossbar`).
 
     ``pos[i, j]`` / ``neg[i, j]`` are the codes of the pair at row ``i``
     (input or presynaptic neuron) and column ``j`` (neuron).  The signed weight
@@ -224,13 +230,14 @@ def conductance_codes(g: np.ndarray, dev: DeviceConfig, rng: np.random.Generator
 
 
 def sample_crossbar(rows: int, cols: int, device: DeviceConfig = DeviceConfig(), *,
-                    seed: int) -> Crossbar:
+                    seed: int) -> CrossbarArrays:
     """Sample a ``rows x cols`` differential crossbar (seeded) as integer codes."""
-    check_int("Crossbar", "rows", rows, lo=1)
-    check_int("Crossbar", "cols", cols, lo=1)
+    check_int("CrossbarArrays", "rows", rows, lo=1)
+    check_int("CrossbarArrays", "cols", cols, lo=1)
     if not isinstance(device, DeviceConfig):
-        raise TypeError(f"Crossbar device must be a DeviceConfig, not {type(device).__name__}")
+        raise TypeError(f"CrossbarArrays device must be a DeviceConfig, not "
+                        f"{type(device).__name__}")
     rng = np.random.default_rng(seed)
     pos = _sample_devices(rng, (rows, cols), device)
     neg = _sample_devices(rng, (rows, cols), device)
-    return Crossbar(pos, neg, device, seed)
+    return CrossbarArrays(pos, neg, device, seed)

@@ -11,7 +11,8 @@ fetched and multiplied every step, as a digital accelerator without event
 skipping does (:func:`digital_energy`); an event-driven digital variant (only
 the active rows) is reported beside it, since it is the fairer opponent.
 
-Latency comes from the RTL's cycle model (``hw.cycles.predict``, exact) at a
+Latency comes from the RTL's cycle model (``hw.cycles.predict``, exact; passed
+in to :func:`energy_report`, since the software library does not import the RTL) at a
 given clock, and from an analog-macro mode in which each time step is one
 array read plus one ADC conversion per column in parallel.
 
@@ -23,22 +24,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from rramlsm.sw._checks import check_real
+from rramlsm.sw.golden import golden_counts
 
 __all__ = ["OpEnergies", "EventCounts", "count_events", "macro_energy", "digital_energy",
            "energy_figures",
-           "analog_latency_ns", "PAPER_RATIOS", "ASSUMPTION_SOURCES"]
+           "analog_latency_ns", "energy_report", "PAPER_RATIOS", "ASSUMPTION_SOURCES"]
 
-#: PAPER.md: energy efficiency against "cutting-edge digital hardware".
+#: Energy efficiency against "cutting-edge digital hardware" (Lin et al., Nature
+#: Computational Science 5, 37-47 (2025), abstract).
 PAPER_RATIOS = (23.34, 160.0)
 
 ASSUMPTION_SOURCES = {
     "cell_read": "E = V_read^2 * (G+ + G-) * t_read per cell pair on an active row (Ohmic "
-                 "read); G from PAPER.md's device statistics (34.06 uS mean), V_read and "
+                 "read); G from the device statistics of the group of Lin et al., Nat. Comput. "
+                 "Sci. 2025 (34.06 uS mean), V_read and "
                  "t_read assumed (typical non-disturbing RRAM read)",
     "adc": "SAR ADC, Walden figure of merit x 2^bits per conversion; 20 fJ/conversion-step "
            "is typical of 40 nm-class SAR ADCs in B. Murmann's ADC performance survey",
@@ -60,7 +65,8 @@ class OpEnergies:
     read_pulse_ns: float = 10.0
     """Read pulse per time step (ns)."""
     g_mean_us: float = 34.06
-    """Mean device conductance (uS), PAPER.md (N(34.06, 5.32) uS)."""
+    """Mean device conductance (uS): N(34.06, 5.32) uS, the random-weight devices of the group
+    of Lin et al. 2025 (:class:`~rramlsm.sw.device.RandomProjectionDevice`)."""
     adc_fom_fj: float = 20.0
     """ADC energy per conversion step (fJ): E_conv = fom * 2**bits."""
     adc_conversion_ns: float = 50.0
@@ -113,15 +119,15 @@ class EventCounts:
     active_steps: float
     """Steps with at least one active row (the array is read, the ADCs convert)."""
     spikes: float
-
-    @property
-    def cell_reads(self) -> float:
     windows: int = 1
     """Readout windows: the head reads ``windows * neurons`` counts."""
 
     @property
     def features(self) -> int:
         return self.windows * self.neurons
+
+    @property
+    def cell_reads(self) -> float:
         return self.active_rows * self.neurons
 
     @property
@@ -244,4 +250,46 @@ def measured_energy(fn) -> dict:
         out["gpu_nvml"] = {"available": True, "seconds": seconds, "joules":
                            (pynvml.nvmlDeviceGetTotalEnergyConsumption(nvml) - gpu_before) / 1e3}
     out["seconds"] = seconds
+    return out
+
+
+def energy_report(bundle, frames: dict, *,
+                  rtl_cycles: Callable[[object, np.ndarray, np.ndarray], float],
+                  clock_mhz: float = 100.0, lanes: int = 16, head_lanes: int = 16,
+                  energies: OpEnergies | None = None) -> dict:
+    """Energy and latency per sample of each macro of ``bundle`` on ``frames`` (per modality),
+    against the digital baseline.  ``rtl_cycles(modality_bundle, frames, spike_trains)``:
+    the RTL's mean cycles per sample at ``lanes`` / ``head_lanes`` (the cycle model,
+    :func:`rramlsm.hw.cycles.macro_cycles`)."""
+    e = energies or OpEnergies()
+    out = {"modalities": {}}
+    for m, fr in frames.items():
+        mb = bundle.modalities[m]
+        _, trains = golden_counts(mb.lsm, fr, record=True)
+        c = count_events(mb.lsm, mb.head.layers[-1].weight.shape[1], len(mb.classes), fr, trains)
+        cycles = rtl_cycles(mb, fr, trains)
+        out["modalities"][m] = {
+            "samples": len(fr),
+            "events": {k: getattr(c, k) for k in ("active_rows", "active_steps", "spikes",
+                                                  "cell_reads", "adc_conversions",
+                                                  "lif_updates", "head_macs",
+                                                  "classifier_macs", "dense_macs")},
+            **energy_figures(c, e),
+            "latency_rtl_us": cycles / clock_mhz,
+            "latency_analog_us": analog_latency_ns(c, e, head_lanes=head_lanes,
+                                                   clock_mhz=clock_mhz) / 1e3,
+            "rtl_cycles_per_sample": cycles,
+        }
+    mods = out["modalities"]
+    first = "visual" if "visual" in mods else next(iter(mods))
+    out.update({
+        "modality": first,
+        "macro_nj_per_sample": mods[first]["macro_nj_per_sample"],
+        "digital_nj_per_sample": mods[first]["digital_nj_per_sample"],
+        "ratio": mods[first]["ratio"],
+        "paper_ratios": list(PAPER_RATIOS),
+        "clock_mhz": clock_mhz, "lanes": lanes,
+        "assumptions": {"energies": dataclasses.asdict(e), "cell_read_pj": e.cell_read_pj,
+                        "sources": ASSUMPTION_SOURCES},
+    })
     return out

@@ -205,7 +205,8 @@ class VisionFraming:
 
 @dataclass(frozen=True)
 class AudioFraming:
-    """How cochlea events become the reservoir's binary input (PAPER.md).
+    """How cochlea events become the reservoir's binary input (as in Lin et al., Nature
+    Computational Science 5, 37-47 (2025), from the authors' run scripts).
 
     Events are rastered at ``raster_us`` (1 ms), the raster is split into T
     equal chunks (the last one zero-padded), each chunk is summed and

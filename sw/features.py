@@ -23,16 +23,22 @@ from typing import Literal
 
 import numpy as np
 
+from rramlsm.errors import ConfigError
 from rramlsm.sw._io import atomic_path
+from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
+from rramlsm.sw.datasets.cochlea import Cochlea, CochleaConfig
+from rramlsm.sw.datasets.fsdd import load_wav_folder
 from rramlsm.sw.datasets.raster import RasterDataset
+from rramlsm.sw.datasets.sources import parse_source, source_modality
 from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
 from rramlsm.sw.kernels import compute_device
-from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
+from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
 
 __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
            "frame_for_macro",
-           "lsm_counts", "feature_key", "window_sums", "binned_input"]
+           "lsm_counts", "feature_key", "window_sums", "binned_input", "frame_recorded",
+           "sample_frames"]
 
 #: Bump when the float or golden arithmetic changes.
 FEATURE_VERSION = 1
@@ -120,11 +126,7 @@ def frame_for_macro(ds: Dataset, name: str, lsm, index=None, framing: dict | Non
     """Frames of ``ds`` for an exported macro (:class:`~rramlsm.sw.golden.IntegerLSM`):
     the framing recorded with the macro (a tuned configuration, ``framing``), else only its
     input count and T decide."""
-    from rramlsm.sw.lsm import PRESETS
-
     if framing:
-        from rramlsm.sw.experiments.tune import frame_recorded
-
         return frame_recorded(ds, framing, lsm, index)
 
     cfg = PRESETS[name].replace(inputs=lsm.inputs, neurons=lsm.neurons, steps=lsm.steps)
@@ -222,3 +224,60 @@ def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "floa
     with atomic_path(file) as tmp, open(tmp, "wb") as f:
         np.save(f, counts, allow_pickle=False)
     return counts
+
+
+#: The WAV source last framed through a recorded cochlea (:func:`frame_recorded`), so that
+#: a command framing both splits of it runs the cochlea once.
+_RELOADED: dict = {}
+
+
+def frame_recorded(ds, framing: dict, lsm, index=None) -> np.ndarray:
+    """Frames of ``ds`` as a tuned macro's recorded ``framing`` says (``{"vision": ...}`` or
+    ``{"audio": ..., "cochlea": ...}``); a WAV source goes through the recorded cochlea again
+    (its events from the default cochlea are not what the macro was made for)."""
+    if "vision" in framing:
+        fr = VisionFraming(**{**framing["vision"], "sensor": tuple(framing["vision"]["sensor"])})
+    else:
+        fr = AudioFraming(**framing["audio"])
+    if getattr(ds, "frames", None) is not None:
+        raise ConfigError(f"{ds.name}: rasters cannot be framed for a tuned macro")
+    if "cochlea" in framing:
+        if not str(ds.name).startswith("fsdd:"):
+            raise ConfigError(f"{ds.name}: this macro was tuned on WAV recordings through its "
+                              f"own cochlea; give it an fsdd:PATH source")
+        key = (ds.name, json.dumps(framing["cochlea"], sort_keys=True))
+        if key not in _RELOADED:
+            _RELOADED.clear()
+            _RELOADED[key] = load_wav_folder(parse_source(ds.name)[1], name=ds.name,
+                                             cochlea=Cochlea(CochleaConfig(**framing["cochlea"])))
+        ds = _RELOADED[key]
+    if fr.inputs != lsm.inputs or fr.steps != lsm.steps:
+        raise ConfigError(f"{ds.name}: the recorded framing gives {fr.steps} steps x "
+                          f"{fr.inputs} inputs, the macro takes {lsm.steps} x {lsm.inputs}")
+    events = ds.events if index is None else [ds.events[i] for i in index]
+    return (frame_vision if "vision" in framing else frame_audio)(events, fr)
+
+
+def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> dict:
+    """``n`` test-split samples per modality of the bundle, framed for its reservoirs
+    (past the test split, training samples: any sample checks the RTL)."""
+    frames = {}
+    for m, spec in sources.items():
+        if m not in bundle.modalities:
+            continue
+        want = "vision" if m == "visual" else "audio"
+        if source_modality(spec) != want:
+            raise ConfigError(f"source {spec!r} is not a {want} source (for the {m} macro)")
+        ds = load_source(spec, progress=False)
+        rng = np.random.default_rng(seed)
+        test, train = np.flatnonzero(~ds.is_train), np.flatnonzero(ds.is_train)
+        take_test = min(n, len(test))
+        idx = np.sort(np.concatenate([
+            rng.choice(test, take_test, replace=False),
+            rng.choice(train, min(n - take_test, len(train)), replace=False)]).astype(np.int64))
+        try:
+            mb = bundle.modalities[m]
+            frames[m] = frame_for_macro(ds, m, mb.lsm, idx, mb.config.get("framing"))
+        except ValueError as e:  # the data's framing does not fit the bundle's macro
+            raise ConfigError(str(e)) from None
+    return frames

@@ -7,7 +7,7 @@ Per time step t, for every sample and column j, in this order
    that spiked at ``t - 1``; the column sum is the exact integer
    ``S_j = sum_active (pos_ij - neg_ij)`` over the stacked input + recurrent
    array;
-2. **noise** (optional): ``S_j += read_noise(seed, sample, t, j, amplitude)``;
+2. **noise** (optional): ``S_j += column_noise(seed, sample, t, j, amplitude)``;
 3. **ADC**: ``a_j = clip(S_j >> shift, -2**(bits-1), 2**(bits-1) - 1)``;
 4. **LIF**: ``v_j = sat24(((lam_q * r_j) >> 10) + (a_j << 6))`` where ``r_j`` is
    the previous membrane, or 0 if neuron j spiked at ``t - 1`` (hard reset);
@@ -151,8 +151,8 @@ def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
     samples = np.arange(first_sample, first_sample + batch, dtype=np.int64)[:, None, None]
     steps = np.arange(lsm.steps, dtype=np.int64)[None, :, None]
     cols = np.arange(lsm.neurons, dtype=np.int64)[None, None, :]
-    return torch.from_numpy(contract.read_noise(lsm.noise_seed, samples, steps, cols,
-                                                lsm.noise_amplitude))
+    return torch.from_numpy(contract.column_noise(lsm.noise_seed, samples, steps, cols,
+                                                  lsm.noise_amplitude))
 
 
 # (device, inputs, neurons, steps, noise) -> the fastest kernel measured.

@@ -1,7 +1,10 @@
 """The liquid state machine: configuration, presets, and the float PyTorch model.
 
-Discrete leaky integrate-and-fire with hard reset and no refractory period
-(PAPER.md)::
+Discrete leaky integrate-and-fire with hard reset and no refractory period, as in
+N. Lin, S. Wang, Y. Li et al., "Resistive memory-based zero-shot liquid state machine for
+multimodal event data learning", Nature Computational Science 5, 37-47 (2025),
+doi:10.1038/s43588-024-00751-z (its Methods; the model code is not published, the form is
+reconstructed from the authors' run scripts, github.com/MrLinNing/MemristorLSM)::
 
     u[t] = lam * u[t-1] * (1 - s[t-1]) + W_in x[t] + W_rec s[t-1]
     s[t] = 1  if u[t] >= Vth  else 0
@@ -110,7 +113,9 @@ class LSMConfig:
         return dataclasses.replace(self, **changes)
 
 
-#: The paper's constants per modality (PAPER.md, reconstructed from the authors' scripts).
+#: The paper's constants per modality (Lin et al., Nature Computational Science 5, 37-47
+#: (2025); reconstructed from the authors' run scripts, github.com/MrLinNing/MemristorLSM,
+#: which set them per task).
 PRESETS = {
     "visual": LSMConfig("visual", 256, 200, 50, 0.9, 5.0, 0.3),
     "audio": LSMConfig("audio", 64, 200, 129, 0.97, 5.3, 0.1),

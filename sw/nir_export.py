@@ -22,12 +22,15 @@ on a subgraph it reaches before the node that feeds it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nir
 import numpy as np
 
+from rramlsm.sw._io import atomic_path
 from rramlsm.sw.lsm import Reservoir
 
-__all__ = ["to_nir", "reservoir_from_bundle", "bundle_to_nir", "DEFAULT_DT"]
+__all__ = ["to_nir", "reservoir_from_bundle", "bundle_to_nir", "write_nir_files", "DEFAULT_DT"]
 
 DEFAULT_DT = 1e-4
 
@@ -91,7 +94,7 @@ def reservoir_from_bundle(mb) -> Reservoir:
     """The float reservoir of a bundle's macro: its exported conductance codes with the
     float configuration it was made from (``ModalityBundle.config["lsm"]``)."""
     from rramlsm.errors import BundleError
-    from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig
+    from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig
     from rramlsm.sw.lsm import LSMConfig
 
     raw = (mb.config or {}).get("lsm")
@@ -106,5 +109,18 @@ def reservoir_from_bundle(mb) -> Reservoir:
                           f"the codes are {lsm.inputs} x {lsm.neurons}")
     seed = int(mb.config.get("crossbar_seed", 0))
     n = lsm.inputs
-    return Reservoir(cfg, Crossbar(lsm.pos[:n], lsm.neg[:n], cfg.device, seed),
-                     Crossbar(lsm.pos[n:], lsm.neg[n:], cfg.device, seed))
+    return Reservoir(cfg, CrossbarArrays(lsm.pos[:n], lsm.neg[:n], cfg.device, seed),
+                     CrossbarArrays(lsm.pos[n:], lsm.neg[n:], cfg.device, seed))
+
+
+def write_nir_files(bundle, folder: Path) -> list[Path]:
+    """Each modality's reservoir as a NIR graph (``<modality>.nir``, HDF5; see
+    :func:`to_nir`), for snnTorch and other NIR tools."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for m, mb in bundle.modalities.items():
+        path = folder / f"{m}.nir"
+        with atomic_path(path) as tmp:
+            nir.write(tmp, bundle_to_nir(mb))
+        written.append(path)
+    return written

@@ -50,7 +50,7 @@ from rramlsm.sw.heads import IntegerHead, IntegerLayer
 
 __all__ = ["ReservoirSpec", "read_graph", "parse_graph", "quantize_spec", "import_graph",
            "float_counts", "identity_lut", "RTL_ROWS", "frame_for_graph", "nested_graph",
-           "canonical_graph", "framework_counts", "fidelity"]
+           "canonical_graph", "framework_counts", "fidelity", "write_report_html", "FRAMEWORKS"]
 
 #: Rows of one RTL core (hw/params.py CoreParams): inputs + neurons.
 RTL_ROWS = 1024
@@ -681,7 +681,8 @@ def canonical_graph(spec: ReservoirSpec, *, dt: float = 1e-4, unit_r: bool = Fal
                         nir.Linear(weight=w_rec.astype(np.float32)))
 
 
-FRAMEWORKS = ("snntorch", "norse")  # as in rramlsm.sw.nir_cli
+#: Frameworks a graph can also be run in, to compare (``import-nir --framework``).
+FRAMEWORKS = ("snntorch", "norse")
 
 
 def framework_counts(spec: ReservoirSpec, frames: np.ndarray, framework: str, *,
@@ -764,7 +765,9 @@ def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels
 def _count_figure(counts: dict) -> str:
     """Golden counts against the framework's (or the float model's): a 2-D histogram and the
     distribution of the differences, as a base64 PNG."""
-    from rramlsm.sw.experiments.report import _png, plt
+    import matplotlib.pyplot as plt
+
+    from rramlsm.sw.plots import png_base64
 
     ref_name = next((k for k in counts if k not in ("float", "golden")), "float")
     ref, gold = counts[ref_name].ravel(), counts["golden"].ravel()
@@ -781,7 +784,7 @@ def _count_figure(counts: dict) -> str:
     b.set_xlabel(f"golden - {ref_name} (per neuron and sample, clipped at +-10)")
     b.set_ylabel("count")
     fig.tight_layout()
-    return _png(fig)
+    return png_base64(fig)
 
 
 def write_report_html(path: Path, record: dict, counts: dict | None = None) -> Path:

@@ -1,7 +1,10 @@
-"""Pictures of event samples (matplotlib, Agg backend: no display needed)."""
+"""Pictures of event samples, and figures as embeddable PNGs (matplotlib, Agg backend: no
+display needed)."""
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +16,15 @@ import numpy as np  # noqa: E402
 from rramlsm.sw._io import atomic_path  # noqa: E402
 from rramlsm.sw.datasets.base import EventDataset  # noqa: E402
 
-__all__ = ["plot_sample", "draw_sample", "plot_comparison"]
+__all__ = ["plot_sample", "draw_sample", "plot_comparison", "png_base64"]
+
+
+def png_base64(fig) -> str:
+    """``fig`` as a base64 PNG (for a data URI in an HTML report); the figure is closed."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def draw_sample(ds: EventDataset, index: int, axes_row, *, frames: int = 6) -> None:

@@ -1,4 +1,5 @@
-"""The zero-shot protocol of PAPER.md, measured honestly.
+"""The zero-shot protocol of Lin et al., Nature Computational Science 5, 37-47 (2025),
+measured honestly.
 
 Visual-audio task: heads are trained on *seen* classes (1-7) only, pairing
 the i-th image with the i-th utterance of a class; *unseen* classes (8, 9)
@@ -37,7 +38,7 @@ __all__ = ["ZeroShotConfig", "ZeroShotSplit", "make_split", "retrieval_top1", "p
 
 @dataclass(frozen=True)
 class ZeroShotConfig:
-    """Protocol and head-training settings (defaults: PAPER.md, plus re-pairing)."""
+    """Protocol and head-training settings (defaults: Lin et al. 2025, plus re-pairing)."""
 
     seen: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
     unseen: tuple[int, ...] = (8, 9)

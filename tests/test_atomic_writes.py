@@ -35,14 +35,15 @@ SCRATCH = {
     ("cosim/tb_uart.py", "run_test_host_driver"): "testbench results in the caller's "
                                                   "scratch folder",
     ("sw/datasets/builtin.py", "_cached"): "EventDataset.save writes through atomic_path",
-    ("sw/experiments/sweep.py", "run_sweep"): "results.jsonl is an append-only journal: a line cut by a "
-                                  "crash is found and its trial rerun (_read_results)",
-    ("sw/experiments/tune.py", "add"): "trials.jsonl is an append-only journal: a line cut by a crash is "
-                           "found and its trial rerun (read_trials)",
+    ("sw/experiments/sweep.py", "run_sweep"): "results.jsonl is an append-only journal: a "
+                                              "line cut by a crash is found and its trial "
+                                              "rerun (_read_results)",
+    ("sw/experiments/tune.py", "add"): "trials.jsonl is an append-only journal: a line cut "
+                                       "by a crash is found and its trial rerun "
+                                       "(read_trials)",
     ("sw/bundle.py", "write_bundle"): "the whole folder is written under a temporary name "
                                       "and renamed into place",
-    ("sw/experiments/report.py", "_png"): "into an in-memory buffer",
-    ("sw/experiments/sweep.py", "_png"): "into an in-memory buffer",
+    ("sw/plots.py", "png_base64"): "into an in-memory buffer",
 }
 
 

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from rramlsm.sw.experiments.baselines import BaselineConfig, SpikingRNN, train_protonet, train_srnn_clip
+from rramlsm.sw.experiments.baselines import (
+    BaselineConfig,
+    SpikingRNN,
+    train_protonet,
+    train_srnn_clip,
+)
 from rramlsm.sw.experiments.training_cost import count_flops, training_cost
 from rramlsm.sw.features import frame_dataset
 from rramlsm.sw.lsm import PRESETS, make_reservoir, run_lif

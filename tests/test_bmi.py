@@ -13,7 +13,6 @@ import pytest
 
 from rramlsm.errors import ConfigError, EventDataError
 from rramlsm.sw import contract
-from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.datasets.letters import (
     CUBE_KEY,
     LETTERS,
@@ -29,6 +28,7 @@ from rramlsm.sw.datasets.letters import (
     write_single_letters,
 )
 from rramlsm.sw.datasets.raster import RasterDataset
+from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.features import lsm_counts
 from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.lsm import LSMConfig, make_reservoir

@@ -217,7 +217,7 @@ def test_internal_error_prints_a_traceback_and_says_it_is_a_bug(monkeypatch, cap
     def broken(*args, **kwargs):
         raise RuntimeError("an internal inconsistency")
 
-    monkeypatch.setattr("rramlsm.arguments.bundle_argument", broken)
+    monkeypatch.setattr("rramlsm.commands.bundle.bundle_argument", broken)
     code, err = _run(["eval", "--bundle", paths["bundle"]], capsys)
     assert code == 1
     assert "Traceback" in err and "RuntimeError: an internal inconsistency" in err
@@ -232,7 +232,7 @@ def test_os_errors_past_the_argument_checks(number, code, monkeypatch, capsys, p
     def failing_write(*args, **kwargs):
         raise OSError(number, "refused", "/some/output.json")
 
-    monkeypatch.setattr("rramlsm.arguments.bundle_argument", failing_write)
+    monkeypatch.setattr("rramlsm.commands.bundle.bundle_argument", failing_write)
     got, err = _run(["eval", "--bundle", paths["bundle"]], capsys)
     assert got == code
     if code == 2:
@@ -245,7 +245,7 @@ def test_keyboard_interrupt_is_no_bug(monkeypatch, capsys, paths):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rramlsm.arguments.bundle_argument", interrupted)
+    monkeypatch.setattr("rramlsm.commands.bundle.bundle_argument", interrupted)
     code, err = _run(["eval", "--bundle", paths["bundle"]], capsys)
     assert code == 130 and "Traceback" not in err and BUG_NOTICE not in err
 
@@ -258,9 +258,8 @@ def test_keyboard_interrupt_is_no_bug(monkeypatch, capsys, paths):
 def test_cosim_out_is_a_folder_or_a_json_file(out, written, tmp_path, monkeypatch, capsys,
                                              paths):
     """The user's report: ``cosim --out DIR`` crashed with IsADirectoryError."""
-    import rramlsm.cosim.commands as cosim_commands
-    import rramlsm.cosim.run as cosim_run
-    from rramlsm.sw.commands import write_json
+    import rramlsm.commands.cosim as cosim_command
+    from rramlsm.sw._io import write_json
 
     (tmp_path / "runs" / "existing.json").mkdir(parents=True)
     summary = {"samples": 2, "samples_per_modality": {"visual": 1, "audio": 1},
@@ -272,8 +271,8 @@ def test_cosim_out_is_a_folder_or_a_json_file(out, written, tmp_path, monkeypatc
         write_json(out, summary)
         return summary
 
-    monkeypatch.setattr(cosim_run, "run_cosim", fake_run_cosim)
-    monkeypatch.setattr(cosim_commands, "sample_frames", lambda *a, **k: {})
+    monkeypatch.setattr(cosim_command, "run_cosim", fake_run_cosim)
+    monkeypatch.setattr(cosim_command, "sample_frames", lambda *a, **k: {})
     code = main(["cosim", "--bundle", paths["bundle"], "--samples", "1",
                  "--out", str(tmp_path / out)])
     assert code == 0, capsys.readouterr().err

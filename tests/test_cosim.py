@@ -14,10 +14,10 @@ import pytest
 from rramlsm.cli import main
 from rramlsm.cosim.blocks import run_block
 from rramlsm.cosim.build import simulator
-from rramlsm.cosim.commands import sample_frames
 from rramlsm.cosim.run import cosim_failures, expected_runs, run_cosim
 from rramlsm.errors import RRAMLSMError
 from rramlsm.sw.bundle import Bundle, ModalityBundle, load_bundle, quantize_prototypes, write_bundle
+from rramlsm.sw.features import sample_frames
 from rramlsm.sw.golden import IntegerLSM
 from rramlsm.sw.heads import HeadConfig, ProjectionHead, quantize_head
 
@@ -91,14 +91,13 @@ def test_demo_rtl_check_fails_on_failed_or_missing_cocotb_results(monkeypatch, t
                                                                    change, reason):
     """A testbench that times out records no mismatch: only its failed or missing result
     shows that the RTL was not checked, and the demo's check must say so."""
-    import rramlsm.cosim.commands as cosim_commands
-    from rramlsm.sw.commands import _rtl_check
+    import rramlsm.commands.train as train_command
 
-    monkeypatch.setattr(cosim_commands, "rtl_check", lambda bundle, n: dict(_PASSING))
-    assert _rtl_check(tmp_path, 5)["passed"]
+    monkeypatch.setattr(train_command, "rtl_check", lambda bundle, n: dict(_PASSING))
+    assert train_command.demo_rtl_check(tmp_path, 5)["passed"]
     summary = {k: v for k, v in {**_PASSING, **change}.items() if v is not None}
-    monkeypatch.setattr(cosim_commands, "rtl_check", lambda bundle, n: summary)
-    r = _rtl_check(tmp_path, 5)
+    monkeypatch.setattr(train_command, "rtl_check", lambda bundle, n: summary)
+    r = train_command.demo_rtl_check(tmp_path, 5)
     assert r["ran"] and not r["passed"] and reason in r["failures"]
 
 

@@ -79,7 +79,7 @@ def test_device_validation_messages(kwargs, exc, message):
 def test_adc_and_crossbar_validation_messages():
     with pytest.raises(ValueError, match="ADCConfig bits must be an integer >= 1, not 0"):
         ADCConfig(bits=0)
-    with pytest.raises(ValueError, match="Crossbar rows must be an integer >= 1, not -3"):
+    with pytest.raises(ValueError, match="CrossbarArrays rows must be an integer >= 1, not -3"):
         sample_crossbar(-3, 4, seed=0)
-    with pytest.raises(TypeError, match="Crossbar device must be a DeviceConfig, not dict"):
+    with pytest.raises(TypeError, match="CrossbarArrays device must be a DeviceConfig, not dict"):
         sample_crossbar(3, 4, {}, seed=0)

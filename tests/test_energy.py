@@ -81,12 +81,16 @@ def _tiny_bundle():
 
 
 def test_energy_report_of_a_tiny_bundle_by_hand():
-    from rramlsm.sw.commands import energy_report
+    from functools import partial
+
+    from rramlsm.hw.cycles import macro_cycles
+    from rramlsm.sw.energy import energy_report
 
     frames = np.zeros((1, 4, 3), np.uint8)
     frames[0, 0, :2] = 1          # step 0: 2 active rows
     frames[0, 2, 0] = 1           # step 2: 1 active row; steps 1 and 3 read nothing
-    r = energy_report(_tiny_bundle(), {"visual": frames}, lanes=2, head_lanes=3)
+    r = energy_report(_tiny_bundle(), {"visual": frames}, lanes=2, head_lanes=3,
+                      rtl_cycles=partial(macro_cycles, lanes=2, head_lanes=3))
     v = r["modalities"]["visual"]
     assert v["events"]["spikes"] == 0 and v["events"]["active_rows"] == 3
     # Per operation (pJ), from the documented defaults:

@@ -17,7 +17,7 @@ from rramlsm.sw.lsm import (
     LSMConfig,
     calibrate_weight_scale,
     float_features,
-    lif_step,
+    float_lif_step,
     make_reservoir,
     run_lif,
 )
@@ -46,8 +46,8 @@ def test_float_lif_hand_checked():
 
 
 @pytest.mark.parametrize("density", [0.1, 0.5])   # input drive: gather-sum and matmul paths
-def test_run_lif_is_lif_step_in_a_loop(density):
-    """run_lif (in place, step-major) is lif_step stepped over time, bit for bit."""
+def test_run_lif_is_float_lif_step_in_a_loop(density):
+    """run_lif (in place, step-major) is float_lif_step stepped over time, bit for bit."""
     cfg = PRESETS["visual"].replace(inputs=40, neurons=30, steps=25, threshold=2.0)
     w_in, w_rec = make_reservoir(cfg, seed=5).float_weights()
     x = torch.from_numpy((np.random.default_rng(5).random((7, 25, 40)) < density)
@@ -55,7 +55,7 @@ def test_run_lif_is_lif_step_in_a_loop(density):
     counts, train = run_lif(x, w_in, w_rec, cfg.decay, cfg.threshold, record=True)
     s = u = torch.zeros(7, 30)
     for t in range(25):
-        s, u = lif_step(x[:, t] @ w_in, s, u, w_rec, cfg.decay, cfg.threshold)
+        u, s = float_lif_step(x[:, t] @ w_in, s, u, w_rec, cfg.decay, cfg.threshold)
         assert torch.equal(train[:, t], s.to(torch.uint8)), t
     assert counts.sum() > 0 and torch.equal(counts, train.sum(1).float())
 
@@ -183,7 +183,7 @@ def test_golden_matches_a_scalar_reference_with_noise():
             new_s = []
             for j in range(6):
                 col = sum(w[i][j] for i in active)
-                col += int(contract.read_noise(11, 5 + n, t, j, lsm.noise_amplitude))
+                col += int(contract.column_noise(11, 5 + n, t, j, lsm.noise_amplitude))
                 a = min(max(col >> 1, -64), 63)
                 rj = 0 if s[j] else v[j]
                 v[j] = min(max(((lsm.decay_q * rj) >> 10) + (a << 6), contract.MEMBRANE_MIN),
@@ -195,7 +195,7 @@ def test_golden_matches_a_scalar_reference_with_noise():
 
 
 def test_read_noise_distribution():
-    z = contract.read_noise(1, 0, np.arange(256)[:, None], np.arange(256)[None, :], 600)
+    z = contract.column_noise(1, 0, np.arange(256)[:, None], np.arange(256)[None, :], 600)
     assert z.min() >= -600 and z.max() < 600
     assert z.std() == pytest.approx(600 / np.sqrt(6), rel=0.05)
     assert abs(z.mean()) < 5
@@ -308,7 +308,7 @@ def test_golden_is_the_contracts_adc_and_lif_step():
         counts = np.zeros(9, np.int64)
         for t in range(cfg.steps):
             col = np.concatenate([x[n, t], s]).astype(np.int64) @ w
-            col += contract.read_noise(3, 2 + n, t, np.arange(9), lsm.noise_amplitude)
+            col += contract.column_noise(3, 2 + n, t, np.arange(9), lsm.noise_amplitude)
             v, s = contract.lif_step(v, s, contract.adc(col, 6, 2), lsm.decay_q, lsm.threshold_q)
             counts += s
         np.testing.assert_array_equal(got[n], counts)

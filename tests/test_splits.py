@@ -63,10 +63,10 @@ def test_cli_bad_split_on_the_data_exits_2_in_one_line(spec, needle, digits, spe
 def test_rotation_reports_every_split_and_the_aggregate(digits, speech):
     """Two held-out pairs x two seeds on a small subset: per-split and aggregate figures with
     s.d. and t intervals, for both paths; the report draws the heat map."""
-    from rramlsm.sw.heads import HeadConfig
     from rramlsm.sw.experiments.audiovisual import PipelineConfig
     from rramlsm.sw.experiments.report import _rotation_html
     from rramlsm.sw.experiments.split_rotation import run_split_rotation
+    from rramlsm.sw.heads import HeadConfig
     from rramlsm.sw.zeroshot import ZeroShotConfig
     from tests.test_zeroshot import _few
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rramlsm.sw.device import DeviceConfig
-from rramlsm.sw.lsm import PRESETS
 from rramlsm.sw.experiments.srnn_transfer import program_weights
+from rramlsm.sw.lsm import PRESETS
 
 CFG = PRESETS["visual"].replace(inputs=30, neurons=20)
 
@@ -66,8 +66,8 @@ def _trained():
     import torch
 
     from rramlsm.sw.device import ADCConfig
-    from rramlsm.sw.heads import HeadConfig, ProjectionHead
     from rramlsm.sw.experiments.srnn_transfer import TrainedSRNN
+    from rramlsm.sw.heads import HeadConfig, ProjectionHead
 
     torch.manual_seed(0)
     configs = {"visual": CFG.replace(device=DeviceConfig(read_noise=0.02, stuck_on=0.01)),

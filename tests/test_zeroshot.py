@@ -286,8 +286,8 @@ def test_calibration_and_selection_never_depend_on_unseen_classes(digits, speech
     """Poison the unseen classes' samples (no events at all): the calibration (samples,
     weight scale, passes), the split, the validation curve, the selected epoch, the heads
     and every seen-class figure are the same, for the default split and a rotated one."""
-    from rramlsm.sw.lsm import PRESETS
     from rramlsm.sw.experiments.audiovisual import PipelineConfig, calibration_on_training, run_seed
+    from rramlsm.sw.lsm import PRESETS
 
     v, a = _few(digits), _few(speech)
     for seen, unseen in (((1, 2, 3, 4, 5, 6, 7), (8, 9)), ((0, 1, 2, 4, 6, 7, 8, 9), (3, 5))):

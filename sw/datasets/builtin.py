@@ -29,7 +29,8 @@ from rramlsm.sw.datasets.dvs import DVSConfig, images_to_events
 from rramlsm.sw.datasets.speech import DIGIT_WORDS, Utterance, synth_batch, voice_grid
 from rramlsm.sw.events import COCHLEA_CHANNELS, NMNIST_SENSOR
 
-__all__ = ["cache_dir", "build_digits", "build_speech", "BUILTIN", "GENERATOR_VERSION"]
+__all__ = ["cache_dir", "build_digits", "build_speech", "BUILTIN", "DEFAULT_SOURCES",
+           "GENERATOR_VERSION"]
 
 GENERATOR_VERSION = 1
 
@@ -140,3 +141,7 @@ def build_speech(
 
 
 BUILTIN = {"digits": build_digits, "speech": build_speech}
+
+#: The built-in source of each of the macro's cores: what the demo trains on and what
+#: ``cosim``, ``energy``, ``fpga`` and ``run-fpga`` send through a bundle by default.
+DEFAULT_SOURCES = {"visual": "digits", "audio": "speech"}

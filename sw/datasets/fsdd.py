@@ -21,10 +21,11 @@ from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.datasets.cochlea import Cochlea, CochleaConfig
 from rramlsm.sw.events import COCHLEA_CHANNELS, validate_events
 
-__all__ = ["read_wav", "load_wav_folder", "FSDD_TEST_INDICES"]
+__all__ = ["read_wav", "load_wav_folder", "FSDD_TEST_INDICES", "FSDD_NAME"]
 
 FSDD_TEST_INDICES = range(0, 5)
-_NAME = re.compile(r"^(?P<label>[^_]+)_(?P<speaker>[^_]+)_(?P<index>\d+)$")
+#: An FSDD file name (stem): ``<digit>_<speaker>_<index>``.
+FSDD_NAME = re.compile(r"^(?P<label>[^_]+)_(?P<speaker>[^_]+)_(?P<index>\d+)$")
 
 
 #: Sample rates a speech recording can have (Hz); outside them the header is wrong.
@@ -83,7 +84,7 @@ def load_wav_folder(
         raise EventDataError(f"{root}: no .wav files")
     waves, rates, labels, is_train, groups = [], [], [], [], []
     for f in files:
-        m = _NAME.match(f.stem)
+        m = FSDD_NAME.match(f.stem)
         if not m:
             raise EventDataError(f"{f}: name is not {{digit}}_{{speaker}}_{{index}}.wav")
         if m["label"] not in {str(d) for d in range(10)}:

@@ -113,7 +113,7 @@ class LetterImageConfig:
     steps: int = 50
     """Rate-coding steps T."""
     rate: float = 0.4
-    """Spike probability per step of a fully inked pixel (PAPER.md: p = 0.4 * pixel)."""
+    """Spike probability per step of a fully inked pixel (Lin et al. 2025: p = 0.4 * pixel)."""
     letter_px: float = 20.0
     """Nominal letter size in pixels (MNIST-like: 20 px in a 28 px frame)."""
     rotation_deg: float = 12.0

@@ -22,7 +22,7 @@ from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.events import COCHLEA_CHANNELS, make_audio_events, validate_events
 
-__all__ = ["load_ntidigits", "write_ntidigits", "NTIDIGITS_LABELS"]
+__all__ = ["load_ntidigits", "write_ntidigits", "NTIDIGITS_LABELS", "recording_events"]
 
 #: Single-utterance labels and their classes; "o" only with include_oh.
 NTIDIGITS_LABELS = {"z": 0, **{str(d): d for d in range(1, 10)}, "o": 10}
@@ -95,7 +95,7 @@ def _read_splits(f: h5py.File, path: Path, include_oh: bool):
             addr_node, ts_node = addr_g.get(sid), ts_g.get(sid)
             if not isinstance(addr_node, h5py.Dataset) or not isinstance(ts_node, h5py.Dataset):
                 raise EventDataError(f"{where}: addresses or timestamps missing")
-            events.append(_recording(where, addr_node[()], ts_node[()]))
+            events.append(recording_events(where, addr_node[()], ts_node[()]))
             labels.append(NTIDIGITS_LABELS[label])
             is_train.append(split == "train")
             groups.append(sid.split("-")[1] if sid.count("-") >= 2 else sid)
@@ -106,7 +106,7 @@ def _is_real(dtype: np.dtype) -> bool:
     return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
 
 
-def _recording(where: str, addr, ts, channels: int = COCHLEA_CHANNELS) -> np.ndarray:
+def recording_events(where: str, addr, ts, channels: int = COCHLEA_CHANNELS) -> np.ndarray:
     """One recording's channels and timestamps (seconds) as checked audio events: channels
     must be whole numbers in ``0..channels-1`` and timestamps finite, so that no value is
     cast into another.  (Also the SHD/SSC reader's, with 700 channels.)"""

@@ -29,7 +29,7 @@ import numpy as np
 from rramlsm.errors import EventDataError
 from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets.base import EventDataset
-from rramlsm.sw.datasets.ntidigits import _recording, read_hdf5
+from rramlsm.sw.datasets.ntidigits import read_hdf5, recording_events
 
 __all__ = ["SHD_CHANNELS", "load_shd", "write_shd"]
 
@@ -103,7 +103,7 @@ def _read(f: h5py.File, path: Path):
             raise EventDataError(f"{path}: {len(spk)} speakers for {n} recordings")
     else:
         spk = np.zeros(n, np.int64)
-    events = [_recording(f"{path}:{i}", units[i], times[i], SHD_CHANNELS) for i in range(n)]
+    events = [recording_events(f"{path}:{i}", units[i], times[i], SHD_CHANNELS) for i in range(n)]
     return events, lab, spk
 
 

@@ -59,7 +59,9 @@ __all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PA
            "aggregate_seeds", "run_seed", "calibrate_on_training", "calibration_on_training",
            "calibration_samples", "CALIBRATION_SAMPLES", "chip_seeds", "chance_levels"]
 
-#: PAPER.md's figures, for the report's comparison table.
+#: The figures of Lin et al., Nature Computational Science 5, 37-47 (2025) (linear probes
+#: and zero-shot retrieval in its Results, training-cost ratios in its abstract), for the
+#: report's comparison table.
 PAPER_FIGURES = {
     "zero_shot_seen_top1": {"software": 66.1, "hardware": 67.42, "srnn_clip": 82.28,
                             "protonet": 56.9},
@@ -89,8 +91,9 @@ class PipelineConfig:
     """Canonical dimensions kept by CCA."""
     align_regs: tuple[float, ...] = (0.01, 0.1, 1.0)
     """Regularisation strengths tried for CCA and ridge (chosen on validation pairs)."""
-    read_noise: bool = False
-    """Hardware path with the golden model's read noise."""
+    hardware_noise: bool = False
+    """Hardware path with the golden model's read noise (its level: the devices'
+    ``read_noise``)."""
     lsm_overrides: dict = field(default_factory=dict)
     """Changes to both reservoirs' preset configurations (e.g. ``device``, ``adc``,
     ``neurons``), applied before calibration: the sweeps' non-idealities."""
@@ -106,7 +109,8 @@ class PipelineConfig:
     ``"golden"`` (the macro's counts, with its ADC and the configured read noise: heads fitted
     to what the hardware computes; the chip as calibrated, before any deployment drift)."""
     per_modality: dict = field(default_factory=dict)
-    """Per-modality changes over the above (a tuned configuration, :mod:`rramlsm.sw.experiments.tune`):
+    """Per-modality changes over the above (a tuned configuration,
+    :mod:`rramlsm.sw.experiments.tune`):
     ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``; a
     ``"framing"`` entry (how the data were framed) is recorded in the bundle, so that ``eval``
     and ``cosim`` frame new data the same way."""
@@ -290,11 +294,11 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                                              classes=seen) for m in data}
     counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
                   "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",
-                                       noise=cfg.read_noise)} for m in data}
+                                       noise=cfg.hardware_noise)} for m in data}
     # The int8 heads are calibrated on the chip as it was when they were made.
     calib_counts = {m: counts[m]["golden"] if not cfg.deploy_device else
                     lsm_counts(data[m], configs[m], seed=chip[m], path="golden",
-                               noise=cfg.read_noise) for m in data}
+                               noise=cfg.hardware_noise) for m in data}
     # Counts per readout window; a rate is a count over the window's steps.
     steps = {m: configs[m].window_steps for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
@@ -359,7 +363,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
         protos = quantize_prototypes(class_prototypes(emb_hw[o].astype(np.float64), labels[o],
                                                       classes))
         lsm = quantize_reservoir(make_reservoir(deployed[m], seed=chip[m]),
-                                 noise=cfg.read_noise, noise_seed=chip[m])
+                                 noise=cfg.hardware_noise, noise_seed=chip[m])
         framing = cfg.per_modality.get(m, {}).get("framing")
         mb = ModalityBundle(lsm, iheads[m], protos, classes,
                             {"lsm": dataclasses.asdict(configs[m]), "crossbar_seed": chip[m],

@@ -40,7 +40,7 @@ class BaselineConfig:
     """Training recipe of the baselines (also what the training-cost count assumes)."""
 
     epochs: int = 100
-    """SRNN-CLIP epochs over the seen training pairs (PAPER.md: 100)."""
+    """SRNN-CLIP epochs over the seen training pairs (Lin et al. 2025: 100)."""
     batch: int = 32
     lr: float = 1e-3
     temperature: float = 1.0

@@ -1,6 +1,7 @@
 """The BMI task: zero-shot alignment of attempted-handwriting neural activity and letter images.
 
-The paper's third showcase (PAPER.md): two 2048-neuron reservoirs -- one fed
+The third showcase of Lin et al., Nature Computational Science 5, 37-47 (2025): two 2048-neuron
+reservoirs -- one fed
 with 192 channels of binarised motor-cortex activity over 201 bins, one with
 28 x 28 letter images rate-coded over 50 steps -- and two heads 2048 -> 256
 trained with the label-aware contrastive loss (temperature 0.5) on 22 seen
@@ -55,7 +56,7 @@ from rramlsm.sw.zeroshot import (
 __all__ = ["BMIConfig", "BMIResult", "run_bmi", "load_neural_source", "PAPER_BMI", "bmi_energy",
            "bmi_zeroshot_config"]
 
-#: PAPER.md's BMI figures (software).
+#: The BMI figures (software) of Lin et al., Nature Computational Science 5, 37-47 (2025).
 PAPER_BMI = {"zero_shot_seen_top1": 52.27, "zero_shot_unseen_top1": 70.83}
 
 
@@ -82,13 +83,14 @@ class BMIConfig:
     """``"model"`` (the built-in motor-cortex model) or ``"willett:PATH"`` (singleLetters.mat)."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     neurons: int = 2048
-    """Reservoir neurons of both LSMs (PAPER.md: 2048)."""
+    """Reservoir neurons of both LSMs (Lin et al. 2025: 2048)."""
     target_rate: float | None = 0.05
     """Calibrate each reservoir to this firing rate; None keeps the paper's constants."""
     zeroshot: ZeroShotConfig = field(default_factory=bmi_zeroshot_config)
     neural_model: MotorCortexConfig = MotorCortexConfig()
     images: LetterImageConfig = LetterImageConfig()
-    read_noise: bool = False
+    hardware_noise: bool = False
+    """Hardware path with the golden model's read noise."""
     windows: dict = field(default_factory=lambda: {"neural": "auto", "letters": "auto"})
     """Readout windows per reservoir: a count, or ``"auto"`` to choose it per seed by
     cross-validation on the seen letters' training trials
@@ -204,7 +206,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
                                                         chip[m], cfg.zeroshot.seen)
     letters, neural = data["letters"], data["neural"]
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
-                                noise=cfg.read_noise and p == "golden")
+                                noise=cfg.hardware_noise and p == "golden")
                   for p in ("float", "golden")} for m in data}
     steps = {m: configs[m].window_steps for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
@@ -327,8 +329,8 @@ def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
     their 2048 -> 256 heads, macro against the dense digital baseline, on ``samples``
     built-in samples per modality (no bundle: the BMI task stays off the RTL)."""
     from rramlsm.sw.energy import OpEnergies, analog_latency_ns, count_events, energy_figures
-    from rramlsm.sw.golden import golden_counts, quantize_reservoir
     from rramlsm.sw.experiments.audiovisual import chip_seeds
+    from rramlsm.sw.golden import golden_counts, quantize_reservoir
 
     e = energies or OpEnergies()
     data = {"neural": build_neural(MotorCortexConfig(trials=max(2, -(-samples // 26)))),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import matplotlib
@@ -14,16 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rramlsm.sw._io import atomic_path  # noqa: E402
+from rramlsm.sw.plots import png_base64  # noqa: E402
 
 __all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures", "summary_rows",
            "class_list", "rotation_figures"]
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _pca2(x: np.ndarray) -> np.ndarray:
@@ -80,7 +72,7 @@ def figures(result) -> dict[str, str]:
             ax.annotate(str(c), m, fontsize=12, weight="bold")
         ax.set_title(f"{path} embeddings (PCA), seed {s0.seed}; digits 8, 9 unseen")
         ax.legend(loc="best", fontsize=8)
-        out[f"embeddings_{path}"] = _png(fig)
+        out[f"embeddings_{path}"] = png_base64(fig)
 
     # Class-mean cross-modal similarity (hardware embeddings).
     classes = s0.bundle.modalities["visual"].classes
@@ -96,7 +88,7 @@ def figures(result) -> dict[str, str]:
     ax.set_ylabel("audio class mean")
     ax.set_title("cross-modal cosine similarity (hardware)")
     fig.colorbar(im, ax=ax)
-    out["similarity"] = _png(fig)
+    out["similarity"] = png_base64(fig)
 
     # Confusion of the macro's 9-way prototype classifier on the test split.
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
@@ -118,7 +110,7 @@ def figures(result) -> dict[str, str]:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{m} macro classifier (int8, golden model)")
-    out["confusion"] = _png(fig)
+    out["confusion"] = png_base64(fig)
 
     # Spike rasters of one sample per modality (golden model).
     fig, axes = plt.subplots(2, 2, figsize=(10, 5), gridspec_kw={"width_ratios": [1, 2]})
@@ -136,14 +128,14 @@ def figures(result) -> dict[str, str]:
                                fontsize=9)
         axes[row, 1].set_xlabel("time step")
     fig.tight_layout()
-    out["rasters"] = _png(fig)
+    out["rasters"] = png_base64(fig)
 
     # Training curve of seed 0: why selection matters.
     hist = s0.history
     fig = _training_curve(hist, [h["test"]["seen"]["a2v"] for h in hist],
                           [h["test"]["unseen"]["a2v"] for h in hist], s0.best_epoch, s0.seed,
                           " a2v")
-    out["curve"] = _png(fig)
+    out["curve"] = png_base64(fig)
     return out
 
 
@@ -214,7 +206,7 @@ def rotation_figures(rot: dict) -> dict[str, str]:
         ax.set_ylabel("held-out class")
         ax.set_title(f"unseen top-1 % per held-out pair ({path})", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    out["split rotation: unseen accuracy per held-out pair (chance 50 %, white)"] = _png(fig)
+    out["split rotation: unseen accuracy per held-out pair (chance 50 %, white)"] = png_base64(fig)
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     series = [(f"{path}\n{name}", [sp[path][key] if "." not in key else
@@ -231,7 +223,7 @@ def rotation_figures(rot: dict) -> dict[str, str]:
     ax.set_ylabel("top-1 % (mean over seeds)")
     ax.set_title(f"distribution over {len(rot['splits'])} splits", fontsize=9)
     ax.legend(fontsize=7)
-    out["split rotation: distribution over splits"] = _png(fig)
+    out["split rotation: distribution over splits"] = png_base64(fig)
     return out
 
 
@@ -262,7 +254,8 @@ unseen {ch['unseen_top1']:.1f} %, GZSL {ch['gzsl']:.1f} %.</p>
 
 
 def write_report(path: str | Path, result, metrics: dict) -> Path:
-    """Write ``report.html`` (atomically) for a :class:`~rramlsm.sw.experiments.audiovisual.PipelineResult`."""
+    """Write ``report.html`` (atomically) for a
+    :class:`~rramlsm.sw.experiments.audiovisual.PipelineResult`."""
     from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES as P
 
     figs = figures(result)
@@ -349,12 +342,12 @@ def bmi_figures(result) -> dict[str, str]:
             ax.annotate(names[c], xy[lab == c].mean(0), fontsize=14, weight="bold")
         ax.set_title(f"unseen letters, {path} embeddings (PCA)")
         ax.legend(fontsize=8)
-    out["unseen embeddings"] = _png(fig)
+    out["unseen embeddings"] = png_base64(fig)
 
     hist = s0["history"]
     fig = _training_curve(hist, [h["test_seen_top1"] for h in hist],
                           [h["test_unseen_top1"] for h in hist], s0["best_epoch"], s0["seed"])
-    out["training curve"] = _png(fig)
+    out["training curve"] = png_base64(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 2, 1]})
     li, ne = result.letters, result.neural
@@ -375,7 +368,7 @@ def bmi_figures(result) -> dict[str, str]:
     axes[2].set_title("population activity, mean over trials", fontsize=8)
     axes[2].set_xlabel("10 ms bin")
     fig.tight_layout()
-    out["inputs"] = _png(fig)
+    out["inputs"] = png_base64(fig)
     return out
 
 

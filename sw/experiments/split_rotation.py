@@ -81,7 +81,8 @@ def resolve_unseen_splits(spec: str, v_labels, a_labels) -> tuple[list[int], lis
 
 
 def split_figures(result) -> dict:
-    """The figures one split keeps from a :class:`~rramlsm.sw.experiments.audiovisual.SeedResult`."""
+    """The figures one split keeps from a
+    :class:`~rramlsm.sw.experiments.audiovisual.SeedResult`."""
     keys = ("seen_top1", "unseen_top1", "prototype_seen_top1", "prototype_unseen_top1")
     return {path: {**{k: getattr(result, path)["zero_shot"][k] for k in keys},
                    "gzsl": dict(getattr(result, path)["gzsl"])}

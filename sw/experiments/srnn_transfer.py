@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rramlsm.sw.device import ADCConfig, Crossbar, DeviceConfig, conductance_codes
+from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig, conductance_codes
 from rramlsm.sw.lsm import LSMConfig, Reservoir
 
 __all__ = ["program_weights", "TrainedSRNN", "train_srnn_for_chip", "save_trained_srnn",
@@ -60,14 +60,14 @@ def program_weights(w_in: np.ndarray, w_rec: np.ndarray, config: LSMConfig, *, s
     scale = w_max / (dev.g_max_us - dev.g_min_us)
     rng = np.random.default_rng(seed)
 
-    def pair(w: np.ndarray) -> Crossbar:
+    def pair(w: np.ndarray) -> CrossbarArrays:
         codes = []
         for part in (np.clip(w, 0, None), np.clip(-w, 0, None)):
             g = dev.g_min_us + part / scale
             if write_sd_us:
                 g = g + rng.normal(0.0, write_sd_us, size=g.shape)
             codes.append(conductance_codes(g, dev, rng))
-        return Crossbar(codes[0], codes[1], dev, seed)
+        return CrossbarArrays(codes[0], codes[1], dev, seed)
 
     return Reservoir(config.replace(weight_scale=float(scale)), pair(w_in), pair(w_rec))
 
@@ -94,11 +94,11 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
                         zeroshot=None, cache: bool = True) -> TrainedSRNN:
     """SRNN-CLIP for chip seed ``seed`` (started from that chip's calibrated reservoirs, the
     split of ``seed``), cached under ``$RRAMLSM_CACHE/srnn`` by data, recipe and seed."""
-    from rramlsm.sw.experiments.baselines import BaselineConfig, train_srnn_clip
     from rramlsm.sw.datasets.builtin import cache_dir
+    from rramlsm.sw.experiments.audiovisual import calibrate_on_training, chip_seeds
+    from rramlsm.sw.experiments.baselines import BaselineConfig, train_srnn_clip
     from rramlsm.sw.features import dataset_fingerprint, frame_dataset
     from rramlsm.sw.lsm import PRESETS, make_reservoir
-    from rramlsm.sw.experiments.audiovisual import calibrate_on_training, chip_seeds
     from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     zs = zeroshot or ZeroShotConfig()
@@ -174,18 +174,18 @@ def load_trained_srnn(path: Path) -> TrainedSRNN:
 
 def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
                      adc: ADCConfig | None = None, write_sd_us: float = 0.0,
-                     read_noise: bool = False, zeroshot=None,
+                     hardware_noise: bool = False, zeroshot=None,
                      retrain_epochs: int | None = None) -> dict:
     """The trained SRNN written onto ``device`` and run on the golden model (read noise when
-    ``read_noise``), embedded by its own trained heads: the sweep's metrics.
+    ``hardware_noise``), embedded by its own trained heads: the sweep's metrics.
 
     With ``retrain_epochs``, also ``heads_retrained_*``: new heads trained on this chip's
     (hardware) features, as the LSM's are on every chip; the SRNN weights stay as trained.
     """
+    from rramlsm.sw.experiments.audiovisual import chip_seeds
     from rramlsm.sw.features import frame_dataset
     from rramlsm.sw.golden import golden_counts, quantize_reservoir
     from rramlsm.sw.heads import HeadConfig, ProjectionHead
-    from rramlsm.sw.experiments.audiovisual import chip_seeds
     from rramlsm.sw.zeroshot import (
         ZeroShotConfig,
         evaluate_embeddings,
@@ -201,7 +201,7 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
     for m, ds in data.items():
         cfg = trained.configs[m].replace(device=device, adc=adc or trained.configs[m].adc)
         res = program_weights(*trained.weights[m], cfg, seed=chip[m], write_sd_us=write_sd_us)
-        lsm = quantize_reservoir(res, noise=read_noise, noise_seed=chip[m])
+        lsm = quantize_reservoir(res, noise=hardware_noise, noise_seed=chip[m])
         rates[m] = golden_counts(lsm, frame_dataset(ds, cfg)).astype(np.float32) / cfg.steps
         head = ProjectionHead(HeadConfig(**trained.head_configs[m]))
         head.load_state_dict(trained.heads[m])

@@ -17,7 +17,8 @@ Config (TOML)::
     seeds = [0, 1, 2, 3, 4]
     epochs = 100                   # head training epochs per trial
     model = "lsm"                  # or "srnn": trained SRNN-CLIP weights written onto the
-                                   # same devices (the contrast; rramlsm.sw.experiments.srnn_transfer)
+                                   # same devices (the contrast;
+                                   # rramlsm.sw.experiments.srnn_transfer)
     srnn_epochs = 30               # SRNN-CLIP training epochs per chip (model = "srnn")
     recalibrate = false            # drift sweeps: re-pick the threshold after deployment
     [device]                       # optional: base device settings (e.g. drift_nu = 0.05)
@@ -215,7 +216,7 @@ def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
 
     torch.set_num_threads(1)             # one trial per core
     pc = PipelineConfig(seeds=(seed,), zeroshot=ZeroShotConfig(epochs=cfg.epochs),
-                        read_noise=cfg.parameter == "read_noise" and value > 0,
+                        hardware_noise=cfg.parameter == "read_noise" and value > 0,
                         lsm_overrides=overrides_for(cfg, value),
                         deploy_device=deploy_for(cfg, value),
                         recalibrate_deployed=cfg.recalibrate)
@@ -257,7 +258,7 @@ def _srnn_trial(cfg: SweepConfig, value, seed: int, v, a, trained) -> dict:
     write_sd = dev.g_std_us if cfg.parameter == "g_std_us" or "g_std_us" in cfg.device else 0.0
     t0 = time.perf_counter()
     metrics = transfer_metrics(trained, v, a, dev, adc=over.get("adc"), write_sd_us=write_sd,
-                               read_noise=cfg.parameter == "read_noise" and value > 0,
+                               hardware_noise=cfg.parameter == "read_noise" and value > 0,
                                retrain_epochs=cfg.epochs)
     return {"key": _key(value, seed), "parameter": cfg.parameter, "value": value, "seed": seed,
             "model": "srnn", "metrics": metrics, "seconds": time.perf_counter() - t0}
@@ -416,7 +417,7 @@ def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rramlsm.sw.experiments.report import _png
+    from rramlsm.sw.plots import png_base64
 
     rows = summary["rows"]
     xs = [r["value"] for r in rows]
@@ -435,7 +436,7 @@ def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
     ax.set_ylabel(f"top-1 % ({what})")
     ax.set_title(f"{len(cfg.seeds)} chips per point, mean ± s.d.", fontsize=10)
     ax.legend(fontsize=8)
-    png = _png(fig)
+    png = png_base64(fig)
     write_atomic(out / "sweep.png", base64.b64decode(png))
     head = ("<tr><th>value</th><th>trials</th>"
             + "".join(f"<th>{html.escape(label)}</th>" for _, label in figures)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from rramlsm.sw.experiments.audiovisual import PipelineResult, calibration_on_training, chip_seeds
 from rramlsm.sw.experiments.baselines import (
     BaselineConfig,
     clip_step_loss,
@@ -44,11 +45,12 @@ from rramlsm.sw.experiments.baselines import (
     proto_step_loss,
     sample_episode,
 )
+from rramlsm.sw.features import frame_dataset
 from rramlsm.sw.heads import ProjectionHead, clip_loss
-from rramlsm.sw.lsm import Reservoir
+from rramlsm.sw.lsm import PRESETS, Reservoir, float_features, make_reservoir
 from rramlsm.sw.zeroshot import ZeroShotConfig, ZeroShotSplit
 
-__all__ = ["count_flops", "lsm_forward_flops", "training_cost"]
+__all__ = ["count_flops", "lsm_forward_flops", "training_cost", "pipeline_training_cost"]
 
 
 def count_flops(fn) -> int:
@@ -177,3 +179,32 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
                                        f"{baseline.query}-query",
                    "training_pairs": n_pairs, "training_samples": n_train},
     }
+
+
+def pipeline_training_cost(result: PipelineResult, baseline_epochs: int) -> dict:
+    """:func:`training_cost` of a pipeline run, in seed 0's setting: the calibration run
+    again as the pipeline ran it (deterministic: the same passes) and one feature extraction,
+    both timed, with the heads' measured training time; the baselines get
+    ``baseline_epochs``."""
+    s0 = result.seeds[0]
+    cfg = result.config
+    data = {"visual": result.visual, "audio": result.audio}
+    frames = {m: frame_dataset(data[m], s0.configs[m]) for m in data}
+    chip = chip_seeds(s0.seed)
+    t0 = time.perf_counter()
+    cals = {m: calibration_on_training(PRESETS[m].replace(**cfg.overrides(m)), data[m], chip[m],
+                                       cfg.rate(m), classes=cfg.zeroshot.seen) for m in data}
+    seconds = {"calibration": time.perf_counter() - t0}
+    calibration = {m: {"passes": c.passes, "samples": c.samples}
+                   for m, c in cals.items() if c is not None}
+    reservoirs = {m: make_reservoir(s0.configs[m], seed=chip[m]) for m in data}
+    split = s0.embeddings["split"]
+    tv, ta = split.training_indices()
+    t0 = time.perf_counter()
+    float_features(reservoirs["visual"], frames["visual"][tv])
+    float_features(reservoirs["audio"], frames["audio"][ta])
+    seconds["feature_extraction"] = time.perf_counter() - t0
+    seconds["head_training"] = s0.train_seconds
+    return training_cost(frames, reservoirs, split, cfg.zeroshot,
+                         BaselineConfig(epochs=baseline_epochs), our_seconds=seconds,
+                         calibration=calibration)

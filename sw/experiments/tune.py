@@ -51,14 +51,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rramlsm.arguments import naming
-from rramlsm.errors import ConfigError
+from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets.sources import check_source
+from rramlsm.sw.readout import fit_windows
 
 __all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
            "evaluate", "search_space", "run_tune", "load_tuned", "write_tuned", "tuned_inputs",
-           "needed_per_class", "read_trials", "register"]
+           "needed_per_class", "read_trials"]
 
 #: Every tuned setting and its default (the values the flow uses without tuning).
 DEFAULTS = {
@@ -68,6 +68,8 @@ DEFAULTS = {
     "visual.polarity": "on",
     "audio.target_rate": 0.05,
     "audio.steps": 129,
+    "visual.windows": 1,
+    "audio.windows": 1,
     "cochlea.delta": 0.75,
     "cochlea.r0": 0.01,
     "cochlea.channels": 64,
@@ -87,6 +89,10 @@ MEANING = {
     "visual.polarity": "on: ON events; any: both polarities merged; both: split rows",
     "audio.target_rate": "firing rate the audio reservoir is calibrated to",
     "audio.steps": "time bins T of an utterance",
+    "visual.windows": "readout windows W of the visual reservoir (at most this many: the "
+                      "largest count dividing T)",
+    "audio.windows": "readout windows W of the audio reservoir (at most this many: the "
+                     "largest count dividing T)",
     "cochlea.delta": "level-crossing step of the cochlea (log units): its threshold",
     "cochlea.r0": "reference amplitude of the log compression: its inverse gain",
     "cochlea.channels": "cochlea band-pass channels (audio reservoir inputs)",
@@ -211,7 +217,7 @@ def _pick(labels: np.ndarray, is_train: np.ndarray, settings: TuneSettings, spec
 def _wav_files(spec: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
     """The WAV files of an FSDD-layout folder, their labels and split (no audio read)."""
     from rramlsm.errors import EventDataError
-    from rramlsm.sw.datasets.fsdd import _NAME, FSDD_TEST_INDICES
+    from rramlsm.sw.datasets.fsdd import FSDD_NAME, FSDD_TEST_INDICES
     from rramlsm.sw.datasets.sources import parse_source
 
     root = parse_source(spec)[1]
@@ -219,7 +225,7 @@ def _wav_files(spec: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
         raise EventDataError(f"{root}: speech folder does not exist")
     files, labels, train = [], [], []
     for f in sorted(root.glob("*.wav")):
-        m = _NAME.match(f.stem)
+        m = FSDD_NAME.match(f.stem)
         if not m or m["label"] not in {str(d) for d in range(10)}:
             raise EventDataError(f"{f}: name is not {{digit}}_{{speaker}}_{{index}}.wav")
         files.append(f)
@@ -277,6 +283,8 @@ def search_space(data: TuningData) -> dict:
         "audio.target_rate": Float(0.01, 0.3, log=True),
         "visual.steps": Cat([25, 35, 50, 75, 100]),
         "audio.steps": Cat([64, 96, 129, 160, 200]),
+        "visual.windows": Cat([1, 2, 4, 5, 8]),
+        "audio.windows": Cat([1, 2, 4, 5, 8]),
         "head.epochs": Cat([30, 60, 100, 150]),
         "head.patience": Cat([0, 10, 25]),
         "head.weight_decay": Float(1e-5, 0.3, log=True),
@@ -366,8 +374,8 @@ def evaluate(params: dict, data: TuningData) -> dict:
     curve (held-out top-1 per epoch, averaged over folds)."""
     import torch
 
-    from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, float_features, make_reservoir
     from rramlsm.sw.experiments.audiovisual import chip_seeds
+    from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, float_features, make_reservoir
     from rramlsm.sw.zeroshot import linear_probe, retrieval_top1, train_heads
 
     torch.set_num_threads(1)
@@ -383,7 +391,9 @@ def evaluate(params: dict, data: TuningData) -> dict:
         feats, fire = {}, {}
         for m, d in mods.items():
             fit = np.flatnonzero(d.fold != f)
-            cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=frames[m].shape[1])
+            steps = frames[m].shape[1]
+            cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=steps,
+                                     windows=fit_windows(steps, int(p[f"{m}.windows"])))
             cfg, _ = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
                                             target_rate=float(p[f"{m}.target_rate"]))
             feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
@@ -818,6 +828,9 @@ def load_tuned(path) -> TunedConfig:
             r = params[f"{m}.target_rate"]
             if not isinstance(r, (int, float)) or not 0 < r < 1:
                 raise ValueError(f"{m}.target_rate must be in (0, 1), not {r!r}")
+            w = params[f"{m}.windows"]
+            if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+                raise ValueError(f"{m}.windows must be a positive integer, not {w!r}")
     except (ValueError, TypeError, OverflowError) as e:
         raise ConfigError(f"--config: {path}: {e}") from None
     return TunedConfig(path, params, data, raw.get("score", {}))
@@ -874,45 +887,12 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
     if a_kind == "wav":
         framing["audio"]["cochlea"] = dataclasses.asdict(_cochlea_config(p))
     per_modality = {m: {"target_rate": float(p[f"{m}.target_rate"]),
-                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1])},
+                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1]),
+                                "windows": fit_windows(int(x.shape[1]),
+                                                       int(p[f"{m}.windows"]))},
                         "framing": framing[m]}
                     for m, x in (("visual", fv), ("audio", fa))}
     return rv, ra, per_modality, head_config(p)
-
-
-_RELOADED: dict = {}
-
-
-def frame_recorded(ds, framing: dict, lsm, index=None) -> np.ndarray:
-    """Frames of ``ds`` as a tuned macro's recorded ``framing`` says (``{"vision": ...}`` or
-    ``{"audio": ..., "cochlea": ...}``); a WAV source goes through the recorded cochlea again
-    (its events from the default cochlea are not what the macro was made for)."""
-    from rramlsm.sw.datasets.cochlea import Cochlea, CochleaConfig
-    from rramlsm.sw.datasets.fsdd import load_wav_folder
-    from rramlsm.sw.datasets.sources import parse_source
-    from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
-
-    if "vision" in framing:
-        fr = VisionFraming(**{**framing["vision"], "sensor": tuple(framing["vision"]["sensor"])})
-    else:
-        fr = AudioFraming(**framing["audio"])
-    if getattr(ds, "frames", None) is not None:
-        raise ConfigError(f"{ds.name}: rasters cannot be framed for a tuned macro")
-    if "cochlea" in framing:
-        if not str(ds.name).startswith("fsdd:"):
-            raise ConfigError(f"{ds.name}: this macro was tuned on WAV recordings through its "
-                              f"own cochlea; give it an fsdd:PATH source")
-        key = (ds.name, json.dumps(framing["cochlea"], sort_keys=True))
-        if key not in _RELOADED:
-            _RELOADED.clear()
-            _RELOADED[key] = load_wav_folder(parse_source(ds.name)[1], name=ds.name,
-                                             cochlea=Cochlea(CochleaConfig(**framing["cochlea"])))
-        ds = _RELOADED[key]
-    if fr.inputs != lsm.inputs or fr.steps != lsm.steps:
-        raise ConfigError(f"{ds.name}: the recorded framing gives {fr.steps} steps x "
-                          f"{fr.inputs} inputs, the macro takes {lsm.steps} x {lsm.inputs}")
-    events = ds.events if index is None else [ds.events[i] for i in index]
-    return (frame_vision if "vision" in framing else frame_audio)(events, fr)
 
 
 # -- Report ----------------------------------------------------------------------------------
@@ -928,7 +908,7 @@ def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rramlsm.sw.experiments.report import _png
+    from rramlsm.sw.plots import png_base64
 
     scored = sorted((r for r in records if r.get("score") is not None),
                     key=lambda r: r["number"])
@@ -954,7 +934,7 @@ def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records
     ax.set_xlabel("head training epoch")
     ax.set_ylabel("held-out zero-shot top-1 % (mean over folds)")
     ax.legend(fontsize=8)
-    png = _png(fig)
+    png = png_base64(fig)
     write_atomic(path.parent / "tune.png", base64.b64decode(png))
     keys = list(space)
     imp = summary["importance"]
@@ -1002,137 +982,3 @@ not a controlled experiment.</p>
     with atomic_path(path) as tmp:
         tmp.write_text(doc)
     return path
-
-
-# -- Command line --------------------------------------------------------------------------------
-
-def add_tune_arguments(p, *, trials: int, budget: float | None) -> None:
-    p.add_argument("--trials", type=int, default=trials,
-                   help=f"trials besides the defaults (default {trials})")
-    p.add_argument("--time-budget", type=float, default=budget,
-                   help="stop starting trials after this many seconds"
-                        + (f" (default {budget:.0f})" if budget else ""))
-    p.add_argument("--folds", type=int, default=3,
-                   help="k of the k-fold validation on the seen training data (default 3)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="mean",
-                   help="validation figure to maximise (default: mean of zero-shot and probes)")
-    p.add_argument("--max-per-class", type=int, default=None,
-                   help="tune on at most this many training samples per class and modality")
-    p.add_argument("--address", default=None,
-                   help="an existing Ray cluster (default: embedded local Ray)")
-    p.add_argument("--cpus", type=int, default=None, help="local Ray CPUs (default: all)")
-
-
-def settings_from_args(args) -> TuneSettings:
-    return TuneSettings(visual=args.visual, audio=args.audio, folds=args.folds,
-                        objective=args.objective, max_per_class=args.max_per_class,
-                        trials=args.trials, time_budget_s=args.time_budget)
-
-
-def print_tune_summary(s: dict) -> None:
-    b, d = s["best"], s["defaults"]
-    print(f"{s['trials']} trials, validation {s['objective']} ({s['settings']['folds']}-fold, "
-          f"seen classes, training split):")
-    print(f"  winner (trial {b['number']}): {b['score']:.1f} ± {b['score_sd']:.1f}  "
-          + ", ".join(f"{k} {v:.1f}" for k, v in b["metrics"].items()))
-    if d:
-        print(f"  defaults:         {d['score']:.1f} ± {d['score_sd']:.1f}  "
-              + ", ".join(f"{k} {v:.1f}" for k, v in d["metrics"].items()))
-    changed = {k: v for k, v in b["config"].items() if DEFAULTS.get(k) != v}
-    print("  changed: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                   for k, v in changed.items()))
-    if s["importance"]:
-        top = list(s["importance"].items())[:4]
-        print("  mattered most: " + ", ".join(f"{k} ({100 * v:.0f} %)" for k, v in top))
-
-
-def _check_arguments(args) -> None:
-    """Sources and --out checked before any work (nothing is read)."""
-    from rramlsm.arguments import check_source_argument, output_folder
-
-    output_folder("--out", args.out)
-    check_source_argument("--visual", args.visual, "vision")
-    check_source_argument("--audio", args.audio, "audio")
-
-
-def _cmd_tune(args) -> int:
-    _check_arguments(args)
-    settings = settings_from_args(args)
-    s = run_tune(settings, Path(args.out), address=args.address, cpus=args.cpus,
-                 resume=args.resume, progress=not args.quiet)
-    print_tune_summary(s)
-    print(f"wrote {args.out}/tuned.toml, trials.jsonl, report.html ({s['seconds']:.0f} s)")
-    return 0
-
-
-#: ``train --tune``'s budget: with the training that follows, about 30 minutes on 2 cores
-#: for 1,000 visual and 2,500 audio recordings (README).
-TRAIN_TUNE_TRIALS = 40
-TRAIN_TUNE_BUDGET_S = 1200.0
-
-
-def add_train_arguments(p) -> None:
-    """``--config`` and ``--tune`` (with the tuning options) for ``train`` and ``demo``."""
-    p.add_argument("--config", default=None,
-                   help="a tuned.toml from `rramlsm tune`: its settings replace the defaults "
-                        "(and --epochs, --temperature, --weight-decay, --patience, "
-                        "--target-rate)")
-    p.add_argument("--tune", action="store_true",
-                   help="tune on the training split first (into OUT/tune, resumable), then "
-                        "train with the winner")
-    add_tune_arguments(p, trials=TRAIN_TUNE_TRIALS, budget=TRAIN_TUNE_BUDGET_S)
-
-
-def train_tuned(args) -> int:
-    """``train --config tuned.toml`` / ``train --tune``: the pipeline with tuned settings;
-    every figure in metrics.json still comes from the test split, which tuning never saw."""
-    from rramlsm.arguments import input_file
-    from rramlsm.sw.commands import _pipeline_config, print_summary, run_training
-
-    if args.task != "av":
-        raise ConfigError("--config / --tune apply to the audio-visual task (--task av)")
-    if args.config and args.tune:
-        raise ConfigError("--config and --tune: give one (--tune writes OUT/tune/tuned.toml)")
-    if args.paper_constants:
-        raise ConfigError("--paper-constants: a tuned configuration calibrates the reservoirs "
-                          "to its firing rates")
-    if args.visual is None or args.audio is None:
-        raise ConfigError("train --config / --tune needs --visual and --audio sources")
-    _check_arguments(args)
-    out = Path(args.out)
-    extra = {}
-    if args.tune:
-        s = run_tune(settings_from_args(args), out / "tune", address=args.address,
-                     cpus=args.cpus, resume=True, progress=not args.quiet)
-        print_tune_summary(s)
-        path = out / "tune" / "tuned.toml"
-    else:
-        path = input_file("--config", args.config)
-    tuned = load_tuned(path)
-    rv, ra, per_modality, zs = tuned_inputs(tuned, args.visual, args.audio,
-                                            progress=not args.quiet)
-    base = _pipeline_config(args)
-    cfg = dataclasses.replace(base, per_modality=per_modality,
-                              zeroshot=head_config(tuned.params, base.zeroshot))
-    extra["tuning"] = {**tuned.summary(), **({"summary": s} if args.tune else {})}
-    metrics = run_training(cfg, out, progress=not args.quiet,
-                           rtl_samples=getattr(args, "rtl_samples", 0), visual=rv, audio=ra,
-                           extra=extra)
-    print_summary(metrics)
-    print(f"tuned configuration: {path}")
-    print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
-    rc = metrics.get("rtl_check")
-    return 1 if rc and rc["ran"] and not rc["passed"] else 0
-
-
-def register(sub) -> None:
-    t = sub.add_parser("tune", help="fit the flow's settings to the data on validation folds "
-                                    "(Ray Tune + Optuna TPE, resumable)")
-    t.add_argument("--visual", required=True, help="vision source: digits | nmnist:PATH")
-    t.add_argument("--audio", required=True,
-                   help="audio source: speech | fsdd:PATH | ntidigits:FILE")
-    t.add_argument("--out", required=True, help="output folder")
-    add_tune_arguments(t, trials=40, budget=None)
-    t.add_argument("--resume", action="store_true", help="continue the tuning in --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=_cmd_tune)

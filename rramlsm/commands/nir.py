@@ -1,33 +1,31 @@
 """``rramlsm import-nir``: a NIR graph -> a bundle, with the fidelity report (import.json,
-import.html).  The work is in :mod:`rramlsm.sw.nir_import`; this module stays light so that
-the command line starts fast."""
+import.html); the work is in :mod:`rramlsm.sw.nir_import`."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["register"]
+import numpy as np
 
-FRAMEWORKS = ("snntorch", "norse")
+from rramlsm.arguments import input_file, output_folder, source_argument
+from rramlsm.errors import ConfigError, naming
+from rramlsm.sw import contract
+from rramlsm.sw._io import write_json
+from rramlsm.sw.bundle import write_bundle
+from rramlsm.sw.nir_import import (
+    FRAMEWORKS,
+    fidelity,
+    frame_for_graph,
+    import_graph,
+    parse_graph,
+    read_graph,
+    write_report_html,
+)
+
+__all__ = ["register"]
 
 
 def _cmd_import_nir(args) -> int:
-    import numpy as np
-
-    from rramlsm.arguments import input_file, naming, output_folder, source_argument
-    from rramlsm.errors import ConfigError
-    from rramlsm.sw import contract
-    from rramlsm.sw.bundle import write_bundle
-    from rramlsm.sw.commands import write_json
-    from rramlsm.sw.nir_import import (
-        fidelity,
-        frame_for_graph,
-        import_graph,
-        parse_graph,
-        read_graph,
-        write_report_html,
-    )
-
     graph_path = input_file("graph", args.graph)
     out = output_folder("--out", args.out)
     if out.is_dir() and not (out / "manifest.json").is_file():

@@ -1,74 +1,28 @@
-"""``rramlsm cosim``: N samples per modality through the simulated RTL, checked bit for bit."""
+"""``rramlsm cosim``: N samples per modality through the simulated RTL, checked bit for bit
+against the golden model (:func:`rramlsm.cosim.run.run_cosim`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
+from rramlsm.arguments import bundle_argument, check_source_argument, output_file, require
 from rramlsm.cosim.build import SIMULATORS
-from rramlsm.errors import ConfigError
+from rramlsm.cosim.run import cosim_failures, run_cosim
+from rramlsm.errors import ConfigError, naming
+from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
+from rramlsm.sw.datasets.sources import source_modality
+from rramlsm.sw.features import sample_frames
 
-__all__ = ["register", "sample_frames", "rtl_check"]
-
-_DEFAULT_SOURCES = {"visual": "digits", "audio": "speech"}
-
-
-def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> dict:
-    """``n`` test-split samples per modality of the bundle, framed for its reservoirs."""
-    from rramlsm.sw.datasets import load_source
-    from rramlsm.sw.datasets.sources import source_modality
-    from rramlsm.sw.features import frame_for_macro
-
-    frames = {}
-    for m, spec in sources.items():
-        if m not in bundle.modalities:
-            continue
-        want = "vision" if m == "visual" else "audio"
-        if source_modality(spec) != want:
-            raise ConfigError(f"source {spec!r} is not a {want} source (for the {m} macro)")
-        ds = load_source(spec, progress=False)
-        # Test-split samples first; past them, training samples (any sample checks the RTL).
-        rng = np.random.default_rng(seed)
-        test, train = np.flatnonzero(~ds.is_train), np.flatnonzero(ds.is_train)
-        take_test = min(n, len(test))
-        idx = np.sort(np.concatenate([
-            rng.choice(test, take_test, replace=False),
-            rng.choice(train, min(n - take_test, len(train)), replace=False)]).astype(np.int64))
-        try:
-            mb = bundle.modalities[m]
-            frames[m] = frame_for_macro(ds, m, mb.lsm, idx, mb.config.get("framing"))
-        except ValueError as e:  # the data's framing does not fit the bundle's macro
-            raise ConfigError(str(e)) from None
-    return frames
-
-
-def rtl_check(bundle_dir: Path, n: int, out: Path | None = None, **kw) -> dict:
-    from rramlsm.cosim.run import run_cosim
-    from rramlsm.sw.bundle import load_bundle
-
-    bundle = load_bundle(bundle_dir)
-    frames = sample_frames(bundle, _DEFAULT_SOURCES, n)
-    return run_cosim(bundle_dir, frames, out=out, **kw)
+__all__ = ["register"]
 
 
 def _cmd_cosim(args) -> int:
-    from rramlsm.arguments import (
-        bundle_argument,
-        check_source_argument,
-        naming,
-        output_file,
-        require,
-    )
-    from rramlsm.cosim.run import cosim_failures, run_cosim
-    from rramlsm.sw.datasets.sources import source_modality
-
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
     require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
     require("--seed", args.seed, args.seed >= 0, "at least 0")
     out = output_file("--out", args.out or Path(args.bundle).parent, "cosim.json")
-    sources = dict(_DEFAULT_SOURCES)
+    sources = dict(DEFAULT_SOURCES)
     for spec in args.source or []:
         check_source_argument("--source", spec)
         sources["visual" if source_modality(spec) == "vision" else "audio"] = spec

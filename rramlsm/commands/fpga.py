@@ -1,85 +1,27 @@
-"""``rramlsm rtl``: Verilog, interface description and memory files from a bundle."""
+"""``rramlsm fpga``: a bitstream and its resource / Fmax report for a board
+(:mod:`rramlsm.hw.fpga`); ``rramlsm run-fpga``: built-in samples through a programmed board
+over its UART (:class:`rramlsm.hw.hostlink.HostLink`), checked against the golden model."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from rramlsm.sw._io import write_atomic
+from rramlsm.arguments import bundle_argument, output_folder, require
+from rramlsm.errors import ConfigError, RRAMLSMError
+from rramlsm.hw.cycles import cycles_per_sample
+from rramlsm.hw.fpga import BOARDS, build
+from rramlsm.hw.hostlink import HostLink
+from rramlsm.hw.macro import MAGIC, Reg
+from rramlsm.sw._io import write_atomic, write_json
+from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
+from rramlsm.sw.features import sample_frames
+from rramlsm.sw.golden import golden_counts
 
-__all__ = ["register"]
-
-
-def _cmd_rtl(args) -> int:
-    from rramlsm.arguments import bundle_argument, output_folder, require
-    from rramlsm.hw.verilog import TOP, build_macro, lint, ports_md, write_verilog
-    from rramlsm.sw.commands import write_mem_files
-
-    require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
-    require("--head-lanes", args.head_lanes, args.head_lanes >= 1, "at least 1")
-    t0 = time.perf_counter()
-    bundle = bundle_argument(args.bundle)
-    out = output_folder("--out", args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    macro, images = build_macro(bundle, lanes=args.lanes, head_lanes=args.head_lanes)
-    v = write_verilog(macro, out / f"{TOP}.v")
-    write_atomic(out / "PORTS.md", ports_md(macro, images))
-    mems = write_mem_files(bundle, out / "mem")
-    print(f"wrote {v} ({v.stat().st_size // 1024} KiB), {out / 'PORTS.md'}, "
-          f"{len(mems)} memory files")
-    if not args.no_lint:
-        lint(v)
-        print("verilator --lint-only -Wall: clean (waivers in PORTS.md)")
-    print(f"{time.perf_counter() - t0:.1f} s")
-    return 0
-
-
-def register(sub) -> None:
-    r = sub.add_parser("rtl", help="Verilog of the macro for a bundle (+ PORTS.md, lint)")
-    r.add_argument("--bundle", required=True)
-    r.add_argument("--out", required=True)
-    r.add_argument("--lanes", type=int, default=16, help="column parallelism P (default 16)")
-    r.add_argument("--head-lanes", type=int, default=16, help="head MAC lanes (default 16)")
-    r.add_argument("--no-lint", action="store_true", help="skip the Verilator lint check")
-    r.set_defaults(func=_cmd_rtl)
-    register_fpga(sub)
-
-
-# -- FPGA ------------------------------------------------------------------------------------
-
-def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 200, *,
-                      class_lanes: int = 0) -> dict:
-    """Mean cycles per sample of each core on ``n`` built-in test samples (the cycle model,
-    which the tests hold exactly to the RTL's cycle counter)."""
-    import numpy as np
-
-    from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
-    from rramlsm.hw.cycles import mean_cycles
-    from rramlsm.hw.params import CoreParams
-    from rramlsm.sw.golden import golden_counts
-
-    out = {}
-    try:
-        frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in modalities}, n)
-        out["source"] = "built-in test samples"
-    except ValueError:
-        # A bundle whose reservoirs do not take the built-in data's framing (a test-sized
-        # one): random inputs, 10 % of rows active per step.
-        rng = np.random.default_rng(0)
-        frames = {m: (rng.random((min(n, 20), bundle.modalities[m].lsm.steps,
-                                  bundle.modalities[m].lsm.inputs)) < 0.1).astype(np.uint8)
-                  for m in modalities}
-        out["source"] = "random frames, 10 % active (the bundle does not fit the built-in data)"
-    for m, fr in frames.items():
-        mb = bundle.modalities[m]
-        p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes,
-                                   class_lanes=class_lanes)
-        _, trains = golden_counts(mb.lsm, fr, record=True)
-        out[m] = mean_cycles(fr, trains, p)
-    return out
+__all__ = ["register", "fpga_table"]
 
 
 def fpga_table(r: dict) -> str:
+    """The report of :func:`rramlsm.hw.fpga.build` (with throughput) as aligned text."""
     rows = [("board", f"{r['board']} ({r['device']})"),
             ("cores", f"{', '.join(r['modalities'])}; P = {r['lanes']} lanes, "
                       f"{r['head_lanes']} head lanes, "
@@ -98,13 +40,7 @@ def fpga_table(r: dict) -> str:
 
 
 def _cmd_fpga(args) -> int:
-    from rramlsm.arguments import bundle_argument, output_folder
-    from rramlsm.hw.fpga import BOARDS, build
-    from rramlsm.sw.commands import write_json
-
     if args.board not in BOARDS:
-        from rramlsm.errors import ConfigError
-
         raise ConfigError(f"--board: unknown board {args.board!r}; choose one of "
                           f"{', '.join(BOARDS)}")
     board = BOARDS[args.board]
@@ -134,18 +70,11 @@ def _cmd_run_fpga(args) -> int:
     """Send built-in test samples to a board (its bitstream holds the bundle's weights) and
     compare class and score with the golden model.  The bundle must be noise-free or the
     board freshly reset: read noise is numbered by the board's sample counter."""
-    from rramlsm.arguments import bundle_argument, require
-    from rramlsm.cosim.commands import _DEFAULT_SOURCES, sample_frames
-    from rramlsm.errors import RRAMLSMError
-    from rramlsm.hw.hostlink import HostLink
-    from rramlsm.hw.macro import MAGIC, Reg
-    from rramlsm.sw.golden import golden_counts
-
     require("--samples", args.samples, args.samples >= 1, "at least 1")
     require("--baud", args.baud, args.baud >= 1, "at least 1")
     require("--timeout", args.timeout, args.timeout > 0, "positive (seconds)")
     try:
-        import serial
+        import serial  # the optional [fpga] extra: only this command needs it
     except ImportError as e:  # pragma: no cover - pyserial is a dependency
         raise RRAMLSMError("run-fpga needs pyserial (`make setup`)") from e
     bundle = bundle_argument(args.bundle)
@@ -155,7 +84,7 @@ def _cmd_run_fpga(args) -> int:
     except (serial.SerialException, OSError) as e:
         raise RRAMLSMError(f"--port {args.port}: cannot open ({e})") from None
     with port:
-        frames = sample_frames(bundle, {m: _DEFAULT_SOURCES[m] for m in mods}, args.samples)
+        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples)
         link = HostLink(port)
         ident = link.read(Reg.ID)
         if ident != MAGIC:
@@ -178,9 +107,7 @@ def _cmd_run_fpga(args) -> int:
     return 1 if wrong else 0
 
 
-def register_fpga(sub) -> None:
-    from rramlsm.hw.fpga import BOARDS  # no toolchain import: amaranth only
-
+def register(sub) -> None:
     f = sub.add_parser("fpga", help="bitstream + resource/Fmax report for a board "
                                     "(Yosys/nextpnr from the YoWASP wheels)")
     f.add_argument("--board", default="ulx3s-25f", help=f"one of {', '.join(BOARDS)}")

@@ -1,0 +1,82 @@
+"""``rramlsm eval``: a bundle on data, hardware path (:func:`rramlsm.sw.bundle.evaluate_bundle`);
+``rramlsm export``: a verified copy of a bundle, optionally with memory-initialisation files
+and NIR graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rramlsm.arguments import (
+    add_source_arguments,
+    bundle_argument,
+    load_sources,
+    output_file,
+    output_folder,
+)
+from rramlsm.errors import ConfigError, naming
+from rramlsm.sw._io import write_json
+from rramlsm.sw.bundle import evaluate_bundle, write_bundle, write_mem_files
+from rramlsm.sw.nir_export import write_nir_files
+
+__all__ = ["register"]
+
+
+def _cmd_eval(args) -> int:
+    bundle = bundle_argument(args.bundle)
+    out = output_file("--out", args.out or Path(args.bundle).parent, "eval.json")
+    v, a = load_sources(args)
+    # A bundle of one macro (rramlsm import-nir) is evaluated on that modality alone.
+    res = evaluate_bundle(bundle, {m: ds for m, ds in (("visual", v), ("audio", a))
+                                   if m in bundle.modalities})
+    for m, r in res.items():
+        print(f"{m}: {r['top1']:.1f} % top-1 over {r['samples']} test samples "
+              f"({len(bundle.modalities[m].classes)}-way classifier, integer path), firing rate "
+              f"{100 * r['firing_rate']:.1f} %")
+    write_json(out, {"bundle": str(args.bundle), "sources": {"visual": v.name, "audio": a.name},
+                     **res})
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    bundle = bundle_argument(args.bundle)  # verifies every hash and shape
+    out = output_folder("--out", args.out)
+    if out.resolve() == Path(args.bundle).resolve():
+        raise ConfigError("--out must differ from --bundle")
+    with naming("--out"):
+        write_bundle(out, bundle)
+    msg = f"wrote bundle {out}"
+    if args.mem:
+        files = write_mem_files(bundle, out / "mem")
+        msg += f" and {len(files)} memory-initialisation files in {out / 'mem'}"
+    if args.nir:
+        files = write_nir_files(bundle, out / "nir")
+        msg += f" and {len(files)} NIR graphs in {out / 'nir'}"
+    print(msg)
+    return 0
+
+
+def register_eval(sub) -> None:
+    e = sub.add_parser("eval", help="evaluate an export bundle on data (integer path)")
+    e.add_argument("--bundle", required=True)
+    add_source_arguments(e, required=False)
+    e.add_argument("--out", default=None,
+                   help="output folder (writes eval.json there; default: beside the bundle), or "
+                        "a file ending in .json")
+    e.set_defaults(func=_cmd_eval)
+
+
+def register_export(sub) -> None:
+    x = sub.add_parser("export", help="verify a bundle and copy it (optionally as .mem files "
+                                      "and NIR graphs)")
+    x.add_argument("--bundle", required=True)
+    x.add_argument("--out", required=True, help="output folder (the copied bundle)")
+    x.add_argument("--mem", action="store_true", help="also write $readmemh files")
+    x.add_argument("--nir", action="store_true",
+                   help="also write each reservoir as a NIR graph (nir/<modality>.nir)")
+    x.set_defaults(func=_cmd_export)
+
+
+def register(sub) -> None:
+    register_eval(sub)
+    register_export(sub)

@@ -1,0 +1,358 @@
+"""``rramlsm train`` and ``rramlsm demo``: the paper's algorithm end to end
+(:mod:`rramlsm.sw.experiments.audiovisual`), training cost, export bundles, ``metrics.json``
+and ``report.html``, and a short RTL check of the bundle; with ``--task bmi`` the BMI task
+(:mod:`rramlsm.sw.experiments.bmi`); with ``--config`` / ``--tune`` tuned settings
+(:mod:`rramlsm.sw.experiments.tune`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from rramlsm.arguments import (
+    add_source_arguments,
+    check_sources,
+    input_file,
+    output_folder,
+    require,
+)
+from rramlsm.commands.tune import (
+    add_train_arguments,
+    check_tune_arguments,
+    print_tune_summary,
+    settings_from_args,
+)
+from rramlsm.cosim.run import cosim_failures, rtl_check
+from rramlsm.errors import ConfigError, RRAMLSMError
+from rramlsm.sw._io import write_json
+from rramlsm.sw.bundle import write_bundle
+from rramlsm.sw.datasets import load_source
+from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
+from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
+from rramlsm.sw.experiments.report import summary_rows, write_bmi_report, write_report
+from rramlsm.sw.experiments.split_rotation import (
+    check_unseen_splits,
+    resolve_unseen_splits,
+    run_split_rotation,
+)
+from rramlsm.sw.experiments.training_cost import pipeline_training_cost
+from rramlsm.sw.experiments.tune import head_config, load_tuned, run_tune, tuned_inputs
+from rramlsm.sw.stats import fmt_figure
+from rramlsm.sw.zeroshot import ZeroShotConfig
+
+__all__ = ["register", "run_training", "run_bmi_training", "demo_rtl_check", "print_summary",
+           "print_bmi_summary"]
+
+
+def _pipeline_config(args) -> PipelineConfig:
+    try:
+        zs = ZeroShotConfig(epochs=args.epochs,
+                            temperature=1.0 if args.temperature is None else args.temperature,
+                            weight_decay=args.weight_decay, patience=args.patience)
+        overrides = {}
+        if getattr(args, "neurons", None) is not None:
+            if args.neurons < 1:
+                raise ValueError(f"--neurons must be a positive integer, not {args.neurons}")
+            overrides["neurons"] = args.neurons
+        return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
+                              target_rate=None if args.paper_constants else args.target_rate,
+                              zeroshot=zs, hardware_noise=args.hardware_noise,
+                              lsm_overrides=overrides, head_features=args.heads)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
+                 rtl_samples: int = 0, visual=None, audio=None, extra: dict | None = None,
+                 unseen_splits: str | None = None) -> dict:
+    """Pipeline + training cost + bundles + metrics.json + report.html in ``out``.
+
+    The training-cost comparison gives SRNN-CLIP as many epochs as our heads.
+    ``rtl_samples`` > 0 also runs that many samples per modality through the
+    Verilated RTL of the bundle (``metrics["rtl_check"]``).  ``visual`` / ``audio``:
+    datasets to use instead of the configured sources; ``extra``: entries added to
+    ``metrics.json`` (``tuning``).  ``unseen_splits``: also repeat the protocol for these
+    held-out pairs (:mod:`rramlsm.sw.experiments.split_rotation`,
+    ``metrics["zero_shot_splits"]``); the headline figures and the bundle stay those of
+    ``config``'s split.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rotation = None
+    if unseen_splits:
+        # Resolved before any training: a bad split stops the run at once.
+        visual = visual if visual is not None else load_source(config.visual, progress=progress)
+        audio = audio if audio is not None else load_source(config.audio, progress=progress)
+        rotation = resolve_unseen_splits(unseen_splits, visual.labels, audio.labels)
+    result = run_pipeline(config, progress=progress, visual=visual, audio=audio)
+    metrics = result.metrics
+    if rotation:
+        metrics["zero_shot_splits"] = run_split_rotation(
+            config, unseen_splits, *rotation, result.visual, result.audio, progress=progress)
+    metrics.update(extra or {})
+    metrics["training_cost"] = pipeline_training_cost(result, config.zeroshot.epochs)
+    for s in result.seeds:
+        write_bundle(out / "models" / f"seed{s.seed}", s.bundle)
+    # The exported bundle is the first seed's: choosing the "best" seed would need
+    # a test figure, which selection never looks at.
+    write_bundle(out / "bundle", result.seeds[0].bundle)
+    metrics["bundle"] = {"path": str(out / "bundle"), "seed": result.seeds[0].seed}
+    metrics["paper"] = PAPER_FIGURES
+    if rtl_samples:
+        metrics["rtl_check"] = demo_rtl_check(out / "bundle", rtl_samples)
+    metrics["seconds"] = time.perf_counter() - t0
+    write_report(out / "report.html", result, metrics)
+    metrics["seconds"] = time.perf_counter() - t0
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def demo_rtl_check(bundle: Path, n: int) -> dict:
+    """A short cosimulation of the exported bundle.  It is reported, and the demo runs to
+    the end either way; a check that ran and did not pass (``passed`` false: mismatches,
+    failed or missing cocotb tests) makes the command's exit status 1."""
+    try:
+        s = rtl_check(bundle, n)
+    except (RRAMLSMError, ImportError, OSError, RuntimeError) as e:
+        return {"ran": False, "reason": str(e)[:500]}
+    failures = cosim_failures(s)
+    return {"ran": True, "passed": not failures, "failures": failures,
+            **{k: s.get(k) for k in ("samples", "mismatches", "failed_tests", "missing_runs",
+                                     "cycles_per_sample_mean", "sim_cycles_per_s",
+                                     "build_seconds")}}
+
+
+def print_summary(metrics: dict) -> None:
+    sw, hw = metrics["software"], metrics["hardware"]
+    P = metrics.get("paper", {})
+
+    print()
+    print(f"{'top-1 %: mean ± s.d. [95 % t interval]':<38} {'software':>26} {'hardware':>26} "
+          f"{'chance':>6} {'paper sw/RRAM':>13}")
+    for label, grp, key, chance, pk in summary_rows(metrics):
+        paper = (f"{P[pk]['software']:.1f}/{P[pk]['hardware']:.1f}" if pk and pk in P else "-")
+        ch = "-" if chance is None else f"{chance:.1f}"
+        print(f"{label:<38} {fmt_figure(sw.get(grp, {}), key):>26} "
+              f"{fmt_figure(hw.get(grp, {}), key):>26} {ch:>6} {paper:>13}")
+    ts, ch = sw["test_selected"], metrics["chance"]
+    print(f"{'unseen, epoch chosen on TEST':<38} {fmt_figure(ts, 'unseen_top1'):>26} "
+          f"{'':>26} {ch['unseen_top1']:>6.1f} {'paper protocol':>13}")
+    print("  (the paper's single split, checkpoint selected on the test split: optimistic)")
+    rot = metrics.get("zero_shot_splits")
+    if rot:
+        print(f"split rotation ({rot['spec']}: {len(rot['splits'])} held-out groups x "
+              f"{len(rot['seeds'])} seeds; chance seen {rot['chance']['seen_top1']:.1f}, "
+              f"unseen {rot['chance']['unseen_top1']:.1f}, GZSL {rot['chance']['gzsl']:.1f} %):")
+        for path in ("software", "hardware"):
+            agg = rot["aggregate"][path]
+            print(f"  {path:<8} seen {fmt_figure(agg, 'seen_top1')}, unseen "
+                  f"{fmt_figure(agg, 'unseen_top1')} ({rot['unseen_vs_chance'][path]}), "
+                  f"GZSL harmonic mean {fmt_figure(agg['gzsl'], 'harmonic_mean')}")
+    al = metrics["alignment"]
+    print("alignment (software, unseen a2v): " + ", ".join(
+        f"{k} {al[k]['unseen_top1']:.1f} ± {al[k]['unseen_top1_sd']:.1f}"
+        for k in ("clip", "cca", "ridge")) + f"; best: {al['best_unseen']}")
+    c = metrics.get("training_cost")
+    if c:
+        print(f"training cost (FLOPs): SRNN-CLIP {c['srnn_clip_ratio']:.1f}x "
+              f"(paper {P.get('training_cost_srnn_clip_ratio', '')}x), ProtoNet "
+              f"{c['protonet_ratio']:.1f}x (paper {P.get('training_cost_protonet_ratio', '')}x); "
+              f"wall time {c['srnn_clip_seconds_ratio']:.1f}x / {c['protonet_seconds_ratio']:.1f}x")
+    fr = metrics["firing_rate"]
+    print("firing rate float/golden: " + ", ".join(
+        f"{m} {100 * fr[m]['float']:.1f}/{100 * fr[m]['golden']:.1f} %" for m in fr))
+    rc = metrics.get("rtl_check")
+    if rc and not rc["ran"]:
+        print(f"RTL check skipped: {rc['reason']}")
+    elif rc and rc["passed"]:
+        print(f"RTL check (Verilator): {rc['samples']} samples, {rc['mismatches']} mismatches, "
+              f"{rc['cycles_per_sample_mean']:.0f} cycles/sample")
+    elif rc:
+        print(f"RTL check (Verilator) FAILED: {'; '.join(rc['failures'])}")
+
+
+def _bmi_config(args) -> BMIConfig:
+    try:
+        changes = {"epochs": args.epochs, "weight_decay": args.weight_decay,
+                   "patience": args.patience}
+        if args.temperature is not None:
+            changes["temperature"] = args.temperature
+        return BMIConfig(neural=args.neural, seeds=tuple(args.seeds),
+                         neurons=2048 if args.neurons is None else args.neurons,
+                         target_rate=None if args.paper_constants else args.target_rate,
+                         zeroshot=bmi_zeroshot_config(**changes),
+                         hardware_noise=args.hardware_noise)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True) -> dict:
+    """The BMI task (:mod:`rramlsm.sw.experiments.bmi`): ``metrics.json`` and ``report.html``
+    in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_bmi(config, progress=progress)
+    write_bmi_report(out / "report.html", result, result.metrics)
+    write_json(out / "metrics.json", result.metrics)
+    return result.metrics
+
+
+def print_bmi_summary(m: dict) -> None:
+    sw, hw, P = m["software"], m["hardware"], m["paper"]
+
+    def f(d, k):
+        return f"{d[k]:5.1f} ± {d.get(k + '_sd', 0):4.1f}"
+
+    print()
+    print(f"{'BMI top-1 % (mean ± s.d. over seeds)':<40} {'software':>13} {'hardware':>13} "
+          f"{'paper sw':>9}")
+    pr = m["protocol"]
+    for label, grp, key, pk in (
+            (f"zero-shot seen ({len(pr['seen'])} letters)", "zero_shot", "seen_top1",
+             "zero_shot_seen_top1"),
+            (f"zero-shot unseen ({pr['unseen']})", "zero_shot", "unseen_top1",
+             "zero_shot_unseen_top1"),
+            ("linear probe neural (26 letters)", "probe", "neural_top1", None),
+            ("linear probe letter images (26)", "probe", "letters_top1", None)):
+        print(f"{label:<40} {f(sw[grp], key):>13} {f(hw[grp], key):>13} "
+              f"{P[pk] if pk else '':>9}")
+    print(f"{'unseen, epoch chosen on TEST':<40} {f(sw['test_selected'], 'unseen_top1'):>13}")
+    ch, fr = m["chance"], m["firing_rate"]
+    print(f"chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %; "
+          f"direction: {pr['direction']}")
+    print("firing rate float/golden: " + ", ".join(
+        f"{k} {100 * fr[k]['float']:.1f}/{100 * fr[k]['golden']:.1f} %" for k in fr))
+
+
+def _cmd_train(args) -> int:
+    if args.unseen_splits is not None:
+        check_unseen_splits(args.unseen_splits)
+        if args.task != "av" or args.config or args.tune:
+            raise ConfigError("--unseen-splits applies to the audio-visual task without "
+                              "--config / --tune")
+    if args.config or args.tune:
+        return _train_tuned(args)
+    output_folder("--out", args.out)
+    if args.task == "bmi":
+        if args.neural != "model":
+            kind, _, path = args.neural.partition(":")
+            if kind != "willett" or not path:
+                raise ConfigError(f"--neural: {args.neural!r} is neither 'model' nor "
+                                  f"'willett:PATH' (singleLetters.mat)")
+            input_file("--neural", path)
+        config = _bmi_config(args)
+        metrics = run_bmi_training(config, Path(args.out), progress=not args.quiet)
+        print_bmi_summary(metrics)
+        print(f"wrote {args.out}/metrics.json, report.html ({metrics['seconds']:.0f} s)")
+        return 0
+    if args.visual is None or args.audio is None:
+        raise ConfigError("train --task av needs --visual and --audio sources")
+    check_sources(args)
+    cfg = _pipeline_config(args)
+    metrics = run_training(cfg, Path(args.out), progress=not args.quiet,
+                           rtl_samples=getattr(args, "rtl_samples", 0),
+                           unseen_splits=args.unseen_splits)
+    print_summary(metrics)
+    print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
+    rc = metrics.get("rtl_check")
+    return 1 if rc and rc["ran"] and not rc["passed"] else 0
+
+
+def _train_tuned(args) -> int:
+    """``train --config tuned.toml`` / ``train --tune``: the pipeline with tuned settings;
+    every figure in metrics.json still comes from the test split, which tuning never saw."""
+    if args.task != "av":
+        raise ConfigError("--config / --tune apply to the audio-visual task (--task av)")
+    if args.config and args.tune:
+        raise ConfigError("--config and --tune: give one (--tune writes OUT/tune/tuned.toml)")
+    if args.paper_constants:
+        raise ConfigError("--paper-constants: a tuned configuration calibrates the reservoirs "
+                          "to its firing rates")
+    if args.visual is None or args.audio is None:
+        raise ConfigError("train --config / --tune needs --visual and --audio sources")
+    check_tune_arguments(args)
+    out = Path(args.out)
+    extra = {}
+    if args.tune:
+        s = run_tune(settings_from_args(args), out / "tune", address=args.address,
+                     cpus=args.cpus, resume=True, progress=not args.quiet)
+        print_tune_summary(s)
+        path = out / "tune" / "tuned.toml"
+    else:
+        path = input_file("--config", args.config)
+    tuned = load_tuned(path)
+    rv, ra, per_modality, zs = tuned_inputs(tuned, args.visual, args.audio,
+                                            progress=not args.quiet)
+    base = _pipeline_config(args)
+    cfg = dataclasses.replace(base, per_modality=per_modality,
+                              zeroshot=head_config(tuned.params, base.zeroshot))
+    extra["tuning"] = {**tuned.summary(), **({"summary": s} if args.tune else {})}
+    metrics = run_training(cfg, out, progress=not args.quiet,
+                           rtl_samples=getattr(args, "rtl_samples", 0), visual=rv, audio=ra,
+                           extra=extra)
+    print_summary(metrics)
+    print(f"tuned configuration: {path}")
+    print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
+    rc = metrics.get("rtl_check")
+    return 1 if rc and rc["ran"] and not rc["passed"] else 0
+
+
+def _cmd_demo(args) -> int:
+    require("--rtl-samples", args.rtl_samples, args.rtl_samples >= 0, "at least 0")
+    args.visual, args.audio, args.neural = "digits", "speech", "model"
+    if args.out is None:
+        args.out = "runs/demo-bmi" if args.task == "bmi" else "runs/demo"
+    return _cmd_train(args)
+
+
+def _add_training(p, default_out: str | None) -> None:
+    p.add_argument("--out", default=default_out, required=default_out is None,
+                   help="output folder")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                   help="chip + head seeds (default 0 1 2 3 4)")
+    p.add_argument("--epochs", type=int, default=100, help="head training epochs (default 100)")
+    p.add_argument("--task", choices=("av", "bmi"), default="av",
+                   help="av: audio-visual digits (default); bmi: neural activity and letters")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="contrastive temperature (default: av 1.0, bmi 0.5)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=None,
+                   help="early stopping after this many epochs without validation gain")
+    p.add_argument("--target-rate", type=float, default=0.05,
+                   help="calibrate reservoirs to this firing rate (default 0.05)")
+    p.add_argument("--paper-constants", action="store_true",
+                   help="use the paper's weight scales instead of calibrating")
+    p.add_argument("--read-noise", action="store_true", dest="hardware_noise",
+                   help="hardware path with the golden model's read noise")
+    p.add_argument("--neurons", type=int, default=None,
+                   help="reservoir neurons per modality (default: the presets' 200; BMI "
+                        "2048), e.g. a smaller macro for a smaller FPGA")
+    p.add_argument("--heads", choices=("float", "golden"), default="float",
+                   help="train the heads on the float model's rates (default) or on the "
+                        "golden model's counts, ADC and read noise included (hardware-aware)")
+    p.add_argument("--unseen-splits", default=None, metavar="all|K|a,b",
+                   help="also repeat the whole protocol for held-out pairs: all (every pair "
+                        "of the classes in both modalities), K pairs drawn with a fixed seed, "
+                        "or one group a,b (default: only the paper's split, 8 and 9 unseen)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_train_arguments(p)
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="train heads and evaluate (software + hardware paths)")
+    add_source_arguments(t, required=False)
+    t.set_defaults(visual=None, audio=None)
+    t.add_argument("--neural", default="model",
+                   help="BMI neural source: model | willett:FILE (singleLetters.mat)")
+    _add_training(t, None)
+    t.set_defaults(func=_cmd_train)
+
+    d = sub.add_parser("demo", help="the main job on the built-in data")
+    _add_training(d, "runs/demo")
+    # Output folder per task: runs/demo (av) or runs/demo-bmi, so one never overwrites the other.
+    d.set_defaults(out=None)
+    d.add_argument("--rtl-samples", type=int, default=5,
+                   help="samples per modality for the RTL check on Verilator (0: skip)")
+    d.set_defaults(func=_cmd_demo)

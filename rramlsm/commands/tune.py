@@ -1,0 +1,99 @@
+"""``rramlsm tune``: fit the flow's settings to the data on validation folds (the search is
+:mod:`rramlsm.sw.experiments.tune`), and the tuning options ``train --tune`` shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rramlsm.arguments import check_sources, output_folder
+from rramlsm.sw.experiments.tune import DEFAULTS, OBJECTIVES, TuneSettings, run_tune
+
+__all__ = ["register", "add_tune_arguments", "add_train_arguments", "settings_from_args",
+           "print_tune_summary", "check_tune_arguments", "TRAIN_TUNE_TRIALS",
+           "TRAIN_TUNE_BUDGET_S"]
+
+#: ``train --tune``'s budget: with the training that follows, about 30 minutes on 2 cores
+#: for 1,000 visual and 2,500 audio recordings (README).
+TRAIN_TUNE_TRIALS = 40
+TRAIN_TUNE_BUDGET_S = 1200.0
+
+
+def add_tune_arguments(p, *, trials: int, budget: float | None) -> None:
+    p.add_argument("--trials", type=int, default=trials,
+                   help=f"trials besides the defaults (default {trials})")
+    p.add_argument("--time-budget", type=float, default=budget,
+                   help="stop starting trials after this many seconds"
+                        + (f" (default {budget:.0f})" if budget else ""))
+    p.add_argument("--folds", type=int, default=3,
+                   help="k of the k-fold validation on the seen training data (default 3)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="mean",
+                   help="validation figure to maximise (default: mean of zero-shot and probes)")
+    p.add_argument("--max-per-class", type=int, default=None,
+                   help="tune on at most this many training samples per class and modality")
+    p.add_argument("--address", default=None,
+                   help="an existing Ray cluster (default: embedded local Ray)")
+    p.add_argument("--cpus", type=int, default=None, help="local Ray CPUs (default: all)")
+
+
+def add_train_arguments(p) -> None:
+    """``--config`` and ``--tune`` (with the tuning options) for ``train`` and ``demo``."""
+    p.add_argument("--config", default=None,
+                   help="a tuned.toml from `rramlsm tune`: its settings replace the defaults "
+                        "(and --epochs, --temperature, --weight-decay, --patience, "
+                        "--target-rate)")
+    p.add_argument("--tune", action="store_true",
+                   help="tune on the training split first (into OUT/tune, resumable), then "
+                        "train with the winner")
+    add_tune_arguments(p, trials=TRAIN_TUNE_TRIALS, budget=TRAIN_TUNE_BUDGET_S)
+
+
+def settings_from_args(args) -> TuneSettings:
+    return TuneSettings(visual=args.visual, audio=args.audio, folds=args.folds,
+                        objective=args.objective, max_per_class=args.max_per_class,
+                        trials=args.trials, time_budget_s=args.time_budget)
+
+
+def print_tune_summary(s: dict) -> None:
+    b, d = s["best"], s["defaults"]
+    print(f"{s['trials']} trials, validation {s['objective']} ({s['settings']['folds']}-fold, "
+          f"seen classes, training split):")
+    print(f"  winner (trial {b['number']}): {b['score']:.1f} ± {b['score_sd']:.1f}  "
+          + ", ".join(f"{k} {v:.1f}" for k, v in b["metrics"].items()))
+    if d:
+        print(f"  defaults:         {d['score']:.1f} ± {d['score_sd']:.1f}  "
+              + ", ".join(f"{k} {v:.1f}" for k, v in d["metrics"].items()))
+    changed = {k: v for k, v in b["config"].items() if DEFAULTS.get(k) != v}
+    print("  changed: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in changed.items()))
+    if s["importance"]:
+        top = list(s["importance"].items())[:4]
+        print("  mattered most: " + ", ".join(f"{k} ({100 * v:.0f} %)" for k, v in top))
+
+
+def check_tune_arguments(args) -> None:
+    """Sources and --out checked before any work (nothing is read)."""
+    output_folder("--out", args.out)
+    check_sources(args)
+
+
+def _cmd_tune(args) -> int:
+    check_tune_arguments(args)
+    settings = settings_from_args(args)
+    s = run_tune(settings, Path(args.out), address=args.address, cpus=args.cpus,
+                 resume=args.resume, progress=not args.quiet)
+    print_tune_summary(s)
+    print(f"wrote {args.out}/tuned.toml, trials.jsonl, report.html ({s['seconds']:.0f} s)")
+    return 0
+
+
+def register(sub) -> None:
+    t = sub.add_parser("tune", help="fit the flow's settings to the data on validation folds "
+                                    "(Ray Tune + Optuna TPE, resumable)")
+    t.add_argument("--visual", required=True, help="vision source: digits | nmnist:PATH")
+    t.add_argument("--audio", required=True,
+                   help="audio source: speech | fsdd:PATH | ntidigits:FILE")
+    t.add_argument("--out", required=True, help="output folder")
+    add_tune_arguments(t, trials=40, budget=None)
+    t.add_argument("--resume", action="store_true", help="continue the tuning in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_tune)
