@@ -22,7 +22,7 @@ import numpy as np
 from rramlsm.sw import contract
 from rramlsm.sw.features import window_sums
 
-__all__ = ["readout_steps", "WindowChoice", "select_windows"]
+__all__ = ["readout_steps", "fit_windows", "WindowChoice", "select_windows"]
 
 
 def readout_steps(bins: int, windows: int) -> int:
@@ -32,6 +32,15 @@ def readout_steps(bins: int, windows: int) -> int:
         raise ValueError(f"readout windows must be in [1, {bins}] for {bins} bins, "
                          f"not {windows}")
     return bins - bins % windows
+
+
+def fit_windows(steps: int, at_most: int) -> int:
+    """The largest window count not above ``at_most`` that divides ``steps`` (a search over
+    steps and windows together keeps every pair valid this way: 129 steps, 4 windows ->
+    3)."""
+    if at_most < 1:
+        raise ValueError(f"readout windows must be at least 1, not {at_most}")
+    return max(w for w in range(1, min(at_most, contract.MAX_WINDOWS) + 1) if steps % w == 0)
 
 
 @dataclass(frozen=True)

@@ -157,3 +157,15 @@ def test_select_windows_finds_order_and_prefers_fewer():
     assert amount.scores[1] > 95 and amount.windows == 1
     with pytest.raises(ValueError, match="two training samples of every class"):
         select_windows(trains[:3], np.array([0, 0, 1]))
+
+
+def test_fit_windows_keeps_every_searched_pair_valid():
+    from rramlsm.sw.readout import fit_windows
+
+    assert fit_windows(129, 4) == 3 and fit_windows(50, 8) == 5 and fit_windows(25, 4) == 1
+    assert fit_windows(200, 8) == 8 and fit_windows(64, 100) == 8
+    for steps in (25, 35, 50, 75, 100, 64, 96, 129, 160, 200):
+        for w in (1, 2, 4, 5, 8):
+            assert steps % fit_windows(steps, w) == 0
+    with pytest.raises(ValueError):
+        fit_windows(50, 0)

@@ -97,10 +97,11 @@ def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
     text = (tuned_run / "tuned.toml").read_text()
     raw = tomllib.loads(text)
     # Fixed settings (the winner of a 3-trial search varies): short head training, vision
-    # polarities split onto their own rows (512 inputs), a 32-channel cochlea.
+    # polarities split onto their own rows (512 inputs), a 32-channel cochlea, the audio
+    # reservoir read in 3 windows (at most 4 that divide its 129 steps).
     data = text[text.index("[data]"):text.index("[visual]")]
-    lines = [data, "[visual]", 'polarity = "both"', "steps = 40", "[cochlea]", "channels = 32",
-             "[head]", "epochs = 3", text[text.index("[score]"):]]
+    lines = [data, "[visual]", 'polarity = "both"', "steps = 40", "[audio]", "windows = 4",
+             "[cochlea]", "channels = 32", "[head]", "epochs = 3", text[text.index("[score]"):]]
     cfg = tmp_path / "tuned.toml"
     cfg.write_text("\n".join(lines) + "\n")
     out = tmp_path / "run"
@@ -108,6 +109,8 @@ def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
                  f"fsdd:{wavs}", "--seeds", "0", "--out", str(out), "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["tuning"]["config"]["visual.polarity"] == "both"
+    assert json.loads((out / "bundle" / "manifest.json").read_text())[
+        "modalities"]["audio"]["lsm"]["windows"] == 3
     assert m["tuning"]["score"]["winner"] == raw["score"]["winner"]
     assert m["software"]["probe"]["audio_top1"] > 30
     # The bundle records the tuned framing (split polarities, the tuned cochlea), so `eval`
@@ -177,7 +180,7 @@ def test_test_split_and_unseen_classes_never_reach_scoring(digits, wavs, tmp_pat
     data = tune.tuning_data(settings, visual=poisoned)
     for d in (data.visual, data.audio):
         assert set(np.unique(d.labels)) == set(settings.seen)
-    r = tune.evaluate({"head.epochs": 5, "visual.polarity": "any"}, data)
+    r = tune.evaluate({"head.epochs": 5, "visual.polarity": "any", "audio.windows": 4}, data)
     assert np.isfinite(r["score"]) and all(np.isfinite(v) for v in r["metrics"].values())
     # The poison is real: reading a poisoned file or framing a poisoned recording fails.
     with pytest.raises(Exception):  # noqa: B017

@@ -54,6 +54,7 @@ import numpy as np
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets.sources import check_source
+from rramlsm.sw.readout import fit_windows
 
 __all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
            "evaluate", "search_space", "run_tune", "load_tuned", "write_tuned", "tuned_inputs",
@@ -67,6 +68,8 @@ DEFAULTS = {
     "visual.polarity": "on",
     "audio.target_rate": 0.05,
     "audio.steps": 129,
+    "visual.windows": 1,
+    "audio.windows": 1,
     "cochlea.delta": 0.75,
     "cochlea.r0": 0.01,
     "cochlea.channels": 64,
@@ -86,6 +89,10 @@ MEANING = {
     "visual.polarity": "on: ON events; any: both polarities merged; both: split rows",
     "audio.target_rate": "firing rate the audio reservoir is calibrated to",
     "audio.steps": "time bins T of an utterance",
+    "visual.windows": "readout windows W of the visual reservoir (at most this many: the "
+                      "largest count dividing T)",
+    "audio.windows": "readout windows W of the audio reservoir (at most this many: the "
+                     "largest count dividing T)",
     "cochlea.delta": "level-crossing step of the cochlea (log units): its threshold",
     "cochlea.r0": "reference amplitude of the log compression: its inverse gain",
     "cochlea.channels": "cochlea band-pass channels (audio reservoir inputs)",
@@ -276,6 +283,8 @@ def search_space(data: TuningData) -> dict:
         "audio.target_rate": Float(0.01, 0.3, log=True),
         "visual.steps": Cat([25, 35, 50, 75, 100]),
         "audio.steps": Cat([64, 96, 129, 160, 200]),
+        "visual.windows": Cat([1, 2, 4, 5, 8]),
+        "audio.windows": Cat([1, 2, 4, 5, 8]),
         "head.epochs": Cat([30, 60, 100, 150]),
         "head.patience": Cat([0, 10, 25]),
         "head.weight_decay": Float(1e-5, 0.3, log=True),
@@ -382,7 +391,9 @@ def evaluate(params: dict, data: TuningData) -> dict:
         feats, fire = {}, {}
         for m, d in mods.items():
             fit = np.flatnonzero(d.fold != f)
-            cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=frames[m].shape[1])
+            steps = frames[m].shape[1]
+            cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=steps,
+                                     windows=fit_windows(steps, int(p[f"{m}.windows"])))
             cfg, _ = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
                                             target_rate=float(p[f"{m}.target_rate"]))
             feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
@@ -817,6 +828,9 @@ def load_tuned(path) -> TunedConfig:
             r = params[f"{m}.target_rate"]
             if not isinstance(r, (int, float)) or not 0 < r < 1:
                 raise ValueError(f"{m}.target_rate must be in (0, 1), not {r!r}")
+            w = params[f"{m}.windows"]
+            if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+                raise ValueError(f"{m}.windows must be a positive integer, not {w!r}")
     except (ValueError, TypeError, OverflowError) as e:
         raise ConfigError(f"--config: {path}: {e}") from None
     return TunedConfig(path, params, data, raw.get("score", {}))
@@ -873,7 +887,9 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
     if a_kind == "wav":
         framing["audio"]["cochlea"] = dataclasses.asdict(_cochlea_config(p))
     per_modality = {m: {"target_rate": float(p[f"{m}.target_rate"]),
-                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1])},
+                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1]),
+                                "windows": fit_windows(int(x.shape[1]),
+                                                       int(p[f"{m}.windows"]))},
                         "framing": framing[m]}
                     for m, x in (("visual", fv), ("audio", fa))}
     return rv, ra, per_modality, head_config(p)
