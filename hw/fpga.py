@@ -229,7 +229,8 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
     """Synthesise, place and route ``bundle``'s macro for ``board`` in ``out``.
 
     Returns the figures of ``fpga.json`` (resources, Fmax), without the
-    throughput, which :func:`rramlsm.hw.commands` adds from the cycle model.
+    throughput, which ``rramlsm fpga`` adds from the cycle model
+    (:func:`rramlsm.hw.cycles.cycles_per_sample`).
     """
     from rramlsm.hw.verilog import build_macro
 

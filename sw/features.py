@@ -27,11 +27,13 @@ from rramlsm.errors import ConfigError
 from rramlsm.sw._io import atomic_path
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
+from rramlsm.sw.datasets.builtin import cache_dir
 from rramlsm.sw.datasets.cochlea import Cochlea, CochleaConfig
 from rramlsm.sw.datasets.fsdd import load_wav_folder
 from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.datasets.sources import parse_source, source_modality
 from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
+from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.kernels import compute_device
 from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
 
@@ -162,7 +164,6 @@ def _lsm_key(config: LSMConfig) -> dict:
 
 def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool,
              chunk: int = 1024) -> np.ndarray:
-    from rramlsm.sw.golden import golden_counts, quantize_reservoir
 
     res = make_reservoir(config, seed=seed)
     lsm = quantize_reservoir(res, noise=noise, noise_seed=seed) if path == "golden" else None
@@ -205,7 +206,6 @@ def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "floa
     if cache is False:
         return _compute(ds, config, seed, path, noise)
     if cache is True:
-        from rramlsm.sw.datasets.builtin import cache_dir
 
         folder = cache_dir() / "features"
     else:

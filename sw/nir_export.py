@@ -27,8 +27,10 @@ from pathlib import Path
 import nir
 import numpy as np
 
+from rramlsm.errors import BundleError
 from rramlsm.sw._io import atomic_path
-from rramlsm.sw.lsm import Reservoir
+from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig
+from rramlsm.sw.lsm import LSMConfig, Reservoir
 
 __all__ = ["to_nir", "reservoir_from_bundle", "bundle_to_nir", "write_nir_files", "DEFAULT_DT"]
 
@@ -93,9 +95,6 @@ def bundle_to_nir(mb, **kw) -> nir.NIRGraph:
 def reservoir_from_bundle(mb) -> Reservoir:
     """The float reservoir of a bundle's macro: its exported conductance codes with the
     float configuration it was made from (``ModalityBundle.config["lsm"]``)."""
-    from rramlsm.errors import BundleError
-    from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig
-    from rramlsm.sw.lsm import LSMConfig
 
     raw = (mb.config or {}).get("lsm")
     if not raw:

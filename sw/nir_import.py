@@ -35,18 +35,30 @@ the macro's classifier is the readout's argmax over the spike counts.
 
 from __future__ import annotations
 
+import contextlib
+import html
+import io
+import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nir
 import numpy as np
+import torch
 
 from rramlsm.errors import ConfigError, UnsupportedGraphError
 from rramlsm.sw import contract
+from rramlsm.sw._io import atomic_path
 from rramlsm.sw.bundle import Bundle, ModalityBundle
-from rramlsm.sw.golden import IntegerLSM
+from rramlsm.sw.device import ADCConfig, DeviceConfig
+from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
+from rramlsm.sw.golden import IntegerLSM, golden_counts
 from rramlsm.sw.heads import IntegerHead, IntegerLayer
+from rramlsm.sw.lsm import run_lif
+from rramlsm.sw.plots import png_base64
 
 __all__ = ["ReservoirSpec", "read_graph", "parse_graph", "quantize_spec", "import_graph",
            "float_counts", "identity_lut", "RTL_ROWS", "frame_for_graph", "nested_graph",
@@ -506,9 +518,7 @@ def _readout_layer(w: np.ndarray, b: np.ndarray, steps: int, quantile: float,
 def float_counts(spec: ReservoirSpec, frames: np.ndarray, *, batch: int = 256) -> np.ndarray:
     """Spike counts of the float model the graph describes (NIR's Euler semantics, reset to
     0, firing on ``v >= threshold`` as the macro does), ``[N, neurons]``."""
-    import torch
 
-    from rramlsm.sw.lsm import run_lif
 
     w_in = torch.as_tensor(spec.w_in, dtype=torch.float64)
     w_rec = torch.as_tensor(spec.w_rec, dtype=torch.float64)
@@ -536,7 +546,6 @@ def calibrate(spec: ReservoirSpec, frames: np.ndarray, *, steps: int, levels: in
               shifts=(0, 1, 2, 3)) -> tuple[float, int, list]:
     """The code-range clipping and ADC shift whose golden counts come closest to the float
     model's on ``frames`` (mean absolute count error); returns (clip, shift, trials)."""
-    from rramlsm.sw.golden import golden_counts
 
     ref = float_counts(spec, frames)
     trials = []
@@ -560,7 +569,6 @@ def frame_for_graph(ds, inputs: int, steps: int) -> np.ndarray:
     """Frames ``[N, steps, inputs]`` of a data source for a graph of ``inputs`` inputs: audio
     channels pooled onto the inputs (``unit * inputs // channels``), vision framed as the
     visual macro is (its input count must match)."""
-    from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vision
 
     if getattr(ds, "frames", None) is not None:  # a raster dataset
         if ds.frames.shape[1:] != (steps, inputs):
@@ -591,7 +599,6 @@ def import_graph(graph: nir.NIRGraph, *, steps: int | None = None, levels: int |
     ``rramlsm`` metadata records, else 100, 256, 10 and 0.  ``calibration``: frames
     ``[N, T, inputs]`` on which the code range and ADC shift are chosen.
     """
-    from rramlsm.sw.device import ADCConfig, DeviceConfig
 
     spec = parse_graph(graph, dt=dt)
     hw = spec.hardware
@@ -617,7 +624,6 @@ def import_graph(graph: nir.NIRGraph, *, steps: int | None = None, levels: int |
                                noise_seed=int(hw.get("noise_seed", 0)))
     calib_counts = None
     if calibration is not None and spec.readout is not None:
-        from rramlsm.sw.golden import golden_counts
 
         calib_counts = golden_counts(lsm, calibration)
     head, protos, classes = readout_head(spec, steps, calib_counts)
@@ -688,11 +694,7 @@ FRAMEWORKS = ("snntorch", "norse")
 def framework_counts(spec: ReservoirSpec, frames: np.ndarray, framework: str, *,
                      dt: float = 1e-4, batch: int = 256) -> np.ndarray:
     """Spike counts of the graph as ``framework`` (snnTorch or Norse) imports and runs it."""
-    import contextlib
-    import io
-    import warnings
 
-    import torch
 
     if framework not in FRAMEWORKS:
         raise ConfigError(f"framework must be one of {', '.join(FRAMEWORKS)}, not {framework!r}")
@@ -729,7 +731,6 @@ def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels
     features against the float model of the graph and against ``framework``'s own run,
     and the readout's accuracy before (float) and after quantisation (the macro's
     classifier), when the graph has a readout and ``labels`` are given."""
-    from rramlsm.sw.golden import golden_counts
 
     ref = float_counts(spec, frames)
     gold = golden_counts(mb.lsm, frames).astype(np.int64)
@@ -765,9 +766,7 @@ def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels
 def _count_figure(counts: dict) -> str:
     """Golden counts against the framework's (or the float model's): a 2-D histogram and the
     distribution of the differences, as a base64 PNG."""
-    import matplotlib.pyplot as plt
 
-    from rramlsm.sw.plots import png_base64
 
     ref_name = next((k for k in counts if k not in ("float", "golden")), "float")
     ref, gold = counts[ref_name].ravel(), counts["golden"].ravel()
@@ -790,10 +789,7 @@ def _count_figure(counts: dict) -> str:
 def write_report_html(path: Path, record: dict, counts: dict | None = None) -> Path:
     """A short self-contained page of the import record (no external files); with the
     ``counts`` of :func:`fidelity` (``keep_counts``), a figure of them."""
-    import html
-    import json
 
-    from rramlsm.sw._io import atomic_path
 
     fid = record.get("fidelity") or {}
     rows = []

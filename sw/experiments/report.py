@@ -12,7 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rramlsm.sw._io import atomic_path  # noqa: E402
+from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES  # noqa: E402
+from rramlsm.sw.features import frame_dataset  # noqa: E402
+from rramlsm.sw.golden import golden_counts  # noqa: E402
 from rramlsm.sw.plots import png_base64  # noqa: E402
+from rramlsm.sw.stats import fmt_figure  # noqa: E402
 
 __all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures", "summary_rows",
            "class_list", "rotation_figures"]
@@ -47,8 +51,6 @@ def _training_curve(hist: list[dict], seen: list[float], unseen: list[float], be
 
 def figures(result) -> dict[str, str]:
     """Base64 PNGs of the first seed: embeddings, similarity, confusion, rasters, curves."""
-    from rramlsm.sw.features import frame_dataset
-    from rramlsm.sw.golden import golden_counts
 
     s0 = result.seeds[0]
     split = s0.embeddings["split"]
@@ -140,8 +142,6 @@ def figures(result) -> dict[str, str]:
 
 
 def _fmt(m: dict, key: str) -> str:
-    from rramlsm.sw.stats import fmt_figure
-
     return fmt_figure(m, key)
 
 
@@ -256,8 +256,7 @@ unseen {ch['unseen_top1']:.1f} %, GZSL {ch['gzsl']:.1f} %.</p>
 def write_report(path: str | Path, result, metrics: dict) -> Path:
     """Write ``report.html`` (atomically) for a
     :class:`~rramlsm.sw.experiments.audiovisual.PipelineResult`."""
-    from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES as P
-
+    P = PAPER_FIGURES
     figs = figures(result)
     sw, hw = metrics["software"], metrics["hardware"]
     rows = []

@@ -23,8 +23,11 @@ import re
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
+from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 
 __all__ = ["DRAW_SEED", "check_unseen_splits", "resolve_unseen_splits", "run_split_rotation",
            "split_figures"]
@@ -92,10 +95,7 @@ def split_figures(result) -> dict:
 def run_split_rotation(config, spec: str, classes: list[int], groups: list[tuple], visual,
                        audio, *, progress: bool = True) -> dict:
     """Run every seed of ``config`` on every held-out group; ``metrics["zero_shot_splits"]``."""
-    from tqdm.auto import tqdm
 
-    from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
-    from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 
     t0 = time.perf_counter()
     bar = tqdm(total=len(groups) * len(config.seeds), desc="split rotation", unit="run",

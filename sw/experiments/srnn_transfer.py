@@ -31,8 +31,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rramlsm.sw._io import atomic_path
+from rramlsm.sw.datasets.builtin import cache_dir
 from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig, conductance_codes
-from rramlsm.sw.lsm import LSMConfig, Reservoir
+from rramlsm.sw.experiments.audiovisual import calibrate_on_training, chip_seeds
+from rramlsm.sw.experiments.baselines import BaselineConfig, train_srnn_clip
+from rramlsm.sw.features import dataset_fingerprint, frame_dataset
+from rramlsm.sw.golden import golden_counts, quantize_reservoir
+from rramlsm.sw.heads import HeadConfig, ProjectionHead
+from rramlsm.sw.lsm import PRESETS, LSMConfig, Reservoir, make_reservoir
+from rramlsm.sw.zeroshot import (
+    ZeroShotConfig,
+    evaluate_embeddings,
+    linear_probe,
+    make_split,
+    train_heads,
+)
 
 __all__ = ["program_weights", "TrainedSRNN", "train_srnn_for_chip", "save_trained_srnn",
            "load_trained_srnn", "transfer_metrics"]
@@ -94,12 +108,6 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
                         zeroshot=None, cache: bool = True) -> TrainedSRNN:
     """SRNN-CLIP for chip seed ``seed`` (started from that chip's calibrated reservoirs, the
     split of ``seed``), cached under ``$RRAMLSM_CACHE/srnn`` by data, recipe and seed."""
-    from rramlsm.sw.datasets.builtin import cache_dir
-    from rramlsm.sw.experiments.audiovisual import calibrate_on_training, chip_seeds
-    from rramlsm.sw.experiments.baselines import BaselineConfig, train_srnn_clip
-    from rramlsm.sw.features import dataset_fingerprint, frame_dataset
-    from rramlsm.sw.lsm import PRESETS, make_reservoir
-    from rramlsm.sw.zeroshot import ZeroShotConfig, make_split
 
     zs = zeroshot or ZeroShotConfig()
     bc = BaselineConfig(epochs=epochs)
@@ -139,7 +147,6 @@ def train_srnn_for_chip(seed: int, v, a, *, epochs: int, target_rate: float = 0.
 def save_trained_srnn(path: Path, trained: TrainedSRNN) -> None:
     """``trained`` as one ``.npz``: the weights and head tensors as arrays, everything
     else as a JSON string (``meta``); readable with ``allow_pickle=False``."""
-    from rramlsm.sw._io import atomic_path
 
     arrays = {}
     for m, (w_in, w_rec) in trained.weights.items():
@@ -182,17 +189,6 @@ def transfer_metrics(trained: TrainedSRNN, v, a, device: DeviceConfig, *,
     With ``retrain_epochs``, also ``heads_retrained_*``: new heads trained on this chip's
     (hardware) features, as the LSM's are on every chip; the SRNN weights stay as trained.
     """
-    from rramlsm.sw.experiments.audiovisual import chip_seeds
-    from rramlsm.sw.features import frame_dataset
-    from rramlsm.sw.golden import golden_counts, quantize_reservoir
-    from rramlsm.sw.heads import HeadConfig, ProjectionHead
-    from rramlsm.sw.zeroshot import (
-        ZeroShotConfig,
-        evaluate_embeddings,
-        linear_probe,
-        make_split,
-        train_heads,
-    )
 
     zs = zeroshot or ZeroShotConfig()
     data = {"visual": v, "audio": a}

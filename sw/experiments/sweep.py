@@ -32,7 +32,9 @@ spread that makes the LSM's random weights.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import json
 import math
 import os
@@ -40,10 +42,20 @@ import time
 import tomllib
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
 from rramlsm.sw._io import atomic_path, write_atomic
+from rramlsm.sw.datasets import load_source
+from rramlsm.sw.datasets.sources import check_source
+from rramlsm.sw.device import ADCConfig, DeviceConfig
+from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
+from rramlsm.sw.experiments.srnn_transfer import train_srnn_for_chip, transfer_metrics
+from rramlsm.sw.plots import png_base64
+from rramlsm.sw.zeroshot import ZeroShotConfig
 
 __all__ = ["PARAMETERS", "MODELS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
            "overrides_for", "deploy_for", "METRICS"]
@@ -134,7 +146,6 @@ def _is_int(value) -> bool:
 
 
 def load_sweep_config(path: Path) -> SweepConfig:
-    from rramlsm.sw.datasets.sources import check_source
 
     path = Path(path)
     try:
@@ -166,7 +177,6 @@ def load_sweep_config(path: Path) -> SweepConfig:
 
 def overrides_for(cfg: SweepConfig, value) -> dict:
     """``lsm_overrides`` of the pipeline for one value of the swept parameter."""
-    from rramlsm.sw.device import ADCConfig, DeviceConfig
 
     dev = dict(cfg.device)
     out = {}
@@ -209,10 +219,7 @@ def _key(value, seed: int) -> str:
 
 def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
     """One (value, seed): the pipeline for one seed; runs in a Ray worker."""
-    import torch
 
-    from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
-    from rramlsm.sw.zeroshot import ZeroShotConfig
 
     torch.set_num_threads(1)             # one trial per core
     pc = PipelineConfig(seeds=(seed,), zeroshot=ZeroShotConfig(epochs=cfg.epochs),
@@ -237,9 +244,7 @@ def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
 
 def _train_srnn(cfg: SweepConfig, seed: int, v, a):
     """One chip's SRNN-CLIP (model = "srnn"); a Ray task every trial of that seed waits on."""
-    import torch
 
-    from rramlsm.sw.experiments.srnn_transfer import train_srnn_for_chip
 
     torch.set_num_threads(1)
     return train_srnn_for_chip(seed, v, a, epochs=cfg.srnn_epochs)
@@ -247,9 +252,7 @@ def _train_srnn(cfg: SweepConfig, seed: int, v, a):
 
 def _srnn_trial(cfg: SweepConfig, value, seed: int, v, a, trained) -> dict:
     """One (value, seed) of the contrast: the trained SRNN written onto the devices."""
-    import torch
 
-    from rramlsm.sw.experiments.srnn_transfer import transfer_metrics
 
     torch.set_num_threads(1)
     over = overrides_for(cfg, value)
@@ -301,10 +304,9 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
               cpus: int | None = None, progress: bool = True) -> dict:
     """Run every missing trial on Ray, appending to ``out/results.jsonl``; then summarise,
     plot and report.  Returns the summary."""
+    # Here, not at the top: `import ray` takes 0.6 s (python -X importtime), which every
+    # `rramlsm` command would pay, since the command line imports this module.
     import ray
-    from tqdm.auto import tqdm
-
-    from rramlsm.sw.datasets import load_source
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -409,16 +411,6 @@ def summarize(cfg: SweepConfig, records: list[dict]) -> dict:
 
 def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
     """``out/sweep.png`` and ``out/report.html`` (the sweep's section of the report)."""
-    import base64
-    import html
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rramlsm.sw.plots import png_base64
-
     rows = summary["rows"]
     xs = [r["value"] for r in rows]
     figures = [("seen_top1", "zero-shot seen"), ("unseen_top1", "zero-shot unseen"),
