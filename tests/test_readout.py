@@ -169,3 +169,17 @@ def test_fit_windows_keeps_every_searched_pair_valid():
             assert steps % fit_windows(steps, w) == 0
     with pytest.raises(ValueError):
         fit_windows(50, 0)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("9", "'9' is not a window count"), ("visual=x", "'x' is not a window count"),
+    ("speech=2", "unknown modality 'speech'")])
+def test_cli_windows_errors(spec, message, tmp_path, capsys):
+    from rramlsm.cli import main
+
+    assert main(["train", "--visual", "digits", "--audio", "speech", "--windows", spec,
+                 "--seeds", "0", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

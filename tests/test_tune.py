@@ -229,13 +229,26 @@ def test_hardware_aware_heads_train_on_golden_counts(digits, wavs, monkeypatch):
         return real(fv, fa, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "train_heads", spy)
+    # Readout windows too (one run serves both checks): a fixed count for the audio
+    # reservoir, "auto" for the visual one (chosen among the counts dividing its 50 steps,
+    # on seen training samples); heads, bundle and the raw input probe follow them.
+    with pytest.raises(ConfigError, match="audio windows must be a positive integer"):
+        pipeline.PipelineConfig(windows={"audio": 0})
     cfg = pipeline.PipelineConfig(visual="digits", audio=f"fsdd:{wavs}", seeds=(0,),
                                   zeroshot=ZeroShotConfig(epochs=2), head_features="golden",
-                                  hardware_noise=True)
+                                  hardware_noise=True, windows={"visual": "auto", "audio": 3})
     r = pipeline.run_pipeline(cfg, progress=False)
-    s0 = r.seeds[0]
-    for m in ("visual", "audio"):
-        golden = s0.embeddings["golden_counts"][m].astype(np.float32) / s0.configs[m].steps
-        assert np.array_equal(seen[m], golden)
-    assert r.metrics["protocol"]["heads_trained_on"] == "golden"
-    assert np.isfinite(r.metrics["hardware"]["zero_shot"]["seen_top1"])
+    s0, m = r.seeds[0], r.metrics
+    for mod in ("visual", "audio"):
+        c = s0.configs[mod]
+        golden = s0.embeddings["golden_counts"][mod].astype(np.float32) / c.window_steps
+        assert np.array_equal(seen[mod], golden) and golden.shape[1] == c.features
+        assert s0.bundle.modalities[mod].lsm.windows == c.windows
+        assert s0.bundle.modalities[mod].head.layers[0].weight.shape[0] == c.features
+        assert 10 < m["software"]["probe"][f"raw_{mod}_top1"] <= 100
+    assert m["protocol"]["heads_trained_on"] == "golden"
+    assert np.isfinite(m["hardware"]["zero_shot"]["seen_top1"])
+    assert s0.configs["audio"].windows == 3
+    assert {k for k in m["readout"]["visual"]["cv_top1"] if isinstance(k, int)} == {1, 2, 5}
+    assert m["readout"]["visual"]["windows"] == [s0.configs["visual"].windows]
+

@@ -25,6 +25,7 @@ from rramlsm.commands.tune import (
 )
 from rramlsm.cosim.run import cosim_failures, rtl_check
 from rramlsm.errors import ConfigError, RRAMLSMError
+from rramlsm.sw import contract
 from rramlsm.sw._io import write_json
 from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.datasets import load_source
@@ -45,6 +46,32 @@ __all__ = ["register", "run_training", "run_bmi_training", "demo_rtl_check", "pr
            "print_bmi_summary"]
 
 
+def parse_windows(spec: str | None, modalities: tuple[str, ...]) -> dict:
+    """``--windows``: ``W`` or ``auto`` for every modality, or ``m=W,m=auto`` per modality."""
+    if spec is None:
+        return {}
+
+    def value(v: str):
+        v = v.strip()
+        if v == "auto":
+            return v
+        if not v.isdigit() or not 1 <= int(v) <= contract.MAX_WINDOWS:
+            raise ConfigError(f"--windows: {v!r} is not a window count (1..{contract.MAX_WINDOWS}) "
+                              f"or auto")
+        return int(v)
+
+    if "=" not in spec:
+        return {m: value(spec) for m in modalities}
+    out = {}
+    for part in spec.split(","):
+        m, _, v = part.partition("=")
+        if m.strip() not in modalities:
+            raise ConfigError(f"--windows: unknown modality {m.strip()!r}; expected "
+                              f"{', '.join(modalities)}")
+        out[m.strip()] = value(v)
+    return out
+
+
 def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
@@ -58,7 +85,9 @@ def _pipeline_config(args) -> PipelineConfig:
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
                               target_rate=None if args.paper_constants else args.target_rate,
                               zeroshot=zs, hardware_noise=args.hardware_noise,
-                              lsm_overrides=overrides, head_features=args.heads)
+                              lsm_overrides=overrides, head_features=args.heads,
+                              windows=parse_windows(getattr(args, "windows", None),
+                                                    ("visual", "audio")))
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
 
@@ -183,7 +212,10 @@ def _bmi_config(args) -> BMIConfig:
                          neurons=2048 if args.neurons is None else args.neurons,
                          target_rate=None if args.paper_constants else args.target_rate,
                          zeroshot=bmi_zeroshot_config(**changes),
-                         hardware_noise=args.hardware_noise)
+                         hardware_noise=args.hardware_noise,
+                         **({"windows": {**BMIConfig().windows, **parse_windows(
+                             args.windows, ("neural", "letters"))}}
+                            if getattr(args, "windows", None) else {}))
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
 
@@ -329,6 +361,11 @@ def _add_training(p, default_out: str | None) -> None:
     p.add_argument("--neurons", type=int, default=None,
                    help="reservoir neurons per modality (default: the presets' 200; BMI "
                         "2048), e.g. a smaller macro for a smaller FPGA")
+    p.add_argument("--windows", default=None, metavar="W|auto|m=W,...",
+                   help="readout windows: spike counts per neuron in W equal time windows "
+                        "(1..8, dividing the steps; default 1, BMI auto); auto chooses per "
+                        "seed by cross-validation on the seen classes' training samples; "
+                        "per modality as visual=5,audio=auto")
     p.add_argument("--heads", choices=("float", "golden"), default="float",
                    help="train the heads on the float model's rates (default) or on the "
                         "golden model's counts, ADC and read noise included (hardware-aware)")

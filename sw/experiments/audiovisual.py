@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
@@ -39,8 +40,10 @@ from rramlsm.sw.lsm import (
     Calibration,
     LSMConfig,
     calibrate_weight_scale,
+    float_features,
     make_reservoir,
 )
+from rramlsm.sw.readout import select_windows
 from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
@@ -114,6 +117,10 @@ class PipelineConfig:
     ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``; a
     ``"framing"`` entry (how the data were framed) is recorded in the bundle, so that ``eval``
     and ``cosim`` frame new data the same way."""
+    windows: dict = field(default_factory=dict)
+    """Readout windows per modality (default: the configuration's, 1): a count, or
+    ``"auto"`` to choose it per seed by cross-validation on the seen classes' training
+    samples among the counts dividing the steps (:func:`~rramlsm.sw.readout.select_windows`)."""
 
     def __post_init__(self):
         if self.recalibrate_deployed and self.target_rate is None:
@@ -126,6 +133,12 @@ class PipelineConfig:
             check_real("PipelineConfig", "target_rate", self.target_rate, lo=0.0, hi=1.0,
                        lo_open=True, hi_open=True)
         check_int("PipelineConfig", "align_dim", self.align_dim, lo=1)
+        for m, w in self.windows.items():
+            if m not in ("visual", "audio"):
+                raise ConfigError(f"PipelineConfig windows: unknown modality {m!r}")
+            if w != "auto" and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+                raise ConfigError(f"PipelineConfig {m} windows must be a positive integer "
+                                  f"or 'auto', not {w!r}")
         if self.head_features not in ("float", "golden"):
             raise ConfigError(f"PipelineConfig head_features must be 'float' or 'golden', not "
                               f"{self.head_features!r}")
@@ -167,6 +180,9 @@ class SeedResult:
     the split (for the report)."""
     train_seconds: float = 0.0
     """Wall time of the head training."""
+    readout: dict = field(default_factory=dict)
+    """Per modality: the readout windows used (and, when chosen, every candidate's
+    cross-validated score)."""
 
 
 @dataclass
@@ -265,25 +281,54 @@ def _zero_shot_summary(r: dict) -> dict:
     }
 
 
-def raw_probes(data: dict, cfg: PipelineConfig, seed: int = 0) -> dict:
+def raw_probes(data: dict, configs: dict, cache: dict | None = None) -> dict:
     """``raw_<modality>_top1``: a linear probe on each modality's raw input, binned like its
-    reservoir's readout (the same windows), the reference for what the reservoir keeps."""
+    reservoir's readout (``configs``: the same framing and windows), the reference for what
+    the reservoir keeps.  Deterministic (the probe's solver is), so ``cache`` keeps them
+    across seeds."""
+    cache = {} if cache is None else cache
     out = {}
     for m, ds in data.items():
-        lsm = PRESETS[m].replace(**cfg.overrides(m))
-        out[f"raw_{m}_top1"] = linear_probe(binned_input(ds, lsm), ds.labels, ds.is_train,
-                                            seed=seed)
+        cfg = configs[m]
+        key = (m, cfg.inputs, cfg.steps, cfg.windows)
+        if key not in cache:
+            cache[key] = linear_probe(binned_input(ds, cfg), ds.labels, ds.is_train)
+        out[f"raw_{m}_top1"] = cache[key]
     return out
 
 
+def with_windows(cfg: LSMConfig, ds, windows, seed: int, seen) -> tuple[LSMConfig, dict]:
+    """``cfg`` read out in ``windows`` windows; ``"auto"``: the count (dividing the steps)
+    that :func:`~rramlsm.sw.readout.select_windows` picks on the float model's spike trains
+    of the seen classes' training samples; ``None`` keeps ``cfg``'s."""
+    if windows is None:
+        return cfg, {"windows": cfg.windows}
+    if windows != "auto":
+        return cfg.replace(windows=windows), {"windows": windows}
+    train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
+    _, trains = float_features(make_reservoir(cfg, seed=seed), frame_dataset(ds, cfg, train),
+                               record=True)
+    choice = select_windows(trains, ds.labels[train], seed=seed, candidates=[
+        w for w in range(1, contract.MAX_WINDOWS + 1) if cfg.steps % w == 0])
+    return cfg.replace(windows=choice.windows), {
+        "windows": choice.windows, "scores": choice.scores, "errors": choice.errors,
+        "samples": choice.samples}
+
+
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
-             progress, raw_probe: dict | None = None) -> SeedResult:
+             progress, raw_cache: dict | None = None) -> SeedResult:
     chip = chip_seeds(seed)
-    # Calibration sees the seen classes' training samples only (unseen ones never do).
+    # Calibration sees the seen classes' training samples only (unseen ones never do); so
+    # does the choice of readout windows.
     seen = cfg.zeroshot.seen
     configs = {m: _calibrated(m, ds, chip[m], cfg.rate(m), cfg.overrides(m), seen)
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
+    readout = {}
+    for m in data:
+        configs[m], readout[m] = with_windows(configs[m], data[m], cfg.windows.get(m),
+                                              chip[m], seen)
+    raw_probe = raw_probes(data, configs, raw_cache)
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
                                                                  **cfg.deploy_device))
                 if cfg.deploy_device else configs[m] for m in data}
@@ -383,7 +428,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
            "golden_counts": {m: counts[m]["golden"] for m in data}}
     bundle = Bundle(modalities, {"pipeline": cfg.to_dict(), "seed": seed})
     return SeedResult(seed, configs, fire, software, hardware, alignment, trained.best_epoch,
-                      hist, bundle, emb, train_seconds)
+                      hist, bundle, emb, train_seconds, readout)
 
 
 def chance_levels(zs: ZeroShotConfig) -> dict:
@@ -432,14 +477,19 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
     bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs, desc="training heads",
                unit="epoch", disable=not progress, leave=False)
     # Deterministic (the probe's solver is), so computed once for every seed.
-    raw = raw_probes({"visual": v, "audio": a}, config)
-    seeds = [run_seed(s, v, a, config, bar, raw) for s in config.seeds]
+    raw_cache: dict = {}
+    seeds = [run_seed(s, v, a, config, bar, raw_cache) for s in config.seeds]
     bar.close()
     metrics = {
         "software": aggregate_seeds([s.software for s in seeds]),
         "hardware": aggregate_seeds([s.hardware for s in seeds]),
         "alignment": aggregate_seeds([s.alignment for s in seeds]),
         "firing_rate": aggregate_seeds([s.rates for s in seeds]),
+        # The windows each seed's readout used (chosen on seen training samples with "auto").
+        "readout": {m: {"windows": [s.readout[m]["windows"] for s in seeds],
+                        **({"cv_top1": aggregate_seeds([s.readout[m]["scores"] for s in seeds])}
+                           if "scores" in seeds[0].readout[m] else {})}
+                    for m in seeds[0].readout},
         "chance": chance_levels(config.zeroshot),
         "protocol": {
             "selection": "validation pairs carved from the seen training data",
