@@ -71,8 +71,13 @@ class Crossbar(wiring.Component):
         m.submodules.mem = mem = Memory(shape=p.lanes * contract.WEIGHT_BITS,
                                         depth=p.rows * p.groups, init=self._init or [],
                                         attrs={"ram_style": "block"})
+        # The memory ports are wired by hand, write port first: the same wiring through
+        # wiring.connect made Yosys 0.70's abc9 fail an internal assertion
+        # (ABC_OPS_REINTEGRATE) on the ulx3s-25f build of the demo bundle.
+        wr = mem.write_port()
         rd = mem.read_port()
-        wiring.connect(m, wiring.flipped(self.prog), mem.write_port())
+        m.d.comb += [wr.addr.eq(self.prog.addr), wr.data.eq(self.prog.data),
+                     wr.en.eq(self.prog.en)]
         m.d.comb += rd.addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
 
         # Stage 1: the word read in stage 0 is on rd.data; the control bits follow it.

@@ -102,12 +102,15 @@ class Head(wiring.Component):
         m.submodules.lut = lut = Memory(shape=contract.ACT_BITS, depth=1 << contract.ACT_BITS,
                                         init=self._init.get("lut", []))
         m.submodules.emem = emem = Memory(shape=_ACT, depth=p.dim, init=[])
-        w_rd, b_rd, l_rd = wmem.read_port(), bmem.read_port(), lut.read_port()
+        # Memory ports wired by hand, write port first (see Crossbar).
+        w_wr, w_rd = wmem.write_port(), wmem.read_port()
+        b_wr, b_rd = bmem.write_port(), bmem.read_port()
+        l_wr, l_rd = lut.write_port(), lut.read_port()
         e_wr = emem.write_port()
-        wiring.connect(m, wiring.flipped(self.weight), wmem.write_port())
-        wiring.connect(m, wiring.flipped(self.bias), bmem.write_port())
-        wiring.connect(m, wiring.flipped(self.lut), lut.write_port())
-        wiring.connect(m, wiring.flipped(self.emb), emem.read_port())
+        for wr, port in ((w_wr, self.weight), (b_wr, self.bias), (l_wr, self.lut)):
+            m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
+        e_rd = emem.read_port()
+        m.d.comb += [e_rd.addr.eq(self.emb.addr), self.emb.data.eq(e_rd.data)]
 
         blk = Signal(range(self._bias_depth(p)))
         i = Signal(range(p.neurons + 1))      # input index
@@ -230,8 +233,9 @@ class Classifier(wiring.Component):
         m = Module()
         pl = data.ArrayLayout(_ACT, p.classes)
         m.submodules.pmem = pmem = Memory(shape=pl.size, depth=p.dim, init=self._init)
-        rd = pmem.read_port()
-        wiring.connect(m, wiring.flipped(self.prototypes), pmem.write_port())
+        wr, rd = pmem.write_port(), pmem.read_port()       # by hand (see Crossbar)
+        m.d.comb += [wr.en.eq(self.prototypes.en), wr.addr.eq(self.prototypes.addr),
+                     wr.data.eq(self.prototypes.data)]
         d = Signal(range(p.dim + 1))
         # At least one bit each: a zero-width signal (one group or one lane) comes out
         # of the Verilog backend as a [-1:0] vector, which lint rejects.

@@ -134,7 +134,8 @@ class LIFBank(wiring.Component):
         m.submodules.cmem = cmem = Memory(shape=clayout, depth=p.groups, init=[])
         v_wr, v_rd = vmem.write_port(), vmem.read_port()
         c_wr, c_rd = cmem.write_port(), cmem.read_port()
-        wiring.connect(m, wiring.flipped(self.counts), cmem.read_port())
+        c_out = cmem.read_port()                  # by hand (see Crossbar)
+        m.d.comb += [c_out.addr.eq(self.counts.addr), self.counts.data.eq(c_out.data)]
 
         # Clearing: one word per cycle.
         clr_addr = Signal(range(p.groups))
