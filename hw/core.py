@@ -11,9 +11,9 @@ sample (and the current bin, if fewer than T bins were closed; the remaining
 steps then run with no input).  Events after the T-th ``BIN`` are dropped and
 counted (``perf_dropped``).
 
-Output stream (:data:`OUT_WORD`), per sample: with ``dump``, ``COUNT`` x N
-then ``EMBED`` x dim; always ``CLASS`` (the class label), ``SCORE`` and
-``CYCLES`` (with ``last``).
+Output stream (:data:`OUT_WORD`), per sample: with ``dump``, ``COUNT`` x W x N
+(window-major, W readout windows) then ``EMBED`` x dim; always ``CLASS`` (the class
+label), ``SCORE`` and ``CYCLES`` (with ``last``).
 
 The core is composed of components (``docs/RTL.md``): the :class:`ProgDecoder`
 (programming writes to the memories), the :class:`RowLoader` and the
@@ -260,6 +260,16 @@ class StepEngine(wiring.Component):
         j = Signal(range(LIST + 1))
         tail = Signal()                            # EOS seen: remaining steps have no input
         sample = Signal(contract.NOISE_KEY_BITS)   # samples since reset: read-noise index
+        # Readout window of step t, win = t * W // T, kept as a remainder wacc = t * W - win * T
+        # (0 <= wacc < T): each step adds W, and reaching T opens the next window.  No divider
+        # and no window-length register: W is a build parameter, T the steps register.  wacc
+        # is 0 exactly at a window's first step (W divides T), where the bank's counter
+        # starts afresh.  Both change in end_of_step, after the step's last LIF write.
+        windowed = p.windows > 1
+        if windowed:
+            win = Signal(range(p.windows))
+            wacc = Signal(range((1 << contract.STEP_BITS) + p.windows))
+            m.d.comb += [lif.upd_window.eq(win), lif.upd_fresh.eq(wacc == 0)]
 
         # ACCUM issue register -> list read -> crossbar.
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
@@ -304,6 +314,11 @@ class StepEngine(wiring.Component):
         def end_of_step():
             """After the last group's spikes: next step, or the readout."""
             m.d.sync += t.eq(t + 1)
+            if windowed:
+                with m.If(wacc + p.windows >= self.steps):
+                    m.d.sync += [wacc.eq(wacc + p.windows - self.steps), win.eq(win + 1)]
+                with m.Else():
+                    m.d.sync += wacc.eq(wacc + p.windows)
             with m.If(tail):
                 with m.If(t + 1 >= self.steps):
                     m.d.comb += rows.free.eq(1)
@@ -322,6 +337,8 @@ class StepEngine(wiring.Component):
             with m.State("START"):
                 m.d.comb += [lif.clear.eq(1), self.sample_start.eq(1)]
                 m.d.sync += [t.eq(0), tail.eq(0)]
+                if windowed:
+                    m.d.sync += [win.eq(0), wacc.eq(0)]
                 for gg in range(G):
                     m.d.sync += spk[gg].eq(0)
                 m.next = "CLEAR"
@@ -392,7 +409,9 @@ class ResultSerializer(wiring.Component):
     output words: with ``dump``, each neuron's count (read through ``counts``
     while ``counts_sel``: address one cycle, word the next) and each embedding
     value (through ``emb`` while ``emb_sel``, likewise), then ``CLASS``, ``SCORE``
-    and ``CYCLES`` (``last``).  ``done`` pulses when the last word is taken.
+    and ``CYCLES`` (``last``).  ``done`` pulses when the last word is taken.  With
+    readout windows the count dump is window-major: ``windows x neurons`` words, count
+    ``w * neurons + j`` being neuron ``j``'s in window ``w`` (as the golden model's).
     """
 
     def __init__(self, params: CoreParams):
@@ -427,10 +446,14 @@ class ResultSerializer(wiring.Component):
         out_last = Signal()
         m.d.comb += [self.out.payload.kind.eq(out_kind), self.out.payload.data.eq(out_data),
                      self.out.payload.last.eq(out_last)]
-        di = Signal(range(max(N, p.dim) + 1))      # dump index
+        NW = p.head_inputs                         # counts dumped: windows x neurons
+        di = Signal(range(max(NW, p.dim) + 1))     # dump index
         dgrp = Signal(range(G))
         dlane = Signal(range(P))
-        m.d.comb += [self.counts.addr.eq(dgrp), self.emb.addr.eq(di)]
+        windowed = p.windows > 1
+        dwin = Signal(range(p.windows)) if windowed else None   # window of the dumped count
+        m.d.comb += [self.counts.addr.eq(LIFBank.count_addr(p, dgrp, dwin)),
+                     self.emb.addr.eq(di)]
         result = Signal(data.StructLayout({"label": contract.LABEL_BITS,
                                            "score": signed(contract.ACC_BITS)}))
 
@@ -453,6 +476,8 @@ class ResultSerializer(wiring.Component):
                 m.d.comb += self.stop_count.eq(1)
                 m.d.sync += [result.label.eq(self.label), result.score.eq(self.score),
                              di.eq(0), dgrp.eq(0), dlane.eq(0)]
+                if windowed:
+                    m.d.sync += dwin.eq(0)
                 with m.If(self.dump):
                     m.next = "DUMP_COUNT_ADDR"
                 with m.Else():
@@ -471,7 +496,11 @@ class ResultSerializer(wiring.Component):
                         m.d.sync += [dlane.eq(0), dgrp.eq(dgrp + 1)]
                     with m.Else():
                         m.d.sync += dlane.eq(dlane + 1)
-                    with m.If(di == N - 1):
+                    if windowed:
+                        # Window-major: after a window's last neuron, the next window's first.
+                        with m.If((dgrp == G - 1) & (dlane == N - 1 - (G - 1) * P)):
+                            m.d.sync += [dlane.eq(0), dgrp.eq(0), dwin.eq(dwin + 1)]
+                    with m.If(di == NW - 1):
                         m.d.sync += di.eq(0)
                         m.next = "DUMP_EMBED_ADDR"
                     with m.Else():

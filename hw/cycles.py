@@ -17,8 +17,9 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
   group over the ``rows_t`` active rows: inputs plus recurrent) and ``5 +
   LIF_LATENCY`` = 10 cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
-* head: ``B * (N + L + 3 + MAC_STAGES + LUT_STAGES)``, classifier: ``dim + classes + MAC_STAGES``,
-  plus 6 cycles of hand-over.
+* head: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
+  reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES``, plus 6 cycles of
+  hand-over.  The windows cost nothing else: the counter bank needs no clearing.
 
 The event-driven bound is ``sum_t rows_t * G``; everything else is overhead:
 ``G + 2`` per sample for clearing, ``G + 11`` per step (one REC cycle per
@@ -160,10 +161,10 @@ def fixed_overhead(params: CoreParams, steps: int) -> int:
 
 
 def _head_and_classifier(p: CoreParams) -> int:
-    """Head passes, classifier and hand-over: ``B * (N + L + 3 + MAC_STAGES + LUT_STAGES)
+    """Head passes, classifier and hand-over: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)
     + dim + classes + MAC_STAGES + 6``, plus ``dim + MAC_STAGES + 1`` per further group
     of classes when the classifier has fewer lanes than classes."""
-    return (p.head_blocks * (p.neurons + p.head_lanes + 3 + MAC_STAGES + LUT_STAGES)
+    return (p.head_blocks * (p.head_inputs + p.head_lanes + 3 + MAC_STAGES + LUT_STAGES)
             + p.dim + p.classes + MAC_STAGES + 6
             + (p.class_groups - 1) * (p.dim + MAC_STAGES + 1))
 

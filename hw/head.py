@@ -2,7 +2,8 @@
 
 :class:`Head` computes ``e = lut[requantize(counts @ W + b, shift)]``
 (:class:`rramlsm.sw.heads.IntegerLayer`) with L output lanes: for each block
-of L outputs it streams the N spike counts past L multiply-accumulators, then
+of L outputs it streams the W x N spike counts (W readout windows) past L
+multiply-accumulators, then
 requantises and looks up the GELU one output per cycle.  :class:`Classifier`
 takes the dot product of the embedding with every class prototype at once
 (one dimension per cycle) and then picks the highest score, ties to the
@@ -49,19 +50,21 @@ def _wait_state(m: Module, name: str, counter: Signal, cycles: int, then: str, o
 class Head(wiring.Component):
     """One ``Linear + GELU`` layer on the LIF bank's spike counts.
 
+    The inputs are the ``windows x neurons`` counts of the LIF bank's counter bank,
+    window-major (input ``w * N + j``: neuron ``j`` in window ``w``; weight row likewise).
     ``ctrl`` (:class:`~rramlsm.hw.interfaces.TaskSignature`): ``start`` begins a pass,
     ``busy`` until done, ``done`` pulses at the end.  The counts are read through
     ``counts`` (the LIF bank's count port, one cycle latency).  ``emb`` reads the
     embedding (one cycle latency).  ``weight``, ``bias``, ``lut``: the write ports of
     the three memories (programming path).  Cycles per pass:
-    ``blocks * (N + L + 4 + MAC_STAGES + LUT_STAGES)``.
+    ``blocks * (W * N + L + 4 + MAC_STAGES + LUT_STAGES)``.
     """
 
     def __init__(self, params: CoreParams, init: dict | None = None):
         self.params = p = params
         self._init = init or {}
         super().__init__({
-            "weight": Out(WritePort.Signature(addr_width=ceil_log2(p.neurons * p.head_blocks),
+            "weight": Out(WritePort.Signature(addr_width=ceil_log2(p.head_inputs * p.head_blocks),
                                               shape=self._weight_layout(p).size)),
             "bias": Out(WritePort.Signature(addr_width=ceil_log2(self._bias_depth(p)),
                                             shape=self._bias_layout(p).size)),
@@ -94,7 +97,7 @@ class Head(wiring.Component):
         m = Module()
         wl, bl = self._weight_layout(p), self._bias_layout(p)
         # Memories hold plain words (initialisable from packed integers); views give lanes.
-        m.submodules.wmem = wmem = Memory(shape=wl.size, depth=p.neurons * B,
+        m.submodules.wmem = wmem = Memory(shape=wl.size, depth=p.head_inputs * B,
                                           init=self._init.get("weight", []),
                                           attrs={"ram_style": "block"})
         m.submodules.bmem = bmem = Memory(shape=bl.size, depth=self._bias_depth(p),
@@ -113,9 +116,13 @@ class Head(wiring.Component):
         m.d.comb += [e_rd.addr.eq(self.emb.addr), self.emb.data.eq(e_rd.data)]
 
         blk = Signal(range(self._bias_depth(p)))
-        i = Signal(range(p.neurons + 1))      # input index
-        grp = Signal(range(p.groups))         # i // P
-        lane = Signal(range(p.lanes))         # i % P
+        i = Signal(range(p.head_inputs + 1))  # input index: window * N + neuron
+        grp = Signal(range(p.groups))         # neuron // P
+        lane = Signal(range(p.lanes))         # neuron % P
+        windowed = p.windows > 1
+        # i // N (no signal at all for one window: a zero-width one would reach the Verilog)
+        win = Signal(range(p.windows)) if windowed else None
+        restart = [i.eq(0), grp.eq(0), lane.eq(0)] + ([win.eq(0)] if windowed else [])
         acc = Signal(bl)
         wait = Signal(range(max(MAC_STAGES, LUT_STAGES) + 1))
         # Pipeline of the MAC: stage 0 addresses counts and weights, stage 1 reads them.
@@ -124,7 +131,8 @@ class Head(wiring.Component):
         o = Signal(range(L + 1))              # output lane in the LUT phase
         s1_out, s2_out = Signal(), Signal()
         s1_o, s2_o = Signal(range(L)), Signal(range(L))
-        m.d.comb += [self.counts.addr.eq(grp), w_rd.addr.eq(const_mul(i, B) + blk),
+        m.d.comb += [self.counts.addr.eq(LIFBank.count_addr(p, grp, win)),
+                     w_rd.addr.eq(const_mul(i, B) + blk),
                      b_rd.addr.eq(blk)]
 
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.ctrl.done.eq(0)]
@@ -172,7 +180,7 @@ class Head(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.ctrl.start):
-                    m.d.sync += [blk.eq(0), i.eq(0), grp.eq(0), lane.eq(0)]
+                    m.d.sync += [blk.eq(0), *restart]
                     m.next = "MAC"
             with m.State("MAC"):
                 m.d.sync += [s1_valid.eq(1), s1_first.eq(i == 0), s1_lane.eq(lane),
@@ -181,7 +189,13 @@ class Head(wiring.Component):
                     m.d.sync += [lane.eq(0), grp.eq(grp + 1)]
                 with m.Else():
                     m.d.sync += lane.eq(lane + 1)
-                with m.If(i == p.neurons - 1):
+                if windowed:
+                    # Window-major inputs: after a window's last neuron, the next window's
+                    # first (the count word moves to the next window's bank).
+                    tail = p.neurons - 1 - (p.groups - 1) * p.lanes
+                    with m.If((grp == p.groups - 1) & (lane == tail)):
+                        m.d.sync += [lane.eq(0), grp.eq(0), win.eq(win + 1)]
+                with m.If(i == p.head_inputs - 1):
                     m.d.sync += o.eq(0)
                     m.next = "MAC_DRAIN"
             # The last product lands in acc at the end of the last drain cycle.
@@ -198,7 +212,7 @@ class Head(wiring.Component):
                     m.d.sync += self.ctrl.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [blk.eq(blk + 1), i.eq(0), grp.eq(0), lane.eq(0)]
+                    m.d.sync += [blk.eq(blk + 1), *restart]
                     m.next = "MAC"
         m.d.comb += self.ctrl.busy.eq(~fsm.ongoing("IDLE"))
         return m

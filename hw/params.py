@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rramlsm.hw.interfaces import PROG_ADDR_BITS
 from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int
 
@@ -42,11 +43,26 @@ class CoreParams:
     class_lanes: int = 0
     """Classes the classifier scores in parallel (one multiplier each); 0: all of them.
     Fewer lanes take one more pass over the embedding per group of classes."""
+    windows: int = 1
+    """Readout windows W: the LIF bank keeps one counter per neuron and window (the
+    counter bank), the head reads ``windows * neurons`` counts, window-major.  The
+    window of step ``t`` is ``t * W // steps`` (the ``steps`` register), which is
+    ``t // (steps / W)`` for the step counts the golden model accepts (W dividing T)."""
 
     def __post_init__(self):
         for name in ("inputs", "neurons", "lanes", "dim", "head_lanes", "classes"):
             check_int("CoreParams", name, getattr(self, name), lo=1)
         check_int("CoreParams", "class_lanes", self.class_lanes, lo=0)
+        check_int("CoreParams", "windows", self.windows, lo=1)
+        if self.windows > contract.MAX_WINDOWS:
+            raise ValueError(f"CoreParams windows must be at most {contract.MAX_WINDOWS} "
+                             f"(contract.MAX_WINDOWS, the RTL's counter bank), not {self.windows}")
+        if self.head_inputs * self.head_blocks > 1 << PROG_ADDR_BITS:
+            raise ValueError(
+                f"CoreParams: the head's weight memory needs windows x neurons x head blocks = "
+                f"{self.windows} x {self.neurons} x {self.head_blocks} = "
+                f"{self.head_inputs * self.head_blocks} words, more than the programming "
+                f"path's {PROG_ADDR_BITS}-bit address reaches ({1 << PROG_ADDR_BITS})")
         if not 1 <= self.adc_bits <= 16:
             raise ValueError(f"CoreParams adc_bits must be in [1, 16], not {self.adc_bits}")
         if self.rows > contract.TILE_ROWS:
@@ -56,6 +72,17 @@ class CoreParams:
     @property
     def rows(self) -> int:
         return self.inputs + self.neurons
+
+    @property
+    def head_inputs(self) -> int:
+        """Inputs of the head: one spike count per window and neuron."""
+        return self.windows * self.neurons
+
+    @property
+    def count_words(self) -> int:
+        """Depth of the LIF bank's counter memory: word ``window * 2**ceil(log2 G) + group``
+        (the address is window and group side by side, no multiplier)."""
+        return (self.windows - 1) * (1 << math.ceil(math.log2(self.groups))) + self.groups
 
     @property
     def groups(self) -> int:
@@ -83,18 +110,26 @@ class CoreParams:
     @classmethod
     def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
                     noise: bool | None = None, class_lanes: int = 0) -> CoreParams:
-        """Sizes of a bundle's macro (single-layer heads, as the RTL implements)."""
+        """Sizes of a bundle's macro (single-layer heads, as the RTL implements).
+
+        Raises :class:`~rramlsm.errors.BundleError` for a head the RTL cannot hold: more
+        than one layer, or readout windows whose counters or head inputs exceed the RTL's
+        limits (:data:`~rramlsm.sw.contract.MAX_WINDOWS`, the programming address width).
+        """
         from rramlsm.errors import BundleError
 
         if len(mb.head.layers) != 1:
             raise BundleError(f"the RTL implements single-layer heads; this bundle's head has "
                               f"{len(mb.head.layers)} layers")
-        if getattr(mb.lsm, "windows", 1) != 1:
-            raise BundleError(f"the RTL reads one readout window per neuron; this bundle has "
-                              f"{mb.lsm.windows} (train it with --windows 1 for the RTL)")
-        return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
-                   mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
-                   bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes)
+        windows = getattr(mb.lsm, "windows", 1)
+        try:
+            return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
+                       mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
+                       bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes,
+                       windows)
+        except ValueError as e:
+            raise BundleError(f"the RTL cannot hold this bundle's macro "
+                              f"({windows} readout windows): {e}") from None
 
 
 def pack_lanes(values: np.ndarray, width: int) -> list[int]:
@@ -132,9 +167,13 @@ def crossbar_words(codes: np.ndarray, p: CoreParams) -> list[int]:
 
 
 def head_weight_words(weight: np.ndarray, p: CoreParams) -> list[int]:
-    """int8 ``[neurons, dim]`` -> words at ``input * blocks + block`` (lanes = outputs)."""
+    """int8 ``[windows * neurons, dim]`` -> words at ``input * blocks + block`` (lanes =
+    outputs; input ``w * neurons + j`` is neuron ``j``'s count in window ``w``)."""
     w = _pad(np.asarray(weight, np.int64), p.head_blocks * p.head_lanes)
-    return pack_lanes(w.reshape(p.neurons * p.head_blocks, p.head_lanes),
+    if w.shape[0] != p.head_inputs:
+        raise ValueError(f"head weight has {w.shape[0]} input rows; the core's head reads "
+                         f"windows x neurons = {p.head_inputs}")
+    return pack_lanes(w.reshape(p.head_inputs * p.head_blocks, p.head_lanes),
                       contract.HEAD_WEIGHT_BITS)
 
 

@@ -6,7 +6,7 @@ Every operation is the one :mod:`rramlsm.sw.contract` defines and
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, ReadPort
 from amaranth.lib.wiring import In, Out
@@ -102,6 +102,12 @@ class LIFBank(wiring.Component):
     ``clear`` zeroes every word, one per cycle, while ``busy``.
     ``counts``: read port of the counters, one word (P counts) per group, data one cycle
     after the address (:meth:`counts_signature`).
+
+    With ``windows`` W > 1 the counters are a bank: one word per window and group, at
+    :meth:`count_addr` ``(group, window)``.  An update counts into window ``upd_window``;
+    ``upd_fresh`` (the first step of that window) starts the counter from zero instead of
+    its stored value, so the bank needs no clearing (``clear`` clears window 0 only) and
+    a sample takes the same cycles for every W.
     """
 
     def __init__(self, params: CoreParams):
@@ -118,12 +124,25 @@ class LIFBank(wiring.Component):
             "spk_group": Out(range(p.groups)),
             "spk_mask": Out(p.lanes),
             "counts": Out(self.counts_signature(p)),
+            **({"upd_window": In(range(p.windows)), "upd_fresh": In(1)}
+               if p.windows > 1 else {}),
         })
 
     @staticmethod
     def counts_signature(p: CoreParams) -> ReadPort.Signature:
-        return ReadPort.Signature(addr_width=ceil_log2(p.groups),
+        return ReadPort.Signature(addr_width=ceil_log2(p.count_words),
                                   shape=data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes))
+
+    @staticmethod
+    def count_addr(p: CoreParams, group, window):
+        """Counter word of ``group`` (a ``range(groups)`` signal) in ``window``: the two
+        side by side (window in the high bits), so no adder sits on the address path."""
+        if p.windows == 1:
+            return group
+        if len(group) != ceil_log2(p.groups):
+            raise ValueError(f"count_addr needs a {ceil_log2(p.groups)}-bit group, not "
+                             f"{len(group)} bits")
+        return Cat(group, window)
 
     def elaborate(self, platform):
         p = self.params
@@ -131,7 +150,7 @@ class LIFBank(wiring.Component):
         vlayout = data.ArrayLayout(_LANE, p.lanes)
         clayout = data.ArrayLayout(unsigned(contract.COUNTER_BITS), p.lanes)
         m.submodules.vmem = vmem = Memory(shape=vlayout, depth=p.groups, init=[])
-        m.submodules.cmem = cmem = Memory(shape=clayout, depth=p.groups, init=[])
+        m.submodules.cmem = cmem = Memory(shape=clayout, depth=p.count_words, init=[])
         v_wr, v_rd = vmem.write_port(), vmem.read_port()
         c_wr, c_rd = cmem.write_port(), cmem.read_port()
         c_out = cmem.read_port()                  # by hand (see Crossbar)
@@ -151,12 +170,22 @@ class LIFBank(wiring.Component):
         # Stage 0: address the group's words.  Stage 1: the words as read, registered with
         # r (block RAM outputs are slow).  Stage 2: the decay product (the multiplier
         # alone).
-        m.d.comb += [v_rd.addr.eq(self.upd_group), c_rd.addr.eq(self.upd_group)]
+        # With windows, the window and its fresh flag travel with the group down the
+        # pipeline (stages 1..4), so the counter is read and written back at one address.
+        windowed = p.windows > 1
+        m.d.comb += [v_rd.addr.eq(self.upd_group), c_rd.addr.eq(
+            self.count_addr(p, self.upd_group, self.upd_window) if windowed else self.upd_group)]
         s1_valid = Signal()
         s1_group = Signal(range(p.groups))
         s1_codes = Signal.like(self.upd_codes)
         m.d.sync += [s1_valid.eq(self.upd_valid), s1_group.eq(self.upd_group),
                      s1_codes.eq(self.upd_codes)]
+        if windowed:
+            wins = [Signal(range(p.windows), name=f"s{k}_window") for k in range(1, 5)]
+            fresh = [Signal(name=f"s{k}_fresh") for k in range(1, 5)]
+            m.d.sync += [wins[0].eq(self.upd_window), fresh[0].eq(self.upd_fresh)]
+            for k in range(1, 4):
+                m.d.sync += [wins[k].eq(wins[k - 1]), fresh[k].eq(fresh[k - 1])]
         old_v, old_c = vlayout(v_rd.data), clayout(c_rd.data)
         frac = contract.DECAY_FRAC_BITS
         s2_valid, s3_valid = Signal(), Signal()
@@ -192,13 +221,18 @@ class LIFBank(wiring.Component):
             m.d.comb += new_v[k].s.eq(Mux(over, hi >= self.threshold_q,
                                           Mux(under, lo >= self.threshold_q,
                                               pre >= self.threshold_q)))
-            m.d.comb += new_c[k].eq(Mux(s4_c[k] == cmax, cmax, s4_c[k] + new_v[k].s))
+            counted = Mux(s4_c[k] == cmax, cmax, s4_c[k] + new_v[k].s)
+            if windowed:
+                # A window's first step starts its counter (no clearing of the bank).
+                counted = Mux(fresh[3], new_v[k].s, counted)
+            m.d.comb += new_c[k].eq(counted)
         with m.If(clearing):
             m.d.comb += [v_wr.addr.eq(clr_addr), v_wr.data.eq(0), v_wr.en.eq(1),
                          c_wr.addr.eq(clr_addr), c_wr.data.eq(0), c_wr.en.eq(1)]
         with m.Else():
+            c_addr = self.count_addr(p, s4_group, wins[3]) if windowed else s4_group
             m.d.comb += [v_wr.addr.eq(s4_group), v_wr.data.eq(new_v), v_wr.en.eq(s4_valid),
-                         c_wr.addr.eq(s4_group), c_wr.data.eq(new_c), c_wr.en.eq(s4_valid)]
+                         c_wr.addr.eq(c_addr), c_wr.data.eq(new_c), c_wr.en.eq(s4_valid)]
         # Lanes past the last neuron (padding of the last group) never report a spike.
         tail = p.neurons - (p.groups - 1) * p.lanes
         mask = Signal(p.lanes)

@@ -57,10 +57,12 @@ def read_noise(seed: int, sample: int, step: int, group: int, amplitude: int,
 class LIFBankModel:
     """The LIF bank: :func:`rramlsm.sw.contract.lif_step` per neuron and saturating counters.
 
-    ``step(codes)`` takes one step's ADC codes of every column (``[groups * lanes]``
-    or ``[neurons]``) and returns the spike mask of each group as the RTL reports
-    it (bit ``k`` = lane ``k``; padding lanes never spike).  ``counts``: each
-    neuron's spike count, saturated at ``2**COUNTER_BITS - 1``.
+    ``step(codes, window)`` takes one step's ADC codes of every column
+    (``[groups * lanes]`` or ``[neurons]``), counts its spikes in readout window
+    ``window`` and returns the spike mask of each group as the RTL reports it (bit
+    ``k`` = lane ``k``; padding lanes never spike).  ``counts``: each neuron's spike
+    count per window, saturated at ``2**COUNTER_BITS - 1``, window-major
+    (``[windows * neurons]``, as :func:`rramlsm.sw.golden.golden_counts`).
     """
 
     def __init__(self, p: CoreParams, decay_q: int, threshold_q: int):
@@ -68,13 +70,13 @@ class LIFBankModel:
         width = p.groups * p.lanes
         self.v = np.zeros(width, np.int64)
         self.s = np.zeros(width, bool)
-        self.total = np.zeros(width, np.int64)
+        self.total = np.zeros((p.windows, width), np.int64)
 
-    def step(self, codes) -> list[int]:
+    def step(self, codes, window: int = 0) -> list[int]:
         p = self.p
         self.v, self.s = contract.lif_step(self.v, self.s, _padded(codes, p), self.decay_q,
                                            self.threshold_q)
-        self.total += self.s
+        self.total[window] += self.s
         fired = self.s & (np.arange(p.groups * p.lanes) < p.neurons)
         return [sum(int(b) << k for k, b in enumerate(fired[g * p.lanes:(g + 1) * p.lanes]))
                 for g in range(p.groups)]
@@ -82,7 +84,7 @@ class LIFBankModel:
     @property
     def counts(self) -> np.ndarray:
         cmax = (1 << contract.COUNTER_BITS) - 1
-        return np.minimum(self.total, cmax)[: self.p.neurons]
+        return np.minimum(self.total, cmax)[:, : self.p.neurons].reshape(-1)
 
 
 def head_embedding(counts, weight, bias, shift: int, lut) -> np.ndarray:

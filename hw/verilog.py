@@ -109,7 +109,9 @@ def ports_md(macro, images) -> str:
               "and counted |",
               "", "## Output stream `out` (valid/ready)", "",
               "`out__payload` = `{last, kind[2:0], data[31:0]}`. Per sample, with `CTRL.dump`: "
-              "`COUNT` x neurons, `EMBED` x dim (int8 sign-extended); always `CLASS` (label), "
+              "`COUNT` x windows x neurons (window-major: count `w * neurons + j` is neuron "
+              "`j`'s spikes in readout window `w`), `EMBED` x dim (int8 sign-extended); always "
+              "`CLASS` (label), "
               "`SCORE` (int32), `CYCLES` (with `last`). A core holds its result until the "
               "words are taken: back-pressure on `out` delays the next sample (the input of the "
               "next sample is accepted only after `CYCLES` went out).", "",
@@ -129,18 +131,20 @@ def ports_md(macro, images) -> str:
               "`PROG_DATA` (most significant first); `PROG_COMMIT` writes the word and increments "
               "`PROG_ADDR`.", "", "| target | value | word |", "|---|---|---|"]
     desc = {ProgTarget.CROSSBAR: "P x 9-bit codes G+ - G-, address row * G + group",
-            ProgTarget.HEAD_WEIGHT: "L x int8, address input * blocks + block",
+            ProgTarget.HEAD_WEIGHT: "L x int8, address input * blocks + block (input "
+                                    "w * neurons + j: neuron j in window w)",
             ProgTarget.HEAD_BIAS: "L x int32, address block",
             ProgTarget.GELU_LUT: "int8, address z + 128",
             ProgTarget.PROTOTYPES: "classes x int8, address dimension",
             ProgTarget.LABELS: "8-bit label, address prototype row"}
     lines += [f"| {t.name} | {t.value} | {desc[t]} |" for t in ProgTarget]
-    lines += ["", "## Cores", "", "| core | inputs | neurons | P | G | ADC bits | dim | L | "
-              "classes | noise |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Cores", "", "| core | inputs | neurons | P | G | ADC bits | windows | "
+              "dim | L | classes | noise |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, img in images.items():
         p = img.params
         lines.append(f"| {name} | {p.inputs} | {p.neurons} | {p.lanes} | {p.groups} | "
-                     f"{p.adc_bits} | {p.dim} | {p.head_lanes} | {p.classes} | {p.noise} |")
+                     f"{p.adc_bits} | {p.windows} | {p.dim} | {p.head_lanes} | {p.classes} | "
+                     f"{p.noise} |")
     lines += ["", "Lint waivers (`verilator --lint-only -Wall`):", ""]
     lines += [f"- `{k}`: {v}" for k, v in LINT_WAIVERS.items()]
     return "\n".join(lines) + "\n"

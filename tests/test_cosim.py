@@ -27,19 +27,20 @@ SIMS = [pytest.param("verilator"),
             not shutil.which("iverilog"), reason="Icarus Verilog (iverilog) is not installed"))]
 
 
-def _noise_bundle(path, seed=0, noise=700):
+def _noise_bundle(path, seed=0, noise=700, windows=None):
     import torch
 
     rng = np.random.default_rng(seed)
     mods = {}
     for m, inputs in (("visual", 16), ("audio", 8)):
         rows = inputs + 12
+        w = (windows or {}).get(m, 1)
         lsm = IntegerLSM(rng.integers(40, 140, (rows, 12)).astype(np.uint8),
                          rng.integers(40, 140, (rows, 12)).astype(np.uint8),
-                         inputs, 12, 10, 900, 150, 8, 1, noise, 17 + seed)
+                         inputs, 12, 10, 900, 150, 8, 1, noise, 17 + seed, w)
         torch.manual_seed(seed)
-        head = quantize_head(ProjectionHead(HeadConfig(inputs=12, dim=8)),
-                             rng.integers(0, 10, (40, 12)).astype(np.uint8), steps=10)
+        head = quantize_head(ProjectionHead(HeadConfig(inputs=12 * w, dim=8)),
+                             rng.integers(0, 10, (40, 12 * w)).astype(np.uint8), steps=10)
         mods[m] = ModalityBundle(lsm, head, quantize_prototypes(rng.normal(size=(4, 8))),
                                  np.arange(1, 5))
     return write_bundle(path, Bundle(mods))
@@ -122,6 +123,21 @@ def test_cosim_read_noise_mode_stalls_abort_and_waves(tmp_path, sim):
     assert s["runs"]["abort_0.3_0.3"]["samples"] > 0 and s["runs"]["reprogram_0.3_0.3"]["samples"]
     fst = (tmp_path / "cosim.fst").read_bytes()
     assert len(fst) > 1000 and fst[0] == 0  # FST files open with a header block (type 0)
+
+
+def test_cosim_readout_windows_on_verilator(tmp_path):
+    """W = 2 (visual) and 5 (audio) readout windows in the generated Verilog: the counter
+    bank's window-major counts, the head over W x N counts, class, score and cycles
+    equal the golden and cycle models, also with gaps, back-pressure and an abort."""
+    b = _noise_bundle(tmp_path / "windows", noise=300, windows={"visual": 2, "audio": 5})
+    rng = np.random.default_rng(2)
+    frames = {"visual": (rng.random((4, 10, 16)) < 0.3).astype(np.uint8),
+              "audio": (rng.random((4, 10, 8)) < 0.3).astype(np.uint8)}
+    s = run_cosim(b, frames, lanes=4, head_lanes=4, patterns=[(0.0, 0.0), (0.3, 0.3)],
+                  scenarios=["abort"], sim="verilator")
+    assert s["mismatches"] == 0 and s["failed_tests"] == [], (s["mismatch_details"],
+                                                               s["log_tail"])
+    assert s["missing_runs"] == [] and s["runs"]["samples_0.0_0.0"]["samples"] == 8
 
 
 def test_cosim_command(demo_run, tmp_path, capsys):

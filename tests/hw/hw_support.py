@@ -30,12 +30,13 @@ def random_head(rng, n, dim, hidden=()):
 
 
 def small_bundle(rng, *, inputs=12, neurons=10, steps=8, dim=6, classes=3, noise=0,
-                 decay_q=900, theta=150, adc_bits=8, shift=1):
+                 decay_q=900, theta=150, adc_bits=8, shift=1, windows=1):
     rows = inputs + neurons
     pos = rng.integers(40, 140, size=(rows, neurons)).astype(np.uint8)
     neg = rng.integers(40, 140, size=(rows, neurons)).astype(np.uint8)
-    lsm = IntegerLSM(pos, neg, inputs, neurons, steps, decay_q, theta, adc_bits, shift, noise, 5)
-    ih, _ = random_head(rng, neurons, dim)
+    lsm = IntegerLSM(pos, neg, inputs, neurons, steps, decay_q, theta, adc_bits, shift, noise, 5,
+                     windows)
+    ih, _ = random_head(rng, windows * neurons, dim)
     protos = quantize_prototypes(rng.normal(size=(classes, dim)))
     return ModalityBundle(lsm, ih, protos, np.arange(1, classes + 1) * 2)
 

@@ -1,5 +1,7 @@
 """The core end to end against the golden model and the cycle model (Amaranth simulator)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,81 @@ def test_core_on_built_in_samples_at_paper_size(demo_run, digits, speech):
         fixed = fixed_overhead(img.params, mb.lsm.steps)
         for n, r in enumerate(res):
             assert r.cycles <= 1.1 * event_bound(frames[n], trains[n], img.params) + fixed
+
+
+@pytest.mark.parametrize("windows,steps,lanes,head_lanes", [
+    (2, 8, 4, 4), (3, 9, 3, 4), (4, 8, 5, 3), (5, 10, 16, 4), (8, 8, 4, 4)])
+def test_core_readout_windows_equal_golden_and_cycle_models(windows, steps, lanes, head_lanes):
+    """W counters per neuron (the counter bank) and a head over W x N counts: counts
+    (window-major), embedding, class, score and cycles against the golden and cycle
+    models, back to back samples; lanes 5 makes the last neuron end a full group, lanes 16
+    one group; W = 8 has one step per window."""
+    rng = np.random.default_rng(100 + windows)
+    mb = small_bundle(rng, steps=steps, windows=windows)
+    img = core_image(mb, lanes=lanes, head_lanes=head_lanes)
+    assert img.params.windows == windows and img.params.head_inputs == windows * 10
+    frames = random_frames(rng, 4, steps, 12)
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)
+    assert all(len(r.counts) == windows * 10 for r in res)
+    # The windows cost head cycles only: W x N inputs instead of N.
+    one = core_image(small_bundle(np.random.default_rng(0), steps=steps), lanes=lanes,
+                     head_lanes=head_lanes).params
+    _, trains = golden_counts(mb.lsm, frames, record=True)
+    blocks = img.params.head_blocks
+    assert (predict(frames[1], trains[1], img.params) - predict(frames[1], trains[1], one)
+            == blocks * (windows - 1) * 10)
+
+
+def test_core_readout_windows_with_gaps_stalls_early_eos_and_abort():
+    """W = 3: the cycle model stays exact with input gaps and output back-pressure; an
+    early EOS (the windows still cover T steps) and an abort leave no trace."""
+    rng = np.random.default_rng(33)
+    mb = small_bundle(rng, steps=9, windows=3, noise=400)
+    img = core_image(mb, lanes=3, head_lanes=4)
+    frames = random_frames(rng, 3, 9, 12)
+    words = [encode_frames(f) for f in frames]
+    gaps = [(rng.geometric(0.6, len(w)) - 1 + 25 * (rng.random(len(w)) < 0.05)).tolist()
+            for w in words]
+    for g in gaps[1:]:
+        g[0] = 0
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, words, gaps=gaps,
+                        stall=0.4, seed=3)
+    counts, emb, labels, scores = expect(mb, frames)
+    _, trains = golden_counts(mb.lsm, frames, record=True)
+    for n, r in enumerate(res):
+        assert r.counts == counts[n].tolist() and r.embedding == emb[n].tolist(), n
+        assert (r.label, r.score) == (int(labels[n]), int(scores[n])), n
+        assert r.cycles == predict(frames[n], trains[n], img.params, gaps=gaps[n]), n
+    short = frames.copy()
+    short[:, 4:] = 0
+    early = [encode_frames(f[:4])[:-2] + [(InKind.EOS, 0)] for f in frames]
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early,
+                        abort_after=len(early[0]) // 2)
+    _, trains = golden_counts(mb.lsm, short, record=True)
+    assert [r.counts for r in res] == expect(mb, short)[0].tolist()
+    for n, r in enumerate(res):
+        assert r.cycles == predict(short[n, :4], trains[n], img.params, early_eos=True), n
+
+
+def test_core_refuses_windows_beyond_the_rtl_limits():
+    from rramlsm.errors import BundleError
+    from rramlsm.hw.params import CoreParams
+
+    with pytest.raises(ValueError, match=r"CoreParams windows must be at most 8 "
+                                         r"\(contract.MAX_WINDOWS, the RTL's counter bank\)"):
+        CoreParams(windows=9)
+    with pytest.raises(ValueError, match="programming path's 16-bit address"):
+        CoreParams(inputs=64, neurons=960, windows=8, dim=160, head_lanes=16)
+    mb = small_bundle(np.random.default_rng(1), steps=8, windows=4)
+    assert CoreParams.from_bundle(mb, lanes=4).head_inputs == 40
+    # A bundle-sized view of a macro whose head would not fit: 8 x 960 x 10 words.
+    big = SimpleNamespace(lsm=SimpleNamespace(inputs=64, neurons=960, adc_bits=10, windows=8,
+                                              noise_amplitude=0),
+                          head=SimpleNamespace(layers=[SimpleNamespace(
+                              weight=np.zeros((8 * 960, 160), np.int8))]),
+                          classes=np.arange(9))
+    with pytest.raises(BundleError, match=r"the RTL cannot hold this bundle's macro \(8 readout "
+                                          r"windows\): .*16-bit address"):
+        CoreParams.from_bundle(big)

@@ -94,3 +94,55 @@ def test_lif_bank_matches_the_contract(decay_q, theta):
     assert counts[:6] == model.counts.tolist()
     if theta == contract.MEMBRANE_MAX:
         assert model.counts.min() > 0   # reached only through saturation at MEMBRANE_MAX
+
+
+def test_lif_bank_counter_bank_counts_per_window_without_clearing():
+    """W = 3 windows of unequal length (the bank does not care): each update counts into
+    its window; a window's first step starts its counter afresh, so a second sample after
+    ``clear`` (which clears window 0 only) counts from zero in every window."""
+    p = CoreParams(inputs=1, neurons=6, lanes=4, adc_bits=10, windows=3)
+    dut = LIFBank(p)
+    rng = np.random.default_rng(3)
+    plan = [0] * 4 + [1] * 3 + [2] * 5
+    codes = rng.integers(-100, 300, size=(2, len(plan), 8))
+    masks, counts = [], []
+
+    async def bench(ctx):
+        ctx.set(dut.decay_q, 900)
+        ctx.set(dut.threshold_q, 300)
+        for sample in range(2):
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            await ctx.tick().until(~dut.busy)
+            for t, w in enumerate(plan):
+                for g in range(2):
+                    ctx.set(dut.upd_valid, 1)
+                    ctx.set(dut.upd_group, g)
+                    ctx.set(dut.upd_window, w)
+                    ctx.set(dut.upd_fresh, t == 0 or plan[t - 1] != w)
+                    for k in range(4):
+                        ctx.set(dut.upd_codes[k], int(codes[sample, t, g * 4 + k]))
+                    await ctx.tick()
+                    ctx.set(dut.upd_valid, 0)
+                    mask, = await ctx.tick().sample(dut.spk_mask).until(dut.spk_valid)
+                    masks.append(int(mask))
+            got = []
+            for w in range(3):
+                for g in range(2):
+                    # Counter word: window in the high bits, group (1 bit) in the low.
+                    ctx.set(dut.counts.addr, w * 2 + g)
+                    await ctx.tick()
+                    got.append([int(c) for c in ctx.get(dut.counts.data)])
+            counts.append(got)
+
+    run(dut, bench)
+    assert p.count_words == 6
+    for sample in range(2):
+        model = LIFBankModel(p, 900, 300)
+        for t, w in enumerate(plan):
+            at = 2 * (sample * len(plan) + t)
+            assert masks[at: at + 2] == model.step(codes[sample, t], w), (sample, t)
+        got = np.array(counts[sample]).reshape(3, 8)[:, :6].reshape(-1)
+        assert got.tolist() == model.counts.tolist(), sample
+        assert model.counts.reshape(3, 6).sum(1).min() > 0      # every window counted
