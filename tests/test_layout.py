@@ -2,11 +2,13 @@ import subprocess
 import sys
 
 import rramlsm
+import rramlsm.commands
 import rramlsm.cosim
 import rramlsm.hw
 import rramlsm.sw
 import rramlsm.sw.datasets as datasets
 import rramlsm.sw.events as events
+import rramlsm.sw.experiments
 from rramlsm import errors
 
 
@@ -22,7 +24,8 @@ def test_all_names_exist():
     import pkgutil
 
     mods = [rramlsm, errors, datasets, events]
-    for pkg in (rramlsm.sw, rramlsm.hw, rramlsm.cosim, datasets):
+    for pkg in (rramlsm.sw, rramlsm.hw, rramlsm.cosim, datasets, rramlsm.sw.experiments,
+                rramlsm.commands):
         for info in pkgutil.iter_modules(pkg.__path__):
             # Testbench modules run inside the simulator (they read their job at import).
             if not info.name.startswith(("tb_", "_")):
