@@ -34,7 +34,7 @@ def hash32(x):
 
 
 class ReadNoise(wiring.Component):
-    """P lanes of :func:`rramlsm.sw.contract.read_noise` for columns ``group * P + k``."""
+    """P lanes of :func:`rramlsm.sw.contract.column_noise` for columns ``group * P + k``."""
 
     def __init__(self, params: CoreParams):
         self.params = p = params
