@@ -151,10 +151,14 @@ def test_cosim_command(demo_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("sim", SIMS)
-@pytest.mark.parametrize("block,kw", [("crossbar", {}), ("lif", {}),
-                                      ("lif", {"decay_q": 1023, "threshold_q": 1, "steps": 20}),
-                                      ("crossbar", {"lanes": 3, "neurons": 7})])
+@pytest.mark.parametrize("block,kw", [
+    ("crossbar", {}), ("lif", {}), ("lif", {"decay_q": 1023, "threshold_q": 1, "steps": 20}),
+    ("crossbar", {"lanes": 3, "neurons": 7}), ("adc", {}), ("head", {}),
+    ("head", {"neurons": 5, "dim": 3}),               # one block of outputs
+    ("classifier", {}),                               # all 5 classes at once
+    ("classifier", {"class_lanes": 2})])              # 2 lanes: 3 groups of classes
 def test_block_testbenches(block, kw, sim):
+    """Each block's generated Verilog against its golden twin in ``hw/reference.py``."""
     r = run_block(block, sim=sim, **kw)
     assert r.pop("_failed_tests") == []
     assert len(r) == 2 and all(v == [] for v in r.values())   # two idle patterns, no failure
