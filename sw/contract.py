@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "WindowedReadout",
     "DECAY_FRAC_BITS",
     "MEMBRANE_FRAC_BITS",
     "MEMBRANE_BITS",
@@ -94,6 +95,22 @@ def window_steps(steps: int, windows: int) -> int:
         raise ValueError(f"readout windows ({windows}) must divide the steps ({steps}); "
                          f"window counts that do: {', '.join(map(str, divisors))}")
     return int(steps // windows)
+
+
+class WindowedReadout:
+    """The readout shape of a reservoir with ``steps``, ``windows`` and ``neurons``: one
+    definition for the float model's configuration (:class:`rramlsm.sw.lsm.LSMConfig`) and
+    the integer one (:class:`rramlsm.sw.golden.IntegerLSM`)."""
+
+    @property
+    def window_steps(self) -> int:
+        """Steps per readout window (:func:`window_steps`)."""
+        return window_steps(self.steps, self.windows)
+
+    @property
+    def features(self) -> int:
+        """Readout features per sample: one count per window and neuron (window-major)."""
+        return self.windows * self.neurons
 
 
 def tiles(rows: int) -> int:

@@ -54,7 +54,7 @@ __all__ = ["GOLDEN_KERNELS", "IntegerLSM", "quantize_reservoir", "golden_counts"
 
 
 @dataclass(frozen=True)
-class IntegerLSM:
+class IntegerLSM(contract.WindowedReadout):
     """Everything the hardware needs to run one reservoir, as integers."""
 
     pos: np.ndarray
@@ -104,16 +104,6 @@ class IntegerLSM:
     def tiles(self) -> int:
         """Crossbar tiles of :data:`~rramlsm.sw.contract.TILE_ROWS` rows the array spans."""
         return contract.tiles(self.inputs + self.neurons)
-
-    @property
-    def window_steps(self) -> int:
-        """Steps per readout window."""
-        return self.steps // self.windows
-
-    @property
-    def features(self) -> int:
-        """Readout features per sample: one count per window and neuron."""
-        return self.windows * self.neurons
 
     @property
     def weight_codes(self) -> np.ndarray:

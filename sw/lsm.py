@@ -48,7 +48,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class LSMConfig:
+class LSMConfig(contract.WindowedReadout):
     """One reservoir: sizes, LIF constants (float units) and device/ADC settings."""
 
     name: str = "visual"
@@ -98,16 +98,6 @@ class LSMConfig:
             contract.window_steps(self.steps, self.windows)
         except ValueError as e:
             raise ValueError(f"LSMConfig {self.name!r}: {e}") from None
-
-    @property
-    def window_steps(self) -> int:
-        """Steps per readout window."""
-        return self.steps // self.windows
-
-    @property
-    def features(self) -> int:
-        """Readout features per sample: ``windows * neurons`` (window-major)."""
-        return self.windows * self.neurons
 
     def replace(self, **changes) -> LSMConfig:
         return dataclasses.replace(self, **changes)

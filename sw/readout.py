@@ -15,14 +15,17 @@ steps; a recording whose bins are not a multiple of ``W`` is read over its first
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from rramlsm.sw import contract
 from rramlsm.sw.features import window_sums
+from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
-__all__ = ["readout_steps", "fit_windows", "WindowChoice", "select_windows"]
+__all__ = ["readout_steps", "fit_windows", "WindowChoice", "select_windows",
+           "readout_windows"]
 
 
 def readout_steps(bins: int, windows: int) -> int:
@@ -102,3 +105,33 @@ def select_windows(trains: np.ndarray, labels, *, candidates=None, folds: int = 
     chosen = min(w for w in scores if scores[w] >= scores[top] - errors[top])
     return WindowChoice(chosen, readout_steps(steps, chosen), scores, errors, len(labels),
                         folds)
+
+
+def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
+                    crop: bool = False) -> tuple[LSMConfig, dict]:
+    """``cfg`` read out in ``windows`` windows (a count, or ``"auto"``), and what the choice
+    saw and cost.
+
+    ``"auto"``: :func:`select_windows` on the float model's spike trains of ``frames``
+    (binary ``[N, T, inputs]``, or a callable giving them: it is called only here) with
+    ``labels``; the caller passes training samples of the seen classes only.  ``crop``: the
+    recording may be read over its first ``T - T mod W`` bins (``steps`` becomes
+    :func:`readout_steps`; the BMI rasters); otherwise only counts dividing the steps are
+    candidates (the audio-visual framing).  The dict holds ``windows`` and ``steps``, and for
+    ``"auto"`` every candidate's ``scores`` and ``errors``, ``samples``, ``folds`` and the
+    ``seconds`` the choice took (a step of the training recipe).
+    """
+    if windows != "auto":
+        steps = readout_steps(cfg.steps, windows) if crop else cfg.steps
+        return cfg.replace(steps=steps, windows=windows), {"windows": windows, "steps": steps}
+    t0 = time.perf_counter()
+    x = frames() if callable(frames) else frames
+    _, trains = float_features(make_reservoir(cfg, seed=seed), x, record=True)
+    candidates = None if crop else [w for w in range(1, contract.MAX_WINDOWS + 1)
+                                    if cfg.steps % w == 0]
+    choice = select_windows(trains, labels, seed=seed, candidates=candidates)
+    steps = choice.steps if crop else cfg.steps
+    return cfg.replace(steps=steps, windows=choice.windows), {
+        "windows": choice.windows, "steps": steps, "scores": choice.scores,
+        "errors": choice.errors, "samples": choice.samples, "folds": choice.folds,
+        "seconds": time.perf_counter() - t0}

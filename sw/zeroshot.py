@@ -397,8 +397,12 @@ def fit_ridge(xv_pairs, xa_pairs, reg: float):
 
 # -- Linear probe --------------------------------------------------------------------------
 
-def linear_probe(rates: np.ndarray, labels, is_train, *, seed: int = 0, c: float = 1.0) -> float:
-    """Test accuracy (percent) of a multinomial logistic regression on standardised features."""
+def linear_probe(rates: np.ndarray, labels, is_train, *, seed: int = 0, c: float = 1.0,
+                 cost: dict | None = None) -> float:
+    """Test accuracy (percent) of a multinomial logistic regression on standardised features.
+
+    ``cost``: a dict whose ``"flops"`` grows by the fit's and the test's matmul FLOPs (per
+    L-BFGS iteration one loss-and-gradient evaluation, ``X W`` and ``X^T G``: ``4 n d k``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -410,4 +414,9 @@ def linear_probe(rates: np.ndarray, labels, is_train, *, seed: int = 0, c: float
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000,
                                                              random_state=seed))
     clf.fit(rates[is_train], labels[is_train])
+    if cost is not None:
+        d, k = rates.shape[1], len(clf.classes_)
+        iters = int(np.max(clf[-1].n_iter_))
+        cost["flops"] = cost.get("flops", 0) + 4 * int(is_train.sum()) * d * k * iters \
+            + 2 * int((~is_train).sum()) * d * k
     return 100.0 * float(clf.score(rates[~is_train], labels[~is_train]))

@@ -12,6 +12,7 @@ import pytest
 from rramlsm.cli import main
 from rramlsm.errors import ConfigError
 from rramlsm.sw.experiments import tune
+from rramlsm.sw.experiments.training_cost import pipeline_training_cost
 from tests.conftest import SHARED_DATA
 
 JACKSON = SHARED_DATA / "fsdd-jackson"
@@ -63,6 +64,13 @@ def test_tune_end_to_end(tuned_run):
     assert raw["data"]["audio_kind"] == "wav" and "cochlea" in raw
     t = tune.load_tuned(tuned_run / "tuned.toml")
     assert set(t.params) == set(tune.DEFAULTS)
+    # What the search cost, trial by trial and in all: a step of the training recipe.
+    for r in recs:
+        steps = r["flops_by_step"]
+        assert min(steps.values()) > 0 and sum(steps.values()) == r["flops"]
+    assert raw["cost"]["flops"] == t.cost["flops"] == sum(r["flops"] for r in recs)
+    assert raw["cost"]["trials"] == 4 and raw["cost"]["uncounted"] == 0
+    assert raw["cost"]["trial_seconds"] == pytest.approx(sum(r["seconds"] for r in recs), abs=0.1)
     html = (tuned_run / "report.html").read_text()
     assert "Winner: trial" in html and "Which settings mattered" in html
 
@@ -112,6 +120,10 @@ def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
     assert json.loads((out / "bundle" / "manifest.json").read_text())[
         "modalities"]["audio"]["lsm"]["windows"] == 3
     assert m["tuning"]["score"]["winner"] == raw["score"]["winner"]
+    # The search that chose the configuration is counted in the training cost.
+    assert m["training_cost"]["ours"]["tuning"] == {
+        "flops": raw["cost"]["flops"], "seconds": raw["cost"]["trial_seconds"],
+        "trials": raw["cost"]["trials"]}
     assert m["software"]["probe"]["audio_top1"] > 30
     # The bundle records the tuned framing (split polarities, the tuned cochlea), so `eval`
     # frames new data as training did: its classifier figures are the pipeline's.
@@ -251,4 +263,27 @@ def test_hardware_aware_heads_train_on_golden_counts(digits, wavs, monkeypatch):
     assert s0.configs["audio"].windows == 3
     assert {k for k in m["readout"]["visual"]["cv_top1"] if isinstance(k, int)} == {1, 2, 5}
     assert m["readout"]["visual"]["windows"] == [s0.configs["visual"].windows]
+
+    # Every step the run took is in its training cost, by hand on the dense basis
+    # (2 T (inputs + N) N per forward pass): the golden pass the heads trained on, the
+    # choice of the visual windows (a float pass over its samples and the ridge fits' Gram
+    # products, 3 candidates x folds), the int8 quantisation over the training samples.
+    ours = pipeline_training_cost(r, 1)["ours"]
+    n = dict(zip(("visual", "audio"), map(len, s0.embeddings["split"].training_indices()),
+                 strict=True))
+
+    def forward(mod):
+        c = s0.configs[mod]
+        return 2 * c.steps * (c.inputs + c.neurons) * c.neurons
+
+    assert ours["golden_feature_extraction"]["flops"] == forward("visual") * n["visual"] + \
+        forward("audio") * n["audio"]
+    sel = s0.readout["visual"]
+    fit = sel["samples"] - sel["samples"] // sel["folds"]
+    ridge = sum(2 * fit * (w * 200) * min(fit, w * 200) * sel["folds"] for w in (1, 2, 5))
+    assert ours["readout_selection"]["flops"] == forward("visual") * sel["samples"] + ridge
+    assert ours["readout_selection"]["samples"] == {"visual": sel["samples"]}
+    assert ours["quantization"]["flops"] == sum(
+        2 * n[mod] * layer.weight.size for mod in n
+        for layer in s0.bundle.modalities[mod].head.layers)
 

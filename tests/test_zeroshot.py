@@ -17,6 +17,7 @@ from rramlsm.sw.zeroshot import (
     generalized_zero_shot,
     integer_prototype_top1,
     integer_retrieval_top1,
+    linear_probe,
     make_split,
     prototype_top1,
     retrieval_top1,
@@ -320,3 +321,24 @@ def test_calibration_and_selection_never_depend_on_unseen_classes(digits, speech
         np.testing.assert_array_equal(iu, s1.pool_a["unseen"])
         assert (r0.embeddings["golden_counts"]["audio"][iu]
                 != r1.embeddings["golden_counts"]["audio"][iu]).any()
+
+
+def test_linear_probe_counts_its_matmul_flops():
+    """``cost``: per L-BFGS iteration ``X W`` and ``X^T G`` over the training samples
+    (4 n d k), plus the test samples' scores (2 m d k); added to what the dict holds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 30)
+    x = rng.normal(size=(120, 7)) + labels[:, None]
+    is_train = np.arange(120) % 4 != 0
+    cost = {"flops": 5}
+    acc = linear_probe(x, labels, is_train, seed=3, cost=cost)
+    ref = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=3))
+    ref.fit(x[is_train], labels[is_train])
+    iters = int(ref[-1].n_iter_.max())
+    assert iters > 1
+    assert cost["flops"] == 5 + 4 * 90 * 7 * 4 * iters + 2 * 30 * 7 * 4
+    assert acc == pytest.approx(100 * ref.score(x[~is_train], labels[~is_train]))

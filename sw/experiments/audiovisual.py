@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
@@ -40,10 +39,9 @@ from rramlsm.sw.lsm import (
     Calibration,
     LSMConfig,
     calibrate_weight_scale,
-    float_features,
     make_reservoir,
 )
-from rramlsm.sw.readout import select_windows
+from rramlsm.sw.readout import readout_windows
 from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
@@ -183,6 +181,8 @@ class SeedResult:
     readout: dict = field(default_factory=dict)
     """Per modality: the readout windows used (and, when chosen, every candidate's
     cross-validated score)."""
+    quantize_seconds: float = 0.0
+    """Wall time of quantising the heads to int8 (both modalities)."""
 
 
 @dataclass
@@ -297,24 +297,6 @@ def raw_probes(data: dict, configs: dict, cache: dict | None = None) -> dict:
     return out
 
 
-def with_windows(cfg: LSMConfig, ds, windows, seed: int, seen) -> tuple[LSMConfig, dict]:
-    """``cfg`` read out in ``windows`` windows; ``"auto"``: the count (dividing the steps)
-    that :func:`~rramlsm.sw.readout.select_windows` picks on the float model's spike trains
-    of the seen classes' training samples; ``None`` keeps ``cfg``'s."""
-    if windows is None:
-        return cfg, {"windows": cfg.windows}
-    if windows != "auto":
-        return cfg.replace(windows=windows), {"windows": windows}
-    train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
-    _, trains = float_features(make_reservoir(cfg, seed=seed), frame_dataset(ds, cfg, train),
-                               record=True)
-    choice = select_windows(trains, ds.labels[train], seed=seed, candidates=[
-        w for w in range(1, contract.MAX_WINDOWS + 1) if cfg.steps % w == 0])
-    return cfg.replace(windows=choice.windows), {
-        "windows": choice.windows, "scores": choice.scores, "errors": choice.errors,
-        "samples": choice.samples}
-
-
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
              progress, raw_cache: dict | None = None) -> SeedResult:
     chip = chip_seeds(seed)
@@ -325,9 +307,14 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
     readout = {}
-    for m in data:
-        configs[m], readout[m] = with_windows(configs[m], data[m], cfg.windows.get(m),
-                                              chip[m], seen)
+    for m, ds in data.items():
+        if cfg.windows.get(m) is None:
+            readout[m] = {"windows": configs[m].windows, "steps": configs[m].steps}
+            continue
+        train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
+        configs[m], readout[m] = readout_windows(
+            configs[m], cfg.windows[m], lambda c=configs[m], ds=ds, i=train:
+            frame_dataset(ds, c, i), ds.labels[train], seed=chip[m])
     raw_probe = raw_probes(data, configs, raw_cache)
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
                                                                  **cfg.deploy_device))
@@ -340,18 +327,21 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
                   "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",
                                        noise=cfg.hardware_noise)} for m in data}
-    # The int8 heads are calibrated on the chip as it was when they were made.
-    calib_counts = {m: counts[m]["golden"] if not cfg.deploy_device else
-                    lsm_counts(data[m], configs[m], seed=chip[m], path="golden",
-                               noise=cfg.hardware_noise) for m in data}
+    # The heads train, and the int8 heads take their ranges, on one set of training
+    # features: the float model's counts (those of the feature extraction: no further pass
+    # over the training samples), or, hardware-aware, the golden model's counts of the chip
+    # as it was when the heads were made (a pass of its own, counted in the training cost).
+    fit_counts = {m: counts[m]["float"] if cfg.head_features == "float"
+                  else counts[m]["golden"] if not cfg.deploy_device
+                  else lsm_counts(data[m], configs[m], seed=chip[m], path="golden",
+                                  noise=cfg.hardware_noise) for m in data}
     # Counts per readout window; a rate is a count over the window's steps.
     steps = {m: configs[m].window_steps for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
     zs = cfg.zeroshot
     split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
     t0 = time.perf_counter()
-    fit = {m: rates[m]["float"] if cfg.head_features == "float"
-           else calib_counts[m].astype(np.float32) / steps[m] for m in data}
+    fit = {m: fit_counts[m].astype(np.float32) / steps[m] for m in data}
     trained = train_heads(fit["visual"], fit["audio"], v.labels, a.labels, split, zs, seed=seed,
                           progress=progress)
     train_seconds = time.perf_counter() - t0
@@ -379,7 +369,9 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     # Hardware path: integer heads on golden-model counts, calibrated on training samples.
     train_v, train_a = split.training_indices()
     calib = {"visual": train_v, "audio": train_a}
-    iheads = {m: quantize_head(heads[m], calib_counts[m][calib[m]], steps[m]) for m in data}
+    t0 = time.perf_counter()
+    iheads = {m: quantize_head(heads[m], fit_counts[m][calib[m]], steps[m]) for m in data}
+    quantize_seconds = time.perf_counter() - t0
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
     # The hardware figure is the macro's own arithmetic: integer dot products of the int8
     # embeddings, ties to the lowest row.  Cosine on the same embeddings is kept, named so.
@@ -428,7 +420,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
            "golden_counts": {m: counts[m]["golden"] for m in data}}
     bundle = Bundle(modalities, {"pipeline": cfg.to_dict(), "seed": seed})
     return SeedResult(seed, configs, fire, software, hardware, alignment, trained.best_epoch,
-                      hist, bundle, emb, train_seconds, readout)
+                      hist, bundle, emb, train_seconds, readout, quantize_seconds)
 
 
 def chance_levels(zs: ZeroShotConfig) -> dict:

@@ -43,8 +43,8 @@ from rramlsm.sw.datasets.letters import (
 from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.features import binned_input, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
-from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
-from rramlsm.sw.readout import readout_steps, select_windows
+from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
+from rramlsm.sw.readout import readout_windows
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     evaluate_embeddings,
@@ -163,25 +163,6 @@ def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | No
     return calibrate_on_training(cfg, ds, seed, target, limit=64, classes=classes)
 
 
-def _with_readout(cfg: LSMConfig, ds: RasterDataset, windows, seed: int, seen,
-                  ) -> tuple[LSMConfig, RasterDataset, dict]:
-    """``cfg`` and ``ds`` with the readout windows (chosen on the seen letters' training
-    trials for ``"auto"``), the recording cropped to a multiple of the windows."""
-    info: dict = {}
-    if windows == "auto":
-        train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
-        _, trains = float_features(make_reservoir(cfg, seed=seed), ds.frames[train],
-                                   record=True)
-        choice = select_windows(trains, ds.labels[train], seed=seed)
-        windows = choice.windows
-        info = {"scores": choice.scores, "errors": choice.errors, "samples": choice.samples}
-    steps = readout_steps(ds.bins, windows)
-    if steps != ds.bins:
-        ds = dataclasses.replace(ds, frames=ds.frames[:, :steps])
-    return (cfg.replace(steps=steps, windows=windows), ds,
-            {"windows": windows, "steps": steps, **info})
-
-
 def _summary(r: dict) -> dict:
     return {"seen_top1": r["seen"]["a2v"], "unseen_top1": r["unseen"]["a2v"],
             "image_query_seen_top1": r["seen"]["v2a"],
@@ -201,9 +182,13 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     configs = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
                               cfg.target_rate, cfg.zeroshot.seen) for m in data}
     readout = {}
-    for m in data:
-        configs[m], data[m], readout[m] = _with_readout(configs[m], data[m], cfg.windows[m],
-                                                        chip[m], cfg.zeroshot.seen)
+    for m, ds in data.items():
+        train = np.flatnonzero(ds.is_train & np.isin(ds.labels, cfg.zeroshot.seen))
+        configs[m], readout[m] = readout_windows(
+            configs[m], cfg.windows[m], lambda ds=ds, i=train: ds.frames[i], ds.labels[train],
+            seed=chip[m], crop=True)
+        if configs[m].steps != ds.bins:      # read over the first T - T mod W bins
+            data[m] = dataclasses.replace(ds, frames=ds.frames[:, :configs[m].steps])
     letters, neural = data["letters"], data["neural"]
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
                                 noise=cfg.hardware_noise and p == "golden")

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rramlsm.sw._io import atomic_path  # noqa: E402
+from rramlsm.sw._io import write_atomic  # noqa: E402
 from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES  # noqa: E402
 from rramlsm.sw.features import frame_dataset  # noqa: E402
 from rramlsm.sw.golden import golden_counts  # noqa: E402
@@ -312,8 +312,7 @@ reports no GZSL figure. Chance is a uniform guess among the classes that compete
 <h2>Figures</h2>{img}
 </body></html>"""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(doc)
+    write_atomic(path, doc)
     return path
 
 
@@ -417,6 +416,5 @@ of 1,024 rows.</p>
 <h2>Figures</h2>{img}
 </body></html>"""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(doc)
+    write_atomic(path, doc)
     return path

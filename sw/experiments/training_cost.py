@@ -46,11 +46,13 @@ from rramlsm.sw.experiments.baselines import (
     sample_episode,
 )
 from rramlsm.sw.features import frame_dataset
+from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.heads import ProjectionHead, clip_loss
 from rramlsm.sw.lsm import PRESETS, Reservoir, float_features, make_reservoir
 from rramlsm.sw.zeroshot import ZeroShotConfig, ZeroShotSplit
 
-__all__ = ["count_flops", "lsm_forward_flops", "training_cost", "pipeline_training_cost"]
+__all__ = ["count_flops", "lsm_forward_flops", "head_training_flops", "quantization_flops",
+           "readout_selection_flops", "training_cost", "pipeline_training_cost"]
 
 
 def count_flops(fn) -> int:
@@ -72,6 +74,18 @@ def lsm_forward_flops(config) -> int:
     """Dense-basis matmul FLOPs of one LSM forward pass over one sample (input and
     recurrent products, every step): the basis every method is counted on."""
     return 2 * config.steps * (config.inputs + config.neurons) * config.neurons
+
+
+def head_training_flops(zs: ZeroShotConfig, inputs: dict[str, int], pairs: int,
+                        epochs: int | None = None) -> int:
+    """Matmul FLOPs of training both heads (``inputs``: each head's input width, every
+    readout feature): forward and backward of both heads and the contrastive loss for each
+    batch of ``zs.batch`` of ``pairs`` pairs, ``epochs`` (default ``zs.epochs``) times."""
+    hv = ProjectionHead(replace(zs.head, inputs=inputs["visual"]))
+    ha = ProjectionHead(replace(zs.head, inputs=inputs["audio"]))
+    xv, xa = torch.rand(zs.batch, inputs["visual"]), torch.rand(zs.batch, inputs["audio"])
+    step = count_flops(lambda: clip_loss(hv(xv), ha(xa), zs.temperature).backward())
+    return step * (zs.epochs if epochs is None else epochs) * math.ceil(pairs / zs.batch)
 
 
 def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir],
@@ -105,20 +119,15 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     cal_flops = sum(lsm_forward_flops(reservoirs[m].config) * c["passes"] * c["samples"]
                     for m, c in calibration.items())
     # ... plus the heads' training steps.
-    # The heads read every readout feature (windows x neurons).
-    hv = ProjectionHead(replace(zs.head, inputs=reservoirs["visual"].config.features))
-    ha = ProjectionHead(replace(zs.head, inputs=reservoirs["audio"].config.features))
-    xv = torch.rand(zs.batch, reservoirs["visual"].config.features)
-    xa = torch.rand(zs.batch, reservoirs["audio"].config.features)
-    head_step = count_flops(lambda: clip_loss(hv(xv), ha(xa), zs.temperature).backward())
-    head_steps = zs.epochs * math.ceil(n_pairs / zs.batch)
+    head_flops = head_training_flops(zs, {m: res.config.features for m, res in reservoirs.items()},
+                                     n_pairs)
     steps = {
         "calibration": {"flops": cal_flops, "seconds": our_seconds.get("calibration", 0.0),
                         "passes": {m: c["passes"] for m, c in calibration.items()},
                         "samples": {m: c["samples"] for m, c in calibration.items()}},
         "feature_extraction": {"flops": lsm_flops,
                                "seconds": our_seconds.get("feature_extraction", 0.0)},
-        "head_training": {"flops": head_step * head_steps,
+        "head_training": {"flops": head_flops,
                           "seconds": our_seconds.get("head_training", 0.0)},
         **{name: {"flops": int(v.get("flops", 0)), "seconds": float(v.get("seconds", 0.0)),
                   **{k: x for k, x in v.items() if k not in ("flops", "seconds")}}
@@ -160,7 +169,7 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
         "ours": steps,
         "ours_flops": ours,
         "ours_lsm_forward_flops": lsm_flops,
-        "ours_head_training_flops": head_step * head_steps,
+        "ours_head_training_flops": head_flops,
         "srnn_clip_flops": srnn,
         "protonet_flops": proto,
         "srnn_clip_ratio": srnn / ours,
@@ -181,11 +190,36 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     }
 
 
-def pipeline_training_cost(result: PipelineResult, baseline_epochs: int) -> dict:
+def quantization_flops(head, samples: int) -> int:
+    """Matmul FLOPs of quantising ``head`` (an :class:`~rramlsm.sw.heads.IntegerHead`) on
+    ``samples`` calibration samples: every layer's integer product over them, once."""
+    return sum(2 * samples * layer.weight.shape[0] * layer.weight.shape[1]
+               for layer in head.layers)
+
+
+def readout_selection_flops(config, readout: dict) -> int:
+    """Matmul FLOPs of choosing the readout windows (:func:`~rramlsm.sw.readout.select_windows`):
+    one float-model pass over its samples, and per candidate and fold the ridge fit's Gram
+    product (``2 n d min(n, d)`` for ``n`` fitting samples of ``d = W x neurons`` features)."""
+    n = readout["samples"]
+    fit = n - n // readout["folds"]
+    ridge = sum(2 * fit * d * min(fit, d) * readout["folds"]
+                for d in (int(w) * config.neurons for w in readout["scores"]))
+    return lsm_forward_flops(config) * n + ridge
+
+
+def pipeline_training_cost(result: PipelineResult, baseline_epochs: int, *,
+                           tuning: dict | None = None) -> dict:
     """:func:`training_cost` of a pipeline run, in seed 0's setting: the calibration run
     again as the pipeline ran it (deterministic: the same passes) and one feature extraction,
     both timed, with the heads' measured training time; the baselines get
-    ``baseline_epochs``."""
+    ``baseline_epochs``.
+
+    Steps the run took besides these are counted too: the int8 quantisation of the heads,
+    the choice of readout windows (``--windows auto``), the golden model's pass over the
+    training samples (hardware-aware heads, ``--heads golden``) and ``tuning`` (``{"flops",
+    "seconds", "trials"}`` of the search that chose the configuration, if one did).
+    """
     s0 = result.seeds[0]
     cfg = result.config
     data = {"visual": result.visual, "audio": result.audio}
@@ -199,12 +233,35 @@ def pipeline_training_cost(result: PipelineResult, baseline_epochs: int) -> dict
                    for m, c in cals.items() if c is not None}
     reservoirs = {m: make_reservoir(s0.configs[m], seed=chip[m]) for m in data}
     split = s0.embeddings["split"]
-    tv, ta = split.training_indices()
+    train = dict(zip(("visual", "audio"), split.training_indices(), strict=True))
     t0 = time.perf_counter()
-    float_features(reservoirs["visual"], frames["visual"][tv])
-    float_features(reservoirs["audio"], frames["audio"][ta])
+    for m in data:
+        float_features(reservoirs[m], frames[m][train[m]])
     seconds["feature_extraction"] = time.perf_counter() - t0
     seconds["head_training"] = s0.train_seconds
+
+    extra = {"quantization": {
+        "flops": sum(quantization_flops(s0.bundle.modalities[m].head, len(train[m]))
+                     for m in data),
+        "seconds": s0.quantize_seconds}}
+    chosen = {m: r for m, r in s0.readout.items() if "samples" in r}
+    if chosen:
+        extra["readout_selection"] = {
+            "flops": sum(readout_selection_flops(s0.configs[m], r) for m, r in chosen.items()),
+            "seconds": sum(r["seconds"] for r in chosen.values()),
+            "samples": {m: r["samples"] for m, r in chosen.items()}}
+    if cfg.head_features == "golden":
+        # The golden model's counts of the training samples, which the heads train on.
+        t0 = time.perf_counter()
+        for m in data:
+            golden_counts(quantize_reservoir(reservoirs[m], noise=cfg.hardware_noise,
+                                             noise_seed=chip[m]), frames[m][train[m]])
+        extra["golden_feature_extraction"] = {
+            "flops": sum(lsm_forward_flops(s0.configs[m]) * len(train[m]) for m in data),
+            "seconds": time.perf_counter() - t0}
+    if tuning:
+        extra["tuning"] = {"flops": int(tuning["flops"]), "seconds": float(tuning["seconds"]),
+                           "trials": int(tuning["trials"])}
     return training_cost(frames, reservoirs, split, cfg.zeroshot,
                          BaselineConfig(epochs=baseline_epochs), our_seconds=seconds,
-                         calibration=calibration)
+                         calibration=calibration, extra=extra)

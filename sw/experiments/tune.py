@@ -375,6 +375,7 @@ def evaluate(params: dict, data: TuningData) -> dict:
     import torch
 
     from rramlsm.sw.experiments.audiovisual import chip_seeds
+    from rramlsm.sw.experiments.training_cost import head_training_flops, lsm_forward_flops
     from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, float_features, make_reservoir
     from rramlsm.sw.zeroshot import linear_probe, retrieval_top1, train_heads
 
@@ -386,6 +387,10 @@ def evaluate(params: dict, data: TuningData) -> dict:
     frames = {m: _frames(d, p) for m, d in mods.items()}
     zs = head_config(p)
     figures, curves, rates = [], [], []
+    # The trial's matmul FLOPs on the basis of the training-cost comparison
+    # (:mod:`rramlsm.sw.experiments.training_cost`): tuning is a step of the recipe.
+    probe_cost = {"flops": 0}
+    flops = dict.fromkeys(("calibration", "feature_extraction", "head_training"), 0)
     for f in range(s.folds):
         chip = chip_seeds(s.seed + f)
         feats, fire = {}, {}
@@ -394,9 +399,12 @@ def evaluate(params: dict, data: TuningData) -> dict:
             steps = frames[m].shape[1]
             cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=steps,
                                      windows=fit_windows(steps, int(p[f"{m}.windows"])))
-            cfg, _ = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
-                                            target_rate=float(p[f"{m}.target_rate"]))
+            cal = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
+                                         target_rate=float(p[f"{m}.target_rate"]))
+            cfg = cal.config
             feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
+            flops["calibration"] += lsm_forward_flops(cfg) * cal.passes * cal.samples
+            flops["feature_extraction"] += lsm_forward_flops(cfg) * len(frames[m])
             fire[m] = float(feats[m].mean())
         split = _fold_split(data, f, np.random.default_rng(s.seed + 1000 + f))
         trained = train_heads(feats["visual"], feats["audio"], data.visual.labels,
@@ -404,11 +412,14 @@ def evaluate(params: dict, data: TuningData) -> dict:
         with torch.no_grad():
             ev = trained.visual(torch.as_tensor(feats["visual"])).numpy()
             ea = trained.audio(torch.as_tensor(feats["audio"])).numpy()
+        flops["head_training"] += head_training_flops(zs, {m: feats[m].shape[1] for m in mods},
+                                     len(split.pairs(None)[0]), epochs=len(trained.history))
         hv, ha = split.pool_v["seen"], split.pool_a["seen"]
         fig = {"zero_shot": retrieval_top1(ea[ha], data.audio.labels[ha], ev[hv],
                                            data.visual.labels[hv])}
         for m, d in mods.items():
-            fig[f"probe_{m}"] = linear_probe(feats[m], d.labels, d.fold != f, seed=s.seed + f)
+            fig[f"probe_{m}"] = linear_probe(feats[m], d.labels, d.fold != f, seed=s.seed + f,
+                                             cost=probe_cost)
         fig["mean"] = float(np.mean([fig["zero_shot"], fig["probe_visual"], fig["probe_audio"]]))
         figures.append(fig)
         curves.append([h["test"]["seen"]["a2v"] for h in trained.history])
@@ -423,6 +434,8 @@ def evaluate(params: dict, data: TuningData) -> dict:
         "metrics": {k: float(np.mean([fig[k] for fig in figures])) for k in figures[0]},
         "firing_rate": {m: float(np.mean([r[m] for r in rates])) for m in mods},
         "curve": curve,
+        "flops": sum(flops.values()) + probe_cost["flops"],
+        "flops_by_step": {**flops, "probes": probe_cost["flops"]},
         "seconds": time.perf_counter() - t0,
     }
 
@@ -701,7 +714,20 @@ def summarize(settings: TuneSettings, data: TuningData, records: list[dict],
         {k: default[k] for k in ("score", "score_sd", "metrics")},
         "importance": _importance(records, space),
         "data": _data_fields(data),
+        "cost": tuning_cost(records),
     }
+
+
+def tuning_cost(records: list[dict]) -> dict:
+    """What the search cost: matmul FLOPs and seconds summed over its trials (the defaults'
+    run included; failed trials count their seconds only).  ``uncounted``: trials recorded
+    without FLOPs (by a version before they were counted)."""
+    ran = [r for r in records if r.get("seconds") is not None or r.get("flops") is not None]
+    return {"flops": int(sum(r.get("flops") or 0 for r in ran)),
+            "trial_seconds": float(sum(r.get("seconds") or 0.0 for r in ran)),
+            "trials": len(records),
+            "uncounted": sum(1 for r in records
+                             if r.get("score") is not None and r.get("flops") is None)}
 
 
 def _data_fields(data: TuningData) -> dict:
@@ -767,6 +793,17 @@ def write_tuned(path: Path, settings: TuneSettings, data: TuningData, summary: d
                   f"defaults_sd = {default['score_sd']:.2f}",
                   "defaults_metrics = "
                   + _toml_value({k: round(v, 2) for k, v in default["metrics"].items()})]
+    cost = summary["cost"]
+    lines += ["", "[cost]",
+              "# What the search cost, a step of the training recipe (`train` counts it in "
+              "training_cost.ours.tuning).",
+              f"flops = {cost['flops']}  # matmul FLOPs of every trial, on the training-cost "
+              "basis",
+              f"trial_seconds = {cost['trial_seconds']:.1f}  # summed over trials",
+              f"seconds = {summary.get('seconds', cost['trial_seconds']):.1f}  # wall time of "
+              "the last `tune` run",
+              f"trials = {cost['trials']}",
+              f"uncounted = {cost['uncounted']}  # trials recorded without FLOPs"]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)                       # what we write must read back
     with atomic_path(path) as tmp:
@@ -780,10 +817,12 @@ class TunedConfig:
     params: dict
     data: dict
     score: dict
+    cost: dict | None = None
+    """What the search cost (``[cost]``); None for a file written before it was recorded."""
 
     def summary(self) -> dict:
         return {"path": str(self.path), "config": self.params, "data": self.data,
-                "score": self.score}
+                "score": self.score, "cost": self.cost}
 
 
 def load_tuned(path) -> TunedConfig:
@@ -802,7 +841,7 @@ def load_tuned(path) -> TunedConfig:
         if not isinstance(section, dict):
             raise ConfigError(f"--config: {path}: {name} must be a table ([{name}]), not "
                               f"{type(section).__name__}")
-    known = {"data", "visual", "audio", "cochlea", "head", "score"}
+    known = {"data", "visual", "audio", "cochlea", "head", "score", "cost"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"--config: {path}: unknown sections {sorted(unknown)}; expected "
@@ -833,7 +872,15 @@ def load_tuned(path) -> TunedConfig:
                 raise ValueError(f"{m}.windows must be a positive integer, not {w!r}")
     except (ValueError, TypeError, OverflowError) as e:
         raise ConfigError(f"--config: {path}: {e}") from None
-    return TunedConfig(path, params, data, raw.get("score", {}))
+    cost = raw.get("cost")
+    if cost is not None:
+        bad = [k for k in ("flops", "trial_seconds", "trials")
+               if isinstance(cost.get(k), bool) or not isinstance(cost.get(k), (int, float))
+               or cost[k] < 0]
+        if bad:
+            raise ConfigError(f"--config: {path}: [cost] {bad[0]} must be a non-negative "
+                              f"number, not {cost.get(bad[0])!r}")
+    return TunedConfig(path, params, data, raw.get("score", {}), cost)
 
 
 def check_matches(tuned: TunedConfig, fields: dict, only=_DATA_FIELDS) -> None:
