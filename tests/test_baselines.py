@@ -129,3 +129,28 @@ def test_baselines_command_writes_its_figures(tmp_path, digits, speech, capsys):
     for name in ("srnn_clip", "protonet_srnn", "protonet_lsm"):
         assert 0 <= out[name]["seen_top1"] <= 100 and 0 <= out[name]["unseen_top1"] <= 100
     assert "srnn_clip" in capsys.readouterr().out
+
+
+def test_protonet_episodes_with_few_samples_per_class():
+    """A class with fewer training samples than an episode draws is refused by name; the
+    cost count, which needs only the episode's size, lets them repeat (``train`` on a small
+    real dataset crashed here)."""
+    from types import SimpleNamespace
+
+    from rramlsm.errors import ConfigError
+    from rramlsm.sw.experiments.baselines import sample_episode
+
+    split = SimpleNamespace(train_v={c: np.arange(10 * c, 10 * c + 6) for c in range(7)},
+                            train_a={c: np.arange(10 * c, 10 * c + 9) for c in range(7)})
+    bc = BaselineConfig(n_way=7, shot=5, query=15)
+    with pytest.raises(ConfigError, match=r"15 audio training samples .* class \d has 9"):
+        sample_episode(split, bc, np.random.default_rng(0))
+    sup, qry = sample_episode(split, bc, np.random.default_rng(0), repeats=True)
+    assert len(sup) == 7 * 5 and len(qry) == 7 * 15
+    # Each block of 15 queries comes from one class's pool, the 7 blocks from 7 classes.
+    owners = [{int(q) // 10 for q in block} for block in qry.reshape(7, 15)]
+    assert all(len(o) == 1 for o in owners) and set.union(*owners) == set(range(7))
+    # Enough samples: drawn without repeats.
+    sup, _ = sample_episode(split, BaselineConfig(n_way=7, shot=5, query=9),
+                            np.random.default_rng(1))
+    assert all(len(set(b)) == 5 for b in sup.reshape(7, 5))

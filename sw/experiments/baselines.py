@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rramlsm.errors import ConfigError
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss
 from rramlsm.sw.lsm import Reservoir
@@ -223,12 +224,22 @@ def train_srnn_clip(in_v, in_a, v_labels, a_labels, split: ZeroShotSplit,
                           time.perf_counter() - t0, encoders=(enc_v.eval(), enc_a.eval()))
 
 
-def sample_episode(split: ZeroShotSplit, config: BaselineConfig, rng):
+def sample_episode(split: ZeroShotSplit, config: BaselineConfig, rng, *,
+                   repeats: bool = False):
+    """One ``n_way``-way episode: ``shot`` visual supports and ``query`` audio queries per
+    class, drawn without replacement.  A class with fewer training samples than that is
+    refused, naming how many it has and needs, unless ``repeats`` (only the episode's size
+    matters, as when its cost is counted) lets its samples repeat."""
     classes = rng.choice(list(split.train_v), config.n_way, replace=False)
-    sup = np.concatenate([rng.choice(split.train_v[c], config.shot, replace=False)
-                          for c in classes])
-    qry = np.concatenate([rng.choice(split.train_a[c], config.query, replace=False)
-                          for c in classes])
+
+    def draw(pool, c, k, what):
+        if len(pool[c]) < k and not repeats:
+            raise ConfigError(f"ProtoNet episodes need {k} {what} training samples of every "
+                              f"seen class, but class {c} has {len(pool[c])}")
+        return rng.choice(pool[c], k, replace=len(pool[c]) < k)
+
+    sup = np.concatenate([draw(split.train_v, c, config.shot, "visual") for c in classes])
+    qry = np.concatenate([draw(split.train_a, c, config.query, "audio") for c in classes])
     return sup, qry
 
 

@@ -151,7 +151,8 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     srnn_steps = baseline.epochs * math.ceil(n_pairs / baseline.batch)
     srnn = srnn_step_flops * srnn_steps
 
-    sup, qry = sample_episode(split, baseline, rng)
+    # Only the episode's size matters here: classes with few samples may repeat them.
+    sup, qry = sample_episode(split, baseline, rng, repeats=True)
     sv, qa = torch.as_tensor(frames["visual"][sup]), torch.as_tensor(frames["audio"][qry])
 
     def proto_step():
