@@ -46,12 +46,19 @@ data: $(STAMP)
 	$(VENV)/bin/rramlsm data build
 
 # The long RTL regression: 1,000 samples per modality through the Verilated macro of the
-# demo bundle, with and without random input gaps / output back-pressure, plus aborts.
+# demo bundle, with and without random input gaps / output back-pressure, plus aborts;
+# then the same for a demo-size bundle read out in windows (visual W = 5, audio W = 3:
+# the counter bank and the head over W x N counts), made once by a one-seed demo (whose
+# own RTL check runs on it too).
 COSIM_SAMPLES ?= 1000
 cosim: $(STAMP)
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo/bundle --samples $(COSIM_SAMPLES) --stalls \
 		--out runs/cosim
+	test -f runs/demo-windows/bundle/manifest.json || $(VENV)/bin/rramlsm demo --seeds 0 \
+		--windows visual=5,audio=3 --out runs/demo-windows --quiet
+	$(VENV)/bin/rramlsm cosim --bundle runs/demo-windows/bundle --samples $(COSIM_SAMPLES) \
+		--stalls --out runs/cosim-windows
 
 # Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle, and
 # for the iCEBreaker (iCE40UP5K) from a demo bundle with 32-neuron reservoirs (Yosys +

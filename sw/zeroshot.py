@@ -305,8 +305,12 @@ def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
     head_cfg = dataclasses.replace(config.head, inputs=rates_v.shape[1])
     hv = ProjectionHead(head_cfg)
     ha = ProjectionHead(dataclasses.replace(config.head, inputs=rates_a.shape[1]))
+    # foreach: the multi-tensor update, the same arithmetic as the per-parameter loop (the
+    # same weights, bit for bit) in about half the time on CPU, where PyTorch defaults to
+    # the loop; it matters for wide heads (BMI: 16,384 inputs).  The fused update would be
+    # faster still but is other arithmetic.
     opt = torch.optim.AdamW([*hv.parameters(), *ha.parameters()], lr=config.lr,
-                            weight_decay=config.weight_decay)
+                            weight_decay=config.weight_decay, foreach=True)
     xv, xa = torch.as_tensor(rates_v, dtype=torch.float32), torch.as_tensor(rates_a,
                                                                             dtype=torch.float32)
     lab_v = torch.as_tensor(np.asarray(v_labels))
