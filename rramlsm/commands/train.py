@@ -33,6 +33,9 @@ from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, ru
 from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.experiments.report import summary_rows, write_bmi_report, write_report
 from rramlsm.sw.experiments.split_rotation import (
+    DEMO_SEEDS_PER_SPLIT,
+    DEMO_UNSEEN_SPLITS,
+    NO_ROTATION,
     check_unseen_splits,
     resolve_unseen_splits,
     run_split_rotation,
@@ -94,7 +97,8 @@ def _pipeline_config(args) -> PipelineConfig:
 
 def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
                  rtl_samples: int = 0, visual=None, audio=None, extra: dict | None = None,
-                 unseen_splits: str | None = None) -> dict:
+                 unseen_splits: str | None = None, seeds_per_split: int | None = None,
+                 cpus: int | None = None) -> dict:
     """Pipeline + training cost + bundles + metrics.json + report.html in ``out``.
 
     The training-cost comparison gives SRNN-CLIP as many epochs as our heads.
@@ -103,8 +107,9 @@ def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
     datasets to use instead of the configured sources; ``extra``: entries added to
     ``metrics.json`` (``tuning``).  ``unseen_splits``: also repeat the protocol for these
     held-out pairs (:mod:`rramlsm.sw.experiments.split_rotation`,
-    ``metrics["zero_shot_splits"]``); the headline figures and the bundle stay those of
-    ``config``'s split.
+    ``metrics["zero_shot_splits"]``; ``seeds_per_split`` of ``config``'s seeds each, all
+    if None; on ``cpus`` local CPUs, all if None); the headline figures and the bundle stay
+    those of ``config``'s split.
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -119,7 +124,8 @@ def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
     metrics = result.metrics
     if rotation:
         metrics["zero_shot_splits"] = run_split_rotation(
-            config, unseen_splits, *rotation, result.visual, result.audio, progress=progress)
+            config, unseen_splits, *rotation, result.visual, result.audio, progress=progress,
+            seeds_per_split=seeds_per_split, cpus=cpus)
     metrics.update(extra or {})
     # A search that chose the configuration is a step of the recipe: its cost is counted
     # (tuned.toml's [cost]; a file from before it was recorded says so in the figures).
@@ -179,16 +185,7 @@ def print_summary(metrics: dict) -> None:
     print(f"{'unseen, epoch chosen on TEST':<38} {fmt_figure(ts, 'unseen_top1'):>26} "
           f"{'':>26} {ch['unseen_top1']:>6.1f} {'paper protocol':>13}")
     print("  (the paper's single split, checkpoint selected on the test split: optimistic)")
-    rot = metrics.get("zero_shot_splits")
-    if rot:
-        print(f"split rotation ({rot['spec']}: {len(rot['splits'])} held-out groups x "
-              f"{len(rot['seeds'])} seeds; chance seen {rot['chance']['seen_top1']:.1f}, "
-              f"unseen {rot['chance']['unseen_top1']:.1f}, GZSL {rot['chance']['gzsl']:.1f} %):")
-        for path in ("software", "hardware"):
-            agg = rot["aggregate"][path]
-            print(f"  {path:<8} seen {fmt_figure(agg, 'seen_top1')}, unseen "
-                  f"{fmt_figure(agg, 'unseen_top1')} ({rot['unseen_vs_chance'][path]}), "
-                  f"GZSL harmonic mean {fmt_figure(agg['gzsl'], 'harmonic_mean')}")
+    _print_rotation(metrics.get("zero_shot_splits"))
     al = metrics["alignment"]
     print("alignment (software, unseen a2v): " + ", ".join(
         f"{k} {al[k]['unseen_top1']:.1f} ± {al[k]['unseen_top1_sd']:.1f}"
@@ -210,6 +207,28 @@ def print_summary(metrics: dict) -> None:
               f"{rc['cycles_per_sample_mean']:.0f} cycles/sample")
     elif rc:
         print(f"RTL check (Verilator) FAILED: {'; '.join(rc['failures'])}")
+
+
+def _print_rotation(rot: dict | None) -> None:
+    """The split rotation's lines of the summary (none without one)."""
+    if not rot:
+        return
+    ch = rot["chance"]
+    print(f"split rotation ({rot['spec']}: {len(rot['splits'])} held-out groups x "
+          f"{rot.get('seeds_per_split', len(rot['seeds']))} seed(s); chance seen "
+          f"{ch['seen_top1']:.1f}, unseen {ch['unseen_top1']:.1f}"
+          + (f", GZSL {ch['gzsl']:.1f}" if "gzsl" in ch else "") + " %):")
+    # Mean, s.d. and interval over the split means: the units the verdict rests on.
+    where = rot.get("verdict_basis", "aggregate")
+    unit = "splits" if where == "over_splits" else "runs"
+    print(f"  (mean ± s.d. [95 % t interval] over {unit})")
+    for path in ("software", "hardware"):
+        agg = rot[where][path]
+        gz = agg.get("gzsl")
+        print(f"  {path:<8} seen {fmt_figure(agg, 'seen_top1')}, unseen "
+              f"{fmt_figure(agg, 'unseen_top1')} ({rot['unseen_vs_chance'][path]})"
+              + (f", GZSL seen {gz['seen']:.1f}, unseen {gz['unseen']:.1f}, harmonic mean "
+                 f"{fmt_figure(gz, 'harmonic_mean')}" if gz else ""))
 
 
 def _bmi_config(args) -> BMIConfig:
@@ -269,11 +288,20 @@ def print_bmi_summary(m: dict) -> None:
 
 
 def _cmd_train(args) -> int:
+    if args.cpus is not None:  # Ray with no CPU waits for one forever
+        require("--cpus", args.cpus, args.cpus >= 1, "at least 1")
     if args.unseen_splits is not None:
-        check_unseen_splits(args.unseen_splits)
-        if args.task != "av" or args.config or args.tune:
+        args.unseen_splits = check_unseen_splits(args.unseen_splits)
+        if args.unseen_splits == NO_ROTATION:
+            args.unseen_splits = None
+        elif args.task != "av" or args.config or args.tune:
             raise ConfigError("--unseen-splits applies to the audio-visual task without "
                               "--config / --tune")
+    if args.seeds_per_split is not None:
+        require("--seeds-per-split", args.seeds_per_split, args.seeds_per_split >= 1,
+                "at least 1")
+        if args.unseen_splits is None:
+            raise ConfigError("--seeds-per-split applies to a split rotation (--unseen-splits)")
     if args.config or args.tune:
         return _train_tuned(args)
     output_folder("--out", args.out)
@@ -295,7 +323,8 @@ def _cmd_train(args) -> int:
     cfg = _pipeline_config(args)
     metrics = run_training(cfg, Path(args.out), progress=not args.quiet,
                            rtl_samples=getattr(args, "rtl_samples", 0),
-                           unseen_splits=args.unseen_splits)
+                           unseen_splits=args.unseen_splits,
+                           seeds_per_split=args.seeds_per_split, cpus=args.cpus)
     print_summary(metrics)
     print(f"wrote {args.out}/metrics.json, report.html, bundle/ ({metrics['seconds']:.0f} s)")
     rc = metrics.get("rtl_check")
@@ -346,10 +375,15 @@ def _cmd_demo(args) -> int:
     args.visual, args.audio, args.neural = "digits", "speech", "model"
     if args.out is None:
         args.out = "runs/demo-bmi" if args.task == "bmi" else "runs/demo"
+    if args.unseen_splits is None and args.task == "av" and not (args.config or args.tune):
+        # The demo's default: a split rotation with one seed per held-out pair.
+        args.unseen_splits = DEMO_UNSEEN_SPLITS
+        if args.seeds_per_split is None:
+            args.seeds_per_split = DEMO_SEEDS_PER_SPLIT
     return _cmd_train(args)
 
 
-def _add_training(p, default_out: str | None) -> None:
+def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
     p.add_argument("--out", default=default_out, required=default_out is None,
                    help="output folder")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
@@ -379,10 +413,17 @@ def _add_training(p, default_out: str | None) -> None:
     p.add_argument("--heads", choices=("float", "golden"), default="float",
                    help="train the heads on the float model's rates (default) or on the "
                         "golden model's counts, ADC and read noise included (hardware-aware)")
-    p.add_argument("--unseen-splits", default=None, metavar="all|K|a,b",
+    p.add_argument("--unseen-splits", default=None, metavar="all|K|a,b|none",
                    help="also repeat the whole protocol for held-out pairs: all (every pair "
                         "of the classes in both modalities), K pairs drawn with a fixed seed, "
-                        "or one group a,b (default: only the paper's split, 8 and 9 unseen)")
+                        "one group a,b, or none (only the paper's split, 8 and 9 unseen; "
+                        + (f"default: {DEMO_UNSEEN_SPLITS} pairs with --seeds-per-split "
+                           f"{DEMO_SEEDS_PER_SPLIT}, audio-visual task)" if demo else
+                           "the default)"))
+    p.add_argument("--seeds-per-split", type=int, default=None, metavar="N",
+                   help="seeds each held-out group runs, taken in turn from --seeds (default: "
+                        + (f"{DEMO_SEEDS_PER_SPLIT}; " if demo else "")
+                        + "all); the runs go to Ray tasks on --cpus local CPUs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_train_arguments(p)
 
@@ -397,7 +438,7 @@ def register(sub) -> None:
     t.set_defaults(func=_cmd_train)
 
     d = sub.add_parser("demo", help="the main job on the built-in data")
-    _add_training(d, "runs/demo")
+    _add_training(d, "runs/demo", demo=True)
     # Output folder per task: runs/demo (av) or runs/demo-bmi, so one never overwrites the other.
     d.set_defaults(out=None)
     d.add_argument("--rtl-samples", type=int, default=5,
