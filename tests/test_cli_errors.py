@@ -96,6 +96,8 @@ CASES = {
         ("tune --visual speech --audio digits --out {folder}", "--visual"),
         ("tune --visual digits --audio speech --out {blocked}", "--out"),
         ("tune --visual digits --audio speech --out {folder} --folds 1", "--folds"),
+        ("tune --visual digits --audio speech --out {folder} --unseen-splits 8-9",
+         "--unseen-splits"),
         ("tune --visual nmnist:{nmnist} --audio speech --out {folder}/t", "--visual"),
     ],
     "eval": [

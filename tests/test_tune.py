@@ -200,6 +200,33 @@ def test_test_split_and_unseen_classes_never_reach_scoring(digits, wavs, tmp_pat
                                            max_per_class=8), visual=poisoned)
 
 
+def test_rotation_scores_each_group_without_its_classes(digits, wavs):
+    """With held-out groups, a trial's score is the mean of each group's score, and a group's
+    score never reads its held-out classes: with classes 0 and 1 poisoned (NaN audio, vision
+    events that framing cannot read) the score held out (0, 1) is unchanged."""
+    from rramlsm.sw.events import AUDIO_DTYPE
+
+    settings = tune.TuneSettings("digits", f"fsdd:{wavs}", max_per_class=8,
+                                 seen=(0, 1, 2, 3, 4, 5), groups=((0, 1), (2, 3)))
+    data = tune.tuning_data(settings, visual=digits)
+    params = {"head.epochs": 3}
+    r = tune.evaluate(params, data)
+    assert [s["unseen"] for s in r["splits"]] == [[0, 1], [2, 3]] and len(r["folds"]) == 6
+    assert r["score"] == pytest.approx(np.mean([s["score"] for s in r["splits"]]))
+    bad = np.zeros(3, AUDIO_DTYPE)               # no "y": framing would raise
+    held = np.isin(data.visual.labels, (0, 1))
+    data.visual.events = [bad if h else e for e, h in zip(data.visual.events, held, strict=True)]
+    held = np.isin(data.audio.labels, (0, 1))
+    data.audio.waves = [np.full_like(w, np.nan) if h else w
+                        for w, h in zip(data.audio.waves, held, strict=True)]
+    one = tune.TuningData(data.visual, data.audio,
+                          tune.dataclasses.replace(settings, groups=((0, 1),)))
+    assert tune.evaluate(params, one)["score"] == pytest.approx(r["splits"][0]["score"])
+    # The poison is real: the group that sees classes 0 and 1 cannot be scored.
+    with pytest.raises(Exception):  # noqa: B017
+        tune.evaluate(params, tune.held_out(data, (2, 3)))
+
+
 def test_read_trials_refuses_damage_before_the_last_line(tmp_path):
     path = tmp_path / "trials.jsonl"
     good = json.dumps({"number": 1, "config": {"head.lr": 0.01}, "score": 50.0})

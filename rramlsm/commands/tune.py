@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rramlsm.arguments import check_sources, output_folder
+from rramlsm.sw.experiments.split_rotation import NO_ROTATION, check_unseen_splits
 from rramlsm.sw.experiments.tune import DEFAULTS, OBJECTIVES, TuneSettings, run_tune
 
 __all__ = ["register", "add_tune_arguments", "add_train_arguments", "settings_from_args",
@@ -47,16 +48,24 @@ def add_train_arguments(p) -> None:
     add_tune_arguments(p, trials=TRAIN_TUNE_TRIALS, budget=TRAIN_TUNE_BUDGET_S)
 
 
-def settings_from_args(args) -> TuneSettings:
+def settings_from_args(args, unseen_splits: str | None = None) -> TuneSettings:
+    """``unseen_splits``: a split rotation every trial is scored over (checked, ``none``
+    for none)."""
+    if unseen_splits is not None:
+        unseen_splits = check_unseen_splits(unseen_splits)
     return TuneSettings(visual=args.visual, audio=args.audio, folds=args.folds,
                         objective=args.objective, max_per_class=args.max_per_class,
-                        trials=args.trials, time_budget_s=args.time_budget)
+                        trials=args.trials, time_budget_s=args.time_budget,
+                        unseen_splits=None if unseen_splits == NO_ROTATION else unseen_splits)
 
 
 def print_tune_summary(s: dict) -> None:
     b, d = s["best"], s["defaults"]
+    groups = s["settings"].get("groups")
     print(f"{s['trials']} trials, validation {s['objective']} ({s['settings']['folds']}-fold, "
-          f"seen classes, training split):")
+          f"seen classes, training split"
+          + (f"; mean over {len(groups)} held-out groups, each scored without its classes"
+             if groups else "") + "):")
     print(f"  winner (trial {b['number']}): {b['score']:.1f} ± {b['score_sd']:.1f}  "
           + ", ".join(f"{k} {v:.1f}" for k, v in b["metrics"].items()))
     if d:
@@ -78,7 +87,7 @@ def check_tune_arguments(args) -> None:
 
 def _cmd_tune(args) -> int:
     check_tune_arguments(args)
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, args.unseen_splits)
     s = run_tune(settings, Path(args.out), address=args.address, cpus=args.cpus,
                  resume=args.resume, progress=not args.quiet)
     print_tune_summary(s)
@@ -94,6 +103,11 @@ def register(sub) -> None:
                    help="audio source: speech | fsdd:PATH | ntidigits:FILE")
     t.add_argument("--out", required=True, help="output folder")
     add_tune_arguments(t, trials=40, budget=None)
+    t.add_argument("--unseen-splits", default=None, metavar="all|K|a,b|none",
+                   help="score every trial over held-out groups as `train --unseen-splits`: "
+                        "the mean over the groups of the k-fold score on the training split "
+                        "of each group's seen classes, its held-out classes cut first "
+                        "(default none: classes 1-7 only)")
     t.add_argument("--resume", action="store_true", help="continue the tuning in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_tune)

@@ -20,8 +20,15 @@ from the fitting part), and the held-out fold gives the figures:
   fitting part, scored on the held-out fold (seen classes).
 
 The score is their mean (``objective = "mean"``; one of them alone on request),
-averaged over folds, with the spread over folds beside it.  The defaults are
-scored the same way, as trial 0, so the gain is measured, not assumed.
+averaged over folds, with the spread over folds beside it.
+
+**With a split rotation** (``unseen_splits``, as ``train --unseen-splits``): the tuning
+data are the training split of every class present in both modalities, and a trial is
+scored once per held-out group, on the data *without that group's classes* (cut before
+anything is framed: framing, calibration, heads and probes of that score never see them);
+the score is the mean over the groups (``splits`` in the result: each group's score).
+
+The defaults are scored the same way, as trial 0, so the gain is measured, not assumed.
 
 **Why TPE.** A trial is cheap (seconds to a minute) and the space mixes
 categorical and log-scaled settings with interactions (a framing changes the
@@ -136,6 +143,12 @@ class TuneSettings:
     time_budget_s: float | None = None
     seed: int = 0
     seen: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    unseen_splits: str | None = None
+    """``all`` / ``K`` / ``a,b`` (:mod:`~rramlsm.sw.experiments.split_rotation`): score every
+    trial on each held-out group's seen classes; :func:`tuning_data` resolves it into
+    ``seen`` (every class in both modalities) and ``groups``."""
+    groups: tuple[tuple[int, ...], ...] = ()
+    """The held-out groups of the rotation (resolved); empty: one split, ``seen`` only."""
 
     def __post_init__(self):
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
@@ -154,8 +167,10 @@ class TuneSettings:
     def identity(self) -> dict:
         """What makes two runs' trials comparable (the budget may change on a resume)."""
         d = dataclasses.asdict(self)
+        # No rotation: the keys are left out, as before rotations (old runs still resume).
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
-                if k not in ("trials", "time_budget_s")}
+                if k not in ("trials", "time_budget_s")
+                and not (k in ("unseen_splits", "groups") and not v)}
 
 
 # -- The data a trial sees -------------------------------------------------------------------
@@ -236,10 +251,34 @@ def _wav_files(spec: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
     return files, np.array(labels, np.int64), np.array(train, bool)
 
 
+def _labels(spec: str, given, modality: str, progress: bool):
+    """The labels of a source (a WAV folder's from its file names) and the dataset if one
+    was loaded."""
+    from rramlsm.sw.datasets import load_source
+
+    if given is None:
+        check_source(spec, modality)
+        if _source_kind(spec) == "wav":
+            return _wav_files(spec)[1], None
+        given = load_source(spec, progress=progress)
+    return given.labels, given
+
+
 def tuning_data(settings: TuneSettings, *, visual=None, audio=None,
                 progress: bool = False) -> TuningData:
     """Load both sources and keep only what tuning may see (``visual`` / ``audio``: loaded
-    event datasets to use instead of the sources)."""
+    event datasets to use instead of the sources).  A split rotation
+    (``settings.unseen_splits``) is resolved here: the data are every class in both
+    modalities, and the returned data's settings hold the groups."""
+    from rramlsm.sw.experiments.split_rotation import NO_ROTATION, resolve_unseen_splits
+
+    if settings.unseen_splits not in (None, NO_ROTATION) and not settings.groups:
+        with naming("--visual"):
+            lv, visual = _labels(settings.visual, visual, "vision", progress)
+        with naming("--audio"):
+            la, audio = _labels(settings.audio, audio, "audio", progress)
+        classes, groups = resolve_unseen_splits(settings.unseen_splits, lv, la)
+        settings = dataclasses.replace(settings, seen=tuple(classes), groups=tuple(groups))
     rng = np.random.default_rng(settings.seed)
     out = {}
     for m, spec, given, modality in (("visual", settings.visual, visual, "vision"),
@@ -368,10 +407,57 @@ def _fold_split(data: TuningData, f: int, rng):
                          {"seen": hv, "unseen": hv}, {"seen": ha, "unseen": ha})
 
 
+def _without(d: ModalityData, classes) -> ModalityData:
+    """``d`` without the samples of ``classes``."""
+    keep = np.flatnonzero(~np.isin(d.labels, list(classes)))
+
+    def pick(items):
+        return [items[i] for i in keep] if items else items
+
+    return dataclasses.replace(d, labels=d.labels[keep], fold=d.fold[keep],
+                               events=pick(d.events), waves=pick(d.waves), rates=pick(d.rates))
+
+
+def held_out(data: TuningData, group) -> TuningData:
+    """What a trial sees for held-out ``group``: the tuning data without its classes."""
+    settings = dataclasses.replace(data.settings, groups=(),
+                                   seen=tuple(c for c in data.settings.seen if c not in group))
+    return TuningData(_without(data.visual, group), _without(data.audio, group), settings)
+
+
 def evaluate(params: dict, data: TuningData) -> dict:
     """Score settings ``params`` (missing ones: :data:`DEFAULTS`) by k-fold validation on the
     tuning data.  Returns the score, its spread over folds, each figure and the validation
-    curve (held-out top-1 per epoch, averaged over folds)."""
+    curve (held-out top-1 per epoch, averaged over folds).  With held-out groups
+    (``data.settings.groups``): each group scored on the data without its classes, and the
+    mean over groups (``splits``: each group's score; the spread is over groups x folds)."""
+    if not data.settings.groups:
+        return _evaluate_split(params, data)
+    t0 = time.perf_counter()
+    parts = [_evaluate_split(params, held_out(data, g)) for g in data.settings.groups]
+    scores = [x for r in parts for x in r["folds"]]
+    n = max(len(r["curve"]) for r in parts)
+    return {
+        "score": float(np.mean([r["score"] for r in parts])),
+        "score_sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
+        "folds": scores,
+        "splits": [{"unseen": list(g), "score": r["score"]}
+                   for g, r in zip(data.settings.groups, parts, strict=True)],
+        "metrics": {k: float(np.mean([r["metrics"][k] for r in parts]))
+                    for k in parts[0]["metrics"]},
+        "firing_rate": {m: float(np.mean([r["firing_rate"][m] for r in parts]))
+                        for m in parts[0]["firing_rate"]},
+        "curve": [float(np.mean([r["curve"][min(i, len(r["curve"]) - 1)] for r in parts]))
+                  for i in range(n)],
+        "flops": sum(r["flops"] for r in parts),
+        "flops_by_step": {k: sum(r["flops_by_step"][k] for r in parts)
+                          for k in parts[0]["flops_by_step"]},
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _evaluate_split(params: dict, data: TuningData) -> dict:
+    """:func:`evaluate` on one split: k-fold validation on ``data.settings.seen``."""
     import torch
 
     from rramlsm.sw.experiments.audiovisual import chip_seeds
@@ -660,6 +746,8 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
             if started_here:
                 ray.shutdown()
     book.bar.close()
+    # The settings as resolved with the data (a rotation's classes and groups).
+    settings = data.settings
     summary = summarize(settings, data, book.done, space)
     summary["seconds"] = time.perf_counter() - t0
     write_tuned(out / "tuned.toml", settings, data, summary)
@@ -765,6 +853,9 @@ def write_tuned(path: Path, settings: TuneSettings, data: TuningData, summary: d
         f"# Scores are validation top-1 % ({settings.objective}), {settings.folds}-fold on the "
         "training split of the seen classes; the test split and the unseen classes were never "
         "used.",
+        *([f"# Split rotation: each score is the mean over held-out groups "
+           f"{[list(g) for g in settings.groups]}, each scored without its classes."]
+          if settings.groups else []),
         "",
         "[data]",
         "# What the configuration was tuned on; `train --config` refuses data that differ.",
@@ -1003,6 +1094,9 @@ def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records
         + "".join(f"<td>{cell(r['config'].get(k, DEFAULTS[k]))}</td>" for k in keys) + "</tr>"
         for r in sorted(scored, key=lambda r: -r["score"]))
     d = summary["defaults"]
+    rotation = (f" Split rotation: every score is the mean over the held-out groups "
+                f"{[list(g) for g in settings.groups]}, each scored on these data without "
+                f"its classes." if settings.groups else "")
     vs = (f"defaults {d['score']:.1f} ± {d['score_sd']:.1f}" if d else "defaults not scored")
     doc = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rramlsm tune</title>
@@ -1013,7 +1107,7 @@ table{{border-collapse:collapse;font-size:90%}}td,th{{border:1px solid #ccc;padd
 {settings.folds}-fold cross-validation on the training split of the seen classes
 {list(settings.seen)} ({summary['samples']['visual']} visual and
 {summary['samples']['audio']} audio samples); the test split and the unseen classes never
-entered tuning. Score: {html.escape(settings.objective)} of the held-out zero-shot
+entered tuning.{rotation} Score: {html.escape(settings.objective)} of the held-out zero-shot
 (audio&rarr;image) top-1 and the two linear probes, in %.</p>
 <p><b>Winner: trial {best['number']}, {best['score']:.1f} ± {best['score_sd']:.1f}</b>;
 {vs}. Written to tuned.toml.</p>
