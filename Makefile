@@ -56,7 +56,7 @@ cosim: $(STAMP)
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo/bundle --samples $(COSIM_SAMPLES) --stalls \
 		--out runs/cosim
 	test -f runs/demo-windows/bundle/manifest.json || $(VENV)/bin/rramlsm demo --seeds 0 \
-		--windows visual=5,audio=3 --out runs/demo-windows --quiet
+		--windows visual=5,audio=3 --unseen-splits none --out runs/demo-windows --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-windows/bundle --samples $(COSIM_SAMPLES) \
 		--stalls --out runs/cosim-windows
 
@@ -71,7 +71,8 @@ fpga: $(STAMP)
 		$(VENV)/bin/rramlsm fpga --board $$b --bundle runs/demo/bundle --out runs/fpga/$$b || exit 1; \
 	done
 	test -f runs/demo-n32/bundle/manifest.json || \
-		$(VENV)/bin/rramlsm demo --neurons 32 --out runs/demo-n32 --rtl-samples 0 --quiet
+		$(VENV)/bin/rramlsm demo --neurons 32 --unseen-splits none --out runs/demo-n32 \
+		--rtl-samples 0 --quiet
 	$(VENV)/bin/rramlsm fpga --board icebreaker-up5k --bundle runs/demo-n32/bundle \
 		--out runs/fpga/icebreaker-up5k
 
