@@ -287,6 +287,33 @@ def test_bmi_end_to_end_small(neural, images):
         BMIConfig(windows={"neural": 9, "letters": 1})
 
 
+@pytest.mark.slow
+def test_letter_group_rotation(neural, images):
+    """--unseen-splits K with --task bmi: K distinct groups of 4 letters, the same every time;
+    the protocol repeated per group (one seed each here), the verdict over the groups."""
+    from rramlsm.sw.experiments.bmi import run_bmi_rotation
+    from rramlsm.sw.experiments.split_rotation import resolve_letter_groups
+
+    classes, groups = resolve_letter_groups("3", 26)
+    assert classes == list(range(26)) and len(set(groups)) == 3
+    assert all(len(set(g)) == 4 for g in groups)
+    assert resolve_letter_groups("3", 26)[1] == groups
+    for spec, match in (("8,9", "takes a number K"), ("all", "takes a number K"),
+                        ("14951", "only 14950 groups")):
+        with pytest.raises(ConfigError, match=match):
+            resolve_letter_groups(spec, 26)
+    cfg = BMIConfig(seeds=(0, 1), neurons=32, windows={"neural": 1, "letters": 1},
+                    zeroshot=bmi_zeroshot_config(epochs=1))
+    rot = run_bmi_rotation(cfg, "2", neural, images, progress=False, seeds_per_split=1)
+    assert [s["seeds"] for s in rot["splits"]] == [[0], [1]] and rot["runs"] == 2
+    assert [len(w) for w in rot["letters"]] == [4, 4]
+    assert rot["chance"] == {"seen_top1": pytest.approx(100 / 22), "unseen_top1": 25.0}
+    assert rot["verdict_basis"] == "over_splits"
+    for path in ("software", "hardware"):
+        assert 0 <= rot["over_splits"][path]["unseen_top1"] <= 100
+        assert rot["unseen_vs_chance"][path] is not None
+
+
 def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):
     mat = write_single_letters(tmp_path / "singleLetters.mat", _counts(neural))
     out = tmp_path / "run"

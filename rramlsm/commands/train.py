@@ -29,14 +29,21 @@ from rramlsm.sw import contract
 from rramlsm.sw._io import write_json
 from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.datasets import load_source
+from rramlsm.sw.datasets.letters import LETTERS
 from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
-from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
+from rramlsm.sw.experiments.bmi import (
+    BMIConfig,
+    bmi_zeroshot_config,
+    run_bmi,
+    run_bmi_rotation,
+)
 from rramlsm.sw.experiments.report import summary_rows, write_bmi_report, write_report
 from rramlsm.sw.experiments.split_rotation import (
     DEMO_SEEDS_PER_SPLIT,
     DEMO_UNSEEN_SPLITS,
     NO_ROTATION,
     check_unseen_splits,
+    resolve_letter_groups,
     resolve_unseen_splits,
     run_split_rotation,
 )
@@ -249,12 +256,21 @@ def _bmi_config(args) -> BMIConfig:
         raise ConfigError(str(e)) from None
 
 
-def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True) -> dict:
+def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True,
+                     unseen_splits: str | None = None, seeds_per_split: int | None = None,
+                     cpus: int | None = None) -> dict:
     """The BMI task (:mod:`rramlsm.sw.experiments.bmi`): ``metrics.json`` and ``report.html``
-    in ``out``."""
+    in ``out``; ``unseen_splits`` K: also K held-out groups of 4 letters
+    (``metrics["zero_shot_splits"]``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if unseen_splits:    # checked before any training: a bad K stops the run at once
+        resolve_letter_groups(unseen_splits, len(LETTERS))
     result = run_bmi(config, progress=progress)
+    if unseen_splits:
+        result.metrics["zero_shot_splits"] = run_bmi_rotation(
+            config, unseen_splits, result.neural, result.letters, progress=progress,
+            seeds_per_split=seeds_per_split, cpus=cpus)
     write_bmi_report(out / "report.html", result, result.metrics)
     write_json(out / "metrics.json", result.metrics)
     return result.metrics
@@ -283,6 +299,10 @@ def print_bmi_summary(m: dict) -> None:
     ch, fr = m["chance"], m["firing_rate"]
     print(f"chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %; "
           f"direction: {pr['direction']}")
+    rot = m.get("zero_shot_splits")
+    if rot:
+        print(f"held-out letter groups: {', '.join(rot['letters'])}")
+    _print_rotation(rot)
     print("firing rate float/golden: " + ", ".join(
         f"{k} {100 * fr[k]['float']:.1f}/{100 * fr[k]['golden']:.1f} %" for k in fr))
 
@@ -294,9 +314,11 @@ def _cmd_train(args) -> int:
         args.unseen_splits = check_unseen_splits(args.unseen_splits)
         if args.unseen_splits == NO_ROTATION:
             args.unseen_splits = None
-        elif args.task != "av" or args.config or args.tune:
-            raise ConfigError("--unseen-splits applies to the audio-visual task without "
-                              "--config / --tune")
+        elif args.config or args.tune:
+            raise ConfigError("--unseen-splits applies without --config / --tune")
+        elif args.task == "bmi" and not args.unseen_splits.isdigit():
+            raise ConfigError(f"--unseen-splits with --task bmi takes a number K of held-out "
+                              f"groups of 4 letters, not {args.unseen_splits!r}")
     if args.seeds_per_split is not None:
         require("--seeds-per-split", args.seeds_per_split, args.seeds_per_split >= 1,
                 "at least 1")
@@ -313,7 +335,9 @@ def _cmd_train(args) -> int:
                                   f"'willett:PATH' (singleLetters.mat)")
             input_file("--neural", path)
         config = _bmi_config(args)
-        metrics = run_bmi_training(config, Path(args.out), progress=not args.quiet)
+        metrics = run_bmi_training(config, Path(args.out), progress=not args.quiet,
+                                   unseen_splits=args.unseen_splits,
+                                   seeds_per_split=args.seeds_per_split, cpus=args.cpus)
         print_bmi_summary(metrics)
         print(f"wrote {args.out}/metrics.json, report.html ({metrics['seconds']:.0f} s)")
         return 0

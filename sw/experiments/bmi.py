@@ -54,7 +54,7 @@ from rramlsm.sw.zeroshot import (
 )
 
 __all__ = ["BMIConfig", "BMIResult", "run_bmi", "load_neural_source", "PAPER_BMI", "bmi_energy",
-           "bmi_zeroshot_config"]
+           "bmi_zeroshot_config", "run_bmi_rotation"]
 
 #: The BMI figures (software) of Lin et al., Nature Computational Science 5, 37-47 (2025).
 PAPER_BMI = {"zero_shot_seen_top1": 52.27, "zero_shot_unseen_top1": 70.83}
@@ -251,6 +251,30 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     if keep_embeddings:
         out["embeddings"] = {"software": emb_sw, "hardware": emb_hw, "split": split}
     return out
+
+
+def rotation_run(seed: int, neural: RasterDataset, letters: RasterDataset,
+                 cfg: BMIConfig) -> dict:
+    """One (letter group, seed) run of a split rotation: its zero-shot figures."""
+    out = _run_seed(seed, neural, letters, cfg, None, keep_embeddings=False)
+    keys = ("seen_top1", "unseen_top1", "prototype_seen_top1", "prototype_unseen_top1")
+    return {path: {k: out[path]["zero_shot"][k] for k in keys}
+            for path in ("software", "hardware")}
+
+
+def run_bmi_rotation(config: BMIConfig, spec: str, neural: RasterDataset,
+                     letters: RasterDataset, *, progress: bool = True,
+                     seeds_per_split: int | None = None, cpus: int | None = 1) -> dict:
+    """The protocol repeated for ``spec`` = K held-out groups of 4 letters
+    (:func:`~rramlsm.sw.experiments.split_rotation.resolve_letter_groups`): the
+    ``zero_shot_splits`` of ``metrics.json`` (no GZSL: the BMI task has none)."""
+    from rramlsm.sw.experiments.split_rotation import resolve_letter_groups, run_rotation
+
+    classes, groups = resolve_letter_groups(spec, len(LETTERS))
+    rot = run_rotation(rotation_run, config, spec, classes, groups, neural, letters,
+                       progress=progress, seeds_per_split=seeds_per_split, cpus=cpus)
+    rot["letters"] = ["".join(LETTERS[c] for c in g) for g in groups]
+    return rot
 
 
 def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,

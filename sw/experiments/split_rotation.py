@@ -13,6 +13,9 @@ other class present in both modalities seen:
 - ``none``: no rotation (``demo``'s default is :data:`DEMO_UNSEEN_SPLITS` pairs with
   :data:`DEMO_SEEDS_PER_SPLIT` seed each).
 
+The BMI task (letters) takes ``K`` only: K held-out groups of 4 letters drawn with
+:data:`DRAW_SEED` (:func:`resolve_letter_groups`).
+
 Each (split, seed) run is independent, so with more than one CPU they run as Ray tasks
 (one CPU each, one torch thread each).  The verdict "unseen vs chance" rests on the t
 interval over the splits' means (``over_splits``): runs of one split share its classes
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import re
 import time
@@ -38,8 +42,9 @@ from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
 from rramlsm.sw.stats import INTERVAL_METHOD
 
 __all__ = ["DRAW_SEED", "DEMO_UNSEEN_SPLITS", "DEMO_SEEDS_PER_SPLIT", "NO_ROTATION",
-           "check_unseen_splits", "resolve_unseen_splits", "run_rotation",
-           "run_split_rotation", "split_figures", "split_seeds"]
+           "LETTER_GROUP", "check_unseen_splits", "resolve_unseen_splits",
+           "resolve_letter_groups", "run_rotation", "run_split_rotation", "split_figures",
+           "split_seeds"]
 
 #: Seed of the draw of K held-out pairs (``--unseen-splits K``).
 DRAW_SEED = 0
@@ -50,6 +55,8 @@ NO_ROTATION = "none"
 #: (README: what it costs).
 DEMO_UNSEEN_SPLITS = "10"
 DEMO_SEEDS_PER_SPLIT = 1
+#: Letters a BMI group holds out (the paper's s, t, u, v: four).
+LETTER_GROUP = 4
 
 _SPEC = re.compile(r"^(all|none|\d+|\d+(,\d+)+)$")
 
@@ -100,6 +107,30 @@ def resolve_unseen_splits(spec: str, v_labels, a_labels) -> tuple[list[int], lis
                               f"{len(classes) - len(g)} seen class(es) of {classes}; the "
                               f"protocol needs at least 2")
     return classes, groups
+
+
+def resolve_letter_groups(spec: str, n_classes: int,
+                          size: int = LETTER_GROUP) -> tuple[list[int], list[tuple]]:
+    """The classes and ``K`` distinct held-out groups of ``size`` of them, drawn with
+    :data:`DRAW_SEED` (the same groups every time): the BMI task's ``--unseen-splits K``."""
+    spec = check_unseen_splits(spec)
+    if not spec.isdigit():
+        raise ConfigError(f"--unseen-splits with --task bmi takes a number K of held-out "
+                          f"groups of {size} letters, not {spec!r}")
+    k, total = int(spec), math.comb(n_classes, size)
+    if k > total:
+        raise ConfigError(f"--unseen-splits {k}: only {total} groups of {size} of the "
+                          f"{n_classes} letters")
+    if n_classes - size < 2:
+        raise ConfigError(f"--unseen-splits: holding out {size} of {n_classes} letters leaves "
+                          f"fewer than 2 seen")
+    rng = np.random.default_rng(DRAW_SEED)
+    groups: list[tuple] = []
+    while len(groups) < k:
+        g = tuple(sorted(int(c) for c in rng.choice(n_classes, size, replace=False)))
+        if g not in groups:
+            groups.append(g)
+    return list(range(n_classes)), groups
 
 
 def split_figures(result) -> dict:
@@ -250,4 +281,3 @@ def run_rotation(fn, config, spec: str, classes: list[int], groups: list[tuple],
                     "on the test pools (seen: test split; unseen: all samples)",
         "seconds": time.perf_counter() - t0,
     }
-
