@@ -189,7 +189,7 @@ def _map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list[dict]:
         # own work, at its priority.
         os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": env} if env else None)
+                 logging_level="ERROR", runtime_env={"env_vars": env} if env else None)
     try:
         a_ref, b_ref = ray.put(a), ray.put(b)
         remote = ray.remote(num_cpus=1)(_task)
