@@ -38,6 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
 from rramlsm.sw.stats import INTERVAL_METHOD
 
@@ -179,17 +180,7 @@ def _map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list[dict]:
         return out
     import ray  # here, not at the top: 0.6 s that every command would pay
 
-    # The cache and the compute settings reach every worker.
-    env = {k: os.environ[k] for k in ("RRAMLSM_CACHE", "RRAMLSM_KERNEL", "RRAMLSM_DEVICE")
-           if k in os.environ}
-    started_here = not ray.is_initialized()
-    if started_here:
-        # Ray starts its workers at niceness 15: on a machine shared with other work they
-        # would wait behind it, slower than the serial loop; these runs are the command's
-        # own work, at its priority.
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR", runtime_env={"env_vars": env} if env else None)
+    started_here = start_ray(cpus=cpus)
     try:
         a_ref, b_ref = ray.put(a), ray.put(b)
         remote = ray.remote(num_cpus=1)(_task)

@@ -37,7 +37,6 @@ import dataclasses
 import html
 import json
 import math
-import os
 import time
 import tomllib
 from pathlib import Path
@@ -52,6 +51,7 @@ from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.device import ADCConfig, DeviceConfig
+from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
 from rramlsm.sw.experiments.srnn_transfer import train_srnn_for_chip, transfer_metrics
 from rramlsm.sw.plots import png_base64
@@ -324,14 +324,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
     if todo:
         v_ds = load_source(cfg.visual, progress=progress)
         a_ds = load_source(cfg.audio, progress=progress)
-        # The cache and the compute settings (--kernel, --device) reach every worker.
-        env = {k: os.environ[k] for k in ("RRAMLSM_CACHE", "RRAMLSM_KERNEL", "RRAMLSM_DEVICE")
-               if k in os.environ}
-        started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(address=address, num_cpus=None if address else cpus,
-                     include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": env} if env else None)
+        started_here = start_ray(cpus=cpus, address=address)
         try:
             v_ref, a_ref = ray.put(v_ds), ray.put(a_ds)
             if cfg.model == "srnn":

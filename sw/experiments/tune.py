@@ -61,6 +61,7 @@ import numpy as np
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets.sources import check_source
+from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.readout import fit_windows
 
 __all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
@@ -714,10 +715,7 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
         from ray import tune
         from ray.tune.search.optuna import OptunaSearch
 
-        started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(address=address, num_cpus=None if address else cpus,
-                     include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        started_here = start_ray(cpus=cpus, address=address)
         storage_dir = tempfile.mkdtemp(prefix="rramlsm-tune-")
         try:
             data_ref = ray.put(data)
