@@ -112,10 +112,10 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
     """``cfg`` read out in ``windows`` windows (a count, or ``"auto"``), and what the choice
     saw and cost.
 
-    ``"auto"``: :func:`select_windows` on the float model's spike trains of ``frames``
-    (binary ``[N, T, inputs]``, or a callable giving them: it is called only here) with
-    ``labels``; the caller passes training samples of the seen classes only.  ``crop``: the
-    recording may be read over its first ``T - T mod W`` bins (``steps`` becomes
+    ``"auto"``: :func:`select_windows` on the float model's spike trains of ``frames()``
+    (a callable giving binary ``[N, T, inputs]``: called only then, so a fixed count frames
+    nothing) with ``labels``; the caller passes training samples of the seen classes only.
+    ``crop``: the recording may be read over its first ``T - T mod W`` bins (``steps`` becomes
     :func:`readout_steps`; the BMI rasters); otherwise only counts dividing the steps are
     candidates (the audio-visual framing).  The dict holds ``windows`` and ``steps``, and for
     ``"auto"`` every candidate's ``scores`` and ``errors``, ``samples``, ``folds`` and the
@@ -125,8 +125,7 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
         steps = readout_steps(cfg.steps, windows) if crop else cfg.steps
         return cfg.replace(steps=steps, windows=windows), {"windows": windows, "steps": steps}
     t0 = time.perf_counter()
-    x = frames() if callable(frames) else frames
-    _, trains = float_features(make_reservoir(cfg, seed=seed), x, record=True)
+    _, trains = float_features(make_reservoir(cfg, seed=seed), frames(), record=True)
     candidates = None if crop else [w for w in range(1, contract.MAX_WINDOWS + 1)
                                     if cfg.steps % w == 0]
     choice = select_windows(trains, labels, seed=seed, candidates=candidates)

@@ -41,6 +41,11 @@ from rramlsm.sw.datasets.letters import (
     load_single_letters,
 )
 from rramlsm.sw.datasets.raster import RasterDataset
+from rramlsm.sw.experiments.split_rotation import (
+    ZERO_SHOT_KEYS,
+    resolve_letter_groups,
+    run_rotation,
+)
 from rramlsm.sw.features import binned_input, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
 from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
@@ -257,8 +262,7 @@ def rotation_run(seed: int, neural: RasterDataset, letters: RasterDataset,
                  cfg: BMIConfig) -> dict:
     """One (letter group, seed) run of a split rotation: its zero-shot figures."""
     out = _run_seed(seed, neural, letters, cfg, None, keep_embeddings=False)
-    keys = ("seen_top1", "unseen_top1", "prototype_seen_top1", "prototype_unseen_top1")
-    return {path: {k: out[path]["zero_shot"][k] for k in keys}
+    return {path: {k: out[path]["zero_shot"][k] for k in ZERO_SHOT_KEYS}
             for path in ("software", "hardware")}
 
 
@@ -268,8 +272,6 @@ def run_bmi_rotation(config: BMIConfig, spec: str, neural: RasterDataset,
     """The protocol repeated for ``spec`` = K held-out groups of 4 letters
     (:func:`~rramlsm.sw.experiments.split_rotation.resolve_letter_groups`): the
     ``zero_shot_splits`` of ``metrics.json`` (no GZSL: the BMI task has none)."""
-    from rramlsm.sw.experiments.split_rotation import resolve_letter_groups, run_rotation
-
     classes, groups = resolve_letter_groups(spec, len(LETTERS))
     rot = run_rotation(rotation_run, config, spec, classes, groups, neural, letters,
                        progress=progress, seeds_per_split=seeds_per_split, cpus=cpus)

@@ -45,7 +45,7 @@ from rramlsm.sw.stats import INTERVAL_METHOD
 __all__ = ["DRAW_SEED", "DEMO_UNSEEN_SPLITS", "DEMO_SEEDS_PER_SPLIT", "NO_ROTATION",
            "LETTER_GROUP", "check_unseen_splits", "resolve_unseen_splits",
            "resolve_letter_groups", "run_rotation", "run_split_rotation", "split_figures",
-           "split_seeds"]
+           "split_seeds", "ZERO_SHOT_KEYS"]
 
 #: Seed of the draw of K held-out pairs (``--unseen-splits K``).
 DRAW_SEED = 0
@@ -56,6 +56,8 @@ NO_ROTATION = "none"
 #: (README: what it costs).
 DEMO_UNSEEN_SPLITS = "10"
 DEMO_SEEDS_PER_SPLIT = 1
+#: The zero-shot figures a rotation keeps of every run, for any task.
+ZERO_SHOT_KEYS = ("seen_top1", "unseen_top1", "prototype_seen_top1", "prototype_unseen_top1")
 #: Letters a BMI group holds out (the paper's s, t, u, v: four).
 LETTER_GROUP = 4
 
@@ -137,8 +139,7 @@ def resolve_letter_groups(spec: str, n_classes: int,
 def split_figures(result) -> dict:
     """The figures one split keeps from a
     :class:`~rramlsm.sw.experiments.audiovisual.SeedResult`."""
-    keys = ("seen_top1", "unseen_top1", "prototype_seen_top1", "prototype_unseen_top1")
-    return {path: {**{k: getattr(result, path)["zero_shot"][k] for k in keys},
+    return {path: {**{k: getattr(result, path)["zero_shot"][k] for k in ZERO_SHOT_KEYS},
                    "gzsl": dict(getattr(result, path)["gzsl"])}
             for path in ("software", "hardware")}
 
