@@ -573,7 +573,7 @@ class LSMCore(wiring.Component):
     @staticmethod
     def prog_width(p: CoreParams) -> int:
         """Width of the widest memory word the programming path writes."""
-        return max(p.lanes * contract.WEIGHT_BITS, p.head_lanes * contract.ACC_BITS,
+        return max(p.lanes * p.weight_bits, p.head_lanes * contract.ACC_BITS,
                    p.classes * contract.ACT_BITS, contract.ACT_BITS)
 
     def elaborate(self, platform):

@@ -5,10 +5,11 @@ reads one active row per cycle for one group of P columns and accumulates,
 so a step costs ``active rows x ceil(columns / P)`` cycles: the event-driven
 bound that binary spikes allow (an inactive row costs nothing).
 
-Each cell holds the differential code ``G+ - G-`` (:data:`~rramlsm.sw.contract.WEIGHT_BITS`
-bits, signed): the read only ever sees the difference, and storing it halves
-the memory.  Memory word ``row * G + group`` holds the P cells of that row
-in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
+Each cell holds the differential code ``G+ - G-`` (``params.weight_bits`` bits,
+signed: what the devices' conductance levels need, at most
+:data:`~rramlsm.sw.contract.WEIGHT_BITS`): the read only ever sees the
+difference, and storing it halves the memory.  Memory word ``row * G + group``
+holds the P cells of that row in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
 """
 
 from __future__ import annotations
@@ -61,14 +62,14 @@ class Crossbar(wiring.Component):
     @staticmethod
     def prog_signature(p: CoreParams) -> WritePort.Signature:
         """The cell memory's write port: word ``row * G + group``, P cells of
-        :data:`~rramlsm.sw.contract.WEIGHT_BITS` bits."""
+        ``p.weight_bits`` bits."""
         return WritePort.Signature(addr_width=ceil_log2(p.rows * p.groups),
-                                   shape=p.lanes * contract.WEIGHT_BITS)
+                                   shape=p.lanes * p.weight_bits)
 
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        m.submodules.mem = mem = Memory(shape=p.lanes * contract.WEIGHT_BITS,
+        m.submodules.mem = mem = Memory(shape=p.lanes * p.weight_bits,
                                         depth=p.rows * p.groups, init=self._init or [],
                                         attrs={"ram_style": "block"})
         # The memory ports are wired by hand (here and in the head, classifier and LIF
@@ -93,7 +94,7 @@ class Crossbar(wiring.Component):
         # Stage 2: the word as read, registered (a deep array is many block RAMs whose
         # outputs are multiplexed); stage 3 accumulates.
         s2 = Signal.like(s1)
-        word = Signal(data.ArrayLayout(signed(contract.WEIGHT_BITS), p.lanes))
+        word = Signal(data.ArrayLayout(signed(p.weight_bits), p.lanes))
         m.d.sync += [s2.eq(s1), word.eq(rd.data)]
         acc = Signal.like(self.sums)
         with m.If(s2.valid):

@@ -31,7 +31,6 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
-from rramlsm.sw import contract
 from rramlsm.sw._io import write_atomic
 
 __all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
@@ -107,8 +106,8 @@ BOARDS = {
 
 
 def weight_bits(params) -> int:
-    """Bits of weight codes one core stores (rows x neurons x 9)."""
-    return params.rows * params.neurons * contract.WEIGHT_BITS
+    """Bits of weight codes one core stores (rows x neurons x cell width)."""
+    return params.rows * params.neurons * params.weight_bits
 
 
 class BoardTop(Elaboratable):

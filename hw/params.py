@@ -43,6 +43,11 @@ class CoreParams:
     class_lanes: int = 0
     """Classes the classifier scores in parallel (one multiplier each); 0: all of them.
     Fewer lanes take one more pass over the embedding per group of classes."""
+    weight_bits: int = contract.WEIGHT_BITS
+    """Signed width of a crossbar cell (the differential code ``G+ - G-``): what the
+    bundle's device levels need (:func:`~rramlsm.sw.contract.weight_code_bits`), 9 bits for
+    256 levels.  Sets the crossbar memory's word (``lanes * weight_bits``), nothing else:
+    the column sums stay :data:`~rramlsm.sw.contract.COLUMN_SUM_BITS` wide."""
     windows: int = 1
     """Readout windows W: the LIF bank keeps one counter per neuron and window (the
     counter bank), the head reads ``windows * neurons`` counts, window-major.  The
@@ -54,6 +59,7 @@ class CoreParams:
             check_int("CoreParams", name, getattr(self, name), lo=1)
         check_int("CoreParams", "class_lanes", self.class_lanes, lo=0)
         check_int("CoreParams", "windows", self.windows, lo=1)
+        check_int("CoreParams", "weight_bits", self.weight_bits, lo=2, hi=contract.WEIGHT_BITS)
         if self.windows > contract.MAX_WINDOWS:
             raise ValueError(f"CoreParams windows must be at most {contract.MAX_WINDOWS} "
                              f"(contract.MAX_WINDOWS, the RTL's counter bank), not {self.windows}")
@@ -126,7 +132,7 @@ class CoreParams:
             return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
                        mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
                        bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes,
-                       windows)
+                       contract.weight_code_bits(mb.lsm.levels), windows)
         except ValueError as e:
             raise BundleError(f"the RTL cannot hold this bundle's macro "
                               f"({windows} readout windows): {e}") from None
@@ -161,9 +167,15 @@ def _pad(a: np.ndarray, cols: int) -> np.ndarray:
 
 
 def crossbar_words(codes: np.ndarray, p: CoreParams) -> list[int]:
-    """Weight codes ``[rows, neurons]`` -> memory words, address ``row * G + group``."""
+    """Weight codes ``[rows, neurons]`` -> memory words of ``lanes`` cells of
+    ``p.weight_bits``, address ``row * G + group``; a code wider than that is refused (it
+    would wrap)."""
     w = _pad(np.asarray(codes, np.int64), p.groups * p.lanes)
-    return pack_lanes(w.reshape(p.rows * p.groups, p.lanes), contract.WEIGHT_BITS)
+    lim = 1 << (p.weight_bits - 1)
+    if w.size and not (-lim <= w.min() and w.max() < lim):
+        raise ValueError(f"weight codes {int(w.min())}..{int(w.max())} do not fit the core's "
+                         f"{p.weight_bits}-bit cells ({-lim}..{lim - 1})")
+    return pack_lanes(w.reshape(p.rows * p.groups, p.lanes), p.weight_bits)
 
 
 def head_weight_words(weight: np.ndarray, p: CoreParams) -> list[int]:

@@ -50,11 +50,16 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "write_bundle
 SCHEMA = "rramlsm-bundle"
 #: Version 2 added the readout windows (``lsm.windows``); version 1 bundles load with one
 #: window, which is what they computed.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: Version 3 added the devices' conductance levels (``lsm.levels``), which set the width of
+#: the hardware's weight codes; older bundles load with 256 levels (9-bit cells), what they
+#: were built for.
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _LSM_FIELDS_V1 = ("inputs", "neurons", "steps", "decay_q", "threshold_q", "adc_bits",
                   "adc_shift", "noise_amplitude", "noise_seed")
-_LSM_FIELDS = _LSM_FIELDS_V1 + ("windows",)
+_LSM_FIELDS_V2 = _LSM_FIELDS_V1 + ("windows",)
+_LSM_FIELDS = _LSM_FIELDS_V2 + ("levels",)
+_LSM_FIELDS_BY_VERSION = {1: _LSM_FIELDS_V1, 2: _LSM_FIELDS_V2, 3: _LSM_FIELDS}
 
 
 def quantize_prototypes(prototypes: np.ndarray) -> np.ndarray:
@@ -284,7 +289,7 @@ def _read_bundle(path: Path) -> Bundle:
     modalities = {}
     for name, m in manifest.get("modalities", {}).items():
         try:
-            p = {k: int(m["lsm"][k]) for k in (_LSM_FIELDS if version >= 2 else _LSM_FIELDS_V1)}
+            p = {k: int(m["lsm"][k]) for k in _LSM_FIELDS_BY_VERSION[version]}
             layers_meta = m["head"]["layers"]
             classes = np.asarray(m["classes"], np.int64)
         except (KeyError, TypeError, ValueError) as e:

@@ -32,6 +32,8 @@ __all__ = [
     "adc",
     "lif_step",
     "WEIGHT_BITS",
+    "MAX_LEVELS",
+    "weight_code_bits",
     "STEP_BITS",
     "NOISE_KEY_BITS",
     "LABEL_BITS",
@@ -183,8 +185,23 @@ def lif_step(v, spiked, code, decay_q: int, threshold_q: int):
 
 # -- Widths of the core's datapath and registers ------------------------------------------
 #: A crossbar cell as the array reads it: the differential code ``G+ - G-`` of two 8-bit
-#: conductance codes, in [-255, 255], signed 9-bit.
+#: conductance codes, in [-255, 255], signed 9-bit.  The widest cell the contract allows;
+#: a device with fewer levels needs fewer bits (:func:`weight_code_bits`).
 WEIGHT_BITS = 9
+#: Conductance levels of the widest device the contract allows (8-bit codes 0..255).
+MAX_LEVELS = 256
+
+
+def weight_code_bits(levels: int) -> int:
+    """Signed width of a cell's differential code ``G+ - G-`` for a device of ``levels``
+    conductance levels (codes ``0..levels-1``, differences in ``-(levels-1)..levels-1``):
+    16 levels -> 5 bits, 256 -> 9 (:data:`WEIGHT_BITS`).  The memory of a macro built for
+    such a device stores this many bits per cell; its arithmetic does not change (the column
+    sums stay :data:`COLUMN_SUM_BITS` wide)."""
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= MAX_LEVELS:
+        raise ValueError(f"conductance levels must be an integer in 2..{MAX_LEVELS} (8-bit "
+                         f"device codes), not {levels!r}")
+    return (levels - 1).bit_length() + 1
 #: Steps per sample (the ``steps`` register and the step counter): T <= 2**STEP_BITS - 1.
 STEP_BITS = 8
 #: Read-noise keys (:func:`column_noise`) are computed modulo 2**NOISE_KEY_BITS.

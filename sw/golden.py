@@ -75,9 +75,14 @@ class IntegerLSM(contract.WindowedReadout):
     noise_seed: int = 0
     windows: int = 1
     """Readout windows W: the counts are kept per window of ``steps // W`` steps."""
+    levels: int = contract.MAX_LEVELS
+    """Conductance levels of the devices (codes ``0..levels-1``): the hardware stores
+    :func:`~rramlsm.sw.contract.weight_code_bits` bits per cell; the arithmetic is the same
+    for every level count."""
 
     def __post_init__(self):
         rows = self.inputs + self.neurons
+        contract.weight_code_bits(self.levels)      # 2..256, or a ValueError naming the range
         for name in ("pos", "neg"):
             a = getattr(self, name)
             if a.shape != (rows, self.neurons):
@@ -85,6 +90,9 @@ class IntegerLSM(contract.WindowedReadout):
                                  f"not {list(a.shape)}")
             if a.dtype.kind not in "ui":
                 raise TypeError(f"IntegerLSM {name} must hold integers, not {a.dtype}")
+            if a.size and (int(a.min()) < 0 or int(a.max()) >= self.levels):
+                raise ValueError(f"IntegerLSM {name} holds codes {int(a.min())}..{int(a.max())}, "
+                                 f"outside the {self.levels}-level device's 0..{self.levels - 1}")
         if rows > contract.TILE_ROWS * contract.MAX_TILES:
             # Keeps column sums exact in float32 (below 2**24).
             raise ValueError(f"IntegerLSM supports at most {contract.MAX_TILES} tiles of "
@@ -134,7 +142,7 @@ def quantize_reservoir(reservoir: Reservoir, *, noise: bool = False,
         amp = max(1, int(round(math.sqrt(6) * sd)))
     return IntegerLSM(pos, neg, cfg.inputs, cfg.neurons, cfg.steps,
                       contract.quantize_decay(cfg.decay), theta_q, cfg.adc.bits, cfg.adc.shift,
-                      amp, noise_seed, cfg.windows)
+                      amp, noise_seed, cfg.windows, cfg.device.levels)
 
 
 def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:

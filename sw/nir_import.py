@@ -431,7 +431,7 @@ def quantize_spec(spec: ReservoirSpec, *, steps: int, levels: int = 256, adc_bit
     try:
         lsm = IntegerLSM(pos, neg, spec.inputs, spec.neurons, steps,
                          contract.quantize_decay(spec.decay), theta, adc_bits, adc_shift,
-                         noise_amplitude, noise_seed)
+                         noise_amplitude, noise_seed, levels=levels)
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
     err = np.abs(w - codes * step)

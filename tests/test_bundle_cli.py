@@ -152,6 +152,12 @@ def test_train_errors_are_clear(capsys, tmp_path, fsdd_dir, digits):
     assert main(["train", "--visual", "digits", "--audio", "speech", "--out", str(tmp_path),
                  "--epochs", "0"]) == 2
     assert "epochs must be an integer >= 1, not 0" in capsys.readouterr().err
+    assert main(["train", "--visual", "digits", "--audio", "speech", "--out", str(tmp_path),
+                 "--levels", "300"]) == 2
+    assert "--levels must be in 2..256 (8-bit device codes), not 300" in capsys.readouterr().err
+    assert main(["train", "--task", "bmi", "--out", str(tmp_path), "--levels", "16"]) == 2
+    assert "--levels: the BMI task has no bundle" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())         # refused before anything was written
     assert main(["eval", "--bundle", str(tmp_path / "none")]) == 2
     assert "no such bundle folder" in capsys.readouterr().err
 

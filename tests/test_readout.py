@@ -89,7 +89,7 @@ def _bundle(windows, steps=50, neurons=16, inputs=8, dim=4):
 def test_bundle_round_trip_with_windows(tmp_path):
     path = write_bundle(tmp_path / "b", _bundle(5))
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["version"] == 2 and manifest["modalities"]["visual"]["lsm"]["windows"] == 5
+    assert manifest["version"] == 3 and manifest["modalities"]["visual"]["lsm"]["windows"] == 5
     mb = load_bundle(path).modalities["visual"]
     assert (mb.lsm.windows, mb.lsm.features) == (5, 80)
     fr = _frames(4, 50, 8, density=0.3)
@@ -104,11 +104,12 @@ def test_version_1_bundle_loads_as_one_window(tmp_path):
     manifest = json.loads(mf.read_text())
     manifest["version"] = 1
     del manifest["modalities"]["visual"]["lsm"]["windows"]
+    del manifest["modalities"]["visual"]["lsm"]["levels"]
     mf.write_text(json.dumps(manifest))
     assert load_bundle(path).modalities["visual"].lsm.windows == 1
-    manifest["version"] = 3
+    manifest["version"] = 4
     mf.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="version 3 is not supported"):
+    with pytest.raises(BundleError, match="version 4 is not supported"):
         load_bundle(path)
 
 

@@ -30,6 +30,7 @@ from rramlsm.sw._io import write_json
 from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.letters import LETTERS
+from rramlsm.sw.device import DeviceConfig
 from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
 from rramlsm.sw.experiments.bmi import (
     BMIConfig,
@@ -82,6 +83,14 @@ def parse_windows(spec: str | None, modalities: tuple[str, ...]) -> dict:
     return out
 
 
+def _levels_argument(levels: int) -> int:
+    """``--levels``: the devices' conductance levels, 2..256 (8-bit codes)."""
+    if not 2 <= levels <= contract.MAX_LEVELS:
+        raise ConfigError(f"--levels must be in 2..{contract.MAX_LEVELS} (8-bit device codes), "
+                          f"not {levels}")
+    return levels
+
+
 def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
@@ -92,6 +101,9 @@ def _pipeline_config(args) -> PipelineConfig:
             if args.neurons < 1:
                 raise ValueError(f"--neurons must be a positive integer, not {args.neurons}")
             overrides["neurons"] = args.neurons
+        if getattr(args, "levels", None) is not None:
+            # Both presets use the default device; only its level count changes.
+            overrides["device"] = DeviceConfig(levels=_levels_argument(args.levels))
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
                               target_rate=None if args.paper_constants else args.target_rate,
                               zeroshot=zs, hardware_noise=args.hardware_noise,
@@ -239,6 +251,9 @@ def _print_rotation(rot: dict | None) -> None:
 
 
 def _bmi_config(args) -> BMIConfig:
+    if getattr(args, "levels", None) is not None:
+        raise ConfigError("--levels: the BMI task has no bundle for the macro; the level count "
+                          "applies to the audio-visual task (--task av)")
     try:
         changes = {"epochs": args.epochs, "weight_decay": args.weight_decay,
                    "patience": args.patience}
@@ -429,6 +444,10 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
     p.add_argument("--neurons", type=int, default=None,
                    help="reservoir neurons per modality (default: the presets' 200; BMI "
                         "2048), e.g. a smaller macro for a smaller FPGA")
+    p.add_argument("--levels", type=int, default=None, metavar="N",
+                   help="conductance levels of the RRAM devices (2..256, default 256): the "
+                        "macro stores bit_length(N - 1) + 1 bits per cell, e.g. 16 levels -> "
+                        "5-bit cells, which an FPGA's block RAM holds more of (docs/FPGA.md)")
     p.add_argument("--windows", default=None, metavar="W|auto|m=W,...",
                    help="readout windows: spike counts per neuron in W equal time windows "
                         "(1..8, dividing the steps; default 1, BMI auto); auto chooses per "

@@ -30,12 +30,17 @@ def random_head(rng, n, dim, hidden=()):
 
 
 def small_bundle(rng, *, inputs=12, neurons=10, steps=8, dim=6, classes=3, noise=0,
-                 decay_q=900, theta=150, adc_bits=8, shift=1, windows=1):
+                 decay_q=900, theta=150, adc_bits=8, shift=1, windows=1, levels=256):
+    """A random bundle; with ``levels`` < 256, device codes over the whole range
+    ``0..levels-1``, both extreme differences ``+-(levels-1)`` included."""
     rows = inputs + neurons
-    pos = rng.integers(40, 140, size=(rows, neurons)).astype(np.uint8)
-    neg = rng.integers(40, 140, size=(rows, neurons)).astype(np.uint8)
+    lo, hi = (40, 140) if levels == 256 else (0, levels)
+    pos = rng.integers(lo, hi, size=(rows, neurons)).astype(np.uint8)
+    neg = rng.integers(lo, hi, size=(rows, neurons)).astype(np.uint8)
+    if levels < 256:
+        pos[0, 0], neg[0, 0], pos[1, 1], neg[1, 1] = levels - 1, 0, 0, levels - 1
     lsm = IntegerLSM(pos, neg, inputs, neurons, steps, decay_q, theta, adc_bits, shift, noise, 5,
-                     windows)
+                     windows, levels)
     ih, _ = random_head(rng, windows * neurons, dim)
     protos = quantize_prototypes(rng.normal(size=(classes, dim)))
     return ModalityBundle(lsm, ih, protos, np.arange(1, classes + 1) * 2)

@@ -133,6 +133,27 @@ def test_core_abort_mid_sample_returns_to_idle_cleanly():
     check(res, mb, frames, img.params)
 
 
+@pytest.mark.parametrize("levels,bits", [(16, 5), (2, 2)])
+def test_core_with_narrow_weight_codes_equals_golden_model(levels, bits):
+    """A bundle of ``levels``-level devices: the crossbar stores ``bits``-bit cells (the
+    extreme codes +-(levels - 1) included), from its image and through the programming
+    path, and computes what the golden model does."""
+    rng = np.random.default_rng(100 + levels)
+    mb = small_bundle(rng, levels=levels, theta=40, shift=0)
+    img = core_image(mb, lanes=3, head_lanes=4)
+    assert img.params.weight_bits == bits
+    assert LSMCore.prog_width(img.params) >= 3 * bits
+    frames = random_frames(rng, 4, 8, 12)
+    counts, *_ = expect(mb, frames)
+    assert counts.any() and not counts.all()       # the reservoir fires, not everywhere
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)
+    res = simulate_core(LSMCore(img.params), img.registers, [encode_frames(f) for f in frames],
+                        writes=list(img.writes()))
+    check(res, mb, frames, img.params, first_ready=True)
+
+
 def test_core_programming_path_and_reprogramming():
     rng = np.random.default_rng(9)
     first, second = small_bundle(rng), small_bundle(rng)
