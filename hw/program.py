@@ -6,7 +6,7 @@ path) and the testbenches, so the three cannot disagree about a layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +30,12 @@ class CoreImage:
     memories: dict[ProgTarget, list[int]]
     registers: dict[str, int]
 
+    def __post_init__(self):
+        # The host programs a core from its image: a core with a fixed decay refuses
+        # registers that ask for another one (the register would silently keep its own).
+        if "decay_q" in self.registers:
+            self.params.check_decay(self.registers["decay_q"])
+
     def init(self) -> dict:
         """The ``init`` argument of :class:`~rramlsm.hw.core.LSMCore`."""
         m = self.memories
@@ -46,10 +52,19 @@ class CoreImage:
                 yield target, addr, word
 
 
-def core_image(mb, params: CoreParams | None = None, **param_kw) -> CoreImage:
-    """Pack a :class:`~rramlsm.sw.bundle.ModalityBundle` for a core of ``params``."""
-    p = params or CoreParams.from_bundle(mb, **param_kw)
+def core_image(mb, params: CoreParams | None = None, *, fixed_decay: bool = False,
+               **param_kw) -> CoreImage:
+    """Pack a :class:`~rramlsm.sw.bundle.ModalityBundle` for a core of ``params`` (default:
+    :meth:`CoreParams.from_bundle` with ``param_kw``).
+
+    ``fixed_decay``: the core's LIF decay is the bundle's, fixed at build time
+    (``CoreParams.fixed_decay_q``).  A core whose decay is fixed takes only bundles of
+    that decay: another raises :class:`~rramlsm.errors.BundleError` naming both.
+    """
     lsm, layer = mb.lsm, mb.head.layers[0]
+    p = params or CoreParams.from_bundle(mb, fixed_decay=fixed_decay, **param_kw)
+    if fixed_decay and p.fixed_decay_q is None:
+        p = replace(p, fixed_decay_q=int(lsm.decay_q))
     if (lsm.inputs, lsm.neurons, lsm.adc_bits) != (p.inputs, p.neurons, p.adc_bits):
         raise ValueError(f"bundle macro {lsm.inputs}+{lsm.neurons} rows, {lsm.adc_bits}-bit ADC "
                          f"does not match the core ({p.inputs}+{p.neurons}, {p.adc_bits})")

@@ -28,11 +28,16 @@ LINT_WAIVERS = {
 
 
 def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
-                modalities: tuple[str, ...] | None = None, class_lanes: int = 0):
+                modalities: tuple[str, ...] | None = None, class_lanes: int = 0,
+                fixed_decay: bool = False):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
     ``modalities``: the cores to build (default: every modality of the bundle);
-    ``class_lanes``: classifier multipliers per core (0: one per class).
+    ``class_lanes``: classifier multipliers per core (0: one per class);
+    ``fixed_decay``: each core's LIF decay fixed at its bundle's ``decay_q`` (shifts and
+    adds instead of two multipliers per lane; ``CoreParams.fixed_decay_q``): its
+    ``DECAY_Q`` register reads that value and ignores writes, and the core takes only
+    bundles of that decay.
     """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
@@ -42,7 +47,7 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
     if unknown:
         raise RRAMLSMError(f"unknown modalities {sorted(unknown)}; the macro has {MODALITIES}")
     images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes,
-                            class_lanes=class_lanes)
+                            class_lanes=class_lanes, fixed_decay=fixed_decay)
               for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},
@@ -139,12 +144,16 @@ def ports_md(macro, images) -> str:
             ProgTarget.LABELS: "8-bit label, address prototype row"}
     lines += [f"| {t.name} | {t.value} | {desc[t]} |" for t in ProgTarget]
     lines += ["", "## Cores", "", "| core | inputs | neurons | P | G | ADC bits | windows | "
-              "dim | L | classes | noise |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "dim | L | classes | noise | decay |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, img in images.items():
         p = img.params
+        decay = "register" if p.fixed_decay_q is None else f"fixed {p.fixed_decay_q}"
         lines.append(f"| {name} | {p.inputs} | {p.neurons} | {p.lanes} | {p.groups} | "
                      f"{p.adc_bits} | {p.windows} | {p.dim} | {p.head_lanes} | {p.classes} | "
-                     f"{p.noise} |")
+                     f"{p.noise} | {decay} |")
+    lines += ["", "A core whose decay is fixed (built with `fixed_decay`) multiplies by that "
+              "constant; its `DECAY_Q` register reads the value and ignores writes."]
     lines += ["", "Lint waivers (`verilator --lint-only -Wall`):", ""]
     lines += [f"- `{k}`: {v}" for k, v in LINT_WAIVERS.items()]
     return "\n".join(lines) + "\n"

@@ -256,10 +256,77 @@ def test_core_refuses_windows_beyond_the_rtl_limits():
     assert CoreParams.from_bundle(mb, lanes=4).head_inputs == 40
     # A bundle-sized view of a macro whose head would not fit: 8 x 960 x 10 words.
     big = SimpleNamespace(lsm=SimpleNamespace(inputs=64, neurons=960, adc_bits=10, windows=8,
-                                              noise_amplitude=0),
+                                              noise_amplitude=0, levels=256),
                           head=SimpleNamespace(layers=[SimpleNamespace(
                               weight=np.zeros((8 * 960, 160), np.int8))]),
                           classes=np.arange(9))
     with pytest.raises(BundleError, match=r"the RTL cannot hold this bundle's macro \(8 readout "
                                           r"windows\): .*16-bit address"):
         CoreParams.from_bundle(big)
+
+
+@pytest.mark.parametrize("decay_q,lanes", [(0, 4), (512, 3), (683, 4), (900, 16), (1023, 4)])
+def test_core_with_fixed_decay_equals_golden_and_cycle_models(decay_q, lanes):
+    """A decay fixed at build time (shifts and adds instead of the multiplier): counts,
+    embedding, class, score and cycles as the golden and cycle models say, the decay
+    register driven with another value (the core does not use it); 512 is one signed digit,
+    683 six, the most a 10-bit decay has."""
+    rng = np.random.default_rng(200 + decay_q)
+    mb = small_bundle(rng, decay_q=decay_q, theta=120)
+    img = core_image(mb, lanes=lanes, head_lanes=4, fixed_decay=True)
+    assert img.params.fixed_decay_q == decay_q
+    frames = random_frames(rng, 4, 8, 12)
+    counts, *_ = expect(mb, frames)
+    assert counts.any() and not counts.all()       # the reservoir fires, not everywhere
+    registers = dict(img.registers, decay_q=(decay_q + 512) % 1024)
+    res = simulate_core(LSMCore(img.params, img.init()), registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)
+
+
+def test_core_with_fixed_decay_refuses_a_bundle_of_another_decay():
+    """The decay of a fixed-decay core cannot be programmed: the host side refuses a
+    bundle (or registers) with another decay, naming both values."""
+    from rramlsm.errors import BundleError, RRAMLSMError
+    from rramlsm.hw.params import CoreParams
+    from rramlsm.hw.program import CoreImage
+
+    rng = np.random.default_rng(17)
+    built, other = small_bundle(rng, decay_q=900), small_bundle(rng, decay_q=901)
+    img = core_image(built, lanes=4, head_lanes=4, fixed_decay=True)
+    assert core_image(small_bundle(rng, decay_q=900), img.params).params.fixed_decay_q == 900
+    message = r"decay fixed at decay_q = 900 \(fixed_decay\); it cannot run decay_q = 901"
+    with pytest.raises(BundleError, match=message) as e:
+        core_image(other, img.params)
+    assert isinstance(e.value, RRAMLSMError) and isinstance(e.value, ValueError)
+    with pytest.raises(BundleError, match=message):
+        CoreImage(img.params, img.memories, dict(img.registers, decay_q=901))
+    with pytest.raises(BundleError, match=message):
+        img.params.check_decay(901)
+    # Without the option the decay stays a register (any value programs).
+    assert core_image(other, core_image(built, lanes=4, head_lanes=4).params)
+    with pytest.raises(ValueError, match=r"fixed_decay_q must be an integer <= 1023, not 1024"):
+        CoreParams(fixed_decay_q=1024)
+
+
+@pytest.mark.parametrize("bank_words,lanes", [(4, 4), (16, 3)])
+def test_core_with_a_banked_crossbar_equals_golden_and_cycle_models(bank_words, lanes):
+    """The crossbar in banks behind its two-level output mux (the first level registered)
+    takes the cycles of a single memory: results and cycles as the golden and cycle
+    models say, from the image and reprogrammed through the programming path."""
+    import dataclasses
+
+    rng = np.random.default_rng(300 + bank_words)
+    mb, other = small_bundle(rng), small_bundle(rng)
+    params = dataclasses.replace(core_image(mb, lanes=lanes, head_lanes=4).params,
+                                 crossbar_bank_words=bank_words)
+    img = core_image(mb, params)
+    assert params.rows * params.groups > 4 * bank_words       # more than one first-level mux
+    frames = random_frames(rng, 4, 8, 12)
+    res = simulate_core(LSMCore(params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, params)
+    img2 = core_image(other, params)
+    res = simulate_core(LSMCore(params, img.init()), img2.registers,
+                        [encode_frames(f) for f in frames], writes=list(img2.writes()))
+    check(res, other, frames, params, first_ready=True)
