@@ -50,7 +50,7 @@ from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise, const_
 from rramlsm.sw import contract
 
 __all__ = ["InKind", "OutKind", "ProgTarget", "IN_WORD", "OUT_WORD", "LSMCore", "PROG_ADDR_BITS",
-           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer"]
+           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer", "LOADER_STAGES"]
 
 
 class InKind(enum.Enum, shape=2):
@@ -68,6 +68,8 @@ class OutKind(enum.Enum, shape=3):
 
 
 IN_WORD = data.StructLayout({"row": 16, "kind": InKind})
+#: Cycles from an input word's take to its list update (the loader's two registers).
+LOADER_STAGES = 2
 OUT_WORD = data.StructLayout({"data": REG_BITS, "kind": OutKind, "last": 1})
 
 
@@ -119,10 +121,11 @@ class RowLoader(wiring.Component):
 
     Buffer ``wb`` is the loader's: ``EVENT`` appends its row (rows past the
     inputs and rows seen before in the bin are dropped), ``BIN`` / ``EOS`` close
-    it (it becomes full, and the loader moves to the other buffer).  Buffer
-    ``rb`` is the engine's (``rows``, :class:`~rramlsm.hw.interfaces.RowListSignature`):
-    the engine appends recurrent rows to it and frees it after its step.  A
-    full buffer takes no input words, so the loader runs at most one bin ahead.
+    it (the engine sees it full ``1 + LOADER_STAGES`` cycles after its marker is taken, and
+    the loader moves to the other buffer).  Buffer ``rb`` is the engine's (``rows``,
+    :class:`~rramlsm.hw.interfaces.RowListSignature`): the engine appends recurrent rows
+    to it and frees it after its step.  A closed buffer takes no input words until it
+    is freed, so the loader runs at most one bin ahead.
     After ``EOS`` the loader waits (``halt``) until ``release`` (the sample's
     last output word).  ``take``: an input word is taken this cycle.
     """
@@ -162,13 +165,13 @@ class RowLoader(wiring.Component):
                      rows.read.data.eq(Mux(rb, rports[1].data, rports[0].data))]
 
         word = self.inp.payload
-        m.d.comb += self.inp.ready.eq(~halt & ~full[wb])
+        # A buffer is closed from the cycle after its marker is taken until it is freed:
+        # the marker is still in the loader's registers when the loader returns to the
+        # buffer after the other one's marker, and full comes only when it is through.
+        closed = [Signal(name=f"closed{b}") for b in range(2)]
+        m.d.comb += self.inp.ready.eq(~halt & ~Mux(wb, closed[1], closed[0]))
         take = self.take
         m.d.comb += take.eq(self.inp.valid & self.inp.ready)
-        row_idx = word.row[: max(1, (I - 1).bit_length())]
-        ev_ok = Signal()
-        m.d.comb += ev_ok.eq((word.kind == InKind.EVENT) & (word.row < I)
-                             & ~Mux(wb, seen[1], seen[0]).bit_select(row_idx, 1))
         with m.If(take & (word.kind == InKind.EVENT)):
             m.d.sync += self.perf_events.eq(self.perf_events + 1)
         with m.If(take & (word.kind == InKind.EOS)):
@@ -177,30 +180,56 @@ class RowLoader(wiring.Component):
             m.d.sync += halt.eq(0)
         with m.If(take & (word.kind != InKind.EVENT)):
             m.d.sync += wb.eq(~wb)
+        # A taken word goes into its list LOADER_STAGES cycles later, through two
+        # registers: the input port's wires end at the first (the word and its buffer);
+        # from it the duplicate check reads the row's seen bit, and its result goes to the
+        # second (the list write, far from the seen bits, starts from a register).  The
+        # buffer cannot change hands meanwhile: it
+        # is not full until its marker has passed both stages (and closed to new words
+        # from its marker on).
+        pend = Signal(IN_WORD)
+        pend_valid, pend_buf = Signal(), Signal()
+        m.d.sync += [pend.eq(word), pend_valid.eq(take), pend_buf.eq(wb)]
+        row_idx = pend.row[: max(1, (I - 1).bit_length())]
+        put = Signal(IN_WORD)
+        put_valid, put_buf = Signal(), Signal()
+        m.d.sync += [put.eq(pend), put_valid.eq(pend_valid), put_buf.eq(pend_buf)]
+        # The word ahead (in the second register) sets its seen bit only now: the same row
+        # right behind it is found by comparing the two.
+        ahead = Signal()
+        m.d.comb += ahead.eq(put_valid & (put.kind == InKind.EVENT) & (put_buf == pend_buf)
+                             & (put.row == pend.row))
+        new_row = Signal()
+        m.d.sync += new_row.eq((pend.kind == InKind.EVENT) & (pend.row < I) & ~ahead
+                               & ~Mux(pend_buf, seen[1], seen[0]).bit_select(row_idx, 1))
 
         # Each buffer: the loader fills it while not full, the engine owns it while full.
         # (Later statements take precedence: the engine's free and clear win over an append.)
         for b in range(2):
-            load = take & (wb == b)
+            load = put_valid & (put_buf == b)
             mine = rb == b
-            with m.If(load & ev_ok):
-                m.d.sync += [length[b].eq(length[b] + 1), seen[b].bit_select(row_idx, 1).eq(1)]
-            with m.If(load & (word.kind == InKind.BIN)):
+            with m.If(take & (wb == b) & (word.kind != InKind.EVENT)):
+                m.d.sync += closed[b].eq(1)
+            with m.If(load & new_row):
+                m.d.sync += [length[b].eq(length[b] + 1),
+                             seen[b].bit_select(put.row[: max(1, (I - 1).bit_length())],
+                                                1).eq(1)]
+            with m.If(load & (put.kind == InKind.BIN)):
                 m.d.sync += [full[b].eq(1), eos[b].eq(0)]
-            with m.If(load & (word.kind == InKind.EOS)):
+            with m.If(load & (put.kind == InKind.EOS)):
                 m.d.sync += [full[b].eq(1), eos[b].eq(1)]
             with m.If(mine & rows.append.valid):
                 m.d.sync += length[b].eq(length[b] + 1)
             with m.If(mine & rows.clear):
                 m.d.sync += length[b].eq(0)
             with m.If(mine & rows.free):
-                m.d.sync += [full[b].eq(0), length[b].eq(0), seen[b].eq(0)]
+                m.d.sync += [full[b].eq(0), closed[b].eq(0), length[b].eq(0), seen[b].eq(0)]
             # One write port per list: the engine's appends while full, the loader's events
             # otherwise; the row goes to index length (the list grows by one the same cycle).
             m.d.comb += [
                 wports[b].addr.eq(length[b]),
-                wports[b].data.eq(Mux(full[b], rows.append.payload, word.row)),
-                wports[b].en.eq(Mux(full[b], rows.append.valid & mine, load & ev_ok)),
+                wports[b].data.eq(Mux(full[b], rows.append.payload, put.row)),
+                wports[b].en.eq(Mux(full[b], rows.append.valid & mine, load & new_row)),
             ]
         with m.If(rows.free):
             m.d.sync += rb.eq(~rb)

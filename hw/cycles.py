@@ -10,16 +10,17 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
 
 * clearing the LIF bank: the engine first waits in ``WAIT`` at cycle G + 2;
 * loader, per bin k (buffer k mod 2, once freed): ``n_k`` event words + 1
-  marker word, one per cycle plus the host's gaps; the buffer is full one cycle
-  after the marker;
+  marker word, one per cycle plus the host's gaps; the buffer is full
+  ``1 + LOADER_STAGES`` = three cycles after the marker is taken;
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
   group over the ``rows_t`` active rows: inputs plus recurrent) and ``5 +
   LIF_LATENCY`` = 10 cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
 * head: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
-  reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES``, plus 6 cycles of
-  hand-over.  The windows cost nothing else: the counter bank needs no clearing.
+  reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
+  (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 6
+  cycles of hand-over.  The windows cost nothing else: the counter bank needs no clearing.
 
 The event-driven bound is ``sum_t rows_t * G``; everything else is overhead:
 ``G + 2`` per sample for clearing, ``G + 11`` per step (one REC cycle per
@@ -31,7 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rramlsm.hw.head import LUT_STAGES, MAC_STAGES
+from rramlsm.hw.core import LOADER_STAGES
+from rramlsm.hw.head import LUT_STAGES, MAC_STAGES, SCAN_STAGES
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIF_LATENCY
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
@@ -107,7 +109,8 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
 
     # Cycle 0 is START.  A word is offered its gap after the one before it was taken (the
     # first, its gap after START) and taken when offered, except that a bin's first word
-    # also waits for its buffer to be free; the buffer is full the cycle after the marker.
+    # also waits for its buffer to be free; the buffer is full 1 + LOADER_STAGES cycles
+    # after the marker is taken (the loader's registers).
     free_at = [0, 0]
     loader = 0                     # the earliest cycle the next word can be offered
     wait = G + 2
@@ -124,8 +127,8 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
             arrival = taken        # cycles are counted from the first word taken
         for g in bin_gaps[1:]:
             taken += 1 + g
-        full_at = taken + 1
-        loader = full_at
+        full_at = taken + 1 + LOADER_STAGES
+        loader = taken + 1
         w = max(wait, full_at)
         if t >= steps:
             free_at[b] = w + 1
@@ -163,10 +166,12 @@ def fixed_overhead(params: CoreParams, steps: int) -> int:
 def _head_and_classifier(p: CoreParams) -> int:
     """Head passes, classifier and hand-over: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)
     + dim + classes + MAC_STAGES + 6``, plus ``dim + MAC_STAGES + 1`` per further group
-    of classes when the classifier has fewer lanes than classes."""
+    of classes when the classifier has fewer lanes than classes, plus ``SCAN_STAGES`` per
+    group (the scan's registered candidate)."""
     return (p.head_blocks * (p.head_inputs + p.head_lanes + 3 + MAC_STAGES + LUT_STAGES)
             + p.dim + p.classes + MAC_STAGES + 6
-            + (p.class_groups - 1) * (p.dim + MAC_STAGES + 1))
+            + (p.class_groups - 1) * (p.dim + MAC_STAGES + 1)
+            + p.class_groups * SCAN_STAGES)
 
 
 def macro_cycles(mb, frames: np.ndarray, trains: np.ndarray | None = None, *, lanes: int = 16,

@@ -23,7 +23,7 @@ from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIFBank, const_mul
 from rramlsm.sw import contract
 
-__all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES"]
+__all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES", "SCAN_STAGES"]
 
 #: Pipeline registers between a block RAM read and its accumulator, in the head's MAC and
 #: the classifier's dot product: the operands as read, then the product.
@@ -31,6 +31,9 @@ MAC_STAGES = 2
 #: Extra pipeline registers of the head's lookup phase (acc lane, rounded sum, requantised
 #: index).
 LUT_STAGES = 3
+
+#: Pipeline registers of the classifier's scan (the candidate score), per pass.
+SCAN_STAGES = 1
 
 ACC = signed(contract.ACC_BITS)
 _ACT = signed(contract.ACT_BITS)
@@ -222,9 +225,10 @@ class Classifier(wiring.Component):
     """Scores ``e @ prototypes.T`` for ``class_lanes`` classes in parallel, then the argmax.
 
     Each group of classes is one pass over the embedding (``dim`` cycles) and
-    ``MAC_STAGES + 1`` cycles of pipeline drain; the scan then compares one
-    class per cycle (the first class initialises) and ends with one done
-    cycle: ``G * (dim + MAC_STAGES + 1) + classes + 1`` cycles per pass for G
+    ``MAC_STAGES + 1`` cycles of pipeline drain; the scan then loads the first
+    candidate (``SCAN_STAGES``), compares one class per cycle (the first class
+    initialises) and ends with one done cycle:
+    ``G * (dim + MAC_STAGES + 1 + SCAN_STAGES) + classes + 1`` cycles per pass for G
     groups.  ``best`` is the prototype row, ``score`` its score.  ``ctrl`` as the
     head's; ``emb`` reads the embedding (one cycle latency); ``prototypes`` is the
     prototype memory's write port (one word per dimension, lane = class).
@@ -289,14 +293,21 @@ class Classifier(wiring.Component):
                 with m.If(d == p.dim - 1):
                     m.next = "DOT_DRAIN"
             # The last product lands in the scores at the end of the last drain cycle.
-            _wait_state(m, "DOT_DRAIN", wait, MAC_STAGES, "SCAN", on_exit=[j.eq(0)])
+            _wait_state(m, "DOT_DRAIN", wait, MAC_STAGES, "SCAN_LOAD", on_exit=[j.eq(0)])
+            # The candidate score is registered (SCAN_STAGES): the lane mux and the
+            # comparison do not fit one cycle together.  SCAN_LOAD takes lane 0's; each
+            # SCAN cycle compares one class and takes the next lane's.
+            cand = Signal(ACC)
+            by_lane = Array([scores[i] for i in range(lanes)])
+            with m.State("SCAN_LOAD"):
+                m.d.sync += cand.eq(by_lane[0])
+                m.next = "SCAN"
             with m.State("SCAN"):
                 with m.If(c == p.classes):
                     m.d.sync += self.ctrl.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
-                    cand = Signal(ACC)
-                    m.d.comb += cand.eq(Array([scores[i] for i in range(lanes)])[j])
+                    m.d.sync += cand.eq(by_lane[j + 1])
                     # The first class initialises; strict > afterwards: ties keep the lower row.
                     with m.If((c == 0) | (cand > self.score)):
                         m.d.sync += [self.best.eq(c), self.score.eq(cand)]

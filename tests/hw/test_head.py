@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rramlsm.hw.head import MAC_STAGES, Classifier, Head
+from rramlsm.hw.head import MAC_STAGES, SCAN_STAGES, Classifier, Head
 from rramlsm.hw.macro import Macro
 from rramlsm.hw.params import CoreParams, head_bias_words, head_weight_words, prototype_words
 from rramlsm.hw.reference import classify, head_embedding
@@ -87,9 +87,10 @@ def test_head_and_classifier_match_the_integer_model():
         run(dut_cls, cls_bench)
         for e, (best, score, cycles) in zip(embs, picks, strict=True):
             assert (best, score) == classify(e, protos)
-            # The documented count: G * (dim + MAC_STAGES + 1) + classes + 1, and one
-            # more for the start cycle.
-            assert cycles == pc.class_groups * (6 + MAC_STAGES + 1) + 5 + 1 + 1, class_lanes
+            # The documented count: G * (dim + MAC_STAGES + 1 + SCAN_STAGES) + classes + 1,
+            # and one more for the start cycle.
+            assert cycles == (pc.class_groups * (6 + MAC_STAGES + 1 + SCAN_STAGES) + 5 + 1 + 1
+                              ), class_lanes
 
 
 def test_head_with_one_block_of_outputs():
