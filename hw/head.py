@@ -28,9 +28,9 @@ __all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES", "SCAN_STAGES
 #: Pipeline registers between a block RAM read and its accumulator, in the head's MAC and
 #: the classifier's dot product: the operands as read, then the product.
 MAC_STAGES = 2
-#: Extra pipeline registers of the head's lookup phase (acc lane, rounded sum, requantised
-#: index).
-LUT_STAGES = 3
+#: Extra pipeline registers of the head's lookup phase (acc lane, rounded sum, shifted
+#: sum, requantised index).
+LUT_STAGES = 4
 
 #: Pipeline registers of the classifier's scan (the candidate score), per pass.
 SCAN_STAGES = 1
@@ -156,10 +156,10 @@ class Head(wiring.Component):
                 base = Mux(s3_first, bl(b_rd.data)[k], acc[k])
                 m.d.sync += acc[k].eq(base + s3_prod[k])
 
-        # LUT phase, one output lane per cycle: s2 holds acc[o], s2b acc[o] + 2**(shift-1);
-        # s3 holds z = requantize(acc[o]), which addresses the table; s4 writes the entry
-        # to the embedding.  (Each step registered: the lane mux, the rounding shift and the
-        # table read do not fit one cycle together.)
+        # LUT phase, one output lane per cycle: s2 holds acc[o], s2b acc[o] + 2**(shift-1),
+        # s2c that shifted; s3 holds z = requantize(acc[o]), which addresses the table; s4
+        # writes the entry to the embedding.  (Each step registered: the lane mux, the
+        # rounding sum, the shift and the table read do not fit one cycle together.)
         s2_a = Signal(ACC)
         s3_out, s4_out = Signal(), Signal()
         s3_o, s4_o = Signal(range(L)), Signal(range(L))
@@ -170,11 +170,13 @@ class Head(wiring.Component):
         s2b_sum = Signal(signed(contract.ACC_BITS + 1))
         s2b_out, s2b_o = Signal(), Signal(range(L))
         m.d.sync += [s2b_sum.eq(s2_a + half), s2b_out.eq(s2_out), s2b_o.eq(s2_o)]
+        # The shift by the register (a barrel shifter) registered before the clamp.
         rnd = Signal(signed(contract.ACC_BITS + 1))
-        m.d.comb += rnd.eq(s2b_sum >> self.shift)
+        s2c_out, s2c_o = Signal(), Signal(range(L))
+        m.d.sync += [rnd.eq(s2b_sum >> self.shift), s2c_out.eq(s2b_out), s2c_o.eq(s2b_o)]
         m.d.sync += [z.eq(Mux(rnd > contract.ACT_MAX, contract.ACT_MAX,
                               Mux(rnd < contract.ACT_MIN, contract.ACT_MIN, rnd))),
-                     s3_out.eq(s2b_out), s3_o.eq(s2b_o)]
+                     s3_out.eq(s2c_out), s3_o.eq(s2c_o)]
         m.d.comb += l_rd.addr.eq(z - contract.ACT_MIN)
         m.d.sync += [s4_out.eq(s3_out), s4_o.eq(s3_o)]
         m.d.comb += [e_wr.en.eq(s4_out), e_wr.addr.eq(blk * L + s4_o),
@@ -208,7 +210,8 @@ class Head(wiring.Component):
                 m.d.sync += [s1_o.eq(o), s1_out.eq(valid), o.eq(o + 1)]
                 with m.If(o == L - 1):
                     m.next = "LUT_DRAIN"
-            # The last lane's lookup is still in flight (s1 -> s2 -> s2b -> s3 -> s4 -> write).
+            # The last lane's lookup is still in flight (s1 -> s2 -> s2b -> s2c -> s3 -> s4 ->
+            # write).
             _wait_state(m, "LUT_DRAIN", wait, LUT_STAGES, "NEXT")
             with m.State("NEXT"):
                 with m.If(blk == B - 1):

@@ -97,9 +97,10 @@ class LIFBank(wiring.Component):
     ``upd_*`` updates the P neurons of one group from their ADC codes:
     ``r = 0 if spiked else v``; ``v = sat24(((decay_q * r) >> 10) + (code << 6))``;
     ``s = v >= threshold_q``; ``count = min(count + s, 255)``.  The new spike mask
-    comes out on ``spk_*`` five cycles later (:data:`LIF_LATENCY`).  Updates of the
-    same group must be at least five cycles apart (the core's steps always are: a
-    step ends with the last group's spikes).
+    comes out on ``spk_*`` five cycles later (:data:`LIF_LATENCY`), in the cycle the
+    membranes and counters are written back (a registered stage).  Updates of the same
+    group must be at least six cycles apart, so the second reads what the first wrote
+    (the core's steps always are: a step ends with the last group's spikes).
     ``clear`` zeroes every word, one per cycle, while ``busy``.
     ``counts``: read port of the counters, one word (P counts) per group, data one cycle
     after the address (:meth:`counts_signature`).
@@ -257,13 +258,20 @@ class LIFBank(wiring.Component):
                 # A window's first step starts its counter (no clearing of the bank).
                 counted = Mux(fresh[3], new_v[k].s, counted)
             m.d.comb += new_c[k].eq(counted)
+        # Stage 5: the write-back, registered (the memories may sit far from this logic).
+        # It lands with the spikes: the next read of the group is a step later, and the
+        # head reads the counts after the last group's spikes.
+        c_addr = self.count_addr(p, s4_group, wins[3]) if windowed else s4_group
+        wb_v, wb_c = Signal(vlayout), Signal(clayout)
+        wb_v_addr, wb_c_addr, wb_en = Signal.like(v_wr.addr), Signal.like(c_wr.addr), Signal()
+        m.d.sync += [wb_v.eq(new_v), wb_c.eq(new_c), wb_v_addr.eq(s4_group),
+                     wb_c_addr.eq(c_addr), wb_en.eq(s4_valid)]
         with m.If(clearing):
             m.d.comb += [v_wr.addr.eq(clr_addr), v_wr.data.eq(0), v_wr.en.eq(1),
                          c_wr.addr.eq(clr_addr), c_wr.data.eq(0), c_wr.en.eq(1)]
         with m.Else():
-            c_addr = self.count_addr(p, s4_group, wins[3]) if windowed else s4_group
-            m.d.comb += [v_wr.addr.eq(s4_group), v_wr.data.eq(new_v), v_wr.en.eq(s4_valid),
-                         c_wr.addr.eq(c_addr), c_wr.data.eq(new_c), c_wr.en.eq(s4_valid)]
+            m.d.comb += [v_wr.addr.eq(wb_v_addr), v_wr.data.eq(wb_v), v_wr.en.eq(wb_en),
+                         c_wr.addr.eq(wb_c_addr), c_wr.data.eq(wb_c), c_wr.en.eq(wb_en)]
         # Lanes past the last neuron (padding of the last group) never report a spike.
         tail = p.neurons - (p.groups - 1) * p.lanes
         mask = Signal(p.lanes)
