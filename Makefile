@@ -60,20 +60,22 @@ cosim: $(STAMP)
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-windows/bundle --samples $(COSIM_SAMPLES) \
 		--stalls --out runs/cosim-windows
 
-# Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle, and
-# for the iCEBreaker (iCE40UP5K) from a demo bundle with 32-neuron reservoirs (Yosys +
-# nextpnr from the YoWASP wheels; the first run compiles them, ~1 min, cached in
-# ~/.cache/YoWASP).  runs/fpga/<board>/fpga.json, fpga.txt, build/rramlsm_top.{bit,bin}.
+# Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle with
+# 4-bit cells (8 device levels: both cores fit the 25F), and for the iCEBreaker (iCE40UP5K)
+# from one with 48-neuron reservoirs (Yosys + nextpnr from the YoWASP wheels; the first run
+# compiles them, ~1 min, cached in ~/.cache/YoWASP).  runs/fpga/<board>/fpga.json,
+# fpga.txt, build/rramlsm_top.{bit,bin}.
 FPGA_BOARDS ?= ulx3s-25f ulx3s-85f
 fpga: $(STAMP)
-	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
+	test -f runs/demo-l8/bundle/manifest.json || $(VENV)/bin/rramlsm demo --levels 8 \
+		--unseen-splits none --out runs/demo-l8 --quiet
 	for b in $(FPGA_BOARDS); do \
-		$(VENV)/bin/rramlsm fpga --board $$b --bundle runs/demo/bundle --out runs/fpga/$$b || exit 1; \
+		$(VENV)/bin/rramlsm fpga --board $$b --bundle runs/demo-l8/bundle --out runs/fpga/$$b || exit 1; \
 	done
-	test -f runs/demo-n32/bundle/manifest.json || \
-		$(VENV)/bin/rramlsm demo --neurons 32 --unseen-splits none --out runs/demo-n32 \
-		--rtl-samples 0 --quiet
-	$(VENV)/bin/rramlsm fpga --board icebreaker-up5k --bundle runs/demo-n32/bundle \
+	test -f runs/demo-n48-l8/bundle/manifest.json || \
+		$(VENV)/bin/rramlsm demo --neurons 48 --levels 8 --unseen-splits none \
+		--out runs/demo-n48-l8 --rtl-samples 0 --quiet
+	$(VENV)/bin/rramlsm fpga --board icebreaker-up5k --bundle runs/demo-n48-l8/bundle \
 		--out runs/fpga/icebreaker-up5k
 
 # Monte Carlo sweeps of every device non-ideality (configs/sweeps/*.toml) on local Ray,

