@@ -10,8 +10,10 @@ and :func:`parse_nextpnr_log` turns nextpnr's log into resource and Fmax
 figures.
 
 Which configuration goes on which board is a resource question, answered in
-:data:`BOARDS` with the numbers behind it (block RAM is the binding limit:
-weight codes are 9 bits per cell pair).
+:data:`BOARDS` with the numbers behind it, and checked for every build before
+any tool runs by :func:`resource_plan` / :func:`check_fits` (block RAM binds
+first: a cell takes :func:`~rramlsm.sw.contract.weight_code_bits` bits of the
+device's levels).
 """
 
 from __future__ import annotations
@@ -92,19 +94,17 @@ _PLL_25_100 = {"CLKI_DIV": 1, "CLKFB_DIV": 4, "CLKOP_DIV": 6, "CLKOP_CPHASE": 2,
 
 BOARDS = {
     "ulx3s-25f": Board(
-        "ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5", 100.0, ("audio",),
-        4, 8, 1_000_000,
-        "With 9-bit cells (256 device levels) both reservoirs' weight codes take 1.30 Mbit "
-        "(visual 456 x 200 x 9 b = 821 kbit, audio 264 x 200 x 9 b = 475 kbit) plus 205 "
-        "kbit of head weights, against the LFE5U-25F's 1.01 Mbit of block RAM (56 DP16KD x "
-        "18 kbit): the audio core (26 DP16KD of weights + 8 for its head) fits, both do not "
-        "(87 DP16KD at P = 4). 4-bit cells (8 levels, `--levels 8`) bring both cores' weights "
-        "to 576 kbit, 52 DP16KD at P = 4 or 8 (`--cores visual,audio`), but then multipliers "
-        "bind: the LIF's decay product (11 x 24 bits) takes 2 of the 28 MULT18X18D per lane, "
-        "each head lane 1, the 9-class scorer 9, so P = 4 lanes and 8 head lanes (25 "
-        "multipliers) for one core; with the decay fixed at build time (shifts and adds) the "
-        "LIF lanes take none, and 3 classifier lanes (3 passes over the embedding) leave "
-        "8 + 3 = 11 per core: 22 for both.",
+        "ulx3s-25f", "amaranth_boards.ulx3s:ULX3S_25F_Platform", "ecp5", 100.0,
+        ("visual", "audio"), 4, 8, 1_000_000,
+        "The paper's configuration (two 200-neuron cores, 64-d heads, 9 prototypes) with "
+        "4-bit cells (8 device levels, `rramlsm demo --levels 8`): the crossbars take 456 x "
+        "200 x 4 b + 264 x 200 x 4 b = 576 kbit (36 DP16KD at P = 4) and the heads 2 x 200 "
+        "x 64 x 8 b = 205 kbit (16), of the LFE5U-25F's 56 DP16KD (18 kbit each); the other "
+        "memories get the 4 blocks left or LUT RAM. With the LIF decay fixed at build time "
+        "(shifts and adds, no multiplier per lane), 8 head lanes and 3 classifier lanes per "
+        "core take 22 of the 28 MULT18X18D; LUTs then bind the lanes (P = 4 fills 96 %). "
+        "9-bit cells (256 levels) need 87 DP16KD for both cores: refused, with the options "
+        "(`--levels 8`, or `--cores audio`, which fits 9-bit cells).",
         _PLL_25_100, block_rams=56, multipliers=28, allot_block_ram=True, fixed_decay=True,
         class_lanes=3),
     "ulx3s-85f": Board(

@@ -32,10 +32,11 @@ def test_board_configurations_state_their_arithmetic():
     assert weight_bits(CoreParams(256, 200)) == 456 * 200 * 9 == 820_800
     assert weight_bits(CoreParams(64, 200)) == 264 * 200 * 9 == 475_200
     b = BOARDS["ulx3s-25f"]
-    assert b.modalities == ("audio",) and "821 kbit" in b.why and "475 kbit" in b.why
+    assert b.modalities == ("visual", "audio") and b.fixed_decay and "576 kbit" in b.why
     assert (weight_bits(CoreParams(256, 200, weight_bits=4))
             + weight_bits(CoreParams(64, 200, weight_bits=4))) == 576_000
-    assert "576 kbit" in b.why
+    # Multipliers: head lanes and classifier lanes per core (the decay is shifts and adds).
+    assert 2 * (b.head_lanes + b.class_lanes) == 22 <= b.multipliers and "22 of the 28" in b.why
     assert BOARDS["ulx3s-85f"].modalities == ("visual", "audio")
     ice = BOARDS["icebreaker-up5k"]
     assert ice.family == "ice40" and ice.modalities == ("audio",) and not ice.lut_ram
