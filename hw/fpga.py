@@ -35,6 +35,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
+from rramlsm.hw.macro import MODALITIES
 from rramlsm.sw import contract
 from rramlsm.sw._io import write_atomic
 
@@ -83,9 +84,15 @@ class Board:
     allot_block_ram: bool = False
     """Decide every memory's style before synthesis (:func:`resource_plan`): the weights
     (``ram_style = "block"``) take block RAM first, the blocks left go to the other
-    memories in order of bits per block, and what does not fit becomes LUT RAM.  A small
-    design keeps everything in block RAM; a large one spends LUTs rather than not fitting.
+    memories where a block saves the most LUTs (at least :data:`LUTS_PER_BLOCK`), and the
+    rest become LUT RAM.  A small design keeps its deep memories in block RAM; a large one
+    spends LUTs rather than not fitting.
     False: Yosys decides, and only the weights are counted."""
+
+    @property
+    def divisor(self) -> int:
+        """UART clock divisor: macro clock cycles per bit at :attr:`baud`."""
+        return round(self.clock_mhz * 1e6 / self.baud)
 
 
 # ECP5 25 -> 100 MHz: `yowasp-ecppll -i 25 -o 100` (VCO 600 MHz).
@@ -206,8 +213,7 @@ class BoardTop(Elaboratable):
 
     def __init__(self, board: Board, macro):
         self.board = board
-        self.divisor = round(board.clock_mhz * 1e6 / board.baud)
-        self.bridged = BridgedMacro(macro, self.divisor)
+        self.bridged = BridgedMacro(macro, board.divisor)
 
     def elaborate(self, platform):
         m = Module()
@@ -336,7 +342,7 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
     from rramlsm.hw.verilog import build_macro
 
     cores = tuple(board.modalities if cores is None else cores)
-    unknown = [m for m in cores if m not in ("visual", "audio")]
+    unknown = [m for m in cores if m not in MODALITIES]
     if unknown or not cores:
         raise RRAMLSMError(f"--cores: {', '.join(unknown) or 'none'}: choose visual, audio or "
                            f"both")
@@ -347,24 +353,21 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
     macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
                                 modalities=cores, class_lanes=board.class_lanes,
                                 fixed_decay=board.fixed_decay)
-    divisor = round(board.clock_mhz * 1e6 / board.baud)
-    memories = design_memories(BridgedMacro(macro, divisor))
+    memories = design_memories(BridgedMacro(macro, board.divisor))
     for mem in memories:
         # A block RAM has one read port beside the write port: more reads take copies.
-        cost = (blocks_for(mem["width"], mem["depth"], board.family)
-                * max(1, mem.pop("read_ports")))
+        ports = max(1, mem.pop("read_ports"))
+        cost = blocks_for(mem["width"], mem["depth"], board.family) * ports
         # Without LUT RAM (iCE40), Yosys puts every memory in block RAM except the tiny ones,
         # which become flip-flops.
         in_block = mem["ram_style"] == "block" or (
             not board.lut_ram and mem["depth"] > FLIP_FLOP_MEMORY_WORDS)
         mem["blocks"] = cost if in_block else 0
         mem["cost"] = cost
+        if board.allot_block_ram:
+            mem["lut_ram_luts"] = lut_ram_luts(mem["width"], mem["depth"], ports)
     if board.allot_block_ram:
         free = board.block_rams - sum(m["blocks"] for m in memories)
-        for mem in memories:
-            mem["lut_ram_luts"] = lut_ram_luts(mem["width"], mem["depth"], mem["cost"]
-                                               // blocks_for(mem["width"], mem["depth"],
-                                                             board.family))
         # The blocks go where they save the most LUTs each; a block saving fewer than
         # LUTS_PER_BLOCK (a wide, shallow memory: LUT RAM without a read mux) is not spent.
         rest = sorted((m for m in memories if m["ram_style"] is None),
@@ -394,7 +397,7 @@ def _ram_styles(memories: list[dict]) -> str:
 
 
 def _core_of(path: str) -> str | None:
-    return next((m for m in ("visual", "audio") if f".{m}." in f".{path}."), None)
+    return next((m for m in MODALITIES if f".{m}." in f".{path}."), None)
 
 
 _MEMORY_LABELS = {"mem": "crossbar", "wmem": "head weights", "list0": "row list",
@@ -490,7 +493,6 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     macro, images, cores = plan["macro"], plan["images"], tuple(plan["cores"])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    top = BoardTop(board, macro)
     env = toolchain_env()
     t0 = time.perf_counter()
     build_dir = out / "build"
@@ -562,9 +564,9 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         # The block RAMs counted before the tools ran (resource_plan), beside nextpnr's.
         "brams_planned": plan["block_rams"],
         "multipliers_planned": plan["multipliers"],
-        "memories": [{k: v for k, v in mem.items()} for mem in plan["memories"]],
+        "memories": plan["memories"],
         "bitstream": str(bitstream),
-        "uart": {"baud": board.baud, "divisor": top.divisor},
+        "uart": {"baud": board.baud, "divisor": board.divisor},
         "build_seconds": time.perf_counter() - t0,
     }
 

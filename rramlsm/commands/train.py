@@ -83,14 +83,6 @@ def parse_windows(spec: str | None, modalities: tuple[str, ...]) -> dict:
     return out
 
 
-def _levels_argument(levels: int) -> int:
-    """``--levels``: the devices' conductance levels, 2..256 (8-bit codes)."""
-    if not 2 <= levels <= contract.MAX_LEVELS:
-        raise ConfigError(f"--levels must be in 2..{contract.MAX_LEVELS} (8-bit device codes), "
-                          f"not {levels}")
-    return levels
-
-
 def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
@@ -103,7 +95,9 @@ def _pipeline_config(args) -> PipelineConfig:
             overrides["neurons"] = args.neurons
         if getattr(args, "levels", None) is not None:
             # Both presets use the default device; only its level count changes.
-            overrides["device"] = DeviceConfig(levels=_levels_argument(args.levels))
+            require("--levels", args.levels, 2 <= args.levels <= contract.MAX_LEVELS,
+                    f"in 2..{contract.MAX_LEVELS} (8-bit device codes)")
+            overrides["device"] = DeviceConfig(levels=args.levels)
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
                               target_rate=None if args.paper_constants else args.target_rate,
                               zeroshot=zs, hardware_noise=args.hardware_noise,
