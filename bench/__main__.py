@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHES = ["data", "lsm", "cycles", "cosim"]
+BENCHES = ["data", "lsm", "lsm_avx2", "cycles", "cosim"]
 
 failed = []
 for name in BENCHES:

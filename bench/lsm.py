@@ -13,6 +13,7 @@ peak memory of streaming features over a whole dataset.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 
@@ -21,6 +22,7 @@ import torch
 
 from bench.common import best_of, cpu_flags, write
 from rramlsm.sw.golden import GOLDEN_KERNELS, golden_counts, golden_kernel, quantize_reservoir
+from rramlsm.sw.kernels import usable_reason
 from rramlsm.sw.lsm import PRESETS, float_features, make_reservoir, run_lif
 
 BATCH = 256
@@ -88,8 +90,12 @@ def main() -> int:
     t_float = best_of(lambda: float_features(res, frames, batch=BATCH), 10)
     t_golden = best_of(lambda: golden_counts(lsm, frames, batch=BATCH), 10)
     t_snn = best_of(lambda: _snntorch_counts(x, w_in, w_rec, cfg), 10)
-    per_kernel = {}
+    per_kernel, unusable = {}, {}
     for k in GOLDEN_KERNELS:
+        why = usable_reason(k, "cpu")
+        if why:   # not exact (or not present) on this machine: never chosen, not timed
+            per_kernel[k], unusable[k] = None, why
+            continue
         if not np.array_equal(golden_counts(lsm, frames, batch=BATCH, kernel=k), golden):
             print(f"bench lsm: golden kernel {k} changed the counts", file=sys.stderr)
             return 1
@@ -115,9 +121,12 @@ def main() -> int:
         "golden_vs_snntorch": t_snn / t_golden,
         "golden_kernel": kernel,
         "golden_kernel_samples_per_s": per_kernel,
+        "golden_kernel_unusable": unusable,
         "golden_int8_without_onednn_samples_per_s": int8_scalar,
         "firing_rate": float(golden.mean() / cfg.steps),
         "cpu_flags": cpu_flags(),
+        # Set by bench.lsm_avx2: the libraries were capped at AVX2 (an emulated AVX2-only CPU).
+        "isa_limit": os.environ.get("RRAMLSM_BENCH_ISA_LIMIT") or None,
         "dense_flops_per_sample": flops_per_sample,
         "fp32_peak_gflops": peak32 / 1e9,
         "int8_peak_gops": peak8 / 1e9,
@@ -127,7 +136,8 @@ def main() -> int:
     # (float: fp32; golden's int8 kernel: int8 matmuls).  The float model's input drive
     # is a sparse gather-sum, so its dense-equivalent rate can pass the fp32 peak; the
     # golden model's event kernel touches only active rows and has no dense roofline.
-    r["golden_int8_roofline_fraction"] = (per_kernel["int8"] * flops_per_sample / peak8)
+    r["golden_int8_roofline_fraction"] = (per_kernel["int8"] * flops_per_sample / peak8
+                                          if per_kernel["int8"] else None)
     r["snntorch_roofline_fraction"] = r["snntorch_samples_per_s"] * flops_per_sample / peak32
 
     # Streaming a whole dataset-sized input in batches: peak resident memory.
@@ -145,13 +155,15 @@ def main() -> int:
     print(f"golden {r['golden_samples_per_s']:8.0f} samples/s  {r['golden_vs_snntorch']:.2f}x "
           f"snnTorch  (kernel {kernel}, chosen by auto; firing rate "
           f"{100 * r['firing_rate']:.1f} %)")
-    print("golden by kernel: " + ", ".join(f"{k} {v:.0f}" for k, v in per_kernel.items())
+    print("golden by kernel: " + ", ".join(f"{k} {v:.0f}" if v else f"{k} unusable ({unusable[k]})"
+                                           for k, v in per_kernel.items())
           + f" samples/s; int8 without oneDNN (no int8 units) {int8_scalar:.0f}")
     print(f"snnTorch {r['snntorch_samples_per_s']:6.0f} samples/s")
     print(f"peaks: fp32 {r['fp32_peak_gflops']:.0f} GFLOP/s, int8 {r['int8_peak_gops']:.0f} "
           f"GOP/s; streaming peak RSS {r['stream_4096_samples_peak_rss_mb']:.0f} MB")
-    print("cpu flags: " + (" ".join(r["cpu_flags"]) or "(none found)"))
-    write("lsm", r)
+    print("cpu flags: " + (" ".join(r["cpu_flags"]) or "(none found)")
+          + (f"; libraries capped at AVX2 ({r['isa_limit']})" if r["isa_limit"] else ""))
+    write(os.environ.get("RRAMLSM_BENCH_NAME", "lsm"), r)
     return 0
 
 

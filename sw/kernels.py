@@ -62,6 +62,7 @@ __all__ = [
     "compute_device",
     "event_lif_available",
     "event_lif_counts",
+    "event_drive",
     "exact_int_matmul",
     "fastest",
     "kernel_setting",
@@ -220,14 +221,16 @@ _RUN: dict[str, Callable[[_Prepared, torch.Tensor], torch.Tensor]] = {
     "int8": _int8, "fp32": _fp32, "gather": _gather}
 
 # (kernel, device) -> None if proven exact, else why not usable.
-_PROVEN: dict[tuple[str, str], str | None] = {}
+_PROVEN: dict[tuple[str, str, bool], str | None] = {}
 
 
-def _prove(name: str, device: torch.device) -> str | None:
-    """Run the worst case through ``name`` on ``device``; None if it equals int64."""
-    key = (name, str(device))
-    if key in _PROVEN:
-        return _PROVEN[key]
+def _proof_key(name: str, device: torch.device) -> tuple[str, str, bool]:
+    # Per backend too: oneDNN can be switched off, which changes the int8 matmul's code.
+    return name, str(device), device.type == "cpu" and torch.backends.mkldnn.enabled
+
+
+def worst_case() -> tuple[np.ndarray, np.ndarray]:
+    """``(x, w)``: the inputs every kernel must sum exactly before it is used."""
     rows = contract.TILE_ROWS * contract.MAX_TILES
     w = np.full((rows, 8), 255, np.int32)
     w[:, 1::2] = -255                     # the most negative column sums
@@ -235,6 +238,19 @@ def _prove(name: str, device: torch.device) -> str | None:
     w[:, 3] = np.arange(rows) % 511 - 255  # every code
     x = np.ones((24, rows), np.uint8)     # every row active
     x[1::2, ::3] = 0
+    return x, w
+
+
+def _prove(name: str, device: torch.device) -> str | None:
+    """Run the worst case through ``name`` on ``device``; None if it equals int64.
+
+    Proved per backend as well as per device: on a CPU with AVX2 but no VNNI, oneDNN's
+    int8 matmul sums byte products in saturating 16-bit pairs and fails the worst case,
+    while PyTorch's own loop (oneDNN switched off) is exact."""
+    key = _proof_key(name, device)
+    if key in _PROVEN:
+        return _PROVEN[key]
+    x, w = worst_case()
     ref = x.astype(np.int64) @ w.astype(np.int64)
     try:
         got = _RUN[name](_Prepared(w, device), torch.as_tensor(x, device=device))
@@ -472,14 +488,56 @@ def _event_lif_impl(frames, w_in, w_rec, noise, decay_q, threshold_q, adc_shift,
     return counts
 
 
+def _event_drive_impl(x, w, out, other):
+    """``out[t, b] = sum_k w[k]`` over the ``k`` with ``x[b, t, k] == 1``, in ascending
+    ``k``, accumulated in ``w``'s dtype (the order and roundings of ``embedding_bag``'s
+    sum, which it replaces: bit-identical, tested).  Sets ``other[0]`` and stops a
+    sample at any value other than 0 and 1 (the caller then takes the general path)."""
+    batch, steps, inputs = x.shape
+    n = w.shape[1]
+    for b in numba.prange(batch):
+        acc = np.empty(n, w.dtype)
+        for t in range(steps):
+            acc[:] = 0
+            for k in range(inputs):
+                v = x[b, t, k]
+                if v == 1:
+                    for j in range(n):
+                        acc[j] += w[k, j]
+                elif v != 0:
+                    other[0] = 1
+                    break
+            out[t, b, :] = acc
+    return out
+
+
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is a dependency; kept optional for safety
     numba = None
-    _event_lif = None
+    _event_lif = _event_drive = None
 else:
     # cache=True keeps the machine code in __pycache__: compiled once per machine (~2 s).
     _event_lif = numba.njit(parallel=True, cache=True, nogil=True)(_event_lif_impl)
+    _event_drive = numba.njit(parallel=True, cache=True, nogil=True)(_event_drive_impl)
+
+
+def event_drive(x: np.ndarray, w: np.ndarray) -> np.ndarray | None:
+    """The float model's input drive ``x [B, T, K] @ w [K, N]`` step-major ``[T, B, N]``
+    for binary ``x``, as a sum of the rows of ``w`` where ``x`` is 1; None where ``x``
+    holds other values or numba is missing.
+
+    What :func:`sum_active_rows` computes, in the same order and roundings (so the
+    float model's spikes do not depend on which runs), several times faster: no
+    index lists, no transpose of ``x``, one pass per sample on each core.
+    """
+    if _event_drive is None:
+        return None
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    out = np.empty((x.shape[1], x.shape[0], w.shape[1]), w.dtype)
+    other = np.zeros(1, np.uint8)
+    _event_drive(np.ascontiguousarray(x), np.ascontiguousarray(w), out, other)
+    return None if other[0] else out
 
 
 def event_lif_available() -> bool:

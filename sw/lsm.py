@@ -32,7 +32,7 @@ import torch
 from rramlsm.sw import contract
 from rramlsm.sw._checks import check_real
 from rramlsm.sw.device import ADCConfig, CrossbarArrays, DeviceConfig, sample_crossbar
-from rramlsm.sw.kernels import compute_device, sum_active_rows
+from rramlsm.sw.kernels import compute_device, event_drive, sum_active_rows
 
 __all__ = [
     "LSMConfig",
@@ -161,7 +161,7 @@ def run_lif(x: torch.Tensor, w_in: torch.Tensor, w_rec: torch.Tensor, decay: flo
     B, T, _ = x.shape
     N = w_in.shape[1]
     # Step-major [T, B, N] so that each step's drive is one contiguous block.
-    drive = _input_drive(x.transpose(0, 1).reshape(T * B, -1), w_in).reshape(T, B, N)
+    drive = _input_drive(x, w_in)
     # float_lif_step's arithmetic, in place and in the same order (decay * u * (1 - s),
     # + drive, + s @ w_rec), so the two agree bit for bit.
     s = torch.zeros(B, N, dtype=w_in.dtype, device=w_in.device)
@@ -187,15 +187,24 @@ SPARSE_DRIVE_MAX_DENSITY = 0.2
 
 
 def _input_drive(x: torch.Tensor, w_in: torch.Tensor) -> torch.Tensor:
-    """``x [M, K] @ w_in [K, N]``; for sparse ``x`` a sum of the active rows of ``w_in``.
+    """The drive of every step, step-major: ``x [B, T, K] @ w_in [K, N]`` as ``[T, B, N]``.
 
-    Event frames are mostly zeros (~10 % active), so summing the rows of the
-    active inputs (:func:`~rramlsm.sw.kernels.sum_active_rows`) does a tenth of a
-    dense matmul's work.
+    Event frames are mostly zeros (~10 % active), so for sparse ``x`` this is a sum
+    of the rows of ``w_in`` of the active inputs (a tenth of a dense matmul's work):
+    on the CPU for binary ``x`` the compiled loop :func:`~rramlsm.sw.kernels.event_drive`,
+    elsewhere :func:`~rramlsm.sw.kernels.sum_active_rows`; both add the rows in the
+    same order with the same roundings, so which one runs does not change a spike.
     """
+    B, T, K = x.shape
     if torch.count_nonzero(x) > SPARSE_DRIVE_MAX_DENSITY * x.numel():
-        return x.to(w_in.dtype) @ w_in
-    return sum_active_rows(x, w_in)
+        flat = x.transpose(0, 1).reshape(T * B, K)
+        return (flat.to(w_in.dtype) @ w_in).reshape(T, B, -1)
+    if x.device.type == "cpu" and w_in.device.type == "cpu":
+        out = event_drive(x.numpy().view(np.uint8) if x.dtype == torch.bool else x.numpy(),
+                          w_in.numpy())
+        if out is not None:
+            return torch.from_numpy(out)
+    return sum_active_rows(x.transpose(0, 1).reshape(T * B, K), w_in).reshape(T, B, -1)
 
 
 @torch.no_grad()

@@ -1,6 +1,8 @@
 """Exact integer kernels: every kernel equals the int64 reference, worst cases included,
 and the golden model's counts do not depend on the kernel (or device) that computes them."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,10 +16,20 @@ from rramlsm.sw.golden import (
     quantize_reservoir,
     usable_reason,
 )
-from rramlsm.sw.kernels import KERNELS, KernelError, SpikeMatmul, exact_int_matmul
+from rramlsm.sw.kernels import KERNELS, KernelError, SpikeMatmul, exact_int_matmul, usable_golden
 from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+
+
+def _refused_here(kernel: str, w) -> bool:
+    """A kernel that failed its proof on this machine (oneDNN's int8 on an AVX2-only CPU)
+    must be refused when forced, never used: checked, then the caller has nothing to run."""
+    if kernels.usable_reason(kernel, "cpu") is None:
+        return False
+    with pytest.raises(KernelError, match="cannot be used"):
+        SpikeMatmul(w, kernel=kernel)
+    return True
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -31,6 +43,8 @@ def test_every_kernel_is_exact_in_the_worst_case(kernel, rows):
     w[::3, 4] = -255
     x = np.ones((20, rows), np.uint8)
     x[1::2, 1::2] = 0
+    if _refused_here(kernel, w):
+        return
     got = SpikeMatmul(w, kernel=kernel)(torch.from_numpy(x)).numpy()
     want = x.astype(np.int64) @ w
     assert got.dtype == np.int32
@@ -52,6 +66,8 @@ def test_every_kernel_is_exact_over_the_code_range(kernel, m, k, n, span):
     if m > 1:
         x[1, :3] = 3  # counts, not only spikes
         x[-1] = 0
+    if _refused_here(kernel, w):
+        return
     got = SpikeMatmul(w, kernel=kernel)(torch.from_numpy(x)).numpy()
     np.testing.assert_array_equal(got, x.astype(np.int64) @ w)
 
@@ -75,8 +91,9 @@ def test_golden_counts_and_trains_are_identical_for_every_kernel(noise):
     assert bool(lsm.noise_amplitude) == noise
     x = (np.random.default_rng(1).random((70, cfg.steps, cfg.inputs)) < 0.1).astype(np.uint8)
     results = {k: golden_counts(lsm, x, kernel=k, record=True, batch=32, first_sample=11)
-               for k in GOLDEN_KERNELS}
+               for k in usable_golden("cpu")}   # oneDNN int8 on AVX2 is refused
     ref_counts, ref_trains = results["fp32"]
+    assert {"event", "fp32", "gather"} <= set(results)
     assert 0 < ref_counts.mean() < cfg.steps  # neither silent nor saturated
     for k, (counts, trains) in results.items():
         np.testing.assert_array_equal(counts, ref_counts, err_msg=k)
@@ -93,7 +110,7 @@ def test_golden_kernels_agree_on_a_tiled_array_with_clipping_adc():
     x = (np.random.default_rng(5).random((6, cfg.steps, cfg.inputs)) < 0.3).astype(np.uint8)
     ref = golden_counts(lsm, x, kernel="fp32")
     assert ref.any()
-    for k in GOLDEN_KERNELS:
+    for k in usable_golden("cpu"):
         np.testing.assert_array_equal(golden_counts(lsm, x, kernel=k), ref, err_msg=k)
 
 
@@ -121,7 +138,8 @@ def test_a_kernel_that_is_not_exact_is_never_chosen(monkeypatch):
     x = torch.ones(40, 30, dtype=torch.uint8)
     np.testing.assert_array_equal(mm(x).numpy(), x.numpy().astype(np.int64) @ w)
     assert mm.kernel != "fp32"
-    with pytest.raises(KernelError, match=r"kernel 'fp32' cannot be used .* available: int8"):
+    with pytest.raises(KernelError, match=r"kernel 'fp32' cannot be used .* available: "
+                                          r"(int8, )?gather"):
         SpikeMatmul(w, kernel="fp32")
     cfg, res = _reservoir("audio")
     lsm = quantize_reservoir(res)
@@ -186,7 +204,8 @@ def test_cli_refuses_a_forced_kernel_that_cannot_run_here(monkeypatch, capsys, t
 
     monkeypatch.setenv("RRAMLSM_KERNEL", "auto")  # restored after main() sets it
     monkeypatch.setenv("RRAMLSM_DEVICE", "cpu")
-    monkeypatch.setattr(kernels, "_PROVEN", {("int8", "cpu"): "no int8 units (test)"})
+    monkeypatch.setattr(kernels, "_PROVEN", {kernels._proof_key("int8", torch.device("cpu")):
+                                             "no int8 units (test)"})
     rc = main(["demo", "--kernel", "int8", "--out", str(tmp_path / "demo")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
@@ -214,3 +233,36 @@ def test_fastest_times_a_much_slower_kernel_once_and_checks_agreement():
     assert calls == {"quick": 3, "slow": 1}
     with pytest.raises(AssertionError, match="'quick' and 'wrong' disagree"):
         kernels.fastest({"quick": quick, "wrong": lambda: torch.zeros(3)})
+
+
+_AVX2_PROBE = """
+import numpy as np, torch
+from rramlsm.sw import kernels
+x, w = kernels.worst_case()
+got = kernels._RUN["int8"](kernels._Prepared(w, torch.device("cpu")), torch.from_numpy(x))
+exact = np.array_equal(got.numpy().astype(np.int64), x.astype(np.int64) @ w)
+print(exact, kernels.usable_reason("int8", "cpu") is None)
+"""
+
+
+def _has_avx2() -> bool:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_avx2(), reason="not an x86 CPU with AVX2")
+def test_int8_on_an_avx2_only_cpu_is_used_only_if_exact():
+    """With oneDNN capped at AVX2 (no VNNI: what most users' x86 CPUs have), its int8 matmul
+    sums byte products in saturating 16-bit pairs; the proof must refuse it exactly when a
+    direct worst-case check finds it wrong (and accept it otherwise)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", _AVX2_PROBE], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    exact, accepted = (v == "True" for v in out)
+    assert accepted == exact

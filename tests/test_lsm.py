@@ -12,6 +12,7 @@ from rramlsm.sw.golden import (
     golden_counts,
     quantize_reservoir,
 )
+from rramlsm.sw.kernels import event_drive, event_lif_available, sum_active_rows
 from rramlsm.sw.lsm import (
     PRESETS,
     LSMConfig,
@@ -315,20 +316,44 @@ def test_golden_is_the_contracts_adc_and_lif_step():
 
 
 @pytest.mark.parametrize("density", [0.0, 0.05, 0.5])
-def test_input_drive_is_the_matmul_whether_sparse_or_dense(density):
-    """The gather-sum path (sparse input) and the matmul path give x @ w_in."""
+@pytest.mark.parametrize("counts", [False, True])
+def test_input_drive_is_the_matmul_whether_sparse_or_dense(density, counts):
+    """Every drive path (compiled event loop, gather-sum, matmul) gives x @ w_in, step-major."""
     from rramlsm.sw.lsm import _input_drive
 
     rng = np.random.default_rng(3)
-    x = torch.from_numpy((rng.random((300, 64)) < density).astype(np.uint8))
-    x[::7] = 0  # empty rows: their drive is zero, not skipped
-    x[5, :3] = torch.tensor([2, 3, 1], dtype=torch.uint8)  # counts, not only spikes
+    x = torch.from_numpy((rng.random((30, 10, 64)) < density).astype(np.uint8))
+    x[::7] = 0  # empty samples: their drive is zero, not skipped
+    if counts:  # counts, not only spikes: the event loop hands over to the gather-sum
+        x[5, 2, :3] = torch.tensor([2, 3, 1], dtype=torch.uint8)
     w = torch.randn(64, 40)
-    want = x.to(torch.float64) @ w.to(torch.float64)
+    want = torch.einsum("btk,kn->tbn", x.to(torch.float64), w.to(torch.float64))
     got = _input_drive(x, w)
-    assert got.shape == (300, 40) and got.dtype == torch.float32
+    assert got.shape == (10, 30, 40) and got.dtype == torch.float32
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
-    assert not got[::7].any()
+    assert not got[:, ::7].any()
+
+
+@pytest.mark.skipif(not event_lif_available(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_event_drive_is_the_gather_sum_bit_for_bit(dtype):
+    """The compiled drive loop adds the active rows in the gather-sum's order with its
+    roundings: the float model's spikes do not depend on which of the two runs."""
+    rng = np.random.default_rng(11)
+    x = (rng.random((64, 20, 256)) < 0.1).astype(dtype)
+    w = torch.from_numpy(rng.normal(0, 0.3, (256, 200)).astype(np.float32))
+    got = event_drive(x, w.numpy())
+    flat = torch.from_numpy(x).transpose(0, 1).reshape(20 * 64, 256)
+    want = sum_active_rows(flat, w).reshape(20, 64, 200)
+    assert torch.equal(torch.from_numpy(got), want)
+    # ... and is the plain ascending float32 sum the float model is defined by.
+    b, t = 3, 7
+    acc = np.zeros(200, np.float32)
+    for k in np.flatnonzero(x[b, t]):
+        acc = acc + w.numpy()[k]
+    np.testing.assert_array_equal(got[t, b], acc)
+    x[1, 2, 3] = 2
+    assert event_drive(x, w.numpy()) is None   # not binary: the caller's general path
 
 
 def test_golden_counts_reach_255_without_wrapping():
