@@ -125,7 +125,7 @@ def test_verdict_rests_on_the_interval_over_splits(monkeypatch):
     from rramlsm.sw.experiments.audiovisual import PipelineConfig
 
     unseen = {(0, (0, 1)): 59.0, (1, (0, 1)): 61.0, (0, (2, 3)): 61.0, (1, (2, 3)): 63.0}
-    monkeypatch.setattr(split_rotation, "run_seed", lambda s, v, a, cfg, p: _Fake(
+    monkeypatch.setattr(split_rotation, "run_seed", lambda s, v, a, cfg, p, **kw: _Fake(
         unseen[(s, cfg.zeroshot.unseen)]))
     rot = split_rotation.run_split_rotation(PipelineConfig(seeds=(0, 1)), "t", list(range(10)),
                                             [(0, 1), (2, 3)], None, None, progress=False)

@@ -342,3 +342,48 @@ def test_linear_probe_counts_its_matmul_flops():
     assert iters > 1
     assert cost["flops"] == 5 + 4 * 90 * 7 * 4 * iters + 2 * 30 * 7 * 4
     assert acc == pytest.approx(100 * ref.score(x[~is_train], labels[~is_train]))
+
+
+@pytest.mark.parametrize("dim", [30, 3000])   # one thread below ONE_THREAD_MAX_INPUTS, two above
+def test_head_training_does_not_depend_on_the_thread_count(dim, monkeypatch):
+    """train_heads picks its thread count by head width, and seeds run on one core in Ray
+    tasks: the heads must come out the same, bit for bit, however many threads ran."""
+    import torch
+
+    import rramlsm.sw.zeroshot as zeroshot
+
+    fv, fa, vl, vt, al, at = _synthetic(dim=dim)
+    cfg = ZeroShotConfig(epochs=3, batch=32, head=HeadConfig(inputs=dim, dim=16))
+    split = make_split(vl, vt, al, at, cfg, 0)
+    monkeypatch.setattr(zeroshot, "ONE_THREAD_MAX_INPUTS", 0)   # keep the threads we set
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            runs.append(train_heads(fv, fa, vl, al, split, cfg, seed=3))
+    finally:
+        torch.set_num_threads(before)
+    one, two = runs
+    assert one.best_epoch == two.best_epoch
+    for a, b in zip([*one.visual.parameters(), *one.audio.parameters()],
+                    [*two.visual.parameters(), *two.audio.parameters()], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_seeds_run_as_ray_tasks_give_the_serial_run(demo_run, digits, speech, tmp_path):
+    """demo_run's two seeds ran as Ray tasks (one core each); seed 1 run here, serially,
+    gives the same bundle: heads, prototypes and codes."""
+    from rramlsm.sw.bundle import load_bundle
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
+
+    cfg = PipelineConfig(seeds=(0, 1), zeroshot=ZeroShotConfig(epochs=3))
+    serial = run_seed(1, digits, speech, cfg, None).bundle
+    parallel = load_bundle(demo_run / "models" / "seed1")
+    for m, mb in serial.modalities.items():
+        other = parallel.modalities[m]
+        for a, b in zip(mb.head.layers, other.head.layers, strict=True):
+            np.testing.assert_array_equal(a.weight, b.weight)
+            np.testing.assert_array_equal(a.bias, b.bias)
+        np.testing.assert_array_equal(mb.prototypes, other.prototypes)
+        np.testing.assert_array_equal(mb.lsm.pos, other.lsm.pos)

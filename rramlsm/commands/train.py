@@ -7,6 +7,7 @@ and ``report.html``, and a short RTL check of the bundle; with ``--task bmi`` th
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.letters import LETTERS
 from rramlsm.sw.device import DeviceConfig
+from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
 from rramlsm.sw.experiments.bmi import (
     BMIConfig,
@@ -133,12 +135,21 @@ def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
         visual = visual if visual is not None else load_source(config.visual, progress=progress)
         audio = audio if audio is not None else load_source(config.audio, progress=progress)
         rotation = resolve_unseen_splits(unseen_splits, visual.labels, audio.labels)
-    result = run_pipeline(config, progress=progress, visual=visual, audio=audio)
-    metrics = result.metrics
-    if rotation:
-        metrics["zero_shot_splits"] = run_split_rotation(
-            config, unseen_splits, *rotation, result.visual, result.audio, progress=progress,
-            seeds_per_split=seeds_per_split, cpus=cpus)
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    # One local Ray for the seeds and the rotation (its start-up paid once), if either uses it.
+    ray_started = cpus > 1 and (len(config.seeds) > 1 or rotation) and start_ray(cpus=cpus)
+    try:
+        result = run_pipeline(config, progress=progress, visual=visual, audio=audio, cpus=cpus)
+        metrics = result.metrics
+        if rotation:
+            metrics["zero_shot_splits"] = run_split_rotation(
+                config, unseen_splits, *rotation, result.visual, result.audio,
+                progress=progress, seeds_per_split=seeds_per_split, cpus=cpus)
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
     metrics.update(extra or {})
     # A search that chose the configuration is a step of the recipe: its cost is counted
     # (tuned.toml's [cost]; a file from before it was recorded says so in the figures).
@@ -275,11 +286,20 @@ def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     if unseen_splits:    # checked before any training: a bad K stops the run at once
         resolve_letter_groups(unseen_splits, len(LETTERS))
-    result = run_bmi(config, progress=progress)
-    if unseen_splits:
-        result.metrics["zero_shot_splits"] = run_bmi_rotation(
-            config, unseen_splits, result.neural, result.letters, progress=progress,
-            seeds_per_split=seeds_per_split, cpus=cpus)
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    ray_started = (cpus > 1 and (len(config.seeds) > 1 or unseen_splits)
+                   and start_ray(cpus=cpus))
+    try:
+        result = run_bmi(config, progress=progress, cpus=cpus)
+        if unseen_splits:
+            result.metrics["zero_shot_splits"] = run_bmi_rotation(
+                config, unseen_splits, result.neural, result.letters, progress=progress,
+                seeds_per_split=seeds_per_split, cpus=cpus)
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
     write_bmi_report(out / "report.html", result, result.metrics)
     write_json(out / "metrics.json", result.metrics)
     return result.metrics

@@ -21,6 +21,8 @@ Figures are aggregated to mean and standard deviation over seeds.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +33,7 @@ from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
+from rramlsm.sw.experiments._ray import map_runs
 from rramlsm.sw.features import binned_input, frame_dataset, lsm_counts
 from rramlsm.sw.golden import quantize_reservoir
 from rramlsm.sw.heads import quantize_head
@@ -298,7 +301,11 @@ def raw_probes(data: dict, configs: dict, cache: dict | None = None) -> dict:
 
 
 def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
-             progress, raw_cache: dict | None = None) -> SeedResult:
+             progress, raw_cache: dict | None = None, *,
+             zero_shot_only: bool = False) -> SeedResult:
+    """One seed of the protocol: calibration, features, heads, both paths' figures and the
+    bundle.  ``zero_shot_only``: skip the linear probes and the closed-form alignments
+    (a split rotation keeps only the zero-shot figures; their dicts stay empty)."""
     chip = chip_seeds(seed)
     # Calibration sees the seen classes' training samples only (unseen ones never do); so
     # does the choice of readout windows.
@@ -315,7 +322,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
         configs[m], readout[m] = readout_windows(
             configs[m], cfg.windows[m], lambda c=configs[m], ds=ds, i=train:
             frame_dataset(ds, c, i), ds.labels[train], seed=chip[m])
-    raw_probe = raw_probes(data, configs, raw_cache)
+    raw_probe = {} if zero_shot_only else raw_probes(data, configs, raw_cache)
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
                                                                  **cfg.deploy_device))
                 if cfg.deploy_device else configs[m] for m in data}
@@ -353,12 +360,15 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     with torch.no_grad():
         emb_sw = {m: heads[m](torch.as_tensor(rates[m]["float"])).numpy() for m in data}
     r_sw = evaluate_embeddings(emb_sw["visual"], emb_sw["audio"], v.labels, a.labels, split)
+    def probes(path: str) -> dict:
+        if zero_shot_only:
+            return {}
+        return {f"{m}_top1": linear_probe(rates[m][path], ds.labels, ds.is_train, seed=seed)
+                for m, ds in data.items()} | raw_probe
+
     software = {"zero_shot": _zero_shot_summary(r_sw),
                 "gzsl": generalized_zero_shot(emb_sw["visual"], emb_sw["audio"], v.labels,
-                                              a.labels, split), "probe": {
-        "visual_top1": linear_probe(rates["visual"]["float"], v.labels, v.is_train, seed=seed),
-        "audio_top1": linear_probe(rates["audio"]["float"], a.labels, a.is_train, seed=seed),
-        **(raw_probe or {})}}
+                                              a.labels, split), "probe": probes("float")}
     hist = trained.history
     software["test_selected"] = {
         "seen_top1": max(h["test"]["seen"]["a2v"] for h in hist),
@@ -383,10 +393,8 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     hardware = {"zero_shot": _zero_shot_summary(r_hw),
                 "zero_shot_cosine": _zero_shot_summary(r_hw_cosine),
                 "gzsl": generalized_zero_shot(emb_hw["visual"], emb_hw["audio"], v.labels,
-                                              a.labels, split, integer=True), "probe": {
-        "visual_top1": linear_probe(rates["visual"]["golden"], v.labels, v.is_train, seed=seed),
-        "audio_top1": linear_probe(rates["audio"]["golden"], a.labels, a.is_train, seed=seed),
-        **(raw_probe or {})}}
+                                              a.labels, split, integer=True),
+                "probe": probes("golden")}
 
     # The macro's classifier: prototypes from the other modality's integer embeddings
     # (seen and unseen classes), evaluated 9-way on the test split.
@@ -412,7 +420,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     hardware["classifier"] = classifier
 
     alignment = {"clip": {"seen_top1": r_sw["seen"]["a2v"], "unseen_top1": r_sw["unseen"]["a2v"]}}
-    for kind in ("cca", "ridge"):
+    for kind in () if zero_shot_only else ("cca", "ridge"):
         alignment[kind] = _alignment(kind, rates["visual"]["float"], rates["audio"]["float"],
                                      v.labels, a.labels, split, cfg)
     fire = {m: {p: float(rates[m][p].mean()) for p in rates[m]} for m in data}
@@ -453,10 +461,21 @@ def aggregate_seeds(values: list) -> dict | float:
     return float(np.mean(values))
 
 
+def _seed_task(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
+               raw_cache: dict) -> SeedResult:
+    return run_seed(seed, v, a, cfg, None, raw_cache)
+
+
 def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = True,
-                 visual: EventDataset | None = None,
-                 audio: EventDataset | None = None) -> PipelineResult:
-    """Run every seed and aggregate; ``visual`` / ``audio`` override the sources."""
+                 visual: EventDataset | None = None, audio: EventDataset | None = None,
+                 cpus: int | None = 1) -> PipelineResult:
+    """Run every seed and aggregate; ``visual`` / ``audio`` override the sources.
+
+    ``cpus``: local CPUs (None: all).  Above 1, with several seeds, the seeds run as Ray
+    tasks, one core each: a seed is thousands of small products that a second thread does
+    not speed up, so two seeds at once take the time of one.  The figures are the same
+    either way (a seed's run does not depend on the thread count; tested).
+    """
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -466,11 +485,24 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
         raise ConfigError(f"--visual {config.visual!r} is an {v.modality} source")
     if a.modality != "audio":
         raise ConfigError(f"--audio {config.audio!r} is a {a.modality} source")
-    bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs, desc="training heads",
-               unit="epoch", disable=not progress, leave=False)
     # Deterministic (the probe's solver is), so computed once for every seed.
     raw_cache: dict = {}
-    seeds = [run_seed(s, v, a, config, bar, raw_cache) for s in config.seeds]
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if cpus > 1 and len(config.seeds) > 1:
+        data = {"visual": v, "audio": a}
+        if not any(config.windows.get(m) is not None for m in data):
+            # Here, while the workers start, rather than once in every task: the probe
+            # needs only the framing and readout, which calibration does not change.
+            raw_probes(data, {m: PRESETS[m].replace(**config.overrides(m)) for m in data},
+                       raw_cache)
+        bar = tqdm(total=len(config.seeds), desc="seeds", unit="seed", disable=not progress,
+                   leave=False)
+        seeds = map_runs(functools.partial(_seed_task, raw_cache=raw_cache),
+                         [(s, config) for s in config.seeds], v, a, cpus, bar)
+    else:
+        bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs, desc="training heads",
+                   unit="epoch", disable=not progress, leave=False)
+        seeds = [run_seed(s, v, a, config, bar, raw_cache) for s in config.seeds]
     bar.close()
     metrics = {
         "software": aggregate_seeds([s.software for s in seeds]),

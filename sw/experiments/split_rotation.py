@@ -38,7 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw.experiments._ray import start_ray
+from rramlsm.sw.experiments._ray import map_runs
 from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
 from rramlsm.sw.stats import INTERVAL_METHOD
 
@@ -158,43 +158,8 @@ def split_seeds(seeds, n_groups: int, per_split: int | None) -> list[tuple[int, 
 
 
 def av_run(seed: int, visual, audio, cfg) -> dict:
-    """One audio-visual (split, seed) run's figures."""
-    return split_figures(run_seed(seed, visual, audio, cfg, None))
-
-
-def _task(fn, seed: int, a, b, cfg) -> dict:
-    """``fn`` in a Ray task, on one core."""
-    import torch
-
-    torch.set_num_threads(1)
-    return fn(seed, a, b, cfg)
-
-
-def _map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list[dict]:
-    """``fn(seed, a, b, cfg)`` of every ``(seed, cfg)`` job: in this process, or as Ray
-    tasks on ``cpus`` local CPUs (one each) when there are several of both."""
-    if cpus <= 1 or len(jobs) <= 1:
-        out = []
-        for seed, cfg in jobs:
-            out.append(fn(seed, a, b, cfg))
-            bar.update(1)
-        return out
-    import ray  # here, not at the top: 0.6 s that every command would pay
-
-    started_here = start_ray(cpus=cpus)
-    try:
-        a_ref, b_ref = ray.put(a), ray.put(b)
-        remote = ray.remote(num_cpus=1)(_task)
-        refs = [remote.remote(fn, seed, a_ref, b_ref, cfg) for seed, cfg in jobs]
-        pending = set(refs)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            pending -= set(ready)
-            bar.update(len(ready))
-        return ray.get(refs)
-    finally:
-        if started_here:
-            ray.shutdown()
+    """One audio-visual (split, seed) run's figures (no probes: a split keeps none)."""
+    return split_figures(run_seed(seed, visual, audio, cfg, None, zero_shot_only=True))
 
 
 def _means(d: dict) -> dict:
@@ -237,7 +202,7 @@ def run_rotation(fn, config, spec: str, classes: list[int], groups: list[tuple],
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
     bar = tqdm(total=len(jobs), desc="split rotation", unit="run", disable=not progress,
                leave=False)
-    runs = _map_runs(fn, jobs, a, b, cpus, bar)
+    runs = map_runs(fn, jobs, a, b, cpus, bar)
     bar.close()
     splits, at = [], 0
     for g, cfg, seeds in zip(groups, cfgs, per_group, strict=True):
