@@ -32,7 +32,7 @@ from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.letters import LETTERS
 from rramlsm.sw.device import DeviceConfig
-from rramlsm.sw.experiments._ray import start_ray
+from rramlsm.sw.experiments._ray import ray_session
 from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
 from rramlsm.sw.experiments.bmi import (
     BMIConfig,
@@ -136,20 +136,13 @@ def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
         audio = audio if audio is not None else load_source(config.audio, progress=progress)
         rotation = resolve_unseen_splits(unseen_splits, visual.labels, audio.labels)
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    # One local Ray for the seeds and the rotation (its start-up paid once), if either uses it.
-    ray_started = cpus > 1 and (len(config.seeds) > 1 or rotation) and start_ray(cpus=cpus)
-    try:
+    with ray_session(cpus, len(config.seeds) > 1 or bool(rotation)):
         result = run_pipeline(config, progress=progress, visual=visual, audio=audio, cpus=cpus)
         metrics = result.metrics
         if rotation:
             metrics["zero_shot_splits"] = run_split_rotation(
                 config, unseen_splits, *rotation, result.visual, result.audio,
                 progress=progress, seeds_per_split=seeds_per_split, cpus=cpus)
-    finally:
-        if ray_started:
-            import ray
-
-            ray.shutdown()
     metrics.update(extra or {})
     # A search that chose the configuration is a step of the recipe: its cost is counted
     # (tuned.toml's [cost]; a file from before it was recorded says so in the figures).
@@ -287,19 +280,12 @@ def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True,
     if unseen_splits:    # checked before any training: a bad K stops the run at once
         resolve_letter_groups(unseen_splits, len(LETTERS))
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    ray_started = (cpus > 1 and (len(config.seeds) > 1 or unseen_splits)
-                   and start_ray(cpus=cpus))
-    try:
+    with ray_session(cpus, len(config.seeds) > 1 or bool(unseen_splits)):
         result = run_bmi(config, progress=progress, cpus=cpus)
         if unseen_splits:
             result.metrics["zero_shot_splits"] = run_bmi_rotation(
                 config, unseen_splits, result.neural, result.letters, progress=progress,
                 seeds_per_split=seeds_per_split, cpus=cpus)
-    finally:
-        if ray_started:
-            import ray
-
-            ray.shutdown()
     write_bmi_report(out / "report.html", result, result.metrics)
     write_json(out / "metrics.json", result.metrics)
     return result.metrics

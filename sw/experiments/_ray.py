@@ -4,10 +4,11 @@ local CPUs."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 
-__all__ = ["WORKER_ENV", "map_runs", "start_ray"]
+__all__ = ["WORKER_ENV", "map_runs", "ray_session", "start_ray"]
 
 #: Settings of this process every worker must share: the feature cache and the compute
 #: settings (``--kernel``, ``--device``).
@@ -77,4 +78,19 @@ def map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list:
         return copy.deepcopy(ray.get(refs))
     finally:
         if started_here:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def ray_session(cpus: int, needed: bool):
+    """A local Ray with ``cpus`` CPUs for the whole block, so that several phases that use
+    it (a run's seeds, then its split rotation) pay its start-up once; nothing when not
+    ``needed`` or on one CPU.  Shut down after the block if it was started here."""
+    started = needed and cpus > 1 and start_ray(cpus=cpus)
+    try:
+        yield
+    finally:
+        if started:
+            import ray
+
             ray.shutdown()

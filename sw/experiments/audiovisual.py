@@ -360,6 +360,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     with torch.no_grad():
         emb_sw = {m: heads[m](torch.as_tensor(rates[m]["float"])).numpy() for m in data}
     r_sw = evaluate_embeddings(emb_sw["visual"], emb_sw["audio"], v.labels, a.labels, split)
+
     def probes(path: str) -> dict:
         if zero_shot_only:
             return {}
