@@ -52,7 +52,8 @@ data: $(STAMP)
 # demo bundle, with and without random input gaps / output back-pressure, plus aborts;
 # then the same for a demo-size bundle read out in windows (visual W = 5, audio W = 3:
 # the counter bank and the head over W x N counts), made once by a one-seed demo (whose
-# own RTL check runs on it too).
+# own RTL check runs on it too); and for the 4-bit-cell bundle of 8 device levels that
+# make fpga builds (narrow crossbar words).
 COSIM_SAMPLES ?= 1000
 cosim: $(STAMP)
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
@@ -62,6 +63,10 @@ cosim: $(STAMP)
 		--windows visual=5,audio=3 --unseen-splits none --out runs/demo-windows --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-windows/bundle --samples $(COSIM_SAMPLES) \
 		--stalls --out runs/cosim-windows
+	test -f runs/demo-l8/bundle/manifest.json || $(VENV)/bin/rramlsm demo --levels 8 \
+		--unseen-splits none --out runs/demo-l8 --quiet
+	$(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle --samples $(COSIM_SAMPLES) \
+		--stalls --out runs/cosim-l8
 
 # Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle with
 # 4-bit cells (8 device levels: both cores fit the 25F), and for the iCEBreaker (iCE40UP5K)
