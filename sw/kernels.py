@@ -220,7 +220,7 @@ def _gather(p: _Prepared, x: torch.Tensor) -> torch.Tensor:
 _RUN: dict[str, Callable[[_Prepared, torch.Tensor], torch.Tensor]] = {
     "int8": _int8, "fp32": _fp32, "gather": _gather}
 
-# (kernel, device) -> None if proven exact, else why not usable.
+# (kernel, device, oneDNN on) -> None if proven exact, else why not usable.
 _PROVEN: dict[tuple[str, str, bool], str | None] = {}
 
 
@@ -491,8 +491,9 @@ def _event_lif_impl(frames, w_in, w_rec, noise, decay_q, threshold_q, adc_shift,
 def _event_drive_impl(x, w, out, other):
     """``out[t, b] = sum_k w[k]`` over the ``k`` with ``x[b, t, k] == 1``, in ascending
     ``k``, accumulated in ``w``'s dtype (the order and roundings of ``embedding_bag``'s
-    sum, which it replaces: bit-identical, tested).  Sets ``other[0]`` and stops a
-    sample at any value other than 0 and 1 (the caller then takes the general path)."""
+    sum, which it replaces: bit-identical, tested).  Sets ``other[0]`` and stops that
+    step's sum at any value other than 0 and 1 (the caller then discards ``out`` and takes
+    the general path)."""
     batch, steps, inputs = x.shape
     n = w.shape[1]
     for b in numba.prange(batch):
@@ -522,6 +523,11 @@ else:
     _event_drive = numba.njit(parallel=True, cache=True, nogil=True)(_event_drive_impl)
 
 
+def _numba_threads() -> None:
+    # Respect the caller's thread budget (torch's, which Ray workers and tests lower).
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+
+
 def event_drive(x: np.ndarray, w: np.ndarray) -> np.ndarray | None:
     """The float model's input drive ``x [B, T, K] @ w [K, N]`` step-major ``[T, B, N]``
     for binary ``x``, as a sum of the rows of ``w`` where ``x`` is 1; None where ``x``
@@ -533,7 +539,7 @@ def event_drive(x: np.ndarray, w: np.ndarray) -> np.ndarray | None:
     """
     if _event_drive is None:
         return None
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    _numba_threads()
     out = np.empty((x.shape[1], x.shape[0], w.shape[1]), w.dtype)
     other = np.zeros(1, np.uint8)
     _event_drive(np.ascontiguousarray(x), np.ascontiguousarray(w), out, other)
@@ -559,8 +565,7 @@ def event_lif_counts(frames: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
     counts = np.zeros((batch, windows, neurons), np.int32)
     trains = np.zeros((batch, steps, neurons) if record else (0, 0, 0), np.uint8)
     noise = np.zeros((0, 0, 0), np.int32) if noise is None else noise.astype(np.int32)
-    # Respect the caller's thread budget (torch's, which Ray workers and tests lower).
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    _numba_threads()
     _event_lif(np.ascontiguousarray(frames, np.uint8), w_in.astype(np.int16),
                w_rec.astype(np.int16), noise, int(decay_q), int(threshold_q), int(adc_shift),
                int(adc_lo), int(adc_hi), steps // windows, counts, trains)

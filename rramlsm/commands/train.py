@@ -7,7 +7,6 @@ and ``report.html``, and a short RTL check of the bundle; with ``--task bmi`` th
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.letters import LETTERS
 from rramlsm.sw.device import DeviceConfig
-from rramlsm.sw.experiments._ray import ray_session
+from rramlsm.sw.experiments._ray import local_cpus, ray_session
 from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
 from rramlsm.sw.experiments.bmi import (
     BMIConfig,
@@ -135,7 +134,7 @@ def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
         visual = visual if visual is not None else load_source(config.visual, progress=progress)
         audio = audio if audio is not None else load_source(config.audio, progress=progress)
         rotation = resolve_unseen_splits(unseen_splits, visual.labels, audio.labels)
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    cpus = local_cpus(cpus)
     with ray_session(cpus, len(config.seeds) > 1 or bool(rotation)):
         result = run_pipeline(config, progress=progress, visual=visual, audio=audio, cpus=cpus)
         metrics = result.metrics
@@ -279,7 +278,7 @@ def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     if unseen_splits:    # checked before any training: a bad K stops the run at once
         resolve_letter_groups(unseen_splits, len(LETTERS))
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    cpus = local_cpus(cpus)
     with ray_session(cpus, len(config.seeds) > 1 or bool(unseen_splits)):
         result = run_bmi(config, progress=progress, cpus=cpus)
         if unseen_splits:

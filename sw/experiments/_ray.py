@@ -8,11 +8,16 @@ import contextlib
 import copy
 import os
 
-__all__ = ["WORKER_ENV", "map_runs", "ray_session", "start_ray"]
+__all__ = ["WORKER_ENV", "local_cpus", "map_runs", "ray_session", "start_ray"]
 
 #: Settings of this process every worker must share: the feature cache and the compute
 #: settings (``--kernel``, ``--device``).
 WORKER_ENV = ("RRAMLSM_CACHE", "RRAMLSM_KERNEL", "RRAMLSM_DEVICE")
+
+
+def local_cpus(cpus: int | None) -> int:
+    """``cpus``, or every CPU of this machine for None (the drivers' ``--cpus`` default)."""
+    return (os.cpu_count() or 1) if cpus is None else cpus
 
 
 def start_ray(*, cpus: int | None = None, address: str | None = None) -> bool:
@@ -34,10 +39,9 @@ def start_ray(*, cpus: int | None = None, address: str | None = None) -> bool:
     # OpenMP layer) busy-wait for the next one by default; with one task per core they
     # spin on the core the task needs and slow it several times over (measured: head
     # training 6x slower).  Passive: they sleep at once.
-    env.setdefault("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
     ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": env} if env else None)
+             log_to_driver=False, logging_level="ERROR", runtime_env={"env_vars": env})
     return True
 
 

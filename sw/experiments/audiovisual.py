@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -33,7 +32,7 @@ from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
-from rramlsm.sw.experiments._ray import map_runs
+from rramlsm.sw.experiments._ray import local_cpus, map_runs
 from rramlsm.sw.features import binned_input, frame_dataset, lsm_counts
 from rramlsm.sw.golden import quantize_reservoir
 from rramlsm.sw.heads import quantize_head
@@ -488,7 +487,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
         raise ConfigError(f"--audio {config.audio!r} is a {a.modality} source")
     # Deterministic (the probe's solver is), so computed once for every seed.
     raw_cache: dict = {}
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    cpus = local_cpus(cpus)
     if cpus > 1 and len(config.seeds) > 1:
         data = {"visual": v, "audio": a}
         if not any(config.windows.get(m) is not None for m in data):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -43,7 +42,7 @@ from rramlsm.sw.datasets.letters import (
     load_single_letters,
 )
 from rramlsm.sw.datasets.raster import RasterDataset
-from rramlsm.sw.experiments._ray import map_runs
+from rramlsm.sw.experiments._ray import local_cpus, map_runs
 from rramlsm.sw.experiments.split_rotation import (
     ZERO_SHOT_KEYS,
     resolve_letter_groups,
@@ -305,7 +304,7 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
     if n.class_names != li.class_names:
         raise ConfigError(f"neural classes {''.join(n.class_names)!r} and letter-image classes "
                           f"{''.join(li.class_names)!r} differ")
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    cpus = local_cpus(cpus)
     if cpus > 1 and len(config.seeds) > 1:
         bar = tqdm(total=len(config.seeds), desc="seeds", unit="seed", disable=not progress,
                    leave=False)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import os
 import re
 import time
 
@@ -38,7 +37,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw.experiments._ray import map_runs
+from rramlsm.sw.experiments._ray import local_cpus, map_runs
 from rramlsm.sw.experiments.audiovisual import aggregate_seeds, run_seed
 from rramlsm.sw.stats import INTERVAL_METHOD
 
@@ -199,7 +198,7 @@ def run_rotation(fn, config, spec: str, classes: list[int], groups: list[tuple],
                                                                            unseen=tuple(g)))
         cfgs.append(cfg)
         jobs.extend((s, cfg) for s in seeds)
-    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    cpus = local_cpus(cpus)
     bar = tqdm(total=len(jobs), desc="split rotation", unit="run", disable=not progress,
                leave=False)
     runs = map_runs(fn, jobs, a, b, cpus, bar)
