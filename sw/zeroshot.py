@@ -30,11 +30,25 @@ from rramlsm.errors import ConfigError
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.heads import HeadConfig, ProjectionHead, clip_loss, supcon_loss
 
-__all__ = ["ZeroShotConfig", "ZeroShotSplit", "make_split", "retrieval_top1", "prototype_top1",
-           "integer_retrieval_top1", "integer_prototype_top1",
+__all__ = ["CHECKPOINTS", "selection_protocol", "ZeroShotConfig", "ZeroShotSplit", "make_split",
+           "retrieval_top1", "prototype_top1",
+           "integer_retrieval_top1", "integer_prototype_top1", "enrol_keys",
            "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
            "generalized_zero_shot",
            "fit_cca", "fit_ridge", "linear_probe"]
+
+
+#: The head weights :func:`train_heads` can keep (``ZeroShotConfig.checkpoint``).
+CHECKPOINTS = ("best", "average")
+
+
+def selection_protocol(config: ZeroShotConfig) -> str:
+    """How the heads' weights were chosen, for ``metrics.json`` (``protocol.selection``)."""
+    if config.checkpoint == "average":
+        return (f"weights averaged over epochs {config.epochs // 10 + 1}-{config.epochs} "
+                f"(no choice among epochs; validation pairs carved from the seen training "
+                f"data only for the training curve)")
+    return "the epoch best on validation pairs carved from the seen training data"
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,11 @@ class ZeroShotConfig:
     """Stop after this many epochs without a validation improvement (None: run all)."""
     repair: bool = True
     """Re-pair images and utterances within a class every epoch (more distinct pairs)."""
+    checkpoint: str = "best"
+    """Which weights the heads keep: ``"best"``, the epoch with the best validation score
+    (ties: the earlier), or ``"average"``, the mean of the weights after every epoch from
+    the first tenth of the run on (stochastic weight averaging, Izmailov et al., UAI 2018):
+    no choice among epochs, so nothing overfits a small validation split."""
 
     def __post_init__(self):
         if set(self.seen) & set(self.unseen):
@@ -80,6 +99,9 @@ class ZeroShotConfig:
         check_int("ZeroShotConfig", "epochs", self.epochs, lo=1)
         if self.patience is not None:
             check_int("ZeroShotConfig", "patience", self.patience, lo=1)
+        if self.checkpoint not in CHECKPOINTS:
+            raise ConfigError(f"ZeroShotConfig checkpoint must be one of {CHECKPOINTS}, not "
+                              f"{self.checkpoint!r}")
 
     def replace(self, **changes) -> ZeroShotConfig:
         return dataclasses.replace(self, **changes)
@@ -162,10 +184,25 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(n > 0, n, 1.0)
 
 
+def enrol_keys(keys) -> np.ndarray:
+    """Keys as the macro's compare memory holds them: each row scaled to unit length and
+    rounded to int8, as the classifier's class prototypes are
+    (:func:`~rramlsm.sw.bundle.quantize_prototypes`).
+
+    The memory holds what the host writes into it, and the host writes every row the same
+    way.  Scaled to one length, keys compete on direction alone, as under cosine
+    similarity; a raw int8 embedding with a larger norm would win every query that points
+    roughly its way (BMI, 256-d: unseen letters 52 % by raw rows, 60 % by cosine).
+    """
+    from rramlsm.sw.bundle import quantize_prototypes
+
+    return quantize_prototypes(np.asarray(keys, np.float64))
+
+
 def _nearest(queries, keys, *, integer: bool = False) -> np.ndarray:
     """Row of the most similar key per query: cosine, or (``integer``) the macro's integer
-    dot product of int8 embeddings, ties to the lowest row
-    (:func:`~rramlsm.sw.contract.argmax_first`)."""
+    dot product of int8 queries against int8 keys as stored (:func:`enrol_keys`), ties to
+    the lowest row (:func:`~rramlsm.sw.contract.argmax_first`)."""
     if integer:
         from rramlsm.sw.contract import argmax_first
         from rramlsm.sw.kernels import exact_int_matmul
@@ -195,10 +232,11 @@ def prototype_top1(queries, q_labels, keys, k_labels) -> float:
 
 
 def integer_retrieval_top1(queries, q_labels, keys, k_labels) -> float:
-    """:func:`retrieval_top1` in the macro's arithmetic: int8 embeddings ranked by their
-    integer dot product (not normalised), ties to the lowest key row, as the RTL's
-    classifier compares (:func:`~rramlsm.sw.contract.argmax_first`)."""
-    best = _nearest(queries, keys, integer=True)
+    """:func:`retrieval_top1` in the macro's arithmetic: the keys' int8 embeddings enrolled
+    as the compare memory stores rows (:func:`enrol_keys`), the int8 queries scored against
+    them by integer dot product, ties to the lowest key row, as the RTL's classifier
+    compares (:func:`~rramlsm.sw.contract.argmax_first`)."""
+    best = _nearest(queries, enrol_keys(keys), integer=True)
     return 100.0 * float((np.asarray(k_labels)[best] == np.asarray(q_labels)).mean())
 
 
@@ -218,8 +256,9 @@ def evaluate_embeddings(ev, ea, v_labels, a_labels, split: ZeroShotSplit, *,
 
     ``ev`` / ``ea``: embeddings of *every* visual / audio sample (indexed by the
     split).  Keys ``a2v`` (audio query, image retrieved: the paper's figure)
-    and ``v2a``.  ``integer``: int8 embeddings compared as the macro does (integer dot
-    product, ties to the lowest row) instead of by cosine similarity.
+    and ``v2a``.  ``integer``: int8 embeddings compared as the macro does (keys enrolled at
+    unit length, :func:`enrol_keys`; integer dot product, ties to the lowest row) instead
+    of by cosine similarity.
     """
     retrieve, nearest = ((integer_retrieval_top1, integer_prototype_top1) if integer
                          else (retrieval_top1, prototype_top1))
@@ -246,8 +285,9 @@ def generalized_zero_shot(ev, ea, v_labels, a_labels, split: ZeroShotSplit, *,
     every class (``seen`` / ``unseen``: top-1 over the queries of seen / unseen classes,
     ``harmonic_mean`` of the two), and are classified by the nearest of *all* classes'
     image prototypes (``prototype_*``).  ``integer``: int8 embeddings and int8 prototypes
-    (:func:`~rramlsm.sw.bundle.quantize_prototypes`) scored by integer dot product, ties
-    to the lowest row, as the macro computes; otherwise cosine similarity.
+    (:func:`~rramlsm.sw.bundle.quantize_prototypes`), the image keys enrolled
+    (:func:`enrol_keys`), scored by integer dot product, ties to the lowest row, as the
+    macro computes; otherwise cosine similarity.
     """
     from rramlsm.sw.stats import harmonic_mean
 
@@ -262,7 +302,8 @@ def generalized_zero_shot(ev, ea, v_labels, a_labels, split: ZeroShotSplit, *,
         from rramlsm.sw.bundle import quantize_prototypes
 
         protos = quantize_prototypes(protos)
-    preds = {"": lv[_nearest(ea[ia], ev[iv], integer=integer)],
+    keys = enrol_keys(ev[iv]) if integer else ev[iv]
+    preds = {"": lv[_nearest(ea[ia], keys, integer=integer)],
              "prototype_": classes[_nearest(ea[ia], protos, integer=integer)]}
     out = {}
     for prefix, pred in preds.items():
@@ -284,8 +325,11 @@ class TrainedHeads:
     visual: ProjectionHead
     audio: ProjectionHead
     best_epoch: int
+    """The epoch kept (``checkpoint="best"``), or the last one averaged (``"average"``)."""
     history: list[dict]
     """Per epoch: loss, validation score, and the test figures (for the optimistic protocol)."""
+    averaged: tuple[int, int] | None = None
+    """First and last epoch whose weights were averaged (``checkpoint="average"``)."""
 
 
 def _embed(head: ProjectionHead, x: torch.Tensor) -> np.ndarray:
@@ -315,10 +359,11 @@ def _threads_for(inputs: int):
 def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
                 split: ZeroShotSplit, config: ZeroShotConfig, *, seed: int,
                 progress=None) -> TrainedHeads:
-    """Train the two heads with the contrastive loss; keep the best validation checkpoint.
+    """Train the two heads with the contrastive loss; keep the best validation checkpoint,
+    or the average of the weights (``config.checkpoint``).
 
     ``rates_*``: spike-rate features of every sample (indexed by ``split``).
-    Ties in the validation score keep the earlier epoch.
+    Ties in the validation score keep the earlier epoch.  Patience stops either rule.
     """
     with _threads_for(max(rates_v.shape[1], rates_a.shape[1])):
         return _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, seed=seed,
@@ -342,6 +387,9 @@ def _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, *, seed, p
     lab_v = torch.as_tensor(np.asarray(v_labels))
     best, best_state, best_epoch, history, since = -1.0, None, 0, [], 0
     fixed = split.pairs(None)
+    # Weight averaging starts after the first tenth of the epochs, when the heads have left
+    # their random start (the average of the first epochs would drag it back in).
+    average = _WeightAverage(config.epochs // 10 + 1) if config.checkpoint == "average" else None
     for epoch in range(1, config.epochs + 1):
         pv, pa = split.pairs(rng) if config.repair else fixed
         order = rng.permutation(len(pv))
@@ -365,6 +413,8 @@ def _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, *, seed, p
             steps += 1
         hv.eval()
         ha.eval()
+        if average is not None:
+            average.add(epoch, hv, ha)
         ev, ea = _embed(hv, xv), _embed(ha, xa)
         val = _val_score(ev, ea, split, v_labels, a_labels)
         history.append({"epoch": epoch, "loss": total / max(steps, 1), "val_top1": val,
@@ -378,9 +428,38 @@ def _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, *, seed, p
             progress.update(1)
         if config.patience is not None and since >= config.patience:
             break
+    if average is not None and average.count:
+        hv.load_state_dict(average.states[0])
+        ha.load_state_dict(average.states[1])
+        return TrainedHeads(hv, ha, history[-1]["epoch"], history,
+                            (average.first, history[-1]["epoch"]))
     hv.load_state_dict(best_state[0])
     ha.load_state_dict(best_state[1])
     return TrainedHeads(hv, ha, best_epoch, history)
+
+
+class _WeightAverage:
+    """Running mean of both heads' weights over the epochs from ``first`` on, in float64
+    (a float32 running mean over 100 epochs would round differently from the plain mean)."""
+
+    def __init__(self, first: int):
+        self.first, self.count, self._sums = first, 0, None
+
+    def add(self, epoch: int, *heads: ProjectionHead):
+        if epoch < self.first:
+            return
+        states = [h.state_dict() for h in heads]
+        if self._sums is None:
+            self._sums = [{k: torch.zeros_like(v, dtype=torch.float64) for k, v in s.items()}
+                          for s in states]
+        for sums, state in zip(self._sums, states, strict=True):
+            for k, v in state.items():
+                sums[k] += v.double()
+        self.count += 1
+
+    @property
+    def states(self) -> list[dict]:
+        return [{k: (v / self.count).float() for k, v in sums.items()} for sums in self._sums]
 
 
 # -- Closed-form linear alignments --------------------------------------------------------

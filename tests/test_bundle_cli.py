@@ -180,9 +180,10 @@ def test_train_runs_on_files_in_the_real_formats(tmp_path, digits, speech, capsy
     out = tmp_path / "run"
     assert main(["train", "--visual", f"nmnist:{root}", "--audio",
                  f"ntidigits:{tmp_path / 'tidigits.h5'}", "--out", str(out), "--seeds", "0",
-                 "--epochs", "2", "--quiet"]) == 0
+                 "--epochs", "2", "--checkpoint", "average", "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["sources"]["visual"].startswith("nmnist:")
+    assert m["protocol"]["selection"].startswith("weights averaged over epochs 1-2")
     assert m["software"]["zero_shot"]["seen_top1"] > 100 / 7  # above chance even so briefly
     assert load_bundle(out / "bundle").modalities["audio"].lsm.inputs == 64
 

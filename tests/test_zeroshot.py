@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw.bundle import quantize_prototypes
 from rramlsm.sw.features import feature_key, lsm_counts
 from rramlsm.sw.heads import HeadConfig
 from rramlsm.sw.lsm import PRESETS
@@ -11,6 +12,7 @@ from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     ZeroShotSplit,
     class_prototypes,
+    enrol_keys,
     evaluate_embeddings,
     fit_cca,
     fit_ridge,
@@ -135,6 +137,40 @@ def test_selection_uses_validation_not_test():
     assert out.best_epoch == int(np.argmax(vals)) + 1
 
 
+def test_averaged_heads_are_the_mean_of_the_weights_after_the_first_tenth(monkeypatch):
+    """checkpoint="average": the heads kept are the mean of both heads' weights after each
+    epoch from epochs // 10 + 1 on, recorded here independently of the averaging code."""
+
+    import rramlsm.sw.zeroshot as zeroshot
+
+    fv, fa, vl, vt, al, at = _synthetic(seed=4)
+    cfg = ZeroShotConfig(epochs=20, head=HeadConfig(inputs=30, dim=8), checkpoint="average")
+    split = make_split(vl, vt, al, at, cfg, 0)
+    seen_states = []
+    embed = zeroshot._embed
+
+    def recording(head, x):
+        seen_states.append({k: v.detach().double().numpy().copy()
+                            for k, v in head.state_dict().items()})
+        return embed(head, x)
+
+    monkeypatch.setattr(zeroshot, "_embed", recording)
+    out = train_heads(fv, fa, vl, al, split, cfg, seed=5)
+    per_epoch = list(zip(seen_states[0::2], seen_states[1::2], strict=True))   # visual, audio
+    assert len(per_epoch) == 20 and out.averaged == (3, 20) and out.best_epoch == 20
+    for i, head in enumerate((out.visual, out.audio)):
+        for k, v in head.state_dict().items():
+            want = np.mean([e[i][k] for e in per_epoch[2:]], axis=0)
+            assert np.allclose(v.numpy(), want, rtol=1e-6, atol=1e-7), k
+            assert not np.allclose(want, np.mean([e[i][k] for e in per_epoch], axis=0),
+                                   rtol=1e-6, atol=1e-7)    # epochs 1-2 left out matters
+    # The training itself is the same as with checkpoint="best": the same last epoch.
+    best = train_heads(fv, fa, vl, al, split, cfg.replace(checkpoint="best"), seed=5)
+    assert [h["loss"] for h in best.history] == [h["loss"] for h in out.history]
+    with pytest.raises(ConfigError, match="checkpoint must be one of"):
+        ZeroShotConfig(checkpoint="last")
+
+
 def test_closed_form_alignments_beat_chance_on_linked_features():
     fv, fa, vl, vt, al, at = _synthetic(noise=0.3)
     split = make_split(vl, vt, al, at, ZeroShotConfig(), 0)
@@ -178,19 +214,39 @@ def test_feature_cache_is_keyed_by_config_and_survives_damage(digits, tmp_path):
 
 
 def test_hardware_retrieval_ranks_by_integer_dot_product_ties_to_the_lowest_row():
-    """The macro scores int8 embeddings by their plain dot product (no normalisation) and
-    keeps the first of equal scores; cosine similarity would choose otherwise here."""
+    """The macro scores the int8 query against the keys as enrolled (unit length, int8) by
+    their plain integer dot product and keeps the first of equal scores."""
     q = np.array([[1, 0]], np.int8)
-    keys = np.array([[100, 100], [2, 0]], np.int8)       # cosine: row 1; dot product: row 0
-    assert retrieval_top1(q, [1], keys, [0, 1]) == 100.0
-    assert integer_retrieval_top1(q, [1], keys, [0, 1]) == 0.0
-    assert integer_retrieval_top1(q, [0], keys, [0, 1]) == 100.0
+    keys = np.array([[100, 100], [2, 0]], np.int8)       # enrolled: [90, 90], [127, 0]
+    assert np.array_equal(enrol_keys(keys), [[90, 90], [127, 0]])
+    assert integer_retrieval_top1(q, [1], keys, [0, 1]) == 100.0
+    assert integer_retrieval_top1(q, [0], keys, [0, 1]) == 0.0
     tie = np.array([[1, 1]], np.int8)
     assert integer_retrieval_top1(tie, [5], np.array([[1, 0], [0, 1]]), [5, 6]) == 100.0
     assert integer_retrieval_top1(tie, [5], np.array([[0, 1], [1, 0]]), [6, 5]) == 0.0
+    # The query [3, 1] scores 3 * 127 = 381 against key [5, 0] (enrolled [127, 0]) and
+    # 3 * 90 + 90 = 360 against [7, 7] ([90, 90]); [1, 1] scores 127 against 180.
+    assert integer_retrieval_top1(np.array([[3, 1]], np.int8), [0], np.array([[5, 0], [7, 7]]),
+                                  [0, 1]) == 100.0
+    assert integer_retrieval_top1(np.array([[1, 1]], np.int8), [1], np.array([[5, 0], [7, 7]]),
+                                  [0, 1]) == 100.0
     # int8 embeddings cannot overflow in int8 arithmetic: 127 x 127 x 2 needs more.
     big = np.full((1, 2), 127, np.int8)
     assert integer_retrieval_top1(big, [0], np.stack([big[0], -big[0]]), [0, 1]) == 100.0
+
+
+def test_enrolled_keys_are_the_bundles_prototype_rows():
+    """A retrieval key is stored as a class prototype is: one formula for every row of the
+    compare memory; a zero row stays zero."""
+    rng = np.random.default_rng(0)
+    e = rng.integers(-128, 128, (50, 64)).astype(np.int8)
+    e[3] = 0
+    k = enrol_keys(e)
+    assert k.dtype == np.int8
+    assert np.array_equal(k, quantize_prototypes(e.astype(np.float64)))
+    assert not k[3].any()
+    norms = np.linalg.norm(np.delete(k, 3, 0).astype(float), axis=1)
+    assert np.all(np.abs(norms - 127) < 5)       # every row at one length, up to rounding
 
 
 def test_hardware_prototypes_are_int8_and_scored_by_dot_product():
@@ -228,19 +284,18 @@ def test_generalized_zero_shot_lets_seen_and_unseen_classes_compete_by_hand():
 
 
 def test_hardware_gzsl_is_the_macros_integer_arithmetic():
-    """Integer dot product, not cosine, and ties to the lowest row."""
+    """Keys enrolled at unit length, integer dot product, ties to the lowest row."""
     ev = np.array([[100, 100], [2, 0], [0, 3]], np.int8)      # classes 1, 2, 8
     v_labels = np.array([1, 2, 8])
     ea = np.array([[1, 0], [0, 1]], np.int8)                  # classes 2, 8
     a_labels = np.array([2, 8])
     split = _gzsl_split({"seen": [0, 1], "unseen": [2]}, {"seen": [0], "unseen": [1]})
-    # Cosine: query [1, 0] -> row 1 (class 2, right); [0, 1] -> row 2 (class 8, right).
     sw = generalized_zero_shot(ev.astype(float), ea.astype(float), v_labels, a_labels, split)
     assert sw["seen"] == 100.0 and sw["unseen"] == 100.0
-    # Integer dot product: row 0 (class 1) wins both (100 > 2, 100 > 3).
+    # Enrolled [90, 90], [127, 0], [0, 127]: the large row 0 no longer wins by its norm.
     hw = generalized_zero_shot(ev, ea, v_labels, a_labels, split, integer=True)
-    assert hw["seen"] == 0.0 and hw["unseen"] == 0.0 and hw["harmonic_mean"] == 0.0
-    # A tie goes to the lowest row: [1, 1] scores 2 against [2, 0] and [0, 2].
+    assert hw["seen"] == 100.0 and hw["unseen"] == 100.0
+    # The query [1, 1] ties between [2, 0] and [0, 2] (127 each): the lowest row wins.
     ev2 = np.array([[2, 0], [0, 2]], np.int8)
     split2 = _gzsl_split({"seen": [0], "unseen": [1]}, {"seen": [0], "unseen": [1]})
     tie = np.array([[1, 1], [1, 1]], np.int8)
@@ -248,6 +303,14 @@ def test_hardware_gzsl_is_the_macros_integer_arithmetic():
                                 integer=True)
     assert hw2["seen"] == 100.0 and hw2["unseen"] == 0.0
     assert hw2["prototype_seen"] == 100.0 and hw2["prototype_unseen"] == 0.0
+    # Keys of one direction enrol to one row: [7, 7] (class 1) and [3, 3] (class 8) both
+    # store [90, 90] and score 180 against [1, 1] ([5, 0] scores 127); row 0 wins the tie.
+    ev3 = np.array([[7, 7], [5, 0], [3, 3]], np.int8)
+    split3 = _gzsl_split({"seen": [0, 1], "unseen": [2]}, {"seen": [0], "unseen": [1]})
+    q3 = np.array([[1, 1], [1, 1]], np.int8)
+    hw3 = generalized_zero_shot(ev3, q3, np.array([1, 2, 8]), np.array([1, 8]), split3,
+                                integer=True)
+    assert hw3["seen"] == 100.0 and hw3["unseen"] == 0.0
 
 
 def test_aggregate_gives_sd_and_a_t_interval():

@@ -52,7 +52,7 @@ from rramlsm.sw.experiments.split_rotation import (
 from rramlsm.sw.experiments.training_cost import pipeline_training_cost
 from rramlsm.sw.experiments.tune import head_config, load_tuned, run_tune, tuned_inputs
 from rramlsm.sw.stats import fmt_figure
-from rramlsm.sw.zeroshot import ZeroShotConfig
+from rramlsm.sw.zeroshot import CHECKPOINTS, ZeroShotConfig
 
 __all__ = ["register", "run_training", "run_bmi_training", "demo_rtl_check", "print_summary",
            "print_bmi_summary"]
@@ -88,7 +88,8 @@ def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
                             temperature=1.0 if args.temperature is None else args.temperature,
-                            weight_decay=args.weight_decay, patience=args.patience)
+                            weight_decay=args.weight_decay, patience=args.patience,
+                            checkpoint=args.checkpoint or "best")
         overrides = {}
         if getattr(args, "neurons", None) is not None:
             if args.neurons < 1:
@@ -254,6 +255,8 @@ def _bmi_config(args) -> BMIConfig:
     try:
         changes = {"epochs": args.epochs, "weight_decay": args.weight_decay,
                    "patience": args.patience}
+        if args.checkpoint is not None:
+            changes["checkpoint"] = args.checkpoint
         if args.temperature is not None:
             changes["temperature"] = args.temperature
         return BMIConfig(neural=args.neural, seeds=tuple(args.seeds),
@@ -434,6 +437,10 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--patience", type=int, default=None,
                    help="early stopping after this many epochs without validation gain")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default=None,
+                   help="head weights kept: best (the epoch best on validation pairs) or "
+                        "average (the mean over the epochs after the first tenth); default: "
+                        "av best, bmi " + bmi_zeroshot_config().checkpoint)
     p.add_argument("--target-rate", type=float, default=0.05,
                    help="calibrate reservoirs to this firing rate (default 0.05)")
     p.add_argument("--paper-constants", action="store_true",

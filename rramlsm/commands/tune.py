@@ -40,7 +40,7 @@ def add_train_arguments(p) -> None:
     """``--config`` and ``--tune`` (with the tuning options) for ``train`` and ``demo``."""
     p.add_argument("--config", default=None,
                    help="a tuned.toml from `rramlsm tune`: its settings replace the defaults "
-                        "(and --epochs, --temperature, --weight-decay, --patience, "
+                        "(and --epochs, --temperature, --weight-decay, --patience, --checkpoint, "
                         "--target-rate)")
     p.add_argument("--tune", action="store_true",
                    help="tune on the training split first (into OUT/tune, resumable), then "

@@ -55,6 +55,7 @@ from rramlsm.sw.zeroshot import (
     linear_probe,
     make_split,
     retrieval_top1,
+    selection_protocol,
     train_heads,
 )
 
@@ -383,8 +384,9 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     iheads = {m: quantize_head(heads[m], fit_counts[m][calib[m]], steps[m]) for m in data}
     quantize_seconds = time.perf_counter() - t0
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
-    # The hardware figure is the macro's own arithmetic: integer dot products of the int8
-    # embeddings, ties to the lowest row.  Cosine on the same embeddings is kept, named so.
+    # The hardware figure is the macro's own arithmetic: the image keys enrolled as the
+    # compare memory stores rows (unit length, int8), integer dot products with the int8
+    # queries, ties to the lowest row.  Cosine on the same embeddings is kept, named so.
     r_hw = evaluate_embeddings(emb_hw["visual"], emb_hw["audio"], v.labels, a.labels, split,
                                integer=True)
     r_hw_cosine = evaluate_embeddings(emb_hw["visual"].astype(np.float64),
@@ -516,7 +518,7 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
                     for m in seeds[0].readout},
         "chance": chance_levels(config.zeroshot),
         "protocol": {
-            "selection": "validation pairs carved from the seen training data",
+            "selection": selection_protocol(config.zeroshot),
             "test_selected": "software.test_selected: best epoch on the test split "
                              "(the authors' scripts' protocol; optimistic, for comparison only)",
             "pools": "seen: test split; unseen: all samples (never trained on); "
@@ -530,8 +532,8 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
             "gzsl": "generalized zero-shot: audio queries of seen and unseen classes retrieve "
                     "among one image pool of every class (gzsl.seen / gzsl.unseen: top-1 over "
                     "seen / unseen queries, harmonic_mean of the two; prototype_*: nearest of "
-                    "all classes' image prototypes); hardware: int8, integer dot product, "
-                    "ties to the lowest row",
+                    "all classes' image prototypes); hardware: int8, keys enrolled at unit "
+                    "length, integer dot product, ties to the lowest row",
         },
         "sources": {"visual": v.name, "audio": a.name},
     }

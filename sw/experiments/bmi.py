@@ -57,6 +57,7 @@ from rramlsm.sw.zeroshot import (
     evaluate_embeddings,
     linear_probe,
     make_split,
+    selection_protocol,
     train_heads,
 )
 
@@ -231,7 +232,8 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     calib = {"letters": train_l, "neural": train_n}
     iheads = {m: quantize_head(heads[m], counts[m]["golden"][calib[m]], steps[m]) for m in data}
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
-    # The macro's arithmetic (integer dot product) is the hardware figure; cosine beside it.
+    # The macro's arithmetic (keys enrolled at unit length, integer dot product) is the
+    # hardware figure; cosine beside it.
     r_hw = evaluate_embeddings(emb_hw["letters"], emb_hw["neural"], letters.labels,
                                neural.labels, split, integer=True)
     r_hw_cosine = evaluate_embeddings(emb_hw["letters"].astype(np.float64),
@@ -334,7 +336,7 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
         "tiles": seeds[0]["tiles"],
         "chance": {"seen_top1": 100.0 / len(zs.seen), "unseen_top1": 100.0 / len(zs.unseen)},
         "protocol": {
-            "selection": "validation pairs carved from the seen training data",
+            "selection": selection_protocol(zs),
             "test_selected": "software.test_selected: best epoch on the test split "
                              "(optimistic, for comparison only)",
             "direction": "neural query -> letter image retrieved (image_query_* the other way)",

@@ -88,6 +88,7 @@ DEFAULTS = {
     "head.batch": 8,
     "head.lr": 1e-3,
     "head.loss": "clip",
+    "head.checkpoint": "best",
 }
 #: What each setting means (tuned.toml comments, the report).
 MEANING = {
@@ -111,6 +112,8 @@ MEANING = {
     "head.batch": "pairs per batch",
     "head.lr": "learning rate",
     "head.loss": "clip: symmetric CLIP; supcon: every same-class pair a positive",
+    "head.checkpoint": "best: the epoch best on validation pairs; average: the mean of the "
+                       "weights over the epochs after the first tenth",
 }
 OBJECTIVES = ("mean", "zero_shot", "probe_visual", "probe_audio")
 #: Settings kept in a tuned.toml and compared with the data it is used on.
@@ -332,6 +335,7 @@ def search_space(data: TuningData) -> dict:
         "head.batch": Cat([8, 16, 32, 64]),
         "head.lr": Float(1e-4, 1e-2, log=True),
         "head.loss": Cat(["clip", "supcon"]),
+        "head.checkpoint": Cat(["best", "average"]),
     }
     if min(data.visual.sensor) >= 32:
         space["visual.reduce"] = Cat(["pool", "crop"])
@@ -383,7 +387,8 @@ def head_config(p: dict, base=None):
     return (base or ZeroShotConfig()).replace(
         epochs=int(p["head.epochs"]), patience=int(p["head.patience"]) or None,
         weight_decay=float(p["head.weight_decay"]), temperature=float(p["head.temperature"]),
-        batch=int(p["head.batch"]), lr=float(p["head.lr"]), loss=str(p["head.loss"]))
+        batch=int(p["head.batch"]), lr=float(p["head.lr"]), loss=str(p["head.loss"]),
+        checkpoint=str(p["head.checkpoint"]))
 
 
 def _fold_split(data: TuningData, f: int, rng):
