@@ -116,11 +116,13 @@ BOARDS = {
         class_lanes=3),
     "ulx3s-85f": Board(
         "ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", 100.0,
-        ("visual", "audio"), 16, 16, 1_000_000,
+        ("visual", "audio"), 32, 16, 1_000_000,
         "The paper's configuration: both 200-neuron cores with 64-d heads and 9 prototypes "
-        "(about 100 of the LFE5U-85F's 208 DP16KD with 9-bit cells), P = 16 lanes and 16 "
-        "head lanes: 2 x (2 x 16 + 16 + 9) = 114 of the 156 MULT18X18D.",
-        _PLL_25_100, block_rams=208, multipliers=156),
+        "(60 of the LFE5U-85F's 208 DP16KD for the weights with 4-bit cells, about 110 with "
+        "9-bit ones), P = 32 lanes and 16 head lanes. With the LIF decay fixed at build time "
+        "(shifts and adds) the lanes take no multiplier: 2 x (16 + 9) = 50 of the 156 "
+        "MULT18X18D, where a multiplied decay at P = 32 would take 178.",
+        _PLL_25_100, block_rams=208, multipliers=156, fixed_decay=True),
     "icebreaker-up5k": Board(
         "icebreaker-up5k", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", 12.0,
         ("audio",), 1, 1, 1_000_000,

@@ -18,6 +18,7 @@ from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from rramlsm.hw.dsp import MUL_STAGES, PipelinedMultiplier
 from rramlsm.hw.interfaces import TaskSignature
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIFBank, const_mul
@@ -26,8 +27,10 @@ from rramlsm.sw import contract
 __all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES", "SCAN_STAGES"]
 
 #: Pipeline registers between a block RAM read and its accumulator, in the head's MAC and
-#: the classifier's dot product: the operands as read, then the product.
-MAC_STAGES = 2
+#: the classifier's dot product: the operands as read (in the fabric), then the
+#: multiplier's own operand and product registers (inside the DSP block on an ECP5,
+#: :class:`~rramlsm.hw.dsp.PipelinedMultiplier`).
+MAC_STAGES = 1 + MUL_STAGES
 #: Extra pipeline registers of the head's lookup phase (acc lane, rounded sum, shifted
 #: sum, requantised index).
 LUT_STAGES = 4
@@ -37,6 +40,16 @@ SCAN_STAGES = 1
 
 ACC = signed(contract.ACC_BITS)
 _ACT = signed(contract.ACT_BITS)
+
+
+def _delayed(m: Module, valid: Signal, first: Signal, stages: int, name: str):
+    """``valid`` and ``first`` delayed by ``stages`` registers: the flags that travel beside
+    a multiplier's operands until its product comes out."""
+    for k in range(stages):
+        v, f = Signal(name=f"{name}_valid{k}"), Signal(name=f"{name}_first{k}")
+        m.d.sync += [v.eq(valid), f.eq(first)]
+        valid, first = v, f
+    return valid, first
 
 
 def _wait_state(m: Module, name: str, counter: Signal, cycles: int, then: str, on_exit=()):
@@ -139,22 +152,25 @@ class Head(wiring.Component):
                      b_rd.addr.eq(blk)]
 
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.ctrl.done.eq(0)]
-        # Stage 2 registers the operands as read (block RAM outputs are slow), stage 3 the
-        # products; stage 4 accumulates.  HEAD_MAC_LATENCY counts these extra stages.
-        s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
+        # Stage 2 registers the operands as read (block RAM outputs are slow); the
+        # multipliers register them again and their products (MUL_STAGES, inside the DSP
+        # blocks on an ECP5); then the accumulators add.  MAC_STAGES counts these stages.
+        s2_valid, s2_first = Signal(), Signal()
         s2_count = Signal(unsigned(contract.COUNTER_BITS))
         s2_w = Signal(wl)
-        s3_prod = Signal(data.ArrayLayout(
-            signed(contract.COUNTER_BITS + 1 + contract.HEAD_WEIGHT_BITS), L))
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first),
-                     s2_count.eq(self.counts.data[s1_lane]), s2_w.eq(w_rd.data),
-                     s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
+                     s2_count.eq(self.counts.data[s1_lane]), s2_w.eq(w_rd.data)]
+        prod_valid, prod_first = _delayed(m, s2_valid, s2_first, MUL_STAGES, "mac")
+        products = []
         for k in range(L):
-            m.d.sync += s3_prod[k].eq(s2_count * s2_w[k])
-        with m.If(s3_valid):
+            mul = PipelinedMultiplier(contract.COUNTER_BITS + 1, contract.HEAD_WEIGHT_BITS)
+            m.submodules[f"mul{k}"] = mul
+            m.d.comb += [mul.a.eq(s2_count), mul.b.eq(s2_w[k])]
+            products.append(mul.p)
+        with m.If(prod_valid):
             for k in range(L):
-                base = Mux(s3_first, bl(b_rd.data)[k], acc[k])
-                m.d.sync += acc[k].eq(base + s3_prod[k])
+                base = Mux(prod_first, bl(b_rd.data)[k], acc[k])
+                m.d.sync += acc[k].eq(base + products[k])
 
         # LUT phase, one output lane per cycle: s2 holds acc[o], s2b acc[o] + 2**(shift-1),
         # s2c that shifted; s3 holds z = requantize(acc[o]), which addresses the table; s4
@@ -268,24 +284,27 @@ class Classifier(wiring.Component):
         s1_valid, s1_first = Signal(), Signal()
         m.d.comb += [self.emb.addr.eq(d), rd.addr.eq(d)]
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0), self.ctrl.done.eq(0)]
-        # As in the head: operands registered, products registered, then accumulated.
-        s2_valid, s2_first, s3_valid, s3_first = Signal(), Signal(), Signal(), Signal()
+        # As in the head: operands registered, multiplied (MUL_STAGES), then accumulated.
+        s2_valid, s2_first = Signal(), Signal()
         s2_e = Signal(_ACT)
         s2_p = Signal(data.ArrayLayout(_ACT, lanes))
-        s3_prod = Signal(data.ArrayLayout(signed(2 * contract.ACT_BITS), lanes))
         prototypes = rd.data
-        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb.data),
-                     s3_valid.eq(s2_valid), s3_first.eq(s2_first)]
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb.data)]
+        prod_valid, prod_first = _delayed(m, s2_valid, s2_first, MUL_STAGES, "dot")
+        products = []
         for lane in range(lanes):
             # Lane `lane` scores class g * lanes + lane (zero past the last class).
             rows = [prototypes.word_select(k, contract.ACT_BITS)
                     if (k := grp * lanes + lane) < p.classes
                     else Const(0, contract.ACT_BITS) for grp in range(groups)]
             m.d.sync += s2_p[lane].eq(Array(rows)[g] if groups > 1 else rows[0])
-            m.d.sync += s3_prod[lane].eq(s2_e * s2_p[lane])
-        with m.If(s3_valid):
+            mul = PipelinedMultiplier(contract.ACT_BITS, contract.ACT_BITS)
+            m.submodules[f"mul{lane}"] = mul
+            m.d.comb += [mul.a.eq(s2_e), mul.b.eq(s2_p[lane])]
+            products.append(mul.p)
+        with m.If(prod_valid):
             for lane in range(lanes):
-                m.d.sync += scores[lane].eq(Mux(s3_first, 0, scores[lane]) + s3_prod[lane])
+                m.d.sync += scores[lane].eq(Mux(prod_first, 0, scores[lane]) + products[lane])
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.ctrl.start):
