@@ -11,6 +11,13 @@ path of its own.  Everywhere else (simulation, Verilog for cocotb, iCE40,
 whose Yosys flow packs registers into SB_MAC16 itself) it is the same two
 registers in Amaranth, so the simulated RTL and the cycle model keep the
 latency the ECP5 build has: :data:`MUL_STAGES` cycles from operands to product.
+
+What is not simulated: the primitive itself.  Yosys ships no simulation model of
+a MULT18X18D with its registers, so the ECP5 netlist's equivalence with the
+simulated registers rests on the primitive's documented register semantics
+(operands and product clocked on CLK0 with CE0 high, synchronous reset RST0);
+the tests check the parameters and ports of the instance, and a small ECP5 build
+through Yosys, nextpnr and ecppack.
 """
 
 from __future__ import annotations
