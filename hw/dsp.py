@@ -53,7 +53,6 @@ class PipelinedMultiplier(wiring.Component):
             self._MustUse__silence = True    # refused, not forgotten: no unused warning
             raise ValueError(f"PipelinedMultiplier operands must be 1..{ECP5_MULT_BITS} bits, "
                              f"not {a_bits} and {b_bits}")
-        self.a_bits, self.b_bits = a_bits, b_bits
         super().__init__({"a": In(signed(a_bits)), "b": In(signed(b_bits)),
                           "p": Out(signed(a_bits + b_bits))})
 

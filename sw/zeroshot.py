@@ -45,7 +45,7 @@ CHECKPOINTS = ("best", "average")
 def selection_protocol(config: ZeroShotConfig) -> str:
     """How the heads' weights were chosen, for ``metrics.json`` (``protocol.selection``)."""
     if config.checkpoint == "average":
-        return (f"weights averaged over epochs {config.epochs // 10 + 1}-{config.epochs} "
+        return (f"weights averaged over epochs {config.average_from}-{config.epochs} "
                 f"(no choice among epochs; validation pairs carved from the seen training "
                 f"data only for the training curve)")
     return "the epoch best on validation pairs carved from the seen training data"
@@ -105,6 +105,13 @@ class ZeroShotConfig:
 
     def replace(self, **changes) -> ZeroShotConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def average_from(self) -> int:
+        """First epoch whose weights ``checkpoint="average"`` averages: after the first tenth
+        of the epochs, when the heads have left their random start (averaging the first
+        epochs would drag it back in)."""
+        return self.epochs // 10 + 1
 
 
 @dataclass
@@ -387,9 +394,7 @@ def _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, *, seed, p
     lab_v = torch.as_tensor(np.asarray(v_labels))
     best, best_state, best_epoch, history, since = -1.0, None, 0, [], 0
     fixed = split.pairs(None)
-    # Weight averaging starts after the first tenth of the epochs, when the heads have left
-    # their random start (the average of the first epochs would drag it back in).
-    average = _WeightAverage(config.epochs // 10 + 1) if config.checkpoint == "average" else None
+    average = _WeightAverage(config.average_from) if config.checkpoint == "average" else None
     for epoch in range(1, config.epochs + 1):
         pv, pa = split.pairs(rng) if config.repair else fixed
         order = rng.permutation(len(pv))
@@ -429,8 +434,9 @@ def _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, *, seed, p
         if config.patience is not None and since >= config.patience:
             break
     if average is not None and average.count:
-        hv.load_state_dict(average.states[0])
-        ha.load_state_dict(average.states[1])
+        state_v, state_a = average.states()
+        hv.load_state_dict(state_v)
+        ha.load_state_dict(state_a)
         return TrainedHeads(hv, ha, history[-1]["epoch"], history,
                             (average.first, history[-1]["epoch"]))
     hv.load_state_dict(best_state[0])
@@ -457,7 +463,6 @@ class _WeightAverage:
                 sums[k] += v.double()
         self.count += 1
 
-    @property
     def states(self) -> list[dict]:
         return [{k: (v / self.count).float() for k, v in sums.items()} for sums in self._sums]
 
