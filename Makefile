@@ -52,8 +52,9 @@ data: $(STAMP)
 # demo bundle, with and without random input gaps / output back-pressure, plus aborts;
 # then the same for a demo-size bundle read out in windows (visual W = 5, audio W = 3:
 # the counter bank and the head over W x N counts), made once by a one-seed demo (whose
-# own RTL check runs on it too); and for the 4-bit-cell bundle of 8 device levels that
-# make fpga builds (narrow crossbar words).
+# own RTL check runs on it too); the same windows read out as exponential traces (the
+# trace registers and their samples at the windows' ends); and for the 4-bit-cell bundle
+# of 8 device levels that make fpga builds (narrow crossbar words).
 COSIM_SAMPLES ?= 1000
 cosim: $(STAMP)
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
@@ -63,6 +64,11 @@ cosim: $(STAMP)
 		--windows visual=5,audio=3 --unseen-splits none --out runs/demo-windows --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-windows/bundle --samples $(COSIM_SAMPLES) \
 		--stalls --out runs/cosim-windows
+	test -f runs/demo-trace/bundle/manifest.json || $(VENV)/bin/rramlsm demo --seeds 0 \
+		--windows visual=5,audio=3 --readout trace --unseen-splits none \
+		--out runs/demo-trace --quiet
+	$(VENV)/bin/rramlsm cosim --bundle runs/demo-trace/bundle --samples $(COSIM_SAMPLES) \
+		--stalls --out runs/cosim-trace
 	test -f runs/demo-l8/bundle/manifest.json || $(VENV)/bin/rramlsm demo --levels 8 \
 		--unseen-splits none --out runs/demo-l8 --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle --samples $(COSIM_SAMPLES) \

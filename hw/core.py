@@ -299,6 +299,11 @@ class StepEngine(wiring.Component):
             win = Signal(range(p.windows))
             wacc = Signal(range((1 << contract.STEP_BITS) + p.windows))
             m.d.comb += [lif.upd_window.eq(win), lif.upd_fresh.eq(wacc == 0)]
+        if p.trace_shift is not None:
+            # A window's last step, where the trace readout writes its samples: the next
+            # step would open the next window (or end the sample).
+            m.d.comb += lif.upd_last.eq(wacc + p.windows >= self.steps if windowed
+                                        else t + 1 >= self.steps)
 
         # ACCUM issue register -> list read -> crossbar.
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,

@@ -403,7 +403,7 @@ def _core_of(path: str) -> str | None:
 
 
 _MEMORY_LABELS = {"mem": "crossbar", "wmem": "head weights", "list0": "row list",
-                  "list1": "row list", "vmem": "membranes", "cmem": "counters",
+                  "list1": "row list", "vmem": "membranes", "cmem": "counters", "tmem": "traces",
                   "bmem": "head biases", "lut": "GELU table", "emem": "embedding",
                   "pmem": "prototypes", "lmem": "labels", "storage": "link FIFO"}
 

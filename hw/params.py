@@ -57,6 +57,11 @@ class CoreParams:
     """Words per bank of the crossbar memory (a power of two), or 0 for the depth one
     ECP5 block RAM (DP16KD) has at the word's width (:attr:`bank_words`).  A deep array is
     several banks whose outputs pass a two-level mux, the first level registered."""
+    trace_shift: int | None = None
+    """None: each readout window counts spikes.  A shift k: the exponential-trace readout
+    (:func:`~rramlsm.sw.contract.trace_readout`) with k built in; the LIF bank keeps a
+    :data:`~rramlsm.sw.contract.TRACE_BITS`-bit trace per neuron beside the membranes and
+    writes its sample into the window's counter word at the window's last step."""
     fixed_decay_q: int | None = None
     """The LIF decay ``decay_q`` fixed at build time (``0 <= decay_q < 2**10``), or None for
     a ``DECAY_Q`` register.  Fixed, the decay product is a constant multiplication (shifts
@@ -83,6 +88,9 @@ class CoreParams:
         if self.crossbar_bank_words & (self.crossbar_bank_words - 1):
             raise ValueError(f"CoreParams crossbar_bank_words must be a power of two (or 0), "
                              f"not {self.crossbar_bank_words}")
+        if self.trace_shift is not None:
+            check_int("CoreParams", "trace_shift", self.trace_shift, lo=1,
+                      hi=contract.MAX_TRACE_SHIFT)
         if self.fixed_decay_q is not None:
             check_int("CoreParams", "fixed_decay_q", self.fixed_decay_q, lo=0,
                       hi=(1 << contract.DECAY_FRAC_BITS) - 1)
@@ -91,6 +99,22 @@ class CoreParams:
         if self.rows > contract.TILE_ROWS:
             raise ValueError(f"CoreParams supports at most {contract.TILE_ROWS} rows (one "
                              f"crossbar tile), not {self.rows}")
+
+    @property
+    def readout(self) -> str:
+        """``"trace"`` with a :attr:`trace_shift`, else ``"count"``."""
+        return "count" if self.trace_shift is None else "trace"
+
+    def check_readout(self, readout: str, trace_shift: int) -> None:
+        """Refuse a bundle's readout this core was not built for (the kind and the trace's
+        shift are wired in): :class:`~rramlsm.errors.BundleError` naming both."""
+        from rramlsm.errors import BundleError
+
+        want = "count" if readout == "count" else f"trace (shift {int(trace_shift)})"
+        have = "count" if self.trace_shift is None else f"trace (shift {self.trace_shift})"
+        if want != have:
+            raise BundleError(f"the core was built for the {have} readout; it cannot run a "
+                              f"macro with the {want} readout: rebuild it for this bundle")
 
     def check_decay(self, decay_q: int) -> None:
         """Refuse a decay this core cannot run: with :attr:`fixed_decay_q`, any other value
@@ -175,6 +199,8 @@ class CoreParams:
                        mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
                        bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes,
                        contract.weight_code_bits(mb.lsm.levels), windows,
+                       trace_shift=(int(mb.lsm.trace_shift)
+                                    if getattr(mb.lsm, "readout", "count") == "trace" else None),
                        fixed_decay_q=int(mb.lsm.decay_q) if fixed_decay else None)
         except ValueError as e:
             raise BundleError(f"the RTL cannot hold this bundle's macro "

@@ -111,6 +111,14 @@ class LIFBank(wiring.Component):
     its stored value, so the bank needs no clearing (``clear`` clears window 0 only) and
     a sample takes the same cycles for every W.
 
+    With ``params.trace_shift`` k (the trace readout) each neuron also keeps a trace
+    ``x`` (:data:`~rramlsm.sw.contract.TRACE_BITS` bits, a word of P beside its membranes'):
+    every update writes ``x - (x >> k) + (s << TRACE_FRAC_BITS)`` back, and at a window's
+    last step (``upd_last``) the sample ``x >> (TRACE_FRAC_BITS + k - 7)`` goes into the
+    window's counter word instead of a count (:func:`~rramlsm.sw.contract.trace_readout`).
+    ``clear`` zeroes the traces with the membranes; the counter words need no clearing, as
+    every window's is written once, at its end.
+
     With ``params.fixed_decay_q`` the decay is that constant (the ``decay_q`` input is
     not used) and its product takes shifts and adds instead of a multiplier per lane,
     with the same latency.
@@ -132,6 +140,7 @@ class LIFBank(wiring.Component):
             "counts": Out(self.counts_signature(p)),
             **({"upd_window": In(range(p.windows)), "upd_fresh": In(1)}
                if p.windows > 1 else {}),
+            **({"upd_last": In(1)} if p.trace_shift is not None else {}),
         })
 
     @staticmethod
@@ -158,6 +167,12 @@ class LIFBank(wiring.Component):
         m.submodules.vmem = vmem = Memory(shape=vlayout, depth=p.groups, init=[])
         m.submodules.cmem = cmem = Memory(shape=clayout, depth=p.count_words, init=[])
         v_wr, v_rd = vmem.write_port(), vmem.read_port()
+        trace = p.trace_shift is not None
+        if trace:
+            tlayout = data.ArrayLayout(unsigned(contract.TRACE_BITS), p.lanes)
+            m.submodules.tmem = tmem = Memory(shape=tlayout, depth=p.groups, init=[])
+            t_wr, t_rd = tmem.write_port(), tmem.read_port()
+            m.d.comb += t_rd.addr.eq(self.upd_group)
         c_wr, c_rd = cmem.write_port(), cmem.read_port()
         c_out = cmem.read_port()                  # by hand (see Crossbar)
         m.d.comb += [c_out.addr.eq(self.counts.addr), self.counts.data.eq(c_out.data)]
@@ -192,6 +207,12 @@ class LIFBank(wiring.Component):
             m.d.sync += [wins[0].eq(self.upd_window), fresh[0].eq(self.upd_fresh)]
             for k in range(1, 4):
                 m.d.sync += [wins[k].eq(wins[k - 1]), fresh[k].eq(fresh[k - 1])]
+        if trace:
+            # The window's-last-step flag travels with the group like the window.
+            lasts = [Signal(name=f"s{k}_last") for k in range(1, 5)]
+            m.d.sync += lasts[0].eq(self.upd_last)
+            for k in range(1, 4):
+                m.d.sync += lasts[k].eq(lasts[k - 1])
         old_v, old_c = vlayout(v_rd.data), clayout(c_rd.data)
         frac = contract.DECAY_FRAC_BITS
         s2_valid, s3_valid = Signal(), Signal()
@@ -232,6 +253,19 @@ class LIFBank(wiring.Component):
         s4_valid, s4_group = Signal(), Signal(range(p.groups))
         s4_c, s4_inc = Signal(clayout), Signal(clayout)
         m.d.sync += [s4_valid.eq(s3_valid), s4_group.eq(s3_group), s4_c.eq(s3_c)]
+        if trace:
+            # The trace as read (stage 1) down to stage 3; stage 4 holds its two possible
+            # next values, decayed and decayed plus a spike, so the spike only picks one.
+            shift = p.trace_shift
+            s2_x, s3_x = Signal(tlayout), Signal(tlayout)
+            s4_xd, s4_xs = Signal(tlayout), Signal(tlayout)
+            m.d.sync += [s2_x.eq(t_rd.data), s3_x.eq(s2_x)]
+            for k in range(p.lanes):
+                decayed = s3_x[k] - (s3_x[k] >> shift)
+                m.d.sync += [s4_xd[k].eq(decayed),
+                             s4_xs[k].eq(decayed + (1 << contract.TRACE_FRAC_BITS))]
+            new_x = Signal(tlayout)
+            sample_shift = contract.TRACE_FRAC_BITS + shift - (contract.COUNTER_BITS - 1)
         cmax = (1 << contract.COUNTER_BITS) - 1
         for k in range(p.lanes):
             # The counter after a spike, ready a stage early: the spike (the end of the
@@ -253,6 +287,10 @@ class LIFBank(wiring.Component):
             m.d.comb += new_v[k].s.eq(Mux(over, hi >= self.threshold_q,
                                           Mux(under, lo >= self.threshold_q,
                                               pre >= self.threshold_q)))
+            if trace:
+                m.d.comb += [new_x[k].eq(Mux(new_v[k].s, s4_xs[k], s4_xd[k])),
+                             new_c[k].eq(new_x[k] >> sample_shift)]
+                continue
             counted = Mux(new_v[k].s, s4_inc[k], s4_c[k])
             if windowed:
                 # A window's first step starts its counter (no clearing of the bank).
@@ -266,12 +304,23 @@ class LIFBank(wiring.Component):
         wb_v_addr, wb_c_addr, wb_en = Signal.like(v_wr.addr), Signal.like(c_wr.addr), Signal()
         m.d.sync += [wb_v.eq(new_v), wb_c.eq(new_c), wb_v_addr.eq(s4_group),
                      wb_c_addr.eq(c_addr), wb_en.eq(s4_valid)]
+        # A trace's sample is written once per window, at its last step; the trace itself
+        # at every update.
+        wb_c_en = wb_en
+        if trace:
+            wb_x, wb_last = Signal(tlayout), Signal()
+            m.d.sync += [wb_x.eq(new_x), wb_last.eq(s4_valid & lasts[3])]
+            wb_c_en = wb_last
         with m.If(clearing):
             m.d.comb += [v_wr.addr.eq(clr_addr), v_wr.data.eq(0), v_wr.en.eq(1),
                          c_wr.addr.eq(clr_addr), c_wr.data.eq(0), c_wr.en.eq(1)]
+            if trace:
+                m.d.comb += [t_wr.addr.eq(clr_addr), t_wr.data.eq(0), t_wr.en.eq(1)]
         with m.Else():
             m.d.comb += [v_wr.addr.eq(wb_v_addr), v_wr.data.eq(wb_v), v_wr.en.eq(wb_en),
-                         c_wr.addr.eq(wb_c_addr), c_wr.data.eq(wb_c), c_wr.en.eq(wb_en)]
+                         c_wr.addr.eq(wb_c_addr), c_wr.data.eq(wb_c), c_wr.en.eq(wb_c_en)]
+            if trace:
+                m.d.comb += [t_wr.addr.eq(wb_v_addr), t_wr.data.eq(wb_x), t_wr.en.eq(wb_en)]
         # Lanes past the last neuron (padding of the last group) never report a spike.
         tail = p.neurons - (p.groups - 1) * p.lanes
         mask = Signal(p.lanes)

@@ -70,6 +70,7 @@ def core_image(mb, params: CoreParams | None = None, *, fixed_decay: bool = Fals
                          f"does not match the core ({p.inputs}+{p.neurons}, {p.adc_bits})")
     if lsm.noise_amplitude and not p.noise:
         raise ValueError("the bundle uses read noise but the core has no noise generator")
+    p.check_readout(lsm.readout, lsm.trace_shift)
     memories = {
         ProgTarget.CROSSBAR: crossbar_words(lsm.weight_codes, p),
         ProgTarget.HEAD_WEIGHT: head_weight_words(layer.weight, p),

@@ -8,7 +8,8 @@ A bundle is a folder::
     visual/crossbar_pos.npy  G+ codes of the stacked input + recurrent array (uint8)
     visual/crossbar_neg.npy  G- codes (uint8)
     visual/head0_weight.npy  int8 [in, out] per head layer (the first layer reads
-                             windows x neurons counts, window-major), with head0_bias.npy
+                             windows x neurons counts or trace samples, window-major),
+                             with head0_bias.npy
                              (int32) and head0_lut.npy (GELU table, int8[256])
     visual/prototypes.npy    int8 [classes, dim]: the class prototypes this
                              modality's embeddings are compared against
@@ -53,13 +54,20 @@ SCHEMA = "rramlsm-bundle"
 #: Version 3 added the devices' conductance levels (``lsm.levels``), which set the width of
 #: the hardware's weight codes; older bundles load with 256 levels (9-bit cells), what they
 #: were built for.
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+#: Version 4 added the readout kind (``lsm.readout``: ``"count"`` or ``"trace"``, with
+#: ``lsm.trace_shift``); older bundles load as counts, what they computed.
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 _LSM_FIELDS_V1 = ("inputs", "neurons", "steps", "decay_q", "threshold_q", "adc_bits",
                   "adc_shift", "noise_amplitude", "noise_seed")
 _LSM_FIELDS_V2 = _LSM_FIELDS_V1 + ("windows",)
-_LSM_FIELDS = _LSM_FIELDS_V2 + ("levels",)
-_LSM_FIELDS_BY_VERSION = {1: _LSM_FIELDS_V1, 2: _LSM_FIELDS_V2, 3: _LSM_FIELDS}
+_LSM_FIELDS_V3 = _LSM_FIELDS_V2 + ("levels",)
+_LSM_FIELDS = _LSM_FIELDS_V3 + ("trace_shift",)
+_LSM_FIELDS_BY_VERSION = {1: _LSM_FIELDS_V1, 2: _LSM_FIELDS_V2, 3: _LSM_FIELDS_V3,
+                          4: _LSM_FIELDS}
+#: Text fields of the manifest's ``lsm`` (the integer ones above), by the version that added
+#: them.
+_LSM_TEXT_FIELDS_BY_VERSION = {1: (), 2: (), 3: (), 4: ("readout",)}
 
 
 def quantize_prototypes(prototypes: np.ndarray) -> np.ndarray:
@@ -127,7 +135,8 @@ def check_fits_rtl(mb: ModalityBundle) -> None:
     _check_range("noise_amplitude", lsm.noise_amplitude, 0, (1 << contract.NOISE_AMP_BITS) - 1,
                  f"the RTL's {contract.NOISE_AMP_BITS}-bit noise_amp register")
     acc_lo, acc_hi = -(1 << (contract.ACC_BITS - 1)), (1 << (contract.ACC_BITS - 1)) - 1
-    x_lo, x_hi = 0, lsm.window_steps            # the first layer reads spike counts 0..L
+    # The first layer reads spike counts 0..L, or trace samples 0..TRACE_SCALE.
+    x_lo, x_hi = 0, lsm.feature_scale
     for i, layer in enumerate(mb.head.layers):
         _check_range(f"head layer {i} shift", layer.shift, 0, contract.ACC_BITS - 1,
                      f"the RTL's requantisation shift of the {contract.ACC_BITS}-bit "
@@ -195,7 +204,8 @@ def write_bundle(path: str | Path, bundle: Bundle, *, overwrite: bool = True) ->
         for name, mb in bundle.modalities.items():
             (tmp / name).mkdir()
             manifest["modalities"][name] = {
-                "lsm": {k: int(getattr(mb.lsm, k)) for k in _LSM_FIELDS},
+                "lsm": {**{k: int(getattr(mb.lsm, k)) for k in _LSM_FIELDS},
+                        "readout": mb.lsm.readout},
                 "head": {"layers": [{"inputs": int(layer.weight.shape[0]),
                                      "outputs": int(layer.weight.shape[1]),
                                      "shift": int(layer.shift),
@@ -290,6 +300,7 @@ def _read_bundle(path: Path) -> Bundle:
     for name, m in manifest.get("modalities", {}).items():
         try:
             p = {k: int(m["lsm"][k]) for k in _LSM_FIELDS_BY_VERSION[version]}
+            p.update({k: str(m["lsm"][k]) for k in _LSM_TEXT_FIELDS_BY_VERSION[version]})
             layers_meta = m["head"]["layers"]
             classes = np.asarray(m["classes"], np.int64)
         except (KeyError, TypeError, ValueError) as e:

@@ -24,6 +24,15 @@ __all__ = [
     "column_sum_bits",
     "MAX_WINDOWS",
     "window_steps",
+    "READOUTS",
+    "TRACE_FRAC_BITS",
+    "MAX_TRACE_SHIFT",
+    "TRACE_BITS",
+    "TRACE_SCALE",
+    "check_readout",
+    "trace_step",
+    "trace_sample",
+    "trace_readout",
     "NOISE_SEED_BITS",
     "NOISE_AMP_BITS",
     "quantize_decay",
@@ -99,10 +108,69 @@ def window_steps(steps: int, windows: int) -> int:
     return int(steps // windows)
 
 
+#: What a readout window holds per neuron: ``"count"``, its spikes in the window; ``"trace"``,
+#: its exponential spike trace sampled at the window's last step (:func:`trace_readout`).
+READOUTS = ("count", "trace")
+#: The exponential trace: each neuron keeps an unsigned ``TRACE_BITS``-bit register ``x``
+#: that every step decays by ``x >> k`` and gains ``1 << TRACE_FRAC_BITS`` on a spike
+#: (:func:`trace_step`): a spike train filtered by ``(1 - 2**-k)**t``, time constant about
+#: ``2**k`` steps.  ``x`` never exceeds ``2**(TRACE_FRAC_BITS + k)`` (the fixed point of an
+#: always-firing neuron), so it never saturates; the fraction bits keep the floor of
+#: ``x >> k`` from freezing a decaying trace (what is left is below ``2**-TRACE_FRAC_BITS``
+#: of a spike).
+TRACE_FRAC_BITS = 8
+#: Largest trace shift k (time constant 128 steps); the smallest is 1.
+MAX_TRACE_SHIFT = 7
+TRACE_BITS = TRACE_FRAC_BITS + MAX_TRACE_SHIFT + 1
+#: A trace sample is ``x >> (TRACE_FRAC_BITS + k - 7)``: 0..128 whatever k (:func:`trace_sample`),
+#: so it fits the 8-bit counter word it replaces and the heads read it as they read counts,
+#: scaled by 1 / TRACE_SCALE instead of 1 / L.
+TRACE_SCALE = 1 << (COUNTER_BITS - 1)
+
+
+def check_readout(readout: str, trace_shift: int) -> None:
+    """A ``ValueError`` naming the limit when ``readout`` or ``trace_shift`` is not one the
+    macro implements."""
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {', '.join(READOUTS)}, not {readout!r}")
+    if (isinstance(trace_shift, bool) or not isinstance(trace_shift, (int, np.integer))
+            or not 1 <= trace_shift <= MAX_TRACE_SHIFT):
+        raise ValueError(f"trace shift must be an integer in [1, {MAX_TRACE_SHIFT}] (the "
+                         f"{TRACE_BITS}-bit trace register), not {trace_shift!r}")
+
+
+def trace_step(x, spikes, shift: int):
+    """One step of the trace registers ``x`` (integer arrays): ``x - (x >> k) + (s << F)``."""
+    return x - (x >> shift) + (spikes.astype(x.dtype) << TRACE_FRAC_BITS)
+
+
+def trace_sample(x, shift: int):
+    """The 0..128 readout value of trace registers ``x`` (what the counter word stores)."""
+    return x >> (TRACE_FRAC_BITS + shift - (COUNTER_BITS - 1))
+
+
+def trace_readout(trains: np.ndarray, windows: int, shift: int) -> np.ndarray:
+    """Trace samples ``[N, windows * neurons]`` (int32, window-major) of spike trains
+    ``[N, T, neurons]``: every trace starts at 0, and window ``w``'s value is the trace after
+    the window's last step, ``(w + 1) * L - 1``.  The golden model's definition; the RTL keeps
+    the registers beside the membranes and writes the sample at each window's end."""
+    trains = np.asarray(trains)
+    n, steps, neurons = trains.shape
+    length = window_steps(steps, windows)
+    x = np.zeros((n, neurons), np.int32)
+    out = np.empty((n, windows, neurons), np.int32)
+    for t in range(steps):
+        x = trace_step(x, trains[:, t], shift)
+        if (t + 1) % length == 0:
+            out[:, t // length] = trace_sample(x, shift)
+    return out.reshape(n, windows * neurons)
+
+
 class WindowedReadout:
-    """The readout shape of a reservoir with ``steps``, ``windows`` and ``neurons``: one
-    definition for the float model's configuration (:class:`rramlsm.sw.lsm.LSMConfig`) and
-    the integer one (:class:`rramlsm.sw.golden.IntegerLSM`)."""
+    """The readout shape of a reservoir with ``steps``, ``windows``, ``neurons`` and
+    ``readout`` (with ``trace_shift``): one definition for the float model's configuration
+    (:class:`rramlsm.sw.lsm.LSMConfig`) and the integer one
+    (:class:`rramlsm.sw.golden.IntegerLSM`)."""
 
     @property
     def window_steps(self) -> int:
@@ -111,8 +179,14 @@ class WindowedReadout:
 
     @property
     def features(self) -> int:
-        """Readout features per sample: one count per window and neuron (window-major)."""
+        """Readout features per sample: one value per window and neuron (window-major)."""
         return self.windows * self.neurons
+
+    @property
+    def feature_scale(self) -> int:
+        """What divides a readout value into the heads' input: ``L`` (a count becomes a rate)
+        or :data:`TRACE_SCALE`."""
+        return TRACE_SCALE if self.readout == "trace" else self.window_steps
 
 
 def tiles(rows: int) -> int:

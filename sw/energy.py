@@ -121,6 +121,8 @@ class EventCounts:
     spikes: float
     windows: int = 1
     """Readout windows: the head reads ``windows * neurons`` counts."""
+    readout: str = "count"
+    """``"trace"``: every LIF update also updates the neuron's 16-bit trace."""
 
     @property
     def features(self) -> int:
@@ -137,6 +139,11 @@ class EventCounts:
     @property
     def lif_updates(self) -> int:
         return self.steps * self.neurons
+
+    @property
+    def trace_updates(self) -> int:
+        """Trace register updates (``x - (x >> k) + s``: a subtract and an add)."""
+        return self.lif_updates if self.readout == "trace" else 0
 
     @property
     def head_macs(self) -> int:
@@ -161,12 +168,22 @@ def count_events(lsm, head_dim: int, classes: int, frames: np.ndarray,
     rows = frames.sum(2).astype(np.int64) + rec                      # [N, T]
     return EventCounts(lsm.inputs, lsm.neurons, lsm.steps, lsm.adc_bits, head_dim, classes,
                        float(rows.sum(1).mean()), float((rows > 0).sum(1).mean()),
-                       float(trains.sum((1, 2)).mean()), getattr(lsm, "windows", 1))
+                       float(trains.sum((1, 2)).mean()), getattr(lsm, "windows", 1),
+                       getattr(lsm, "readout", "count"))
+
+
+def _trace_energy(c: EventCounts, e: OpEnergies) -> dict[str, float]:
+    """The trace readout's cost: two 32-bit adds per update (an upper bound for the 16-bit
+    subtract and add), its 2-byte register read and written."""
+    if not c.trace_updates:
+        return {}
+    return {"trace": c.trace_updates * 2 * e.add32_pj,
+            "trace_sram": c.trace_updates * 4 * e.sram_pj_per_byte}
 
 
 def macro_energy(c: EventCounts, e: OpEnergies = OpEnergies()) -> dict[str, float]:
     """Energy per sample (pJ) of the in-memory macro, by operation."""
-    return {
+    return {**_trace_energy(c, e),
         "cell_reads": c.cell_reads * e.cell_read_pj,
         "adc": c.adc_conversions * e.adc_pj(c.adc_bits),
         "lif": c.lif_updates * e.lif_update_pj,
@@ -183,7 +200,7 @@ def digital_energy(c: EventCounts, e: OpEnergies = OpEnergies(), *,
     weights from on-chip SRAM: dense (every weight every step) or event-driven (only the
     rows of active inputs and spikes).  Head, classifier and LIF as in the macro."""
     macs = c.cell_reads if event_driven else c.dense_macs
-    return {
+    return {**_trace_energy(c, e),
         "lsm_macs": macs * e.mac8_pj,
         "weight_fetch": macs * e.sram_pj_per_byte,
         "lif": c.lif_updates * e.lif_update_pj,

@@ -156,9 +156,12 @@ def feature_key(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_,
 
 def _lsm_key(config: LSMConfig) -> dict:
     # One readout window is the count of older versions: their cache entries stay valid.
+    # So is a count readout (the trace's fields did not exist before it).
     d = dataclasses.asdict(config)
     if d["windows"] == 1:
         del d["windows"]
+    if d["readout"] == "count":
+        del d["readout"], d["trace_shift"]
     return d
 
 
@@ -172,7 +175,7 @@ def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool
     for lo in range(0, len(ds), chunk):
         frames = frame_dataset(ds, config, range(lo, min(lo + chunk, len(ds))))
         if lsm is None:
-            counts = np.rint(float_features(res, frames) * config.window_steps)
+            counts = np.rint(float_features(res, frames) * config.feature_scale)
         else:
             counts = golden_counts(lsm, frames, first_sample=lo)
         out.append(counts.astype(np.uint8))

@@ -79,6 +79,11 @@ class IntegerLSM(contract.WindowedReadout):
     """Conductance levels of the devices (codes ``0..levels-1``): the hardware stores
     :func:`~rramlsm.sw.contract.weight_code_bits` bits per cell; the arithmetic is the same
     for every level count."""
+    readout: str = "count"
+    """``"count"``: spikes per window; ``"trace"``: the exponential trace at each window's end
+    (:func:`~rramlsm.sw.contract.trace_readout`)."""
+    trace_shift: int = 4
+    """The trace's decay shift k (``"trace"`` only)."""
 
     def __post_init__(self):
         rows = self.inputs + self.neurons
@@ -107,6 +112,7 @@ class IntegerLSM(contract.WindowedReadout):
         if not 1 <= self.steps <= (1 << contract.COUNTER_BITS) - 1:
             raise ValueError(f"IntegerLSM steps must be in [1, 255], not {self.steps}")
         contract.window_steps(self.steps, self.windows)
+        contract.check_readout(self.readout, self.trace_shift)
 
     @property
     def tiles(self) -> int:
@@ -142,7 +148,8 @@ def quantize_reservoir(reservoir: Reservoir, *, noise: bool = False,
         amp = max(1, int(round(math.sqrt(6) * sd)))
     return IntegerLSM(pos, neg, cfg.inputs, cfg.neurons, cfg.steps,
                       contract.quantize_decay(cfg.decay), theta_q, cfg.adc.bits, cfg.adc.shift,
-                      amp, noise_seed, cfg.windows, cfg.device.levels)
+                      amp, noise_seed, cfg.windows, cfg.device.levels, cfg.readout,
+                      cfg.trace_shift)
 
 
 def _noise(lsm: IntegerLSM, first_sample: int, batch: int) -> torch.Tensor:
@@ -196,10 +203,12 @@ def golden_kernel(lsm: IntegerLSM, frames: np.ndarray, *, kernel: str | None = N
 def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
                   batch: int = 512, record: bool = False, kernel: str | None = None,
                   device: str | torch.device | None = None):
-    """Spike counts ``[N, windows * neurons]`` (int32) of binary frames ``[N, T, inputs]``.
+    """The readout ``[N, windows * neurons]`` (int32) of binary frames ``[N, T, inputs]``.
 
     Window-major: column ``w * neurons + j`` counts neuron ``j``'s spikes in readout
-    window ``w`` (``windows = 1``: the whole sample).
+    window ``w`` (``windows = 1``: the whole sample), or with ``lsm.readout == "trace"``
+    holds its trace sample at the window's end (:func:`~rramlsm.sw.contract.trace_readout`
+    of the spike trains, so every kernel gives it bit for bit).
 
     ``first_sample`` numbers the samples for the read-noise generator, so a
     dataset processed in pieces gives the same result as in one go.  With
@@ -217,9 +226,13 @@ def golden_counts(lsm: IntegerLSM, frames: np.ndarray, *, first_sample: int = 0,
     dev = compute_device(device)
     name = golden_kernel(lsm, frames, kernel=kernel, device=dev)
     counts_out, trains = [], []
+    trace = lsm.readout == "trace"
     for b0 in range(0, len(frames), batch):
-        r = _golden_run(lsm, frames[b0 : b0 + batch], first_sample + b0, name, dev, record)
-        counts_out.append(r[0] if record else r)
+        r = _golden_run(lsm, frames[b0 : b0 + batch], first_sample + b0, name, dev,
+                        record or trace)
+        if trace:
+            r = (contract.trace_readout(r[1], lsm.windows, lsm.trace_shift), r[1])
+        counts_out.append(r[0] if record or trace else r)
         if record:
             trains.append(r[1])
     counts = (np.concatenate(counts_out) if counts_out
@@ -298,9 +311,10 @@ def _matmuls(lsm: IntegerLSM, kernel: str, dev: torch.device, density: float):
 
 
 def golden_features(lsm: IntegerLSM, frames: np.ndarray, **kw) -> np.ndarray:
-    """Spike rates ``counts / L`` (float32, ``L`` steps per readout window) from the golden
+    """The heads' input ``readout / scale`` (float32: spike rates, ``L`` steps per readout
+    window, or trace samples over :data:`~rramlsm.sw.contract.TRACE_SCALE`) from the golden
     model."""
-    return golden_counts(lsm, frames, **kw).astype(np.float32) / lsm.window_steps
+    return golden_counts(lsm, frames, **kw).astype(np.float32) / lsm.feature_scale
 
 
 def compare_float_integer(reservoir: Reservoir, frames: np.ndarray) -> dict:
@@ -315,7 +329,7 @@ def compare_float_integer(reservoir: Reservoir, frames: np.ndarray) -> dict:
     f_feat, f_train = float_features(reservoir, frames, record=True)
     lsm = quantize_reservoir(reservoir)
     counts, i_train = golden_counts(lsm, frames, record=True)
-    i_feat = counts.astype(np.float32) / lsm.window_steps
+    i_feat = counts.astype(np.float32) / lsm.feature_scale
     corr = float(np.corrcoef(f_feat.ravel(), i_feat.ravel())[0, 1]) if f_feat.std() > 0 else 1.0
     return {
         "spike_agreement": float((f_train == i_train).mean()),

@@ -152,9 +152,11 @@ class IntegerHead:
         return self.layers[-1].out_scale
 
 
-def quantize_head(head: ProjectionHead, counts: np.ndarray, steps: int,
+def quantize_head(head: ProjectionHead, counts: np.ndarray, scale: int,
                   headroom: float = 1.0) -> IntegerHead:
-    """Quantise ``head`` for integer spike counts of a ``steps``-step reservoir.
+    """Quantise ``head`` for a reservoir's integer readout ``counts``, which the float head
+    read as ``counts / scale`` (``scale``: the readout's ``feature_scale``, the window's
+    steps for spike counts).
 
     Per layer: symmetric per-tensor int8 weights (scale = max|W| / 127), the bias
     rounded to accumulator units, and the smallest shift that keeps the largest
@@ -167,9 +169,9 @@ def quantize_head(head: ProjectionHead, counts: np.ndarray, steps: int,
     if counts.ndim != 2 or counts.shape[1] != head.config.inputs:
         raise ValueError(f"calibration counts must have shape [N, {head.config.inputs}], "
                          f"not {list(counts.shape)}")
-    check_int("quantize_head", "steps", steps, lo=1)
+    check_int("quantize_head", "scale", scale, lo=1)
     x = counts.astype(np.int64)
-    in_scale = 1.0 / steps
+    in_scale = 1.0 / scale
     layers = []
     for lin in head.layers:
         w = lin.weight.detach().cpu().double().numpy().T

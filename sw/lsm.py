@@ -73,6 +73,13 @@ class LSMConfig(contract.WindowedReadout):
     """Readout windows W: the features are the spike counts of each neuron in W equal
     windows of ``steps / W`` steps (W = 1: the total count), so they keep *when* a
     neuron fired; W must divide ``steps`` and be at most ``contract.MAX_WINDOWS``."""
+    readout: str = "count"
+    """What each window holds per neuron: ``"count"`` (its spikes in the window, divided by
+    the window's steps) or ``"trace"`` (its exponential spike trace, time constant about
+    ``2**trace_shift`` steps, sampled at the window's last step; in [0, 1])."""
+    trace_shift: int = 4
+    """The trace's decay shift k (``contract.MAX_TRACE_SHIFT`` at most); used by the
+    ``"trace"`` readout only."""
 
     def __post_init__(self):
         for f in ("inputs", "neurons", "steps"):
@@ -96,6 +103,7 @@ class LSMConfig(contract.WindowedReadout):
             raise TypeError(f"LSMConfig adc must be an ADCConfig, not {type(self.adc).__name__}")
         try:
             contract.window_steps(self.steps, self.windows)
+            contract.check_readout(self.readout, self.trace_shift)
         except ValueError as e:
             raise ValueError(f"LSMConfig {self.name!r}: {e}") from None
 
@@ -150,13 +158,16 @@ def float_lif_step(drive: torch.Tensor, s_prev: torch.Tensor, u_prev: torch.Tens
 
 
 def run_lif(x: torch.Tensor, w_in: torch.Tensor, w_rec: torch.Tensor, decay: float,
-            threshold: float, *, windows: int = 1, record: bool = False):
+            threshold: float, *, windows: int = 1, readout: str = "count",
+            trace_shift: int = 4, record: bool = False):
     """Run the float LSM on binary input ``x`` of shape ``[B, T, inputs]``.
 
-    Returns spike counts ``[B, windows * neurons]`` (window-major: ``windows`` equal
-    windows of ``T / windows`` steps; and the spike train ``[B, T, neurons]`` when
-    ``record``).  The input drive of all steps is one matmul up front: it does not
-    depend on the state.
+    Returns the readout ``[B, windows * neurons]`` (window-major: ``windows`` equal
+    windows of ``T / windows`` steps): spike counts, or with ``readout="trace"`` the
+    exponential trace ``y <- (1 - 2**-k) y + 2**-k s`` at each window's last step, times
+    :data:`~rramlsm.sw.contract.TRACE_SCALE` (the integer trace's scale); and the spike
+    train ``[B, T, neurons]`` when ``record``.  The input drive of all steps is one matmul
+    up front: it does not depend on the state.
     """
     B, T, _ = x.shape
     N = w_in.shape[1]
@@ -169,13 +180,20 @@ def run_lif(x: torch.Tensor, w_in: torch.Tensor, w_rec: torch.Tensor, decay: flo
     below = torch.ones_like(s)
     counts = torch.zeros(windows, B, N, dtype=w_in.dtype, device=w_in.device)
     window = T // windows
+    trace = torch.zeros_like(s) if readout == "trace" else None
+    gain = 2.0 ** -trace_shift
     train = torch.empty(T, B, N, dtype=torch.uint8, device=w_in.device) if record else None
     for t in range(T):
         rec = s @ w_rec
         u.mul_(below).mul_(decay).add_(drive[t]).add_(rec)
         torch.ge(u, threshold, out=s)
         torch.lt(u, threshold, out=below)
-        counts[t // window] += s
+        if trace is None:
+            counts[t // window] += s
+        else:
+            trace.mul_(1.0 - gain).add_(s, alpha=gain)
+            if (t + 1) % window == 0:
+                counts[t // window] = trace * contract.TRACE_SCALE
         if record:
             train[t] = s
     counts = counts.transpose(0, 1).reshape(B, windows * N)
@@ -210,8 +228,8 @@ def _input_drive(x: torch.Tensor, w_in: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def float_features(reservoir: Reservoir, frames: np.ndarray, *, batch: int = 512,
                    device: str | torch.device | None = None, record: bool = False):
-    """Spike-rate features ``[N, windows * neurons]`` (float32 in [0, 1]: counts per
-    window over the window's steps) of framed input ``[N, T, inputs]``.
+    """Readout features ``[N, windows * neurons]`` (float32 in [0, 1]: counts per window
+    over the window's steps, or trace samples) of framed input ``[N, T, inputs]``.
 
     Streams over the dataset in batches so memory stays bounded.  ``device``: the
     process setting (:func:`~rramlsm.sw.kernels.compute_device`) by default.
@@ -224,11 +242,11 @@ def float_features(reservoir: Reservoir, frames: np.ndarray, *, batch: int = 512
     for lo in range(0, len(frames), batch):
         x = torch.as_tensor(np.ascontiguousarray(frames[lo : lo + batch]), device=device)
         r = run_lif(x, w_in, w_rec, cfg.decay, cfg.threshold, windows=cfg.windows,
-                    record=record)
+                    readout=cfg.readout, trace_shift=cfg.trace_shift, record=record)
         if record:
             r, tr = r
             trains.append(tr.cpu().numpy())
-        out.append((r / cfg.window_steps).cpu().numpy())
+        out.append((r / cfg.feature_scale).cpu().numpy())
     feats = np.concatenate(out) if out else np.zeros((0, cfg.features), np.float32)
     if record:
         return feats, (np.concatenate(trains) if trains else None)

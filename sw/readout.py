@@ -6,6 +6,13 @@ that is most of the information.  The readout therefore counts each neuron's
 spikes in ``W`` equal windows of ``L = T / W`` steps (``W = 1``: the total
 count), as the macro's counter bank does (:func:`rramlsm.sw.contract.window_steps`).
 
+Instead of a count, a window can hold each neuron's exponential spike trace sampled
+at the window's end (``readout = "trace"``, :func:`rramlsm.sw.contract.trace_readout`):
+a spike late in the window then weighs more than an early one, so the readout also
+keeps *where in the window* a neuron fired.  :func:`parse_readout` reads the user's
+``count`` / ``trace`` / ``trace:K``; a bare ``trace`` takes the time constant of the
+window's length (:func:`trace_shift_for`).
+
 How many windows suit a dataset is a property of the data, so :func:`select_windows`
 chooses ``W`` by cross-validation on training samples only (in a zero-shot run:
 of the seen classes), never on the test split.  A window count must divide the
@@ -25,7 +32,7 @@ from rramlsm.sw.features import window_sums
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
 __all__ = ["readout_steps", "fit_windows", "WindowChoice", "select_windows",
-           "readout_windows"]
+           "readout_windows", "parse_readout", "trace_shift_for", "with_readout"]
 
 
 def readout_steps(bins: int, windows: int) -> int:
@@ -134,3 +141,38 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
         "windows": choice.windows, "steps": steps, "scores": choice.scores,
         "errors": choice.errors, "samples": choice.samples, "folds": choice.folds,
         "seconds": time.perf_counter() - t0}
+
+
+def parse_readout(spec: str) -> tuple[str, int | None]:
+    """``"count"``, ``"trace"`` or ``"trace:K"`` -> (readout, trace shift or None for the
+    window's own, :func:`trace_shift_for`); a ``ValueError`` names what is wrong."""
+    kind, _, shift = str(spec).partition(":")
+    if kind not in contract.READOUTS or (shift and kind != "trace"):
+        raise ValueError(f"readout must be count, trace or trace:K (K in 1.."
+                         f"{contract.MAX_TRACE_SHIFT}), not {spec!r}")
+    if not shift:
+        return kind, None
+    try:
+        k = int(shift)
+    except ValueError:
+        k = shift
+    contract.check_readout(kind, k)
+    return kind, k
+
+
+def trace_shift_for(window_steps: int) -> int:
+    """The trace shift whose time constant ``2**k`` is nearest the window's length (so a
+    window's sample mostly reflects that window), within ``1..MAX_TRACE_SHIFT``."""
+    k = round(np.log2(max(window_steps, 1)))
+    return int(min(max(k, 1), contract.MAX_TRACE_SHIFT))
+
+
+def with_readout(cfg: LSMConfig, spec: str) -> LSMConfig:
+    """``cfg`` with the readout ``spec`` (:func:`parse_readout`) applied; its windows are
+    settled first (a bare ``trace`` takes its shift from their length)."""
+    kind, shift = parse_readout(spec)
+    if kind == "count":
+        return cfg.replace(readout="count")
+    return cfg.replace(readout="trace",
+                       trace_shift=shift if shift is not None else trace_shift_for(
+                           cfg.window_steps))

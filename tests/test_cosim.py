@@ -27,7 +27,7 @@ SIMS = [pytest.param("verilator"),
             not shutil.which("iverilog"), reason="Icarus Verilog (iverilog) is not installed"))]
 
 
-def _noise_bundle(path, seed=0, noise=700, windows=None):
+def _noise_bundle(path, seed=0, noise=700, windows=None, readout=None):
     import torch
 
     rng = np.random.default_rng(seed)
@@ -37,10 +37,11 @@ def _noise_bundle(path, seed=0, noise=700, windows=None):
         w = (windows or {}).get(m, 1)
         lsm = IntegerLSM(rng.integers(40, 140, (rows, 12)).astype(np.uint8),
                          rng.integers(40, 140, (rows, 12)).astype(np.uint8),
-                         inputs, 12, 10, 900, 150, 8, 1, noise, 17 + seed, w)
+                         inputs, 12, 10, 900, 150, 8, 1, noise, 17 + seed, w, 256,
+                         *(readout or {}).get(m, ("count", 4)))
         torch.manual_seed(seed)
         head = quantize_head(ProjectionHead(HeadConfig(inputs=12 * w, dim=8)),
-                             rng.integers(0, 10, (40, 12 * w)).astype(np.uint8), steps=10)
+                             rng.integers(0, 10, (40, 12 * w)).astype(np.uint8), scale=10)
         mods[m] = ModalityBundle(lsm, head, quantize_prototypes(rng.normal(size=(4, 8))),
                                  np.arange(1, 5))
     return write_bundle(path, Bundle(mods))
@@ -110,18 +111,21 @@ def test_cosim_catches_a_wrong_model(demo_run, cosim_frames):
 
 @pytest.mark.parametrize("sim", SIMS)
 def test_cosim_read_noise_windows_stalls_abort_and_waves(tmp_path, sim):
-    """Read noise and readout windows (W = 2 visual, 5 audio: the counter bank's
-    window-major counts, the head over W x N counts) in the generated Verilog: counts,
-    class, score and cycles equal the golden and cycle models, also with gaps,
-    back-pressure, an abort and reprogramming, with waves written."""
+    """Read noise and readout windows (W = 2 visual counts: the counter bank's window-major
+    counts, the head over W x N counts; W = 5 audio traces, shift 2: the trace registers
+    and their samples at the windows' ends) in the generated Verilog: readout, class,
+    score and cycles equal the golden and cycle models, also with gaps, back-pressure, an
+    abort and reprogramming, with waves written."""
     windows = {"visual": 2, "audio": 5}
-    b = _noise_bundle(tmp_path / "noisy", windows=windows)
+    readout = {"audio": ("trace", 2)}
+    b = _noise_bundle(tmp_path / "noisy", windows=windows, readout=readout)
     rng = np.random.default_rng(1)
     frames = {"visual": (rng.random((6, 10, 16)) < 0.3).astype(np.uint8),
               "audio": (rng.random((6, 10, 8)) < 0.3).astype(np.uint8)}
     s = run_cosim(b, frames, lanes=4, head_lanes=4, patterns=[(0.0, 0.0), (0.3, 0.3)],
                   scenarios=["abort", "reprogram"], out=tmp_path / "cosim.json", waves=True,
-                  second_bundle=_noise_bundle(tmp_path / "noisy2", seed=1, windows=windows),
+                  second_bundle=_noise_bundle(tmp_path / "noisy2", seed=1, windows=windows,
+                                              readout=readout),
                   sim=sim)
     assert s["mismatches"] == 0 and s["failed_tests"] == [], (s["mismatch_details"],
                                                                s["log_tail"])

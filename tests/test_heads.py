@@ -87,7 +87,7 @@ def test_integer_head_tracks_the_float_head(hidden):
     head = ProjectionHead(HeadConfig(inputs=40, dim=16, hidden=hidden))
     rng = np.random.default_rng(0)
     counts = rng.binomial(50, 0.08, size=(300, 40)).astype(np.uint8)
-    ihead = quantize_head(head, counts[:200], steps=50)
+    ihead = quantize_head(head, counts[:200], scale=50)
     e_int = ihead(counts[200:])
     assert e_int.dtype == np.int8
     with torch.no_grad():
@@ -102,7 +102,7 @@ def test_integer_layer_is_the_contract_step_by_step():
     torch.manual_seed(3)
     head = ProjectionHead(HeadConfig(inputs=5, dim=3))
     counts = np.random.default_rng(3).integers(0, 51, size=(20, 5)).astype(np.uint8)
-    layer = quantize_head(head, counts, steps=50).layers[0]
+    layer = quantize_head(head, counts, scale=50).layers[0]
     for x in counts:
         for j in range(3):
             acc = sum(int(x[i]) * int(layer.weight[i, j]) for i in range(5)) + int(layer.bias[j])
@@ -114,8 +114,8 @@ def test_integer_layer_is_the_contract_step_by_step():
 def test_integer_head_rejects_float_input():
     torch.manual_seed(0)
     head = ProjectionHead(HeadConfig(inputs=4, dim=2))
-    ih = quantize_head(head, np.ones((3, 4), np.uint8), steps=10)
+    ih = quantize_head(head, np.ones((3, 4), np.uint8), scale=10)
     with pytest.raises(TypeError, match="integer spike counts"):
         ih(np.ones((1, 4)))
     with pytest.raises(ValueError, match=r"shape \[N, 4\]"):
-        quantize_head(head, np.ones((3, 5), np.uint8), steps=10)
+        quantize_head(head, np.ones((3, 5), np.uint8), scale=10)

@@ -59,7 +59,7 @@ def test_bundle_keeps_the_levels_and_the_core_packs_narrow_cells(tmp_path):
     assert lsm.levels == 16 and int(lsm.pos.max()) < 16 and int(lsm.neg.max()) < 16
     path = write_bundle(tmp_path / "b", b)
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["version"] == 3 and manifest["modalities"]["visual"]["lsm"]["levels"] == 16
+    assert manifest["version"] == 4 and manifest["modalities"]["visual"]["lsm"]["levels"] == 16
     mb = load_bundle(path).modalities["visual"]
     assert mb.lsm.levels == 16
     p = CoreParams.from_bundle(mb, lanes=4, head_lanes=4)
@@ -77,7 +77,8 @@ def test_older_bundle_loads_as_256_levels_and_a_false_level_count_is_refused(tmp
     mf = path / "manifest.json"
     manifest = json.loads(mf.read_text())
     manifest["version"] = 2
-    del manifest["modalities"]["visual"]["lsm"]["levels"]
+    for field in ("levels", "trace_shift", "readout"):
+        del manifest["modalities"]["visual"]["lsm"][field]
     mf.write_text(json.dumps(manifest))
     assert load_bundle(path).modalities["visual"].lsm.levels == 256
     manifest["version"] = 3

@@ -75,9 +75,11 @@ def test_float_windows_match_float_train():
     assert np.array_equal(counts.numpy(), window_sums(train, 5))
 
 
-def _bundle(windows, steps=50, neurons=16, inputs=8, dim=4):
+def _bundle(windows, steps=50, neurons=16, inputs=8, dim=4, **lsm):
+    """A one-modality bundle with a random head over ``windows`` x ``neurons`` inputs
+    (``lsm``: more LSMConfig fields, e.g. the readout)."""
     rng = np.random.default_rng(0)
-    cfg = LSMConfig("visual", inputs, neurons, steps, windows=windows)
+    cfg = LSMConfig("visual", inputs, neurons, steps, windows=windows, **lsm)
     lsm = quantize_reservoir(make_reservoir(cfg, seed=0))
     layer = IntegerLayer(rng.integers(-20, 20, (windows * neurons, dim)).astype(np.int8),
                          np.zeros(dim, np.int32), 8, np.arange(-128, 128, dtype=np.int8),
@@ -90,7 +92,7 @@ def _bundle(windows, steps=50, neurons=16, inputs=8, dim=4):
 def test_bundle_round_trip_with_windows(tmp_path):
     path = write_bundle(tmp_path / "b", _bundle(5))
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["version"] == 3 and manifest["modalities"]["visual"]["lsm"]["windows"] == 5
+    assert manifest["version"] == 4 and manifest["modalities"]["visual"]["lsm"]["windows"] == 5
     mb = load_bundle(path).modalities["visual"]
     assert (mb.lsm.windows, mb.lsm.features) == (5, 80)
     fr = _frames(4, 50, 8, density=0.3)
@@ -106,11 +108,14 @@ def test_version_1_bundle_loads_as_one_window(tmp_path):
     manifest["version"] = 1
     del manifest["modalities"]["visual"]["lsm"]["windows"]
     del manifest["modalities"]["visual"]["lsm"]["levels"]
+    del manifest["modalities"]["visual"]["lsm"]["trace_shift"]
+    del manifest["modalities"]["visual"]["lsm"]["readout"]
     mf.write_text(json.dumps(manifest))
-    assert load_bundle(path).modalities["visual"].lsm.windows == 1
-    manifest["version"] = 4
+    lsm = load_bundle(path).modalities["visual"].lsm
+    assert (lsm.windows, lsm.readout) == (1, "count")
+    manifest["version"] = 5
     mf.write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="version 4 is not supported"):
+    with pytest.raises(BundleError, match="version 5 is not supported"):
         load_bundle(path)
 
 

@@ -51,6 +51,7 @@ from rramlsm.sw.experiments.split_rotation import (
 )
 from rramlsm.sw.experiments.training_cost import pipeline_training_cost
 from rramlsm.sw.experiments.tune import head_config, load_tuned, run_tune, tuned_inputs
+from rramlsm.sw.readout import parse_readout
 from rramlsm.sw.stats import fmt_figure
 from rramlsm.sw.zeroshot import CHECKPOINTS, ZeroShotConfig
 
@@ -58,13 +59,26 @@ __all__ = ["register", "run_training", "run_bmi_training", "demo_rtl_check", "pr
            "print_bmi_summary"]
 
 
-def parse_windows(spec: str | None, modalities: tuple[str, ...]) -> dict:
-    """``--windows``: ``W`` or ``auto`` for every modality, or ``m=W,m=auto`` per modality."""
+def _per_modality(flag: str, spec: str | None, modalities: tuple[str, ...], value) -> dict:
+    """``VALUE`` for every modality, or ``m=VALUE,m=VALUE`` per modality, each through
+    ``value`` (which raises ConfigError)."""
     if spec is None:
         return {}
+    if "=" not in spec:
+        return {m: value(spec.strip()) for m in modalities}
+    out = {}
+    for part in spec.split(","):
+        m, _, v = part.partition("=")
+        if m.strip() not in modalities:
+            raise ConfigError(f"{flag}: unknown modality {m.strip()!r}; expected "
+                              f"{', '.join(modalities)}")
+        out[m.strip()] = value(v.strip())
+    return out
 
+
+def parse_windows(spec: str | None, modalities: tuple[str, ...]) -> dict:
+    """``--windows``: ``W`` or ``auto`` for every modality, or ``m=W,m=auto`` per modality."""
     def value(v: str):
-        v = v.strip()
         if v == "auto":
             return v
         if not v.isdigit() or not 1 <= int(v) <= contract.MAX_WINDOWS:
@@ -72,16 +86,20 @@ def parse_windows(spec: str | None, modalities: tuple[str, ...]) -> dict:
                               f"or auto")
         return int(v)
 
-    if "=" not in spec:
-        return {m: value(spec) for m in modalities}
-    out = {}
-    for part in spec.split(","):
-        m, _, v = part.partition("=")
-        if m.strip() not in modalities:
-            raise ConfigError(f"--windows: unknown modality {m.strip()!r}; expected "
-                              f"{', '.join(modalities)}")
-        out[m.strip()] = value(v)
-    return out
+    return _per_modality("--windows", spec, modalities, value)
+
+
+def parse_readout_arg(spec: str | None, modalities: tuple[str, ...]) -> dict:
+    """``--readout``: ``count``, ``trace`` or ``trace:K`` for every modality, or per modality
+    as ``m=trace:3,m=count``."""
+    def value(v: str):
+        try:
+            parse_readout(v)
+        except ValueError as e:
+            raise ConfigError(f"--readout: {e}") from None
+        return v
+
+    return _per_modality("--readout", spec, modalities, value)
 
 
 def _pipeline_config(args) -> PipelineConfig:
@@ -105,7 +123,9 @@ def _pipeline_config(args) -> PipelineConfig:
                               zeroshot=zs, hardware_noise=args.hardware_noise,
                               lsm_overrides=overrides, head_features=args.heads,
                               windows=parse_windows(getattr(args, "windows", None),
-                                                    ("visual", "audio")))
+                                                    ("visual", "audio")),
+                              readout=parse_readout_arg(getattr(args, "readout", None),
+                                                        ("visual", "audio")))
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
 
@@ -266,7 +286,10 @@ def _bmi_config(args) -> BMIConfig:
                          hardware_noise=args.hardware_noise,
                          **({"windows": {**BMIConfig().windows, **parse_windows(
                              args.windows, ("neural", "letters"))}}
-                            if getattr(args, "windows", None) else {}))
+                            if getattr(args, "windows", None) else {}),
+                         **({"readout": {**BMIConfig().readout, **parse_readout_arg(
+                             args.readout, ("neural", "letters"))}}
+                            if getattr(args, "readout", None) else {}))
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e)) from None
 
@@ -459,6 +482,11 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
                         "(1..8, dividing the steps; default 1, BMI auto); auto chooses per "
                         "seed by cross-validation on the seen classes' training samples; "
                         "per modality as visual=5,audio=auto")
+    p.add_argument("--readout", default=None, metavar="count|trace[:K]|m=...",
+                   help="what each readout window holds per neuron: its spike count "
+                        "(default) or its exponential spike trace at the window's end, time "
+                        "constant 2**K steps (K in 1..7; trace alone: the window's length); "
+                        "per modality as visual=trace,audio=count")
     p.add_argument("--heads", choices=("float", "golden"), default="float",
                    help="train the heads on the float model's rates (default) or on the "
                         "golden model's counts, ADC and read noise included (hardware-aware)")

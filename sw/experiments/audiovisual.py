@@ -43,7 +43,7 @@ from rramlsm.sw.lsm import (
     calibrate_weight_scale,
     make_reservoir,
 )
-from rramlsm.sw.readout import readout_windows
+from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
 from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
@@ -122,6 +122,9 @@ class PipelineConfig:
     """Readout windows per modality (default: the configuration's, 1): a count, or
     ``"auto"`` to choose it per seed by cross-validation on the seen classes' training
     samples among the counts dividing the steps (:func:`~rramlsm.sw.readout.select_windows`)."""
+    readout: dict = field(default_factory=dict)
+    """What the windows hold per modality (default ``"count"``): ``"count"``, ``"trace"`` or
+    ``"trace:K"`` (:func:`~rramlsm.sw.readout.parse_readout`)."""
 
     def __post_init__(self):
         if self.recalibrate_deployed and self.target_rate is None:
@@ -140,6 +143,13 @@ class PipelineConfig:
             if w != "auto" and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
                 raise ConfigError(f"PipelineConfig {m} windows must be a positive integer "
                                   f"or 'auto', not {w!r}")
+        for m, spec in self.readout.items():
+            if m not in ("visual", "audio"):
+                raise ConfigError(f"PipelineConfig readout: unknown modality {m!r}")
+            try:
+                parse_readout(spec)
+            except ValueError as e:
+                raise ConfigError(f"PipelineConfig {m} {e}") from None
         if self.head_features not in ("float", "golden"):
             raise ConfigError(f"PipelineConfig head_features must be 'float' or 'golden', not "
                               f"{self.head_features!r}")
@@ -317,11 +327,14 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     for m, ds in data.items():
         if cfg.windows.get(m) is None:
             readout[m] = {"windows": configs[m].windows, "steps": configs[m].steps}
-            continue
-        train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
-        configs[m], readout[m] = readout_windows(
-            configs[m], cfg.windows[m], lambda c=configs[m], ds=ds, i=train:
-            frame_dataset(ds, c, i), ds.labels[train], seed=chip[m])
+        else:
+            train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
+            configs[m], readout[m] = readout_windows(
+                configs[m], cfg.windows[m], lambda c=configs[m], ds=ds, i=train:
+                frame_dataset(ds, c, i), ds.labels[train], seed=chip[m])
+        if m in cfg.readout:
+            configs[m] = with_readout(configs[m], cfg.readout[m])
+        readout[m].update(readout=configs[m].readout, trace_shift=configs[m].trace_shift)
     raw_probe = {} if zero_shot_only else raw_probes(data, configs, raw_cache)
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
                                                                  **cfg.deploy_device))
@@ -343,12 +356,12 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
                   else lsm_counts(data[m], configs[m], seed=chip[m], path="golden",
                                   noise=cfg.hardware_noise) for m in data}
     # Counts per readout window; a rate is a count over the window's steps.
-    steps = {m: configs[m].window_steps for m in data}
-    rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
+    scale = {m: configs[m].feature_scale for m in data}
+    rates = {m: {p: counts[m][p].astype(np.float32) / scale[m] for p in counts[m]} for m in data}
     zs = cfg.zeroshot
     split = make_split(v.labels, v.is_train, a.labels, a.is_train, zs, seed)
     t0 = time.perf_counter()
-    fit = {m: fit_counts[m].astype(np.float32) / steps[m] for m in data}
+    fit = {m: fit_counts[m].astype(np.float32) / scale[m] for m in data}
     trained = train_heads(fit["visual"], fit["audio"], v.labels, a.labels, split, zs, seed=seed,
                           progress=progress)
     train_seconds = time.perf_counter() - t0
@@ -381,7 +394,7 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     train_v, train_a = split.training_indices()
     calib = {"visual": train_v, "audio": train_a}
     t0 = time.perf_counter()
-    iheads = {m: quantize_head(heads[m], fit_counts[m][calib[m]], steps[m]) for m in data}
+    iheads = {m: quantize_head(heads[m], fit_counts[m][calib[m]], scale[m]) for m in data}
     quantize_seconds = time.perf_counter() - t0
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
     # The hardware figure is the macro's own arithmetic: the image keys enrolled as the
@@ -513,6 +526,9 @@ def run_pipeline(config: PipelineConfig = PipelineConfig(), *, progress: bool = 
         "firing_rate": aggregate_seeds([s.rates for s in seeds]),
         # The windows each seed's readout used (chosen on seen training samples with "auto").
         "readout": {m: {"windows": [s.readout[m]["windows"] for s in seeds],
+                        "kind": seeds[0].readout[m]["readout"],
+                        **({"trace_shift": [s.readout[m]["trace_shift"] for s in seeds]}
+                           if seeds[0].readout[m]["readout"] == "trace" else {}),
                         **({"cv_top1": aggregate_seeds([s.readout[m]["scores"] for s in seeds])}
                            if "scores" in seeds[0].readout[m] else {})}
                     for m in seeds[0].readout},

@@ -51,7 +51,7 @@ from rramlsm.sw.experiments.split_rotation import (
 from rramlsm.sw.features import binned_input, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
 from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
-from rramlsm.sw.readout import readout_windows
+from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     evaluate_embeddings,
@@ -103,6 +103,9 @@ class BMIConfig:
     """Readout windows per reservoir: a count, or ``"auto"`` to choose it per seed by
     cross-validation on the seen letters' training trials
     (:func:`~rramlsm.sw.readout.select_windows`)."""
+    readout: dict = field(default_factory=lambda: {"neural": "count", "letters": "count"})
+    """What each reservoir's windows hold: ``"count"``, ``"trace"`` or ``"trace:K"``
+    (:func:`~rramlsm.sw.readout.parse_readout`)."""
 
     def __post_init__(self):
         if not self.seeds:
@@ -116,6 +119,14 @@ class BMIConfig:
                     check_int("BMIConfig", f"{m} windows", w, lo=1, hi=contract.MAX_WINDOWS)
                 except (TypeError, ValueError) as e:
                     raise ConfigError(f"{e} (or 'auto')") from None
+        if set(self.readout) != {"neural", "letters"}:
+            raise ConfigError(f"BMIConfig readout must name 'neural' and 'letters', not "
+                              f"{sorted(self.readout)}")
+        for m, spec in self.readout.items():
+            try:
+                parse_readout(spec)
+            except ValueError as e:
+                raise ConfigError(f"BMIConfig {m} {e}") from None
         for s in self.seeds:
             check_int("BMIConfig", "seed", s, lo=0)
         check_int("BMIConfig", "neurons", self.neurons, lo=1)
@@ -195,14 +206,16 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
         configs[m], readout[m] = readout_windows(
             configs[m], cfg.windows[m], lambda ds=ds, i=train: ds.frames[i], ds.labels[train],
             seed=chip[m], crop=True)
+        configs[m] = with_readout(configs[m], cfg.readout[m])
+        readout[m].update(readout=configs[m].readout, trace_shift=configs[m].trace_shift)
         if configs[m].steps != ds.bins:      # read over the first T - T mod W bins
             data[m] = dataclasses.replace(ds, frames=ds.frames[:, :configs[m].steps])
     letters, neural = data["letters"], data["neural"]
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
                                 noise=cfg.hardware_noise and p == "golden")
                   for p in ("float", "golden")} for m in data}
-    steps = {m: configs[m].window_steps for m in data}
-    rates = {m: {p: counts[m][p].astype(np.float32) / steps[m] for p in counts[m]} for m in data}
+    scale = {m: configs[m].feature_scale for m in data}
+    rates = {m: {p: counts[m][p].astype(np.float32) / scale[m] for p in counts[m]} for m in data}
     zs = cfg.zeroshot.replace(head=dataclasses.replace(cfg.zeroshot.head, inputs=cfg.neurons))
     # Letter images play the visual role, neural trials the queries ("audio" slot).
     split = make_split(letters.labels, letters.is_train, neural.labels, neural.is_train, zs,
@@ -230,7 +243,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     }
     train_l, train_n = split.training_indices()
     calib = {"letters": train_l, "neural": train_n}
-    iheads = {m: quantize_head(heads[m], counts[m]["golden"][calib[m]], steps[m]) for m in data}
+    iheads = {m: quantize_head(heads[m], counts[m]["golden"][calib[m]], scale[m]) for m in data}
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
     # The macro's arithmetic (keys enrolled at unit length, integer dot product) is the
     # hardware figure; cosine beside it.
@@ -329,6 +342,9 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
         # Windows and steps each seed's readout used (chosen on seen training trials).
         "readout": {m: {"windows": [s["readout"][m]["windows"] for s in seeds],
                         "steps": [s["readout"][m]["steps"] for s in seeds],
+                        "kind": seeds[0]["readout"][m]["readout"],
+                        **({"trace_shift": [s["readout"][m]["trace_shift"] for s in seeds]}
+                           if seeds[0]["readout"][m]["readout"] == "trace" else {}),
                         **({"cv_top1": aggregate_seeds([s["readout"][m]["scores"]
                                                         for s in seeds])}
                            if "scores" in seeds[0]["readout"][m] else {})}

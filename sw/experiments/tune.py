@@ -62,7 +62,7 @@ from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.experiments._ray import start_ray
-from rramlsm.sw.readout import fit_windows
+from rramlsm.sw.readout import fit_windows, with_readout
 
 __all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
            "evaluate", "search_space", "run_tune", "load_tuned", "write_tuned", "tuned_inputs",
@@ -78,6 +78,8 @@ DEFAULTS = {
     "audio.steps": 129,
     "visual.windows": 1,
     "audio.windows": 1,
+    "visual.readout": "count",
+    "audio.readout": "count",
     "cochlea.delta": 0.75,
     "cochlea.r0": 0.01,
     "cochlea.channels": 64,
@@ -102,6 +104,10 @@ MEANING = {
                       "largest count dividing T)",
     "audio.windows": "readout windows W of the audio reservoir (at most this many: the "
                      "largest count dividing T)",
+    "visual.readout": "count: spikes per window; trace: the exponential spike trace at the "
+                      "window's end (time constant about the window's length)",
+    "audio.readout": "count: spikes per window; trace: the exponential spike trace at the "
+                     "window's end (time constant about the window's length)",
     "cochlea.delta": "level-crossing step of the cochlea (log units): its threshold",
     "cochlea.r0": "reference amplitude of the log compression: its inverse gain",
     "cochlea.channels": "cochlea band-pass channels (audio reservoir inputs)",
@@ -328,6 +334,8 @@ def search_space(data: TuningData) -> dict:
         "audio.steps": Cat([64, 96, 129, 160, 200]),
         "visual.windows": Cat([1, 2, 4, 5, 8]),
         "audio.windows": Cat([1, 2, 4, 5, 8]),
+        "visual.readout": Cat(["count", "trace"]),
+        "audio.readout": Cat(["count", "trace"]),
         "head.epochs": Cat([30, 60, 100, 150]),
         "head.patience": Cat([0, 10, 25]),
         "head.weight_decay": Float(1e-5, 0.3, log=True),
@@ -489,8 +497,9 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
         for m, d in mods.items():
             fit = np.flatnonzero(d.fold != f)
             steps = frames[m].shape[1]
-            cfg = PRESETS[m].replace(inputs=frames[m].shape[2], steps=steps,
-                                     windows=fit_windows(steps, int(p[f"{m}.windows"])))
+            cfg = with_readout(PRESETS[m].replace(
+                inputs=frames[m].shape[2], steps=steps,
+                windows=fit_windows(steps, int(p[f"{m}.windows"]))), p[f"{m}.readout"])
             cal = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
                                          target_rate=float(p[f"{m}.target_rate"]))
             cfg = cal.config
@@ -964,6 +973,9 @@ def load_tuned(path) -> TunedConfig:
             w = params[f"{m}.windows"]
             if isinstance(w, bool) or not isinstance(w, int) or w < 1:
                 raise ValueError(f"{m}.windows must be a positive integer, not {w!r}")
+            if params[f"{m}.readout"] not in ("count", "trace"):
+                raise ValueError(f"{m}.readout must be count or trace, not "
+                                 f"{params[f'{m}.readout']!r}")
     except (ValueError, TypeError, OverflowError) as e:
         raise ConfigError(f"--config: {path}: {e}") from None
     cost = raw.get("cost")
@@ -1000,6 +1012,7 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
     from rramlsm.sw.datasets.raster import RasterDataset
     from rramlsm.sw.datasets.sources import parse_source, source_modality
     from rramlsm.sw.events import frame_audio, frame_vision
+    from rramlsm.sw.lsm import PRESETS
 
     p = tuned.params
     a_kind = _source_kind(audio)
@@ -1027,12 +1040,15 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
                "audio": {"audio": dataclasses.asdict(audio_framing(p, a_kind))}}
     if a_kind == "wav":
         framing["audio"]["cochlea"] = dataclasses.asdict(_cochlea_config(p))
-    per_modality = {m: {"target_rate": float(p[f"{m}.target_rate"]),
-                        "lsm": {"inputs": int(x.shape[2]), "steps": int(x.shape[1]),
-                                "windows": fit_windows(int(x.shape[1]),
-                                                       int(p[f"{m}.windows"]))},
-                        "framing": framing[m]}
-                    for m, x in (("visual", fv), ("audio", fa))}
+    per_modality = {}
+    for m, x in (("visual", fv), ("audio", fa)):
+        lsm = with_readout(PRESETS[m].replace(
+            inputs=int(x.shape[2]), steps=int(x.shape[1]),
+            windows=fit_windows(int(x.shape[1]), int(p[f"{m}.windows"]))), p[f"{m}.readout"])
+        per_modality[m] = {"target_rate": float(p[f"{m}.target_rate"]),
+                           "lsm": {k: getattr(lsm, k) for k in ("inputs", "steps", "windows",
+                                                                 "readout", "trace_shift")},
+                           "framing": framing[m]}
     return rv, ra, per_modality, head_config(p)
 
 

@@ -26,11 +26,12 @@ def random_head(rng, n, dim, hidden=()):
     torch.manual_seed(int(rng.integers(1 << 30)))
     head = ProjectionHead(HeadConfig(inputs=n, dim=dim, hidden=hidden))
     counts = rng.integers(0, 60, size=(50, n)).astype(np.uint8)
-    return quantize_head(head, counts, steps=50), counts
+    return quantize_head(head, counts, scale=50), counts
 
 
 def small_bundle(rng, *, inputs=12, neurons=10, steps=8, dim=6, classes=3, noise=0,
-                 decay_q=900, theta=150, adc_bits=8, shift=1, windows=1, levels=256):
+                 decay_q=900, theta=150, adc_bits=8, shift=1, windows=1, levels=256,
+                 readout="count", trace_shift=4):
     """A random bundle; with ``levels`` < 256, device codes over the whole range
     ``0..levels-1``, both extreme differences ``+-(levels-1)`` included."""
     rows = inputs + neurons
@@ -40,7 +41,7 @@ def small_bundle(rng, *, inputs=12, neurons=10, steps=8, dim=6, classes=3, noise
     if levels < 256:
         pos[0, 0], neg[0, 0], pos[1, 1], neg[1, 1] = levels - 1, 0, 0, levels - 1
     lsm = IntegerLSM(pos, neg, inputs, neurons, steps, decay_q, theta, adc_bits, shift, noise, 5,
-                     windows, levels)
+                     windows, levels, readout, trace_shift)
     ih, _ = random_head(rng, windows * neurons, dim)
     protos = quantize_prototypes(rng.normal(size=(classes, dim)))
     return ModalityBundle(lsm, ih, protos, np.arange(1, classes + 1) * 2)

@@ -9,6 +9,7 @@ from rramlsm.hw.core import InKind, LSMCore, ProgTarget
 from rramlsm.hw.cycles import event_bound, fixed_overhead, predict
 from rramlsm.hw.program import core_image, encode_frames
 from rramlsm.hw.sim import simulate_core
+from rramlsm.sw import contract
 from rramlsm.sw.bundle import load_bundle
 from rramlsm.sw.features import frame_dataset
 from rramlsm.sw.golden import golden_counts
@@ -212,11 +213,13 @@ def test_core_readout_windows_equal_golden_and_cycle_models(windows, steps, lane
             == blocks * (windows - 1) * 10)
 
 
-def test_core_readout_windows_with_gaps_stalls_early_eos_and_abort():
-    """W = 3: the cycle model stays exact with input gaps and output back-pressure; an
-    early EOS (the windows still cover T steps) and an abort leave no trace."""
+@pytest.mark.parametrize("readout", ["count", "trace"])
+def test_core_readout_windows_with_gaps_stalls_early_eos_and_abort(readout):
+    """W = 3, counts or traces (k = 2): the cycle model stays exact with input gaps and
+    output back-pressure; an early EOS (the windows still cover T steps, the traces keep
+    fading over them) and an abort leave nothing behind for the next sample."""
     rng = np.random.default_rng(33)
-    mb = small_bundle(rng, steps=9, windows=3, noise=400)
+    mb = small_bundle(rng, steps=9, windows=3, noise=400, readout=readout, trace_shift=2)
     img = core_image(mb, lanes=3, head_lanes=4)
     frames = random_frames(rng, 3, 9, 12)
     words = [encode_frames(f) for f in frames]
@@ -241,6 +244,49 @@ def test_core_readout_windows_with_gaps_stalls_early_eos_and_abort():
     assert [r.counts for r in res] == expect(mb, short)[0].tolist()
     for n, r in enumerate(res):
         assert r.cycles == predict(short[n, :4], trains[n], img.params, early_eos=True), n
+
+
+@pytest.mark.parametrize("windows,steps,shift,lanes", [
+    (1, 8, 2, 4), (2, 8, 1, 3), (3, 9, 3, 4), (4, 12, 7, 5), (8, 8, 4, 16)])
+def test_core_trace_readout_equals_golden_and_cycle_models(windows, steps, shift, lanes):
+    """The exponential-trace readout: the traces beside the membranes, each window's sample
+    written at its last step.  Samples (window-major), embedding, class, score and cycles
+    against the golden and cycle models, back to back samples (the traces restart at 0);
+    shifts 1 and 7 are the ends of the range, W = 8 with T = 8 samples every step."""
+    rng = np.random.default_rng(300 + windows)
+    mb = small_bundle(rng, steps=steps, windows=windows, readout="trace", trace_shift=shift,
+                      theta=120)
+    img = core_image(mb, lanes=lanes, head_lanes=4)
+    assert (img.params.readout, img.params.trace_shift) == ("trace", shift)
+    frames = random_frames(rng, 4, steps, 12)
+    counts, *_ = expect(mb, frames)
+    # The samples are not the counts: a spike's weight depends on when it came.
+    count_mb = small_bundle(np.random.default_rng(300 + windows), steps=steps,
+                            windows=windows, theta=120)
+    assert not np.array_equal(counts, expect(count_mb, frames)[0])
+    assert counts.max() > 0 and counts.max() <= contract.TRACE_SCALE
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)
+
+
+def test_core_refuses_a_bundle_of_another_readout():
+    """The readout kind and the trace's shift are built in: a core refuses a bundle that
+    asks for another, naming both."""
+    from rramlsm.errors import BundleError
+
+    rng = np.random.default_rng(18)
+    trace = core_image(small_bundle(rng, readout="trace", trace_shift=3), lanes=4).params
+    count = core_image(small_bundle(rng), lanes=4).params
+    with pytest.raises(BundleError, match=r"built for the trace \(shift 3\) readout; it cannot "
+                                          r"run a macro with the trace \(shift 4\) readout"):
+        core_image(small_bundle(rng, readout="trace", trace_shift=4), trace)
+    with pytest.raises(BundleError, match=r"built for the count readout; it cannot run a macro "
+                                          r"with the trace \(shift 3\) readout"):
+        core_image(small_bundle(rng, readout="trace", trace_shift=3), count)
+    with pytest.raises(BundleError, match=r"built for the trace \(shift 3\) readout; it cannot "
+                                          r"run a macro with the count readout"):
+        core_image(small_bundle(rng), trace)
 
 
 def test_core_refuses_windows_beyond_the_rtl_limits():
