@@ -324,7 +324,8 @@ def _platform(board: Board):
 
 
 #: What Yosys 0.70's abc9 assertion writes into the report (see :func:`build`).
-_ABC9_ASSERTION = "Assert `GetSize(conn.first) == GetSize(conn.second)' failed"
+_ABC9_ASSERTIONS = ("Assert `GetSize(conn.first) == GetSize(conn.second)' failed",
+                    "Assert `count_id(wire->name) == 0' failed")
 #: Level counts ``rramlsm train --levels`` offers when block RAM does not suffice.
 _LEVEL_CHOICES = (128, 64, 32, 16, 8, 4)
 
@@ -503,7 +504,9 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     # flattened (the two-core ones of the 25F and 85F, the test bundle's small audio core
     # with 3 classifier lanes) and on others synthesised module by module (a small core at
     # P = 25); each built the other way.  So: two cores module by module, one flattened,
-    # and on that assertion the other way once.
+    # and on that assertion the other way once.  The same pass's `count_id(wire->name) == 0`
+    # (YosysHQ/yosys#4349: a name clash in the reintegrated netlist; the two-core 25F with
+    # the trace readout, module by module) is treated the same way.
     flatten = not (board.family == "ecp5" and len(cores) > 1)
     progress(f"synthesis + place and route for {board.name} in {build_dir} "
              f"(several minutes; log: {build_dir / (TOP_NAME + '.tim')})")
@@ -524,7 +527,7 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         write_atomic(out / "build.log", r.stdout + r.stderr)
         report = build_dir / f"{TOP_NAME}.rpt"
         if (r.returncode and attempt == 0 and board.family == "ecp5" and report.exists()
-                and _ABC9_ASSERTION in report.read_text(errors="replace")):
+                and any(a in report.read_text(errors="replace") for a in _ABC9_ASSERTIONS)):
             progress(f"Yosys hit its abc9 assertion; synthesising "
                      f"{'module by module' if flatten else 'flattened'} instead")
             flatten = not flatten
