@@ -39,8 +39,8 @@ from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
 
 __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
            "frame_for_macro",
-           "lsm_counts", "feature_key", "window_sums", "binned_input", "frame_recorded",
-           "sample_frames"]
+           "lsm_counts", "firing_rate", "feature_key", "window_sums", "binned_input",
+           "frame_recorded", "sample_frames"]
 
 #: Bump when the float or golden arithmetic changes.
 FEATURE_VERSION = 1
@@ -227,6 +227,17 @@ def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "floa
     with atomic_path(file) as tmp, open(tmp, "wb") as f:
         np.save(f, counts, allow_pickle=False)
     return counts
+
+
+def firing_rate(ds: Dataset, config: LSMConfig, counts: np.ndarray, *, seed: int,
+                path: Path_ = "float", noise: bool = False) -> float:
+    """Mean spikes per neuron and step of ``config``'s reservoir on ``ds``: from ``counts``
+    (its readout, :func:`lsm_counts`) when the readout counts spikes; for a trace readout,
+    whose samples are not rates, from the same reservoir's counts (another pass, cached)."""
+    if config.readout != "count":
+        counts = lsm_counts(ds, config.replace(readout="count"), seed=seed, path=path,
+                            noise=noise)
+    return float(np.asarray(counts, np.float64).mean()) / config.window_steps
 
 
 #: The WAV source last framed through a recorded cochlea (:func:`frame_recorded`), so that

@@ -309,7 +309,9 @@ def calibrate_weight_scale(config: LSMConfig, frames: np.ndarray, *, seed: int,
 
     def f(x: float) -> float:
         cfg = config.replace(weight_scale=math.exp(x))
-        rate = float(float_features(make_reservoir(cfg, seed=seed), frames).mean())
+        # The firing rate is the spike count's: a trace readout's samples are not rates.
+        rate = float(float_features(make_reservoir(cfg.replace(readout="count"), seed=seed),
+                                    frames).mean())
         seen.append((x, rate, cfg))
         return math.log(rate + eps) - math.log(target_rate + eps)
 

@@ -146,8 +146,8 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
 def parse_readout(spec: str) -> tuple[str, int | None]:
     """``"count"``, ``"trace"`` or ``"trace:K"`` -> (readout, trace shift or None for the
     window's own, :func:`trace_shift_for`); a ``ValueError`` names what is wrong."""
-    kind, _, shift = str(spec).partition(":")
-    if kind not in contract.READOUTS or (shift and kind != "trace"):
+    kind, colon, shift = str(spec).partition(":")
+    if kind not in contract.READOUTS or (colon and kind != "trace") or (colon and not shift):
         raise ValueError(f"readout must be count, trace or trace:K (K in 1.."
                          f"{contract.MAX_TRACE_SHIFT}), not {spec!r}")
     if not shift:

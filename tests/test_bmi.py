@@ -32,6 +32,7 @@ from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.features import lsm_counts
 from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.lsm import LSMConfig, make_reservoir
+from rramlsm.sw.readout import trace_shift_for
 
 SMALL_NEURAL = MotorCortexConfig(trials=8)
 SMALL_IMAGES = LetterImageConfig(per_letter=8)
@@ -279,10 +280,15 @@ def test_bmi_end_to_end_small(neural, images):
     assert min(m["readout"]["neural"]["windows"]) > 1
     assert m["readout"]["neural"]["cv_top1"][8] > m["readout"]["neural"]["cv_top1"][1]
     # Fixed windows are taken as given (and cropped to a multiple of them).
+    # With the trace readout on the neural side: its shift from the window length.
     fixed = run_bmi(BMIConfig(seeds=(0,), neurons=32, windows={"neural": 4, "letters": 1},
+                              readout={"neural": "trace", "letters": "count"},
                               zeroshot=bmi_zeroshot_config(epochs=1)),
                     progress=False, neural=neural, letters=images).metrics["readout"]
-    assert fixed["neural"] == {"windows": [4], "steps": [neural.bins - neural.bins % 4]}
+    assert fixed["neural"] == {"windows": [4], "steps": [neural.bins - neural.bins % 4],
+                               "kind": "trace",
+                               "trace_shift": [trace_shift_for(neural.bins // 4)]}
+    assert fixed["letters"]["kind"] == "count" and "trace_shift" not in fixed["letters"]
     with pytest.raises(ConfigError, match="neural windows"):
         BMIConfig(windows={"neural": 9, "letters": 1})
 

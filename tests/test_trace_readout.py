@@ -118,7 +118,7 @@ def test_readout_settings_are_checked_with_the_limit_named():
     assert parse_readout("count") == ("count", None)
     assert parse_readout("trace") == ("trace", None)
     assert parse_readout("trace:5") == ("trace", 5)
-    for bad in ("count:3", "trace:x", "trace:9", "spikes"):
+    for bad in ("count:3", "count:", "trace:", "trace:x", "trace:9", "spikes"):
         with pytest.raises(ValueError):
             parse_readout(bad)
 
@@ -226,3 +226,27 @@ def test_experiment_configs_check_the_readout():
     with pytest.raises(ConfigError, match="PipelineConfig audio readout must be count, trace"):
         PipelineConfig(readout={"audio": "rate"})
     assert PipelineConfig(readout={"audio": "trace:3"}).readout == {"audio": "trace:3"}
+
+
+def test_calibration_and_firing_rate_count_spikes_under_a_trace_readout():
+    """The weight scale is calibrated on the spike rate, and the reported firing rate is the
+    spikes', whatever the windows hold: a trace config calibrates like its count twin."""
+    from rramlsm.sw.datasets.raster import RasterDataset
+    from rramlsm.sw.features import firing_rate, lsm_counts
+    from rramlsm.sw.lsm import calibrate_weight_scale
+
+    fr = _frames(24, 50, 256, density=0.08, seed=5)
+    count = PRESETS["visual"].replace(neurons=40, windows=5)
+    trace = with_readout(count, "trace:6")
+    a = calibrate_weight_scale(count, fr, seed=1, target_rate=0.05)
+    b = calibrate_weight_scale(trace, fr, seed=1, target_rate=0.05)
+    assert a.config.weight_scale == b.config.weight_scale and a.rate == b.rate
+    assert b.config.readout == "trace"
+    ds = RasterDataset("r", "vision", fr, np.arange(24) % 3, np.ones(24, bool))
+    cfg_c, cfg_t = a.config, b.config
+    c = lsm_counts(ds, cfg_c, seed=1, cache=False)
+    t = lsm_counts(ds, cfg_t, seed=1, cache=False)
+    assert not np.array_equal(c, t)
+    want = c.mean() / cfg_c.window_steps
+    assert firing_rate(ds, cfg_c, c, seed=1) == pytest.approx(want)
+    assert firing_rate(ds, cfg_t, t, seed=1) == pytest.approx(want)

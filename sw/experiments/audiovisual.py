@@ -33,7 +33,7 @@ from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.experiments._ray import local_cpus, map_runs
-from rramlsm.sw.features import binned_input, frame_dataset, lsm_counts
+from rramlsm.sw.features import binned_input, firing_rate, frame_dataset, lsm_counts
 from rramlsm.sw.golden import quantize_reservoir
 from rramlsm.sw.heads import quantize_head
 from rramlsm.sw.lsm import (
@@ -438,7 +438,9 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     for kind in () if zero_shot_only else ("cca", "ridge"):
         alignment[kind] = _alignment(kind, rates["visual"]["float"], rates["audio"]["float"],
                                      v.labels, a.labels, split, cfg)
-    fire = {m: {p: float(rates[m][p].mean()) for p in rates[m]} for m in data}
+    fire = {m: {"float": firing_rate(data[m], configs[m], counts[m]["float"], seed=chip[m]),
+                "golden": firing_rate(data[m], deployed[m], counts[m]["golden"], seed=chip[m],
+                                      path="golden", noise=cfg.hardware_noise)} for m in data}
     emb = {"software": emb_sw, "hardware": emb_hw, "split": split,
            "golden_counts": {m: counts[m]["golden"] for m in data}}
     bundle = Bundle(modalities, {"pipeline": cfg.to_dict(), "seed": seed})

@@ -48,7 +48,7 @@ from rramlsm.sw.experiments.split_rotation import (
     resolve_letter_groups,
     run_rotation,
 )
-from rramlsm.sw.features import binned_input, lsm_counts
+from rramlsm.sw.features import binned_input, firing_rate, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
 from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
 from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
@@ -262,7 +262,9 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     tiles = {m: contract.tiles(configs[m].inputs + configs[m].neurons) for m in data}
     out = {
         "seed": seed, "software": software, "hardware": hardware,
-        "firing_rate": {m: {p: float(rates[m][p].mean()) for p in rates[m]} for m in data},
+        "firing_rate": {m: {p: firing_rate(data[m], configs[m], counts[m][p], seed=chip[m],
+                                           path=p, noise=cfg.hardware_noise and p == "golden")
+                            for p in counts[m]} for m in data},
         "weight_scale": {m: configs[m].weight_scale for m in data},
         "readout": readout,
         "tiles": tiles, "best_epoch": trained.best_epoch, "train_seconds": train_seconds,

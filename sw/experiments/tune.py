@@ -506,7 +506,8 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
             feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
             flops["calibration"] += lsm_forward_flops(cfg) * cal.passes * cal.samples
             flops["feature_extraction"] += lsm_forward_flops(cfg) * len(frames[m])
-            fire[m] = float(feats[m].mean())
+            # A trace readout's samples are not rates: then the calibration's measured rate.
+            fire[m] = float(feats[m].mean()) if cfg.readout == "count" else cal.rate
         split = _fold_split(data, f, np.random.default_rng(s.seed + 1000 + f))
         trained = train_heads(feats["visual"], feats["audio"], data.visual.labels,
                               data.audio.labels, split, zs, seed=s.seed + f)
