@@ -506,18 +506,24 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     # P = 25); each built the other way.  So: two cores module by module, one flattened,
     # and on that assertion the other way once.  The same pass's `count_id(wire->name) == 0`
     # (YosysHQ/yosys#4349: a name clash in the reintegrated netlist; the two-core 25F with
-    # the trace readout, module by module) is treated the same way.
+    # the trace readout, module by module) is treated the same way.  A design that hits
+    # them both ways (the 85F at W = 8, P = 32) gets a third try module by module with its
+    # multi-bit wires split first (`splitnets`, the workaround the Yosys developers give in
+    # YosysHQ/yosys#4451; Yosys 0.70 has no flow without abc9 for the ECP5).
     flatten = not (board.family == "ecp5" and len(cores) > 1)
+    split = False
     progress(f"synthesis + place and route for {board.name} in {build_dir} "
              f"(several minutes; log: {build_dir / (TOP_NAME + '.tim')})")
-    for attempt in range(2):
+    for attempt in range(3):
         synth_opts = " ".join(filter(None, (board.synth_opts,
                                             "" if flatten else "-noflatten")))
+        after_read = "\n".join(filter(None, (
+            _ram_styles(plan["memories"]) if board.allot_block_ram else "",
+            "splitnets" if split else "")))
         platform = _platform(board)          # a platform prepares one design, once
         build_plan = platform.prepare(BoardTop(board, macro), name=TOP_NAME, synth_opts=synth_opts,
                                       nextpnr_opts="--timing-allow-fail --seed 1",
-                                      **({"script_after_read": _ram_styles(plan["memories"])}
-                                         if board.allot_block_ram else {}))
+                                      **({"script_after_read": after_read} if after_read else {}))
         if build_dir.exists():
             shutil.rmtree(build_dir)
         build_plan.extract(build_dir)
@@ -526,11 +532,16 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
                            text=True)
         write_atomic(out / "build.log", r.stdout + r.stderr)
         report = build_dir / f"{TOP_NAME}.rpt"
-        if (r.returncode and attempt == 0 and board.family == "ecp5" and report.exists()
+        if (r.returncode and not split and board.family == "ecp5" and report.exists()
                 and any(a in report.read_text(errors="replace") for a in _ABC9_ASSERTIONS)):
-            progress(f"Yosys hit its abc9 assertion; synthesising "
-                     f"{'module by module' if flatten else 'flattened'} instead")
-            flatten = not flatten
+            if attempt == 0:
+                progress(f"Yosys hit an abc9 assertion; synthesising "
+                         f"{'module by module' if flatten else 'flattened'} instead")
+                flatten = not flatten
+            else:
+                progress("Yosys hit an abc9 assertion both ways; synthesising module by "
+                         "module with the nets split (splitnets)")
+                flatten, split = False, True
             continue
         break
     log = build_dir / f"{TOP_NAME}.tim"
@@ -559,7 +570,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         **{k: figures[k] for k in ("luts", "luts_total", "ffs", "ffs_total", "brams",
                                    "brams_total", "dsps", "dsps_total")},
         "fmax_mhz": fmax,
-        "synthesis": "flattened" if flatten else "module by module",
+        "synthesis": ("flattened" if flatten else "module by module")
+                     + (", nets split" if split else ""),
         "target_mhz": board.clock_mhz,
         "timing_met": fmax is not None and fmax >= board.clock_mhz,
         "clocks": figures["clocks"],
