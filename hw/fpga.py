@@ -508,8 +508,9 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     # (YosysHQ/yosys#4349: a name clash in the reintegrated netlist; the two-core 25F with
     # the trace readout, module by module) is treated the same way.  A design that hits
     # them both ways (the 85F at W = 8, P = 32) gets a third try module by module with its
-    # multi-bit wires split first (`splitnets`, the workaround the Yosys developers give in
-    # YosysHQ/yosys#4451; Yosys 0.70 has no flow without abc9 for the ECP5).
+    # multi-bit wires split first (`proc; splitnets`: `splitnets` skips modules that still
+    # hold processes), the workaround the Yosys developers give in YosysHQ/yosys#4451
+    # (Yosys 0.70 has no flow without abc9 for the ECP5; `-noabc9` is accepted and ignored).
     flatten = not (board.family == "ecp5" and len(cores) > 1)
     split = False
     progress(f"synthesis + place and route for {board.name} in {build_dir} "
@@ -519,7 +520,7 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
                                             "" if flatten else "-noflatten")))
         after_read = "\n".join(filter(None, (
             _ram_styles(plan["memories"]) if board.allot_block_ram else "",
-            "splitnets" if split else "")))
+            "proc\nsplitnets" if split else "")))
         platform = _platform(board)          # a platform prepares one design, once
         build_plan = platform.prepare(BoardTop(board, macro), name=TOP_NAME, synth_opts=synth_opts,
                                       nextpnr_opts="--timing-allow-fail --seed 1",
