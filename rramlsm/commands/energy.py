@@ -65,7 +65,9 @@ def _cmd_energy(args) -> int:
     meas = {}
     for m, fr in frames.items():
         lsm = bundle.modalities[m].lsm
-        res = make_reservoir(LSMConfig(m, lsm.inputs, lsm.neurons, lsm.steps), seed=0)
+        res = make_reservoir(LSMConfig(m, lsm.inputs, lsm.neurons, lsm.steps,
+                                       windows=lsm.windows, readout=lsm.readout,
+                                       trace_shift=lsm.trace_shift), seed=0)
         meas[m] = measured_energy(lambda res=res, fr=fr: float_features(res, fr))
     r["measured_digital"] = meas
     print(f"{'per sample':<24}" + "".join(f"{m:>16}" for m in r["modalities"]))
