@@ -320,6 +320,17 @@ def _modality_data(m, spec, given, modality, settings, rng, progress) -> Modalit
                         events=[ds.events[i] for i in idx])
 
 
+def _reservoir_config(modality: str, inputs: int, steps: int, params: dict):
+    """The preset of ``modality`` at the framed size, read out as ``params`` say: the most
+    windows up to ``{modality}.windows`` that divide the steps, and ``{modality}.readout``
+    (a trial and the tuned configuration make their reservoirs this one way)."""
+    from rramlsm.sw.lsm import PRESETS
+
+    cfg = PRESETS[modality].replace(inputs=inputs, steps=steps,
+                                    windows=fit_windows(steps, int(params[f"{modality}.windows"])))
+    return with_readout(cfg, params[f"{modality}.readout"])
+
+
 # -- The search space --------------------------------------------------------------------------
 
 def search_space(data: TuningData) -> dict:
@@ -476,7 +487,7 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
 
     from rramlsm.sw.experiments.audiovisual import chip_seeds
     from rramlsm.sw.experiments.training_cost import head_training_flops, lsm_forward_flops
-    from rramlsm.sw.lsm import PRESETS, calibrate_weight_scale, float_features, make_reservoir
+    from rramlsm.sw.lsm import calibrate_weight_scale, float_features, make_reservoir
     from rramlsm.sw.zeroshot import linear_probe, retrieval_top1, train_heads
 
     torch.set_num_threads(1)
@@ -497,9 +508,7 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
         for m, d in mods.items():
             fit = np.flatnonzero(d.fold != f)
             steps = frames[m].shape[1]
-            cfg = with_readout(PRESETS[m].replace(
-                inputs=frames[m].shape[2], steps=steps,
-                windows=fit_windows(steps, int(p[f"{m}.windows"]))), p[f"{m}.readout"])
+            cfg = _reservoir_config(m, frames[m].shape[2], steps, p)
             cal = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
                                          target_rate=float(p[f"{m}.target_rate"]))
             cfg = cal.config
@@ -1013,7 +1022,6 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
     from rramlsm.sw.datasets.raster import RasterDataset
     from rramlsm.sw.datasets.sources import parse_source, source_modality
     from rramlsm.sw.events import frame_audio, frame_vision
-    from rramlsm.sw.lsm import PRESETS
 
     p = tuned.params
     a_kind = _source_kind(audio)
@@ -1043,9 +1051,7 @@ def tuned_inputs(tuned: TunedConfig, visual: str, audio: str, *, progress: bool 
         framing["audio"]["cochlea"] = dataclasses.asdict(_cochlea_config(p))
     per_modality = {}
     for m, x in (("visual", fv), ("audio", fa)):
-        lsm = with_readout(PRESETS[m].replace(
-            inputs=int(x.shape[2]), steps=int(x.shape[1]),
-            windows=fit_windows(int(x.shape[1]), int(p[f"{m}.windows"]))), p[f"{m}.readout"])
+        lsm = _reservoir_config(m, int(x.shape[2]), int(x.shape[1]), p)
         per_modality[m] = {"target_rate": float(p[f"{m}.target_rate"]),
                            "lsm": {k: getattr(lsm, k) for k in ("inputs", "steps", "windows",
                                                                  "readout", "trace_shift")},
