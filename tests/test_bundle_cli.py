@@ -25,6 +25,10 @@ def test_demo_writes_metrics_report_and_bundle(demo_run):
     assert m["training_cost"]["protonet_ratio"] > 1
     assert m["seconds"] > 0
     assert m["protocol"]["seeds"] == [0, 1]
+    # Readout windows chosen per seed by default, among the counts dividing each framing's
+    # steps (visual 50, audio 129).
+    assert set(m["readout"]["visual"]["cv_top1"]) >= {"1", "2", "5"}
+    assert set(m["readout"]["audio"]["cv_top1"]) >= {"1", "3"}
     # The demo's short RTL check on Verilator: 5 samples per modality, bit-exact.
     assert m["rtl_check"]["ran"] and m["rtl_check"]["samples"] == 10
     assert m["rtl_check"]["mismatches"] == 0 and m["rtl_check"]["passed"]
@@ -44,8 +48,10 @@ def test_bundle_round_trip_is_exact(demo_run, tmp_path, digits):
     assert list(vis.classes) == list(range(1, 10))
     write_bundle(tmp_path / "copy", b)
     c = load_bundle(tmp_path / "copy")
-    counts = np.random.default_rng(0).integers(0, 50, size=(30, 200)).astype(np.uint8)
     for m in b.modalities:
+        # One count per neuron and readout window (the demo chooses the windows per seed).
+        counts = np.random.default_rng(0).integers(
+            0, 50, size=(30, b.modalities[m].lsm.features)).astype(np.uint8)
         np.testing.assert_array_equal(b.modalities[m].lsm.pos, c.modalities[m].lsm.pos)
         np.testing.assert_array_equal(b.modalities[m].classify(counts),
                                       c.modalities[m].classify(counts))

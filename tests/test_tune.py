@@ -13,6 +13,7 @@ from rramlsm.cli import main
 from rramlsm.errors import ConfigError
 from rramlsm.sw.experiments import tune
 from rramlsm.sw.experiments.training_cost import pipeline_training_cost
+from rramlsm.sw.readout import trace_shift_for
 from tests.conftest import SHARED_DATA
 
 JACKSON = SHARED_DATA / "fsdd-jackson"
@@ -67,7 +68,10 @@ def test_tune_end_to_end(tuned_run):
     # What the search cost, trial by trial and in all: a step of the training recipe.
     for r in recs:
         steps = r["flops_by_step"]
-        assert min(steps.values()) > 0 and sum(steps.values()) == r["flops"]
+        assert sum(steps.values()) == r["flops"]
+        auto = "auto" in (r["config"].get(f"{m}.windows", tune.DEFAULTS[f"{m}.windows"])
+                          for m in ("visual", "audio"))
+        assert (steps.pop("readout_selection") > 0) == auto and min(steps.values()) > 0
     assert raw["cost"]["flops"] == t.cost["flops"] == sum(r["flops"] for r in recs)
     assert raw["cost"]["trials"] == 4 and raw["cost"]["uncounted"] == 0
     assert raw["cost"]["trial_seconds"] == pytest.approx(sum(r["seconds"] for r in recs), abs=0.1)
@@ -106,9 +110,11 @@ def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
     raw = tomllib.loads(text)
     # Fixed settings (the winner of a 3-trial search varies): short head training, vision
     # polarities split onto their own rows (512 inputs), a 32-channel cochlea, the audio
-    # reservoir read in 3 windows (at most 4 that divide its 129 steps).
+    # reservoir read in 3 windows (at most 4 that divide its 129 steps), the visual one's
+    # windows left to the default (chosen per seed) and read out as traces.
     data = text[text.index("[data]"):text.index("[visual]")]
-    lines = [data, "[visual]", 'polarity = "both"', "steps = 40", "[audio]", "windows = 4",
+    lines = [data, "[visual]", 'polarity = "both"', "steps = 40", 'readout = "trace"',
+             "[audio]", "windows = 4",
              "[cochlea]", "channels = 32", "[head]", "epochs = 3", text[text.index("[score]"):]]
     cfg = tmp_path / "tuned.toml"
     cfg.write_text("\n".join(lines) + "\n")
@@ -117,8 +123,15 @@ def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
                  f"fsdd:{wavs}", "--seeds", "0", "--out", str(out), "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["tuning"]["config"]["visual.polarity"] == "both"
-    assert json.loads((out / "bundle" / "manifest.json").read_text())[
-        "modalities"]["audio"]["lsm"]["windows"] == 3
+    lsm = {k: v["lsm"] for k, v in json.loads((out / "bundle" / "manifest.json").read_text())[
+        "modalities"].items()}
+    assert lsm["audio"]["windows"] == 3 and "cv_top1" not in m["readout"]["audio"]
+    # "auto" in the tuned configuration: chosen on the seed's training samples (every
+    # candidate dividing the 40 steps scored), the trace's time constant from its length.
+    assert set(m["readout"]["visual"]["cv_top1"]) >= {"1", "2", "4", "5", "8"}
+    assert m["readout"]["visual"]["windows"] == [lsm["visual"]["windows"]]
+    assert lsm["visual"]["readout"] == "trace" and lsm["visual"]["trace_shift"] == \
+        trace_shift_for(40 // lsm["visual"]["windows"])
     assert m["tuning"]["score"]["winner"] == raw["score"]["winner"]
     # The search that chose the configuration is counted in the training cost.
     assert m["training_cost"]["ours"]["tuning"] == {

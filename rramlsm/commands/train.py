@@ -32,7 +32,12 @@ from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.letters import LETTERS
 from rramlsm.sw.device import DeviceConfig
 from rramlsm.sw.experiments._ray import local_cpus, ray_session
-from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES, PipelineConfig, run_pipeline
+from rramlsm.sw.experiments.audiovisual import (
+    DEFAULT_WINDOWS,
+    PAPER_FIGURES,
+    PipelineConfig,
+    run_pipeline,
+)
 from rramlsm.sw.experiments.bmi import (
     BMIConfig,
     bmi_zeroshot_config,
@@ -122,8 +127,9 @@ def _pipeline_config(args) -> PipelineConfig:
                               target_rate=None if args.paper_constants else args.target_rate,
                               zeroshot=zs, hardware_noise=args.hardware_noise,
                               lsm_overrides=overrides, head_features=args.heads,
-                              windows=parse_windows(getattr(args, "windows", None),
-                                                    ("visual", "audio")),
+                              windows={**DEFAULT_WINDOWS,
+                                       **parse_windows(getattr(args, "windows", None),
+                                                       ("visual", "audio"))},
                               readout=parse_readout_arg(getattr(args, "readout", None),
                                                         ("visual", "audio")))
     except (ValueError, TypeError) as e:
@@ -421,8 +427,16 @@ def _train_tuned(args) -> int:
     rv, ra, per_modality, zs = tuned_inputs(tuned, args.visual, args.audio,
                                             progress=not args.quiet)
     base = _pipeline_config(args)
-    cfg = dataclasses.replace(base, per_modality=per_modality,
-                              zeroshot=head_config(tuned.params, base.zeroshot))
+    # The tuned readout, unless the command line names one: a tuned count travels in
+    # per_modality; "auto" chooses per seed as it did in the trials; the readout kind is
+    # applied after the windows, whose length sets a trace's time constant.
+    mods = ("visual", "audio")
+    windows = {m: "auto" for m in mods if tuned.params[f"{m}.windows"] == "auto"}
+    readout = {m: tuned.params[f"{m}.readout"] for m in mods}
+    cfg = dataclasses.replace(
+        base, per_modality=per_modality, zeroshot=head_config(tuned.params, base.zeroshot),
+        windows={**windows, **parse_windows(getattr(args, "windows", None), mods)},
+        readout={**readout, **parse_readout_arg(getattr(args, "readout", None), mods)})
     extra["tuning"] = {**tuned.summary(), **({"summary": s} if args.tune else {})}
     metrics = run_training(cfg, out, progress=not args.quiet,
                            rtl_samples=getattr(args, "rtl_samples", 0), visual=rv, audio=ra,
@@ -479,8 +493,9 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
                         "5-bit cells, which an FPGA's block RAM holds more of (docs/FPGA.md)")
     p.add_argument("--windows", default=None, metavar="W|auto|m=W,...",
                    help="readout windows: spike counts per neuron in W equal time windows "
-                        "(1..8, dividing the steps; default 1, BMI auto); auto chooses per "
-                        "seed by cross-validation on the seen classes' training samples; "
+                        "(1..8, dividing the steps; default auto); auto chooses per seed by "
+                        "cross-validation on the seen classes' training samples (1 is one "
+                        "total count per neuron, the paper's readout); "
                         "per modality as visual=5,audio=auto")
     p.add_argument("--readout", default=None, metavar="count|trace[:K]|m=...",
                    help="what each readout window holds per neuron: its spike count "

@@ -61,7 +61,8 @@ from rramlsm.sw.zeroshot import (
 
 __all__ = ["PipelineConfig", "SeedResult", "PipelineResult", "run_pipeline", "PAPER_FIGURES",
            "aggregate_seeds", "run_seed", "calibrate_on_training", "calibration_on_training",
-           "calibration_samples", "CALIBRATION_SAMPLES", "chip_seeds", "chance_levels"]
+           "calibration_samples", "CALIBRATION_SAMPLES", "chip_seeds", "chance_levels",
+           "DEFAULT_WINDOWS"]
 
 #: The figures of Lin et al., Nature Computational Science 5, 37-47 (2025) (linear probes
 #: and zero-shot retrieval in its Results, training-cost ratios in its abstract), for the
@@ -79,6 +80,12 @@ PAPER_FIGURES = {
 
 
 _PER_MODALITY = {"target_rate", "lsm", "framing"}
+#: Readout windows of a run that names none: chosen per seed on the seen classes' training
+#: samples.  Real speech says why (docs/TUNING.md, "Defaults from real data"): one total
+#: count per neuron loses the order of an utterance's sounds, and one speaker's real
+#: recordings read 5-6 points better in 3 windows; a fixed count fitted to those recordings
+#: would be a constant fitted to the files, the choice is a procedure fitted to the data.
+DEFAULT_WINDOWS = {"visual": "auto", "audio": "auto"}
 
 
 @dataclass(frozen=True)
@@ -118,10 +125,11 @@ class PipelineConfig:
     ``{"visual": {"target_rate": 0.08, "lsm": {"inputs": 512, "steps": 75}}, ...}``; a
     ``"framing"`` entry (how the data were framed) is recorded in the bundle, so that ``eval``
     and ``cosim`` frame new data the same way."""
-    windows: dict = field(default_factory=dict)
-    """Readout windows per modality (default: the configuration's, 1): a count, or
-    ``"auto"`` to choose it per seed by cross-validation on the seen classes' training
-    samples among the counts dividing the steps (:func:`~rramlsm.sw.readout.select_windows`)."""
+    windows: dict = field(default_factory=lambda: dict(DEFAULT_WINDOWS))
+    """Readout windows per modality: a count, or ``"auto"`` (the default) to choose it per
+    seed by cross-validation on the seen classes' training samples among the counts dividing
+    the steps (:func:`~rramlsm.sw.readout.select_windows`); a modality left out keeps its
+    configuration's (the preset's 1, or a tuned ``per_modality`` count)."""
     readout: dict = field(default_factory=dict)
     """What the windows hold per modality (default ``"count"``): ``"count"``, ``"trace"`` or
     ``"trace:K"`` (:func:`~rramlsm.sw.readout.parse_readout`)."""

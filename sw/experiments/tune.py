@@ -62,7 +62,7 @@ from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.experiments._ray import start_ray
-from rramlsm.sw.readout import fit_windows, with_readout
+from rramlsm.sw.readout import fit_windows, readout_windows, with_readout
 
 __all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
            "evaluate", "search_space", "run_tune", "load_tuned", "write_tuned", "tuned_inputs",
@@ -76,8 +76,8 @@ DEFAULTS = {
     "visual.polarity": "on",
     "audio.target_rate": 0.05,
     "audio.steps": 129,
-    "visual.windows": 1,
-    "audio.windows": 1,
+    "visual.windows": "auto",
+    "audio.windows": "auto",
     "visual.readout": "count",
     "audio.readout": "count",
     "cochlea.delta": 0.75,
@@ -101,9 +101,11 @@ MEANING = {
     "audio.target_rate": "firing rate the audio reservoir is calibrated to",
     "audio.steps": "time bins T of an utterance",
     "visual.windows": "readout windows W of the visual reservoir (at most this many: the "
-                      "largest count dividing T)",
+                      "largest count dividing T; auto: chosen by cross-validation on the "
+                      "training samples)",
     "audio.windows": "readout windows W of the audio reservoir (at most this many: the "
-                     "largest count dividing T)",
+                     "largest count dividing T; auto: chosen by cross-validation on the "
+                     "training samples)",
     "visual.readout": "count: spikes per window; trace: the exponential spike trace at the "
                       "window's end (time constant about the window's length)",
     "audio.readout": "count: spikes per window; trace: the exponential spike trace at the "
@@ -322,13 +324,28 @@ def _modality_data(m, spec, given, modality, settings, rng, progress) -> Modalit
 
 def _reservoir_config(modality: str, inputs: int, steps: int, params: dict):
     """The preset of ``modality`` at the framed size, read out as ``params`` say: the most
-    windows up to ``{modality}.windows`` that divide the steps, and ``{modality}.readout``
-    (a trial and the tuned configuration make their reservoirs this one way)."""
+    windows up to ``{modality}.windows`` that divide the steps (one window for ``"auto"``,
+    until :func:`_auto_windows` chooses), and ``{modality}.readout`` (a trial and the tuned
+    configuration make their reservoirs this one way)."""
     from rramlsm.sw.lsm import PRESETS
 
+    w = params[f"{modality}.windows"]
     cfg = PRESETS[modality].replace(inputs=inputs, steps=steps,
-                                    windows=fit_windows(steps, int(params[f"{modality}.windows"])))
+                                    windows=1 if w == "auto" else fit_windows(steps, int(w)))
     return with_readout(cfg, params[f"{modality}.readout"])
+
+
+def _auto_windows(cfg, modality: str, params: dict, frames, labels, seed: int):
+    """``cfg`` read out in the windows ``{modality}.windows`` names: for ``"auto"``, chosen
+    on ``frames`` (the fold's fitting samples) as ``train`` chooses on its training split,
+    then ``{modality}.readout`` applied at the chosen length.  Returns the config and the
+    choice's matmul FLOPs (0 for a fixed count)."""
+    from rramlsm.sw.experiments.training_cost import readout_selection_flops
+
+    if params[f"{modality}.windows"] != "auto":
+        return cfg, 0
+    cfg, choice = readout_windows(cfg, "auto", lambda: frames, labels, seed=seed)
+    return with_readout(cfg, params[f"{modality}.readout"]), readout_selection_flops(cfg, choice)
 
 
 # -- The search space --------------------------------------------------------------------------
@@ -343,8 +360,8 @@ def search_space(data: TuningData) -> dict:
         "audio.target_rate": Float(0.01, 0.3, log=True),
         "visual.steps": Cat([25, 35, 50, 75, 100]),
         "audio.steps": Cat([64, 96, 129, 160, 200]),
-        "visual.windows": Cat([1, 2, 4, 5, 8]),
-        "audio.windows": Cat([1, 2, 4, 5, 8]),
+        "visual.windows": Cat(["auto", 1, 2, 4, 5, 8]),
+        "audio.windows": Cat(["auto", 1, 2, 4, 5, 8]),
         "visual.readout": Cat(["count", "trace"]),
         "audio.readout": Cat(["count", "trace"]),
         "head.epochs": Cat([30, 60, 100, 150]),
@@ -501,7 +518,8 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
     # The trial's matmul FLOPs on the basis of the training-cost comparison
     # (:mod:`rramlsm.sw.experiments.training_cost`): tuning is a step of the recipe.
     probe_cost = {"flops": 0}
-    flops = dict.fromkeys(("calibration", "feature_extraction", "head_training"), 0)
+    flops = dict.fromkeys(("calibration", "readout_selection", "feature_extraction",
+                           "head_training"), 0)
     for f in range(s.folds):
         chip = chip_seeds(s.seed + f)
         feats, fire = {}, {}
@@ -511,7 +529,9 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
             cfg = _reservoir_config(m, frames[m].shape[2], steps, p)
             cal = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
                                          target_rate=float(p[f"{m}.target_rate"]))
-            cfg = cal.config
+            cfg, choice_flops = _auto_windows(cal.config, m, p, frames[m][fit], d.labels[fit],
+                                              chip[m])
+            flops["readout_selection"] += choice_flops
             feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
             flops["calibration"] += lsm_forward_flops(cfg) * cal.passes * cal.samples
             flops["feature_extraction"] += lsm_forward_flops(cfg) * len(frames[m])
@@ -981,8 +1001,9 @@ def load_tuned(path) -> TunedConfig:
             if not isinstance(r, (int, float)) or not 0 < r < 1:
                 raise ValueError(f"{m}.target_rate must be in (0, 1), not {r!r}")
             w = params[f"{m}.windows"]
-            if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-                raise ValueError(f"{m}.windows must be a positive integer, not {w!r}")
+            if w != "auto" and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
+                raise ValueError(f"{m}.windows must be a positive integer or 'auto', not "
+                                 f"{w!r}")
             if params[f"{m}.readout"] not in ("count", "trace"):
                 raise ValueError(f"{m}.readout must be count or trace, not "
                                  f"{params[f'{m}.readout']!r}")
