@@ -438,6 +438,23 @@ def _with_levels(bundle, levels: int):
     return dataclasses.replace(bundle, modalities=mods)
 
 
+def _with_one_window(bundle):
+    """``bundle`` as if read out in one window per neuron (the head's first layer keeps the
+    first window's rows): the memory shapes of a bundle trained with ``--windows 1``, for
+    counting resources only."""
+    mods = {}
+    for m, mb in bundle.modalities.items():
+        lsm, head = mb.lsm, mb.head
+        if lsm.windows > 1:
+            first = head.layers[0]
+            head = dataclasses.replace(head, layers=(
+                dataclasses.replace(first, weight=first.weight[: lsm.neurons]),
+                *head.layers[1:]))
+            lsm = dataclasses.replace(lsm, windows=1)
+        mods[m] = dataclasses.replace(mb, lsm=lsm, head=head)
+    return dataclasses.replace(bundle, modalities=mods)
+
+
 def check_fits(board: Board, bundle, plan: dict) -> None:
     """Refuse a design that ``board`` cannot hold (:func:`resource_plan`), naming what does
     not fit, by how much, and the options that would make it fit."""
@@ -453,6 +470,13 @@ def check_fits(board: Board, bundle, plan: dict) -> None:
         parts = [f"{label} {n}" for label, n in by_label.items() if n]
         problems.append(f"{need} {bram} of block RAM ({', '.join(parts)}) where the device "
                         f"has {board.block_rams}: {need - board.block_rams} too many")
+        if any(bundle.modalities[m].lsm.windows > 1 for m in plan["cores"]):
+            # Windows multiply the head's weight rows (W x N inputs).
+            one = _required_blocks(board, resource_plan(
+                board, _with_one_window(bundle), tuple(plan["cores"]))["memories"])
+            if one <= board.block_rams:
+                options.append(f"a bundle read out in one window per neuron, trained with "
+                               f"`--windows 1` ({one} {bram})")
         levels = min(bundle.modalities[m].lsm.levels for m in plan["cores"])
         for n in _LEVEL_CHOICES:
             if n >= levels:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -138,15 +139,16 @@ def test_ice40_build_of_a_small_bundle(small_bundle, tmp_path):
     assert (out / "build" / "rramlsm_top.bin").stat().st_size == 104_090   # a full UP5K image
 
 
-def _paper_size_bundle(levels=256):
+def _paper_size_bundle(levels=256, windows=None):
     """The paper's two cores (256 + 64 inputs, 200 neurons, 64-d heads, 9 classes) with
-    random weights: what the resource check sees of the demo bundle."""
+    random weights: what the resource check sees of the demo bundle (``windows`` per
+    modality: 1 where not named)."""
     from rramlsm.sw.bundle import Bundle
     from tests.hw.hw_support import small_bundle
 
     rng = np.random.default_rng(0)
     return Bundle({m: small_bundle(rng, inputs=inputs, neurons=200, steps=10, dim=64,
-                                   classes=9, levels=levels)
+                                   classes=9, levels=levels, windows=(windows or {}).get(m, 1))
                    for m, inputs in (("visual", 256), ("audio", 64))})
 
 
@@ -203,7 +205,7 @@ def test_a_design_the_board_cannot_hold_is_refused_with_the_options(tmp_path):
     with pytest.raises(RRAMLSMError, match=r"icebreaker-up5k cannot hold the audio core\(s\)"
                                            r".*SB_RAM40_4K of block RAM .*the device has 30"):
         build(BOARDS["icebreaker-up5k"], wide, tmp_path / "y")
-    from rramlsm.hw.fpga import resource_plan
+    from rramlsm.hw.fpga import check_fits, resource_plan
     from rramlsm.sw.bundle import Bundle
     from tests.hw.hw_support import small_bundle
 
@@ -222,5 +224,17 @@ def test_a_design_the_board_cannot_hold_is_refused_with_the_options(tmp_path):
                                            r"\(4-bit cells: 29 SB_RAM40_4K\)"):
         build(ice, audio(48, 256), tmp_path / "y")
     assert not (tmp_path / "y").exists()
+    # Readout windows multiply the head's weight rows: the demo's choice (audio W > 1) at
+    # 8 levels overflows the 25F by the audio head, and one window per neuron would fit.
+    board = BOARDS["ulx3s-25f"]
+    with pytest.raises(RRAMLSMError) as e:
+        build(board, _paper_size_bundle(8, windows={"audio": 5}), tmp_path / "z")
+    assert "audio head weights 32" in str(e.value)
+    one = re.search(r"fit with a bundle read out in one window per neuron, trained with "
+                    r"`--windows 1` \((\d+) DP16KD\)", str(e.value))
+    assert one and int(one[1]) <= 56
+    assert not (tmp_path / "z").exists()
+    w1 = _paper_size_bundle(8)
+    check_fits(board, w1, resource_plan(board, w1))          # the option named does fit
     with pytest.raises(RRAMLSMError, match="--cores: lidar: choose visual, audio or both"):
         build(BOARDS["ulx3s-85f"], wide, tmp_path / "z", cores=("lidar",))
