@@ -39,7 +39,8 @@ from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
 
 __all__ = ["FEATURE_VERSION", "dataset_fingerprint", "framing_for", "frame_dataset",
            "frame_for_macro",
-           "lsm_counts", "firing_rate", "feature_key", "window_sums", "binned_input",
+           "lsm_counts", "known_counts", "firing_rate", "feature_key", "window_sums",
+           "binned_input",
            "frame_recorded", "sample_frames"]
 
 #: Bump when the float or golden arithmetic changes.
@@ -99,6 +100,16 @@ def frame_dataset(ds: Dataset, config: LSMConfig, index=None) -> np.ndarray:
     events = ds.events if index is None else [ds.events[i] for i in index]
     framing = framing_for(ds, config)
     return (frame_vision if ds.modality == "vision" else frame_audio)(events, framing)
+
+
+def known_counts(index, trains: np.ndarray, config: LSMConfig):
+    """The ``known`` argument of :func:`lsm_counts` for samples ``index`` whose float-model
+    spike trains ``[N, T, neurons]`` were recorded under ``config``'s reservoir (the
+    readout's counts are their window sums), or ``None`` when ``config`` does not count
+    spikes (a float trace is not a function of the train alone)."""
+    if trains is None or config.readout != "count":
+        return None
+    return np.asarray(index), window_sums(trains, config.windows).astype(np.uint8)
 
 
 def window_sums(frames: np.ndarray, windows: int) -> np.ndarray:
@@ -166,10 +177,22 @@ def _lsm_key(config: LSMConfig) -> dict:
 
 
 def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool,
-             chunk: int = 1024) -> np.ndarray:
+             chunk: int = 1024, known=None) -> np.ndarray:
 
     res = make_reservoir(config, seed=seed)
     lsm = quantize_reservoir(res, noise=noise, noise_seed=seed) if path == "golden" else None
+    if known is not None:
+        # The float model's counts of some samples are known (a pass over them that chose
+        # the readout windows): only the others run.
+        idx, counts = known
+        out = np.empty((len(ds), config.features), np.uint8)
+        out[idx] = counts
+        todo = np.setdiff1d(np.arange(len(ds)), idx)
+        for lo in range(0, len(todo), chunk):
+            part = todo[lo : lo + chunk]
+            out[part] = np.rint(float_features(res, frame_dataset(ds, config, part))
+                                * config.feature_scale).astype(np.uint8)
+        return out
     out = []
     # Frame in chunks: a whole dataset of dense frames would not need to fit in memory.
     for lo in range(0, len(ds), chunk):
@@ -194,20 +217,29 @@ def _read_cached(file: Path, shape: tuple[int, int]) -> tuple[np.ndarray | None,
 
 
 def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "float",
-               noise: bool = False, cache: bool | Path = True) -> np.ndarray:
+               noise: bool = False, cache: bool | Path = True, known=None) -> np.ndarray:
     """Spike counts ``[len(ds), windows * neurons]`` (uint8, window-major) of every sample,
     cached by content.
 
     ``cache``: ``True`` for ``$RRAMLSM_CACHE/features``, a folder, or ``False``.
+    ``known``: ``(indices, counts)``, the float path's counts of some samples from a pass
+    already made (:func:`known_counts`); those samples do not run again.
     """
     if path not in ("float", "golden"):
         raise ValueError(f"feature path must be 'float' or 'golden', not {path!r}")
     if noise and path != "golden":
         raise ValueError("read noise is part of the golden (hardware) path only")
+    if known is not None:
+        if path != "float" or config.readout != "count":
+            raise ValueError("known counts are the float path's spike counts only")
+        idx, counts = known
+        if counts.dtype != np.uint8 or counts.shape != (len(idx), config.features):
+            raise ValueError(f"known counts must be uint8 [{len(idx)}, {config.features}], "
+                             f"not {counts.dtype} {list(counts.shape)}")
     if config.steps > 255:
         raise ValueError(f"LSM {config.name!r}: spike counts are 8-bit, T must be <= 255")
     if cache is False:
-        return _compute(ds, config, seed, path, noise)
+        return _compute(ds, config, seed, path, noise, known=known)
     if cache is True:
 
         folder = cache_dir() / "features"
@@ -223,7 +255,7 @@ def lsm_counts(ds: Dataset, config: LSMConfig, *, seed: int, path: Path_ = "floa
         # never trusted; the warning says which file was replaced.
         warnings.warn(f"{file}: damaged feature cache entry ({damage}); recomputing",
                       RuntimeWarning, stacklevel=2)
-    counts = _compute(ds, config, seed, path, noise)
+    counts = _compute(ds, config, seed, path, noise, known=known)
     with atomic_path(file) as tmp, open(tmp, "wb") as f:
         np.save(f, counts, allow_pickle=False)
     return counts

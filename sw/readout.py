@@ -115,7 +115,7 @@ def select_windows(trains: np.ndarray, labels, *, candidates=None, folds: int = 
 
 
 def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
-                    crop: bool = False) -> tuple[LSMConfig, dict]:
+                    crop: bool = False, keep_trains: bool = False) -> tuple[LSMConfig, dict]:
     """``cfg`` read out in ``windows`` windows (a count, or ``"auto"``), and what the choice
     saw and cost.
 
@@ -125,14 +125,18 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
     ``crop``: the recording may be read over its first ``T - T mod W`` bins (``steps`` becomes
     :func:`readout_steps`; the BMI rasters); otherwise only counts dividing the steps are
     candidates (the audio-visual framing).  The dict holds ``windows`` and ``steps``, and for
-    ``"auto"`` every candidate's ``scores`` and ``errors``, ``samples``, ``folds`` and the
-    ``seconds`` the choice took (a step of the training recipe).
+    ``"auto"`` every candidate's ``scores`` and ``errors``, ``samples``, ``folds``, the
+    ``seconds`` the choice took (a step of the training recipe) and ``forward_seconds``, its
+    float-model pass; with ``keep_trains`` also that pass's spike ``trains`` ``[N, T,
+    neurons]`` (the caller takes them out: the feature extraction need not run these
+    samples again, :func:`~rramlsm.sw.features.known_counts`).
     """
     if windows != "auto":
         steps = readout_steps(cfg.steps, windows) if crop else cfg.steps
         return cfg.replace(steps=steps, windows=windows), {"windows": windows, "steps": steps}
     t0 = time.perf_counter()
     _, trains = float_features(make_reservoir(cfg, seed=seed), frames(), record=True)
+    forward = time.perf_counter() - t0
     candidates = None if crop else [w for w in range(1, contract.MAX_WINDOWS + 1)
                                     if cfg.steps % w == 0]
     choice = select_windows(trains, labels, seed=seed, candidates=candidates)
@@ -140,7 +144,8 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
     return cfg.replace(steps=steps, windows=choice.windows), {
         "windows": choice.windows, "steps": steps, "scores": choice.scores,
         "errors": choice.errors, "samples": choice.samples, "folds": choice.folds,
-        "seconds": time.perf_counter() - t0}
+        "seconds": time.perf_counter() - t0, "forward_seconds": forward,
+        **({"trains": trains[:, :steps]} if keep_trains else {})}
 
 
 def parse_readout(spec: str) -> tuple[str, int | None]:

@@ -190,3 +190,34 @@ def test_cli_windows_errors(spec, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_counts_known_from_the_window_choice_are_the_float_models(monkeypatch):
+    """The pipeline takes the seen training samples' float counts from the pass that chose
+    the windows (``known``): exactly what the float model computes for them, and those
+    samples do not run again."""
+    from rramlsm.sw import features
+    from rramlsm.sw.datasets.raster import RasterDataset
+    from rramlsm.sw.readout import with_readout
+
+    cfg = PRESETS["visual"].replace(neurons=40, windows=5)
+    fr = _frames(30, 50, 256, density=0.05, seed=7)
+    ds = RasterDataset("t", "visual", fr, np.arange(30) % 3, np.ones(30, bool))
+    idx = np.array([3, 5, 11, 12, 29])
+    _, trains = float_features(make_reservoir(cfg.replace(windows=1), seed=3), fr[idx],
+                               record=True)
+    known = features.known_counts(idx, trains, cfg)
+    full = features.lsm_counts(ds, cfg, seed=3, cache=False)
+    assert full.sum() > 0
+    ran = []
+    real = features.float_features
+    monkeypatch.setattr(features, "float_features",
+                        lambda res, x, **kw: ran.append(len(x)) or real(res, x, **kw))
+    assert np.array_equal(features.lsm_counts(ds, cfg, seed=3, cache=False, known=known), full)
+    assert sum(ran) == 30 - len(idx)
+    # A float trace is not a function of the train: nothing is known then.
+    assert features.known_counts(idx, trains, with_readout(cfg, "trace")) is None
+    with pytest.raises(ValueError, match="float path's spike counts only"):
+        features.lsm_counts(ds, cfg, seed=3, path="golden", cache=False, known=known)
+    with pytest.raises(ValueError, match=r"uint8 \[5, 200\]"):
+        features.lsm_counts(ds, cfg, seed=3, cache=False, known=(idx, known[1][:, :7]))

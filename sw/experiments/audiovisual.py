@@ -33,7 +33,13 @@ from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
 from rramlsm.sw.experiments._ray import local_cpus, map_runs
-from rramlsm.sw.features import binned_input, firing_rate, frame_dataset, lsm_counts
+from rramlsm.sw.features import (
+    binned_input,
+    firing_rate,
+    frame_dataset,
+    known_counts,
+    lsm_counts,
+)
 from rramlsm.sw.golden import quantize_reservoir
 from rramlsm.sw.heads import quantize_head
 from rramlsm.sw.lsm import (
@@ -331,18 +337,24 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
     configs = {m: _calibrated(m, ds, chip[m], cfg.rate(m), cfg.overrides(m), seen)
                for m, ds in (("visual", v), ("audio", a))}
     data = {"visual": v, "audio": a}
-    readout = {}
+    readout, known = {}, {}
     for m, ds in data.items():
+        train = trains = None
         if cfg.windows.get(m) is None:
             readout[m] = {"windows": configs[m].windows, "steps": configs[m].steps}
         else:
             train = np.flatnonzero(ds.is_train & np.isin(ds.labels, seen))
             configs[m], readout[m] = readout_windows(
                 configs[m], cfg.windows[m], lambda c=configs[m], ds=ds, i=train:
-                frame_dataset(ds, c, i), ds.labels[train], seed=chip[m])
+                frame_dataset(ds, c, i), ds.labels[train], seed=chip[m], keep_trains=True)
+            trains = readout[m].pop("trains", None)
         if m in cfg.readout:
             configs[m] = with_readout(configs[m], cfg.readout[m])
-        readout[m].update(readout=configs[m].readout, trace_shift=configs[m].trace_shift)
+        # The choice's float pass over the seen training samples is the feature
+        # extraction's for them (the same reservoir; windows only sum its trains).
+        known[m] = known_counts(train, trains, configs[m])
+        readout[m].update(readout=configs[m].readout, trace_shift=configs[m].trace_shift,
+                          **({"shared_pass": True} if known[m] is not None else {}))
     raw_probe = {} if zero_shot_only else raw_probes(data, configs, raw_cache)
     deployed = {m: configs[m].replace(device=dataclasses.replace(configs[m].device,
                                                                  **cfg.deploy_device))
@@ -352,7 +364,8 @@ def run_seed(seed: int, v: EventDataset, a: EventDataset, cfg: PipelineConfig,
         # register (in ADC units) of the deployed chip; codes, heads and ADC stay.
         deployed = {m: calibrate_on_training(deployed[m], data[m], chip[m], cfg.rate(m),
                                              classes=seen) for m in data}
-    counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float"),
+    counts = {m: {"float": lsm_counts(data[m], configs[m], seed=chip[m], path="float",
+                                      known=known[m]),
                   "golden": lsm_counts(data[m], deployed[m], seed=chip[m], path="golden",
                                        noise=cfg.hardware_noise)} for m in data}
     # The heads train, and the int8 heads take their ranges, on one set of training

@@ -198,15 +198,17 @@ def quantization_flops(head, samples: int) -> int:
                for layer in head.layers)
 
 
-def readout_selection_flops(config, readout: dict) -> int:
+def readout_selection_flops(config, readout: dict, shared: int = 0) -> int:
     """Matmul FLOPs of choosing the readout windows (:func:`~rramlsm.sw.readout.select_windows`):
-    one float-model pass over its samples, and per candidate and fold the ridge fit's Gram
-    product (``2 n d min(n, d)`` for ``n`` fitting samples of ``d = W x neurons`` features)."""
+    one float-model pass over its samples but the ``shared`` ones (whose counts the feature
+    extraction took from that pass, and whose pass it counts), and per candidate and fold
+    the ridge fit's Gram product (``2 n d min(n, d)`` for ``n`` fitting samples of ``d = W x
+    neurons`` features)."""
     n = readout["samples"]
     fit = n - n // readout["folds"]
     ridge = sum(2 * fit * d * min(fit, d) * readout["folds"]
                 for d in (int(w) * config.neurons for w in readout["scores"]))
-    return lsm_forward_flops(config) * n + ridge
+    return lsm_forward_flops(config) * (n - shared) + ridge
 
 
 def pipeline_training_cost(result: PipelineResult, baseline_epochs: int, *,
@@ -247,9 +249,16 @@ def pipeline_training_cost(result: PipelineResult, baseline_epochs: int, *,
         "seconds": s0.quantize_seconds}}
     chosen = {m: r for m, r in s0.readout.items() if "samples" in r}
     if chosen:
+        # The choice's float pass over the seen training samples gave the pipeline their
+        # counts (``shared_pass``): the part the feature extraction above counts (the
+        # training samples) is not counted twice; the rest (seen samples no pair uses) is.
+        shared = {m: min(r["samples"], len(train[m])) if r.get("shared_pass") else 0
+                  for m, r in chosen.items()}
         extra["readout_selection"] = {
-            "flops": sum(readout_selection_flops(s0.configs[m], r) for m, r in chosen.items()),
-            "seconds": sum(r["seconds"] for r in chosen.values()),
+            "flops": sum(readout_selection_flops(s0.configs[m], r, shared[m])
+                         for m, r in chosen.items()),
+            "seconds": sum(r["seconds"] - r["forward_seconds"] * shared[m] / r["samples"]
+                           for m, r in chosen.items()),
             "samples": {m: r["samples"] for m, r in chosen.items()}}
     if cfg.head_features == "golden":
         # The golden model's counts of the training samples, which the heads train on.

@@ -335,17 +335,31 @@ def _reservoir_config(modality: str, inputs: int, steps: int, params: dict):
     return with_readout(cfg, params[f"{modality}.readout"])
 
 
-def _auto_windows(cfg, modality: str, params: dict, frames, labels, seed: int):
-    """``cfg`` read out in the windows ``{modality}.windows`` names: for ``"auto"``, chosen
-    on ``frames`` (the fold's fitting samples) as ``train`` chooses on its training split,
-    then ``{modality}.readout`` applied at the chosen length.  Returns the config and the
-    choice's matmul FLOPs (0 for a fixed count)."""
+def _trial_features(cfg, modality: str, params: dict, frames, fit, labels, seed: int):
+    """A trial's float features of ``frames`` with ``cfg``'s reservoir, read out in the
+    windows ``{modality}.windows`` names: for ``"auto"``, chosen on the fold's fitting
+    samples ``fit`` as ``train`` chooses on its training split, then ``{modality}.readout``
+    applied at the chosen length (the choice's pass gives the fitting samples' counts).
+    Returns the config, the features and the choice's matmul FLOPs besides the feature
+    extraction (0 for a fixed count)."""
     from rramlsm.sw.experiments.training_cost import readout_selection_flops
+    from rramlsm.sw.features import known_counts
+    from rramlsm.sw.lsm import float_features, make_reservoir
 
     if params[f"{modality}.windows"] != "auto":
-        return cfg, 0
-    cfg, choice = readout_windows(cfg, "auto", lambda: frames, labels, seed=seed)
-    return with_readout(cfg, params[f"{modality}.readout"]), readout_selection_flops(cfg, choice)
+        return cfg, float_features(make_reservoir(cfg, seed=seed), frames), 0
+    cfg, choice = readout_windows(cfg, "auto", lambda: frames[fit], labels[fit], seed=seed,
+                                  keep_trains=True)
+    cfg = with_readout(cfg, params[f"{modality}.readout"])
+    known = known_counts(fit, choice.pop("trains"), cfg)
+    res = make_reservoir(cfg, seed=seed)
+    if known is None:
+        return cfg, float_features(res, frames), readout_selection_flops(cfg, choice)
+    feats = np.empty((len(frames), cfg.features), np.float32)
+    feats[fit] = known[1].astype(np.float32) / cfg.feature_scale
+    rest = np.setdiff1d(np.arange(len(frames)), fit)
+    feats[rest] = float_features(res, frames[rest])
+    return cfg, feats, readout_selection_flops(cfg, choice, shared=len(fit))
 
 
 # -- The search space --------------------------------------------------------------------------
@@ -504,7 +518,7 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
 
     from rramlsm.sw.experiments.audiovisual import chip_seeds
     from rramlsm.sw.experiments.training_cost import head_training_flops, lsm_forward_flops
-    from rramlsm.sw.lsm import calibrate_weight_scale, float_features, make_reservoir
+    from rramlsm.sw.lsm import calibrate_weight_scale
     from rramlsm.sw.zeroshot import linear_probe, retrieval_top1, train_heads
 
     torch.set_num_threads(1)
@@ -529,10 +543,9 @@ def _evaluate_split(params: dict, data: TuningData) -> dict:
             cfg = _reservoir_config(m, frames[m].shape[2], steps, p)
             cal = calibrate_weight_scale(cfg, frames[m][fit[:128]], seed=chip[m],
                                          target_rate=float(p[f"{m}.target_rate"]))
-            cfg, choice_flops = _auto_windows(cal.config, m, p, frames[m][fit], d.labels[fit],
-                                              chip[m])
+            cfg, feats[m], choice_flops = _trial_features(cal.config, m, p, frames[m], fit,
+                                                          d.labels, chip[m])
             flops["readout_selection"] += choice_flops
-            feats[m] = float_features(make_reservoir(cfg, seed=chip[m]), frames[m])
             flops["calibration"] += lsm_forward_flops(cfg) * cal.passes * cal.samples
             flops["feature_extraction"] += lsm_forward_flops(cfg) * len(frames[m])
             # A trace readout's samples are not rates: then the calibration's measured rate.
