@@ -79,7 +79,7 @@ cosim: $(STAMP)
 # from one with 48-neuron reservoirs (Yosys + nextpnr from the YoWASP wheels; the first run
 # compiles them, ~1 min, cached in ~/.cache/YoWASP).  Both read one total count per neuron
 # (--windows 1, the configuration docs/FPGA.md measures): the demo's own choice of windows
-# gives the audio core three, whose head weights take three times the block RAM.  runs/fpga/<board>/fpga.json,
+# gives the audio core three, whose head weights take 20 DP16KD instead of 8.  runs/fpga/<board>/fpga.json,
 # fpga.txt, build/rramlsm_top.{bit,bin}.
 FPGA_BOARDS ?= ulx3s-25f ulx3s-85f
 fpga: $(STAMP)

@@ -470,22 +470,27 @@ def check_fits(board: Board, bundle, plan: dict) -> None:
         parts = [f"{label} {n}" for label, n in by_label.items() if n]
         problems.append(f"{need} {bram} of block RAM ({', '.join(parts)}) where the device "
                         f"has {board.block_rams}: {need - board.block_rams} too many")
-        if any(bundle.modalities[m].lsm.windows > 1 for m in plan["cores"]):
+        def blocks(b) -> int:
+            return _required_blocks(board, resource_plan(board, b, tuple(plan["cores"]))[
+                "memories"])
+
+        windowed = any(bundle.modalities[m].lsm.windows > 1 for m in plan["cores"])
+        if windowed and blocks(_with_one_window(bundle)) <= board.block_rams:
             # Windows multiply the head's weight rows (W x N inputs).
-            one = _required_blocks(board, resource_plan(
-                board, _with_one_window(bundle), tuple(plan["cores"]))["memories"])
-            if one <= board.block_rams:
-                options.append(f"a bundle read out in one window per neuron, trained with "
-                               f"`--windows 1` ({one} {bram})")
+            options.append(f"a bundle read out in one window per neuron, trained with "
+                           f"`--windows 1` ({blocks(_with_one_window(bundle))} {bram})")
         levels = min(bundle.modalities[m].lsm.levels for m in plan["cores"])
-        for n in _LEVEL_CHOICES:
-            if n >= levels:
-                continue
-            narrow = _required_blocks(board, resource_plan(
-                board, _with_levels(bundle, n), tuple(plan["cores"]))["memories"])
-            if narrow <= board.block_rams:
-                options.append(f"a bundle trained with `--levels {n}` "
-                               f"({contract.weight_code_bits(n)}-bit cells: {narrow} {bram})")
+        narrower = [n for n in _LEVEL_CHOICES if n < levels]
+        # Narrow cells alone, else narrow cells and one window together.
+        for flags, base in (("", bundle), (" --windows 1", _with_one_window(bundle))):
+            if flags and (not windowed or options):
+                break
+            fit = next((n for n in narrower
+                        if blocks(_with_levels(base, n)) <= board.block_rams), None)
+            if fit is not None:
+                options.append(f"a bundle trained with `--levels {fit}{flags}` "
+                               f"({contract.weight_code_bits(fit)}-bit cells: "
+                               f"{blocks(_with_levels(base, fit))} {bram})")
                 break
         if len(plan["cores"]) > 1:
             for core in plan["cores"]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rramlsm.errors import ConfigError
 from rramlsm.sw import contract
 from rramlsm.sw.features import window_sums
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
@@ -132,6 +133,12 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
     samples again, :func:`~rramlsm.sw.features.known_counts`).
     """
     if windows != "auto":
+        if not crop:
+            try:
+                contract.window_steps(cfg.steps, windows)
+            except ValueError as e:
+                raise ConfigError(f"the {cfg.name} reservoir's {e} (--windows per modality: "
+                                  f"m=W or m=auto)") from None
         steps = readout_steps(cfg.steps, windows) if crop else cfg.steps
         return cfg.replace(steps=steps, windows=windows), {"windows": windows, "steps": steps}
     t0 = time.perf_counter()

@@ -236,5 +236,13 @@ def test_a_design_the_board_cannot_hold_is_refused_with_the_options(tmp_path):
     assert not (tmp_path / "z").exists()
     w1 = _paper_size_bundle(8)
     check_fits(board, w1, resource_plan(board, w1))          # the option named does fit
+    # 9-bit cells and windows: neither narrow cells nor one window alone fit; both do.
+    with pytest.raises(RRAMLSMError) as e:
+        build(board, _paper_size_bundle(256, windows={"audio": 5}), tmp_path / "z")
+    both = re.search(r"fit with a bundle trained with `--levels (\d+) --windows 1` "
+                     r"\(\d+-bit cells: (\d+) DP16KD\)", str(e.value))
+    assert both and int(both[2]) <= 56 and "one window per neuron" not in str(e.value)
+    narrow = _paper_size_bundle(int(both[1]))
+    check_fits(board, narrow, resource_plan(board, narrow))
     with pytest.raises(RRAMLSMError, match="--cores: lidar: choose visual, audio or both"):
         build(BOARDS["ulx3s-85f"], wide, tmp_path / "z", cores=("lidar",))

@@ -111,13 +111,24 @@ def test_train_with_tuned_config(tuned_run, tmp_path, wavs):
     # Fixed settings (the winner of a 3-trial search varies): short head training, vision
     # polarities split onto their own rows (512 inputs), a 32-channel cochlea, the audio
     # reservoir read in 3 windows (at most 4 that divide its 129 steps), the visual one's
-    # windows left to the default (chosen per seed) and read out as traces.
+    # windows chosen per seed and read out as traces.
     data = text[text.index("[data]"):text.index("[visual]")]
     lines = [data, "[visual]", 'polarity = "both"', "steps = 40", 'readout = "trace"',
-             "[audio]", "windows = 4",
+             'windows = "auto"', "[audio]", "windows = 4",
              "[cochlea]", "channels = 32", "[head]", "epochs = 3", text[text.index("[score]"):]]
     cfg = tmp_path / "tuned.toml"
     cfg.write_text("\n".join(lines) + "\n")
+    # A setting the file leaves out takes its default, but the windows, which files from
+    # before they were searched lack, take the one window the flow used then.
+    t = tune.load_tuned(cfg)
+    assert t.params["visual.windows"] == "auto" and t.params["audio.windows"] == 4
+    old = tmp_path / "old.toml"
+    old.write_text(cfg.read_text().replace('windows = "auto"\n', "").replace(
+        "windows = 4\n", ""))
+    assert tune.load_tuned(old).params["visual.windows"] == 1 == \
+        tune.load_tuned(old).params["audio.windows"]
+    assert tune.load_tuned(old).params["head.epochs"] == 3
+    assert tune.load_tuned(old).params["head.batch"] == tune.DEFAULTS["head.batch"]
     out = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--visual", "digits", "--audio",
                  f"fsdd:{wavs}", "--seeds", "0", "--out", str(out), "--quiet"]) == 0

@@ -413,6 +413,13 @@ def _train_tuned(args) -> int:
                           "to its firing rates")
     if args.visual is None or args.audio is None:
         raise ConfigError("train --config / --tune needs --visual and --audio sources")
+    for flag in ("windows", "readout"):
+        if args.tune and getattr(args, flag, None):
+            # The search scores its own readouts; another one after it would train a
+            # configuration no trial scored.
+            raise ConfigError(f"--{flag}: `train --tune` searches the readout; to set it, "
+                              f"tune (`rramlsm tune`), then `train --config tuned.toml "
+                              f"--{flag} ...`")
     check_tune_arguments(args)
     out = Path(args.out)
     extra = {}

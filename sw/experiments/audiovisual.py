@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
@@ -174,6 +175,16 @@ class PipelineConfig:
             if "target_rate" in changes:
                 check_real("PipelineConfig", f"{m} target_rate", changes["target_rate"],
                            lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        # A fixed window count must divide its reservoir's steps: refused here, before any
+        # data is read, with the counts that do.
+        for m, w in self.windows.items():
+            if w != "auto":
+                steps = self.overrides(m).get("steps", PRESETS[m].steps)
+                try:
+                    contract.window_steps(steps, w)
+                except ValueError as e:
+                    raise ConfigError(f"the {m} reservoir's {e} (--windows per modality: "
+                                      f"m=W or m=auto)") from None
 
     def rate(self, modality: str) -> float | None:
         """The firing rate ``modality``'s reservoir is calibrated to (None: paper constants)."""

@@ -64,7 +64,8 @@ from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.readout import fit_windows, readout_windows, with_readout
 
-__all__ = ["DEFAULTS", "OBJECTIVES", "TuneSettings", "TuningData", "TunedConfig", "tuning_data",
+__all__ = ["DEFAULTS", "BEFORE_SEARCHED", "complete", "OBJECTIVES", "TuneSettings",
+           "TuningData", "TunedConfig", "tuning_data",
            "evaluate", "search_space", "run_tune", "load_tuned", "write_tuned", "tuned_inputs",
            "needed_per_class", "read_trials"]
 
@@ -92,6 +93,19 @@ DEFAULTS = {
     "head.loss": "clip",
     "head.checkpoint": "best",
 }
+#: Settings that records and tuned.toml files written before they were searched lack, and
+#: the value the flow used then (one readout window per neuron), which differs from
+#: today's default: such a file or record means that value, not the new default.
+BEFORE_SEARCHED = {"visual.windows": 1, "audio.windows": 1}
+
+
+def complete(config: dict) -> dict:
+    """Every setting of a trial's ``config`` or a tuned.toml: the ones it names, the value
+    the flow used then for settings searched only later (:data:`BEFORE_SEARCHED`), else the
+    default."""
+    return {**DEFAULTS, **BEFORE_SEARCHED, **config}
+
+
 #: What each setting means (tuned.toml comments, the report).
 MEANING = {
     "visual.target_rate": "firing rate the visual reservoir is calibrated to",
@@ -824,7 +838,7 @@ def _importance(records: list[dict], space: dict) -> dict[str, float]:
     total = float(((y - y.mean()) ** 2).sum())
     out = {}
     for k in space:
-        vals = [r["config"].get(k, DEFAULTS[k]) for r in rec]
+        vals = [complete(r["config"])[k] for r in rec]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) \
                 and len(set(vals)) > 3:
             x = np.log(np.maximum(np.array(vals, float), 1e-12))
@@ -900,7 +914,7 @@ def _toml_value(v) -> str:
 def write_tuned(path: Path, settings: TuneSettings, data: TuningData, summary: dict) -> Path:
     """The winner as a complete, commented TOML configuration."""
     best, default = summary["best"], summary["defaults"]
-    cfg = {**DEFAULTS, **best["config"]}
+    cfg = complete(best["config"])
     lines = [
         "# rramlsm tuned configuration, written by `rramlsm tune` on "
         + datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC") + ".",
@@ -992,13 +1006,14 @@ def load_tuned(path) -> TunedConfig:
     if unknown:
         raise ConfigError(f"--config: {path}: unknown sections {sorted(unknown)}; expected "
                           f"{sorted(known)}")
-    params = dict(DEFAULTS)
+    given = {}
     for section in ("visual", "audio", "cochlea", "head"):
         for k, v in raw.get(section, {}).items():
             name = f"{section}.{k}"
             if name not in DEFAULTS:
                 raise ConfigError(f"--config: {path}: unknown setting {name}")
-            params[name] = v
+            given[name] = v
+    params = complete(given)
     data = raw.get("data", {})
     missing = [k for k in _DATA_FIELDS if k not in data]
     if missing:
@@ -1151,7 +1166,7 @@ def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records
         f"<td>{r['score']:.1f}</td><td>{r['score_sd']:.1f}</td>"
         + "".join(f"<td>{r['metrics'][k]:.1f}</td>" for k in
                   ("zero_shot", "probe_visual", "probe_audio"))
-        + "".join(f"<td>{cell(r['config'].get(k, DEFAULTS[k]))}</td>" for k in keys) + "</tr>"
+        + "".join(f"<td>{cell(complete(r['config'])[k])}</td>" for k in keys) + "</tr>"
         for r in sorted(scored, key=lambda r: -r["score"]))
     d = summary["defaults"]
     rotation = (f" Split rotation: every score is the mean over the held-out groups "
