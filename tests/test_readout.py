@@ -215,6 +215,12 @@ def test_counts_known_from_the_window_choice_are_the_float_models(monkeypatch):
                         lambda res, x, **kw: ran.append(len(x)) or real(res, x, **kw))
     assert np.array_equal(features.lsm_counts(ds, cfg, seed=3, cache=False, known=known), full)
     assert sum(ran) == 30 - len(idx)
+    # The model is causal: the trains of the first 40 steps are those of frames cut to 40
+    # steps (the BMI reads a recording over its first T - T mod W bins, and takes the
+    # choice's trains, recorded over all T, for them).
+    _, cut = float_features(make_reservoir(cfg.replace(windows=1, steps=40), seed=3),
+                            fr[idx, :40], record=True)
+    assert np.array_equal(cut, trains[:, :40])
     # A float trace is not a function of the train: nothing is known then.
     assert features.known_counts(idx, trains, with_readout(cfg, "trace")) is None
     with pytest.raises(ValueError, match="float path's spike counts only"):

@@ -48,7 +48,7 @@ from rramlsm.sw.experiments.split_rotation import (
     resolve_letter_groups,
     run_rotation,
 )
-from rramlsm.sw.features import binned_input, firing_rate, lsm_counts
+from rramlsm.sw.features import binned_input, firing_rate, known_counts, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
 from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
 from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
@@ -200,19 +200,23 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     chip = chip_seeds(seed, ("neural", "letters"))
     configs = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
                               cfg.target_rate, cfg.zeroshot.seen) for m in data}
-    readout = {}
+    readout, known = {}, {}
     for m, ds in data.items():
         train = np.flatnonzero(ds.is_train & np.isin(ds.labels, cfg.zeroshot.seen))
         configs[m], readout[m] = readout_windows(
             configs[m], cfg.windows[m], lambda ds=ds, i=train: ds.frames[i], ds.labels[train],
-            seed=chip[m], crop=True)
+            seed=chip[m], crop=True, keep_trains=True)
         configs[m] = with_readout(configs[m], cfg.readout[m])
+        # The choice's float pass gives the seen training trials' counts (the reservoir is
+        # causal: its trains over the first T - T mod W bins are those of the cut frames).
+        known[m] = known_counts(train, readout[m].pop("trains", None), configs[m])
         readout[m].update(readout=configs[m].readout, trace_shift=configs[m].trace_shift)
         if configs[m].steps != ds.bins:      # read over the first T - T mod W bins
             data[m] = dataclasses.replace(ds, frames=ds.frames[:, :configs[m].steps])
     letters, neural = data["letters"], data["neural"]
     counts = {m: {p: lsm_counts(data[m], configs[m], seed=chip[m], path=p,
-                                noise=cfg.hardware_noise and p == "golden")
+                                noise=cfg.hardware_noise and p == "golden",
+                                known=known[m] if p == "float" else None)
                   for p in ("float", "golden")} for m in data}
     scale = {m: configs[m].feature_scale for m in data}
     rates = {m: {p: counts[m][p].astype(np.float32) / scale[m] for p in counts[m]} for m in data}
