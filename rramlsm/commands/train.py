@@ -361,7 +361,11 @@ def _cmd_train(args) -> int:
         if args.unseen_splits == NO_ROTATION:
             args.unseen_splits = None
         elif args.config or args.tune:
-            raise ConfigError("--unseen-splits applies without --config / --tune")
+            # A tuned configuration saw every class but 8 and 9 as seen: other held-out
+            # pairs would not be unseen to it.
+            raise ConfigError("--unseen-splits applies without --config / --tune (tuning "
+                              "saw the other pairs' classes; `rramlsm tune --unseen-splits` "
+                              "tunes over held-out groups)")
         elif args.task == "bmi" and not args.unseen_splits.isdigit():
             raise ConfigError(f"--unseen-splits with --task bmi takes a number K of held-out "
                               f"groups of 4 letters, not {args.unseen_splits!r}")
