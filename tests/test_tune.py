@@ -297,6 +297,15 @@ def test_hardware_aware_heads_train_on_golden_counts(digits, wavs, monkeypatch):
     # on seen training samples); heads, bundle and the raw input probe follow them.
     with pytest.raises(ConfigError, match="audio windows must be a positive integer"):
         pipeline.PipelineConfig(windows={"audio": 0})
+    # By default both choose; a modality not named keeps choosing (as `--windows visual=2`
+    # leaves audio), None keeps the configuration's count.
+    assert pipeline.PipelineConfig().windows == {"visual": "auto", "audio": "auto"}
+    assert pipeline.PipelineConfig(windows={"visual": 2}).windows == {"visual": 2,
+                                                                      "audio": "auto"}
+    assert pipeline.PipelineConfig(windows={"audio": None}).windows["audio"] is None
+    with pytest.raises(ConfigError, match=r"audio reservoir's readout windows \(4\) must "
+                                          r"divide the steps \(129\)"):
+        pipeline.PipelineConfig(windows={"audio": 4})
     cfg = pipeline.PipelineConfig(visual="digits", audio=f"fsdd:{wavs}", seeds=(0,),
                                   zeroshot=ZeroShotConfig(epochs=2), head_features="golden",
                                   hardware_noise=True, windows={"visual": "auto", "audio": 3})

@@ -33,7 +33,6 @@ from rramlsm.sw.datasets.letters import LETTERS
 from rramlsm.sw.device import DeviceConfig
 from rramlsm.sw.experiments._ray import local_cpus, ray_session
 from rramlsm.sw.experiments.audiovisual import (
-    DEFAULT_WINDOWS,
     PAPER_FIGURES,
     PipelineConfig,
     run_pipeline,
@@ -127,9 +126,8 @@ def _pipeline_config(args) -> PipelineConfig:
                               target_rate=None if args.paper_constants else args.target_rate,
                               zeroshot=zs, hardware_noise=args.hardware_noise,
                               lsm_overrides=overrides, head_features=args.heads,
-                              windows={**DEFAULT_WINDOWS,
-                                       **parse_windows(getattr(args, "windows", None),
-                                                       ("visual", "audio"))},
+                              windows=parse_windows(getattr(args, "windows", None),
+                                                    ("visual", "audio")),
                               readout=parse_readout_arg(getattr(args, "readout", None),
                                                         ("visual", "audio")))
     except (ValueError, TypeError) as e:
@@ -439,10 +437,11 @@ def _train_tuned(args) -> int:
                                             progress=not args.quiet)
     base = _pipeline_config(args)
     # The tuned readout, unless the command line names one: a tuned count travels in
-    # per_modality; "auto" chooses per seed as it did in the trials; the readout kind is
-    # applied after the windows, whose length sets a trace's time constant.
+    # per_modality (None: the configuration's); "auto" chooses per seed as it did in the
+    # trials; the readout kind is applied after the windows, whose length sets a trace's
+    # time constant.
     mods = ("visual", "audio")
-    windows = {m: "auto" for m in mods if tuned.params[f"{m}.windows"] == "auto"}
+    windows = {m: "auto" if tuned.params[f"{m}.windows"] == "auto" else None for m in mods}
     readout = {m: tuned.params[f"{m}.readout"] for m in mods}
     cfg = dataclasses.replace(
         base, per_modality=per_modality, zeroshot=head_config(tuned.params, base.zeroshot),

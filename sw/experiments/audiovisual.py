@@ -133,10 +133,11 @@ class PipelineConfig:
     ``"framing"`` entry (how the data were framed) is recorded in the bundle, so that ``eval``
     and ``cosim`` frame new data the same way."""
     windows: dict = field(default_factory=lambda: dict(DEFAULT_WINDOWS))
-    """Readout windows per modality: a count, or ``"auto"`` (the default) to choose it per
-    seed by cross-validation on the seen classes' training samples among the counts dividing
-    the steps (:func:`~rramlsm.sw.readout.select_windows`); a modality left out keeps its
-    configuration's (the preset's 1, or a tuned ``per_modality`` count)."""
+    """Readout windows per modality: a count; ``"auto"`` to choose it per seed by
+    cross-validation on the seen classes' training samples among the counts dividing the
+    steps (:func:`~rramlsm.sw.readout.select_windows`); or ``None`` for the configuration's
+    (the preset's 1, or a tuned ``per_modality`` count).  A modality not named takes
+    :data:`DEFAULT_WINDOWS` (``"auto"``), as ``--windows m=W`` leaves the other one."""
     readout: dict = field(default_factory=dict)
     """What the windows hold per modality (default ``"count"``): ``"count"``, ``"trace"`` or
     ``"trace:K"`` (:func:`~rramlsm.sw.readout.parse_readout`)."""
@@ -155,9 +156,11 @@ class PipelineConfig:
         for m, w in self.windows.items():
             if m not in ("visual", "audio"):
                 raise ConfigError(f"PipelineConfig windows: unknown modality {m!r}")
-            if w != "auto" and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
-                raise ConfigError(f"PipelineConfig {m} windows must be a positive integer "
-                                  f"or 'auto', not {w!r}")
+            if w not in ("auto", None) and (isinstance(w, bool) or not isinstance(w, int)
+                                            or w < 1):
+                raise ConfigError(f"PipelineConfig {m} windows must be a positive integer, "
+                                  f"'auto' or None, not {w!r}")
+        object.__setattr__(self, "windows", {**DEFAULT_WINDOWS, **self.windows})
         for m, spec in self.readout.items():
             if m not in ("visual", "audio"):
                 raise ConfigError(f"PipelineConfig readout: unknown modality {m!r}")
@@ -178,7 +181,7 @@ class PipelineConfig:
         # A fixed window count must divide its reservoir's steps: refused here, before any
         # data is read, with the counts that do.
         for m, w in self.windows.items():
-            if w != "auto":
+            if w not in ("auto", None):
                 steps = self.overrides(m).get("steps", PRESETS[m].steps)
                 try:
                     contract.window_steps(steps, w)

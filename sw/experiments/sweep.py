@@ -231,7 +231,7 @@ def _trial(cfg: SweepConfig, value, seed: int, v, a) -> dict:
                         # in docs/SWEEPS.md was measured: a sweep's resumed results stay
                         # comparable, and a non-ideality is not confounded with a window
                         # choice that moves with it.
-                        windows={})
+                        windows={"visual": None, "audio": None})
     t0 = time.perf_counter()
     r = run_seed(seed, v, a, pc, None)
     hw, sw = r.hardware, r.software
