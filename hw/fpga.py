@@ -474,23 +474,24 @@ def check_fits(board: Board, bundle, plan: dict) -> None:
             return _required_blocks(board, resource_plan(board, b, tuple(plan["cores"]))[
                 "memories"])
 
-        windowed = any(bundle.modalities[m].lsm.windows > 1 for m in plan["cores"])
-        if windowed and blocks(_with_one_window(bundle)) <= board.block_rams:
-            # Windows multiply the head's weight rows (W x N inputs).
+        # Windows multiply the head's weight rows (W x N inputs).
+        one = (_with_one_window(bundle)
+               if any(bundle.modalities[m].lsm.windows > 1 for m in plan["cores"]) else None)
+        if one is not None and (n_one := blocks(one)) <= board.block_rams:
             options.append(f"a bundle read out in one window per neuron, trained with "
-                           f"`--windows 1` ({blocks(_with_one_window(bundle))} {bram})")
+                           f"`--windows 1` ({n_one} {bram})")
         levels = min(bundle.modalities[m].lsm.levels for m in plan["cores"])
         narrower = [n for n in _LEVEL_CHOICES if n < levels]
         # Narrow cells alone, else narrow cells and one window together.
-        for flags, base in (("", bundle), (" --windows 1", _with_one_window(bundle))):
-            if flags and (not windowed or options):
+        for flags, base in (("", bundle), (" --windows 1", one)):
+            if base is None or (flags and options):
                 break
-            fit = next((n for n in narrower
-                        if blocks(_with_levels(base, n)) <= board.block_rams), None)
+            fit = next(((n, b) for n in narrower
+                        if (b := blocks(_with_levels(base, n))) <= board.block_rams), None)
             if fit is not None:
-                options.append(f"a bundle trained with `--levels {fit}{flags}` "
-                               f"({contract.weight_code_bits(fit)}-bit cells: "
-                               f"{blocks(_with_levels(base, fit))} {bram})")
+                options.append(f"a bundle trained with `--levels {fit[0]}{flags}` "
+                               f"({contract.weight_code_bits(fit[0])}-bit cells: {fit[1]} "
+                               f"{bram})")
                 break
         if len(plan["cores"]) > 1:
             for core in plan["cores"]:

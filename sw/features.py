@@ -181,28 +181,26 @@ def _compute(ds: Dataset, config: LSMConfig, seed: int, path: Path_, noise: bool
 
     res = make_reservoir(config, seed=seed)
     lsm = quantize_reservoir(res, noise=noise, noise_seed=seed) if path == "golden" else None
+    out = np.empty((len(ds), config.features), np.uint8)
+    todo = np.arange(len(ds))
     if known is not None:
         # The float model's counts of some samples are known (a pass over them that chose
         # the readout windows): only the others run.
         idx, counts = known
-        out = np.empty((len(ds), config.features), np.uint8)
         out[idx] = counts
-        todo = np.setdiff1d(np.arange(len(ds)), idx)
-        for lo in range(0, len(todo), chunk):
-            part = todo[lo : lo + chunk]
-            out[part] = np.rint(float_features(res, frame_dataset(ds, config, part))
-                                * config.feature_scale).astype(np.uint8)
-        return out
-    out = []
+        todo = np.setdiff1d(todo, idx)
     # Frame in chunks: a whole dataset of dense frames would not need to fit in memory.
-    for lo in range(0, len(ds), chunk):
-        frames = frame_dataset(ds, config, range(lo, min(lo + chunk, len(ds))))
+    for lo in range(0, len(todo), chunk):
+        part = todo[lo : lo + chunk]
+        frames = frame_dataset(ds, config, part)
         if lsm is None:
             counts = np.rint(float_features(res, frames) * config.feature_scale)
         else:
-            counts = golden_counts(lsm, frames, first_sample=lo)
-        out.append(counts.astype(np.uint8))
-    return np.concatenate(out) if out else np.zeros((0, config.features), np.uint8)
+            # Contiguous here (known counts are the float path's): the read noise is
+            # seeded by the sample's index.
+            counts = golden_counts(lsm, frames, first_sample=int(part[0]))
+        out[part] = counts.astype(np.uint8)
+    return out
 
 
 def _read_cached(file: Path, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:

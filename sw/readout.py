@@ -32,7 +32,7 @@ from rramlsm.sw import contract
 from rramlsm.sw.features import window_sums
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
-__all__ = ["readout_steps", "fit_windows", "WindowChoice", "select_windows",
+__all__ = ["readout_steps", "fit_windows", "check_windows", "WindowChoice", "select_windows",
            "readout_windows", "parse_readout", "trace_shift_for", "with_readout"]
 
 
@@ -43,6 +43,16 @@ def readout_steps(bins: int, windows: int) -> int:
         raise ValueError(f"readout windows must be in [1, {bins}] for {bins} bins, "
                          f"not {windows}")
     return bins - bins % windows
+
+
+def check_windows(name: str, steps: int, windows: int) -> None:
+    """Refuse a fixed window count that does not divide reservoir ``name``'s ``steps``
+    (:class:`~rramlsm.errors.ConfigError`, naming the counts that do)."""
+    try:
+        contract.window_steps(steps, windows)
+    except ValueError as e:
+        raise ConfigError(f"the {name} reservoir's {e} (--windows per modality: m=W or "
+                          f"m=auto)") from None
 
 
 def fit_windows(steps: int, at_most: int) -> int:
@@ -134,11 +144,7 @@ def readout_windows(cfg: LSMConfig, windows, frames, labels, *, seed: int,
     """
     if windows != "auto":
         if not crop:
-            try:
-                contract.window_steps(cfg.steps, windows)
-            except ValueError as e:
-                raise ConfigError(f"the {cfg.name} reservoir's {e} (--windows per modality: "
-                                  f"m=W or m=auto)") from None
+            check_windows(cfg.name, cfg.steps, windows)
         steps = readout_steps(cfg.steps, windows) if crop else cfg.steps
         return cfg.replace(steps=steps, windows=windows), {"windows": windows, "steps": steps}
     t0 = time.perf_counter()

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int, check_real
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
@@ -50,7 +49,7 @@ from rramlsm.sw.lsm import (
     calibrate_weight_scale,
     make_reservoir,
 )
-from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
+from rramlsm.sw.readout import check_windows, parse_readout, readout_windows, with_readout
 from rramlsm.sw.stats import INTERVAL_METHOD, t_interval
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
@@ -182,12 +181,7 @@ class PipelineConfig:
         # data is read, with the counts that do.
         for m, w in self.windows.items():
             if w not in ("auto", None):
-                steps = self.overrides(m).get("steps", PRESETS[m].steps)
-                try:
-                    contract.window_steps(steps, w)
-                except ValueError as e:
-                    raise ConfigError(f"the {m} reservoir's {e} (--windows per modality: "
-                                      f"m=W or m=auto)") from None
+                check_windows(m, self.overrides(m).get("steps", PRESETS[m].steps), w)
 
     def rate(self, modality: str) -> float | None:
         """The firing rate ``modality``'s reservoir is calibrated to (None: paper constants)."""
