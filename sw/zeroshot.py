@@ -34,7 +34,7 @@ __all__ = ["CHECKPOINTS", "selection_protocol", "ZeroShotConfig", "ZeroShotSplit
            "retrieval_top1", "prototype_top1",
            "integer_retrieval_top1", "integer_prototype_top1", "enrol_keys",
            "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
-           "generalized_zero_shot",
+           "generalized_zero_shot", "held_out_class_groups", "held_out_class_top1",
            "fit_cca", "fit_ridge", "linear_probe"]
 
 
@@ -442,6 +442,54 @@ def _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, *, seed, p
     hv.load_state_dict(best_state[0])
     ha.load_state_dict(best_state[1])
     return TrainedHeads(hv, ha, best_epoch, history)
+
+
+def held_out_class_groups(seen, size: int, groups: int, seed: int) -> list[tuple[int, ...]]:
+    """``groups`` disjoint groups of ``size`` seen classes, drawn with ``seed``: the pseudo-unseen
+    classes of :func:`held_out_class_top1`."""
+    seen = np.asarray(seen)
+    check_int("held_out_class_groups", "size", size, lo=1)
+    check_int("held_out_class_groups", "groups", groups, lo=1)
+    if len(seen) - size * groups < 2:
+        raise ConfigError(f"class-disjoint validation with {groups} held-out groups of {size} "
+                          f"classes needs at least {size * groups + 2} seen classes (2 left to "
+                          f"train on); there are {len(seen)}")
+    order = np.random.default_rng(seed).permutation(seen)
+    return [tuple(int(c) for c in order[g * size:(g + 1) * size]) for g in range(groups)]
+
+
+def held_out_class_top1(rates_v, rates_a, v_labels, a_labels, split: ZeroShotSplit,
+                        config: ZeroShotConfig, groups, *, seed: int) -> list[float]:
+    """Class-disjoint validation: zero-shot retrieval of seen classes held out of training.
+
+    For each group of ``groups`` (seen classes, :func:`held_out_class_groups`) the heads train
+    as :func:`train_heads` does on the other seen classes' training pairs of ``split`` (their
+    validation pairs choose the epoch), and the held-out classes' training samples are
+    retrieved (audio query, image retrieved, top-1 %), one figure per group.  Only training
+    samples of seen classes are read: the model selection of zero-shot learning without the
+    test split or the unseen classes (Xian et al., TPAMI 41, 2251-2265, 2019).
+    """
+    v_labels, a_labels = np.asarray(v_labels), np.asarray(a_labels)
+    xv, xa = (torch.as_tensor(x, dtype=torch.float32) for x in (rates_v, rates_a))
+    tv, ta = split.training_indices()
+    scores = []
+    for held in groups:
+        keep = [c for c in split.train_v if c not in held]
+        in_v, in_a = np.isin(v_labels[split.val_v], keep), np.isin(a_labels[split.val_a], keep)
+        sub = ZeroShotSplit({c: split.train_v[c] for c in keep},
+                            {c: split.train_a[c] for c in keep},
+                            split.val_v[in_v & in_a], split.val_a[in_v & in_a])
+        # The pseudo-seen pools are the validation pairs (no test sample is read).
+        sub.pool_v["seen"], sub.pool_a["seen"] = sub.val_v, sub.val_a
+        sub.pool_v["unseen"] = tv[np.isin(v_labels[tv], held)]
+        sub.pool_a["unseen"] = ta[np.isin(a_labels[ta], held)]
+        trained = train_heads(rates_v, rates_a, v_labels, a_labels, sub,
+                              config.replace(seen=tuple(keep), unseen=tuple(held)), seed=seed)
+        # From the weights kept (the chosen epoch's, or the average's, which no epoch holds).
+        ev, ea = _embed(trained.visual, xv), _embed(trained.audio, xa)
+        iv, ia = sub.pool_v["unseen"], sub.pool_a["unseen"]
+        scores.append(retrieval_top1(ea[ia], a_labels[ia], ev[iv], v_labels[iv]))
+    return scores
 
 
 class _WeightAverage:

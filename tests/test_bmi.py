@@ -28,11 +28,14 @@ from rramlsm.sw.datasets.letters import (
     write_single_letters,
 )
 from rramlsm.sw.datasets.raster import RasterDataset
+from rramlsm.sw.experiments import bmi
 from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
+from rramlsm.sw.experiments.report import write_bmi_report
 from rramlsm.sw.features import lsm_counts
 from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.lsm import LSMConfig, make_reservoir
 from rramlsm.sw.readout import trace_shift_for
+from rramlsm.sw.zeroshot import train_heads
 
 SMALL_NEURAL = MotorCortexConfig(trials=8)
 SMALL_IMAGES = LetterImageConfig(per_letter=8)
@@ -293,6 +296,48 @@ def test_bmi_end_to_end_small(neural, images):
         BMIConfig(windows={"neural": 9, "letters": 1})
 
 
+def test_temperature_chosen_by_held_out_seen_letters(neural, images, tmp_path, monkeypatch):
+    """--temperature auto: per seed, each candidate trains heads with groups of seen letters
+    held out, and the one that retrieves them best is kept; no unseen letter is held out."""
+    cfg = BMIConfig(seeds=(0, 1), neurons=32, windows={"neural": 1, "letters": 1},
+                    zeroshot=bmi_zeroshot_config(epochs=3), temperatures=(0.5, 2.0),
+                    held_out_groups=2)
+    trained_at = []     # the temperature of each seed's final heads (22 letters)
+
+    def spy(*args, **kwargs):
+        trained_at.append(args[5].temperature)
+        return train_heads(*args, **kwargs)
+
+    monkeypatch.setattr(bmi, "train_heads", spy)
+    result = run_bmi(cfg, progress=False, neural=neural, letters=images)
+    m = result.metrics
+    assert trained_at == [c["chosen"] for c in m["temperature_choice"]]
+    html = write_bmi_report(tmp_path / "report.html", result, m).read_text()
+    assert "Temperature chosen per seed" in html and "seed 1: held out" in html
+    assert "chosen per seed among [0.5, 2.0]" in m["protocol"]["loss"]
+    for choice, t in zip(m["temperature_choice"], m["protocol"]["temperature"], strict=True):
+        scores = {float(k): np.mean(v) for k, v in choice["held_out_top1"].items()}
+        assert set(scores) == {0.5, 2.0} and t == choice["chosen"]
+        assert scores[t] == max(scores.values())
+        assert len(choice["held_out"]) == 2 and all(len(g) == 4 for g in choice["held_out"])
+        held = set("".join(choice["held_out"]))
+        assert len(held) == 8 and not held & set("stuv")
+        assert all(len(v) == 2 and all(0 <= x <= 100 for x in v)
+                   for v in choice["held_out_top1"].values())
+    assert "temperature_choice" not in run_bmi(
+        BMIConfig(seeds=(0,), neurons=32, windows={"neural": 1, "letters": 1},
+                  zeroshot=bmi_zeroshot_config(epochs=1)),
+        progress=False, neural=neural, letters=images).metrics
+    with pytest.raises(ConfigError, match="one candidate is no choice"):
+        BMIConfig(temperatures=(1.0,))
+    with pytest.raises(ConfigError, match=r"\[0.5, 0.5\] names one twice"):
+        BMIConfig(temperatures=(0.5, 0.5))
+    with pytest.raises(ConfigError, match="held_out_groups: .* needs at least 26 seen classes"):
+        BMIConfig(temperatures=(0.5, 1.0), held_out_groups=6)
+    with pytest.raises(ValueError, match="temperature must be > 0.0, not -1.0"):
+        BMIConfig(temperatures=(0.5, -1.0))
+
+
 @pytest.mark.slow
 def test_letter_group_rotation(neural, images):
     """--unseen-splits K with --task bmi: K distinct groups of 4 letters, the same every time;
@@ -338,3 +383,14 @@ def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):
                         f"willett:{tmp_path / 'nope.mat'}", "--neurons", "64", "--seeds", "0",
                         "--out", str(out), "--quiet"], capture_output=True, text=True)
     assert r.returncode == 2 and "nope.mat: no such file" in r.stderr
+    # --temperature: a positive number, or auto for this task only.
+    for task, value, message in (("bmi", "warm", "--temperature must be a positive number or "
+                                                  "auto, not 'warm'"),
+                                 ("bmi", "0", "--temperature must be a positive number"),
+                                 ("av", "auto", "--temperature auto applies to --task bmi")):
+        r = subprocess.run([sys.executable, "-m", "rramlsm", "train", "--task", task,
+                            "--temperature", value, "--out", str(tmp_path / "t"), "--quiet",
+                            *(["--visual", "digits", "--audio", "speech"]
+                              if task == "av" else [])], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, \
+            r.stderr

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw import zeroshot
 from rramlsm.sw.bundle import quantize_prototypes
 from rramlsm.sw.features import feature_key, lsm_counts
 from rramlsm.sw.heads import HeadConfig
@@ -17,6 +19,8 @@ from rramlsm.sw.zeroshot import (
     fit_cca,
     fit_ridge,
     generalized_zero_shot,
+    held_out_class_groups,
+    held_out_class_top1,
     integer_prototype_top1,
     integer_retrieval_top1,
     linear_probe,
@@ -135,6 +139,58 @@ def test_selection_uses_validation_not_test():
     out = train_heads(fv, fa, vl, al, split, cfg, seed=1)
     vals = [h["val_top1"] for h in out.history]
     assert out.best_epoch == int(np.argmax(vals)) + 1
+
+
+def test_class_disjoint_validation_reads_only_seen_training_samples(monkeypatch):
+    """Held-out seen classes stand in for unseen ones: the heads train on the other seen
+    classes, and the held-out classes' training samples are retrieved.  No test sample and no
+    unseen class is read (NaN there changes nothing), and a shared class signal generalises to
+    held-out classes far above chance."""
+    fv, fa, vl, vt, al, at = _synthetic(noise=0.3)
+    cfg = ZeroShotConfig(seen=tuple(range(8)), unseen=(8, 9), epochs=12,
+                         head=HeadConfig(inputs=30, dim=16))
+    split = make_split(vl, vt, al, at, cfg, 0)
+    groups = held_out_class_groups(cfg.seen, 2, 3, seed=0)
+    assert len(groups) == 3 and len(set(sum(groups, ()))) == 6
+    assert set(sum(groups, ())) <= set(cfg.seen)
+    assert held_out_class_groups(cfg.seen, 2, 3, seed=0) == groups
+    scores = held_out_class_top1(fv, fa, vl, al, split, cfg, groups, seed=0)
+    tv, ta = split.training_indices()
+    fv_p, fa_p = np.full_like(fv, np.nan), np.full_like(fa, np.nan)
+    fv_p[tv], fa_p[ta] = fv[tv], fa[ta]
+    assert held_out_class_top1(fv_p, fa_p, vl, al, split, cfg, groups, seed=0) == scores
+    assert len(scores) == 3 and np.mean(scores) > 75, scores      # chance: 50 %
+    # The figure is the kept epoch's retrieval of exactly the held-out classes' samples.
+    runs = []
+
+    def spy(*args, **kwargs):
+        runs.append((args[4], train_heads(*args, **kwargs)))
+        return runs[-1][1]
+
+    monkeypatch.setattr(zeroshot, "train_heads", spy)
+    assert held_out_class_top1(fv, fa, vl, al, split, cfg, groups, seed=0) == scores
+    for (sub, trained), held, score in zip(runs, groups, scores, strict=True):
+        assert set(vl[sub.pool_v["unseen"]]) == set(held) == set(al[sub.pool_a["unseen"]])
+        assert set(sub.pool_v["unseen"]) <= set(tv) and set(sub.pool_a["unseen"]) <= set(ta)
+        # The held-out classes neither train nor choose the epoch.
+        assert not set(held) & set(sub.train_v) and not set(held) & set(sub.train_a)
+        assert not set(held) & (set(vl[sub.val_v]) | set(al[sub.val_a]))
+        assert trained.history[trained.best_epoch - 1]["test"]["unseen"]["a2v"] == score
+    # Averaged weights (and early stopping): the figure is that of the heads returned, the
+    # average, which no epoch's history holds.
+    runs.clear()
+    cfg_avg = cfg.replace(checkpoint="average", patience=3)
+    scores = held_out_class_top1(fv, fa, vl, al, split, cfg_avg, groups, seed=0)
+    for (sub, trained), score in zip(runs, scores, strict=True):
+        assert trained.averaged is not None
+        with torch.no_grad():
+            ev = trained.visual(torch.as_tensor(fv)).numpy()
+            ea = trained.audio(torch.as_tensor(fa)).numpy()
+        iv, ia = sub.pool_v["unseen"], sub.pool_a["unseen"]
+        assert retrieval_top1(ea[ia], al[ia], ev[iv], vl[iv]) == score
+    with pytest.raises(ConfigError, match=r"needs at least 10 seen classes \(2 left to train "
+                                          r"on\); there are 8"):
+        held_out_class_groups(cfg.seen, 4, 2, seed=0)
 
 
 def test_averaged_heads_are_the_mean_of_the_weights_after_the_first_tenth(monkeypatch):

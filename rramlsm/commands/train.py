@@ -38,6 +38,7 @@ from rramlsm.sw.experiments.audiovisual import (
     run_pipeline,
 )
 from rramlsm.sw.experiments.bmi import (
+    BMI_TEMPERATURES,
     BMIConfig,
     bmi_zeroshot_config,
     run_bmi,
@@ -106,10 +107,26 @@ def parse_readout_arg(spec: str | None, modalities: tuple[str, ...]) -> dict:
     return _per_modality("--readout", spec, modalities, value)
 
 
+def parse_temperature(spec: str, *, task: str) -> float:
+    """``--temperature``: a positive number (``auto`` is the BMI task's, handled by the caller)."""
+    if spec == "auto":
+        raise ConfigError("--temperature auto applies to --task bmi (the audio-visual task's "
+                          "temperature is searched by `rramlsm tune`)")
+    try:
+        t = float(spec)
+    except ValueError:
+        t = float("nan")
+    if not t > 0 or t == float("inf"):
+        raise ConfigError(f"--temperature must be a positive number"
+                          f"{' or auto' if task == 'bmi' else ''}, not {spec!r}")
+    return t
+
+
 def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
-                            temperature=1.0 if args.temperature is None else args.temperature,
+                            temperature=(1.0 if args.temperature is None
+                                         else parse_temperature(args.temperature, task="av")),
                             weight_decay=args.weight_decay, patience=args.patience,
                             checkpoint=args.checkpoint or "best")
         overrides = {}
@@ -281,13 +298,16 @@ def _bmi_config(args) -> BMIConfig:
                    "patience": args.patience}
         if args.checkpoint is not None:
             changes["checkpoint"] = args.checkpoint
-        if args.temperature is not None:
-            changes["temperature"] = args.temperature
+        temperatures = ()
+        if args.temperature == "auto":
+            temperatures = BMI_TEMPERATURES
+        elif args.temperature is not None:
+            changes["temperature"] = parse_temperature(args.temperature, task="bmi")
         return BMIConfig(neural=args.neural, seeds=tuple(args.seeds),
                          neurons=2048 if args.neurons is None else args.neurons,
                          target_rate=None if args.paper_constants else args.target_rate,
                          zeroshot=bmi_zeroshot_config(**changes),
-                         hardware_noise=args.hardware_noise,
+                         hardware_noise=args.hardware_noise, temperatures=temperatures,
                          **({"windows": {**BMIConfig().windows, **parse_windows(
                              args.windows, ("neural", "letters"))}}
                             if getattr(args, "windows", None) else {}),
@@ -349,6 +369,9 @@ def print_bmi_summary(m: dict) -> None:
     _print_rotation(rot)
     print("firing rate float/golden: " + ", ".join(
         f"{k} {100 * fr[k]['float']:.1f}/{100 * fr[k]['golden']:.1f} %" for k in fr))
+    if m.get("temperature_choice"):
+        print("temperature per seed (chosen on held-out seen letters): " + ", ".join(
+            str(t) for t in m["protocol"]["temperature"]))
 
 
 def _cmd_train(args) -> int:
@@ -372,6 +395,8 @@ def _cmd_train(args) -> int:
                 "at least 1")
         if args.unseen_splits is None:
             raise ConfigError("--seeds-per-split applies to a split rotation (--unseen-splits)")
+    if args.temperature is not None and not (args.task == "bmi" and args.temperature == "auto"):
+        parse_temperature(args.temperature, task=args.task)   # before any tuning or features
     if args.config or args.tune:
         return _train_tuned(args)
     output_folder("--out", args.out)
@@ -479,8 +504,14 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
     p.add_argument("--epochs", type=int, default=100, help="head training epochs (default 100)")
     p.add_argument("--task", choices=("av", "bmi"), default="av",
                    help="av: audio-visual digits (default); bmi: neural activity and letters")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="contrastive temperature (default: av 1.0, bmi 0.5)")
+    p.add_argument("--temperature", default=None, metavar="T|auto",
+                   help="contrastive temperature (default: av 1.0, bmi "
+                        f"{bmi_zeroshot_config().temperature}); bmi also auto: chosen per seed "
+                        f"among {' '.join(map(str, BMI_TEMPERATURES))} by retrieval of seen "
+                        f"letters held out of training (class-disjoint validation, "
+                        f"{BMIConfig().held_out_groups} groups; about "
+                        f"{len(BMI_TEMPERATURES) * BMIConfig().held_out_groups}x the heads' "
+                        f"training)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--patience", type=int, default=None,
                    help="early stopping after this many epochs without validation gain")

@@ -55,14 +55,21 @@ from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     evaluate_embeddings,
+    held_out_class_groups,
+    held_out_class_top1,
     linear_probe,
     make_split,
     selection_protocol,
     train_heads,
 )
 
-__all__ = ["BMIConfig", "BMIResult", "run_bmi", "load_neural_source", "PAPER_BMI", "bmi_energy",
-           "bmi_zeroshot_config", "run_bmi_rotation"]
+__all__ = ["BMI_TEMPERATURES", "BMIConfig", "choose_temperature", "BMIResult", "run_bmi",
+           "load_neural_source", "PAPER_BMI", "bmi_energy", "bmi_zeroshot_config",
+           "run_bmi_rotation"]
+
+#: What ``--temperature auto`` chooses among: the paper's BMI temperature (0.5), its CLIP
+#: temperature of the audio-visual task (1.0), and twice that.
+BMI_TEMPERATURES = (0.5, 1.0, 2.0)
 
 #: The BMI figures (software) of Lin et al., Nature Computational Science 5, 37-47 (2025).
 PAPER_BMI = {"zero_shot_seen_top1": 52.27, "zero_shot_unseen_top1": 70.83}
@@ -74,7 +81,8 @@ def bmi_zeroshot_config(**changes) -> ZeroShotConfig:
 
     The batch is 32 pairs (the paper does not state it): with 22 classes a batch
     of 8 rarely holds two pairs of one letter, and the label-aware loss then
-    degenerates to CLIP.
+    degenerates to CLIP.  ``BMIConfig.temperatures`` chooses the temperature per seed
+    instead (class-disjoint validation, :func:`choose_temperature`).
     """
     unseen = tuple(LETTERS.index(c) for c in UNSEEN_LETTERS)
     seen = tuple(i for i in range(len(LETTERS)) if i not in unseen)
@@ -106,6 +114,12 @@ class BMIConfig:
     readout: dict = field(default_factory=lambda: {"neural": "count", "letters": "count"})
     """What each reservoir's windows hold: ``"count"``, ``"trace"`` or ``"trace:K"``
     (:func:`~rramlsm.sw.readout.parse_readout`)."""
+    temperatures: tuple[float, ...] = ()
+    """Two or more candidate temperatures of the contrastive loss, one chosen per seed by
+    class-disjoint validation (:func:`choose_temperature`); empty: ``zeroshot.temperature``."""
+    held_out_groups: int = 3
+    """Groups of seen letters (as many as the unseen ones) that class-disjoint validation
+    holds out in turn."""
 
     def __post_init__(self):
         if not self.seeds:
@@ -129,6 +143,21 @@ class BMIConfig:
                 raise ConfigError(f"BMIConfig {m} {e}") from None
         for s in self.seeds:
             check_int("BMIConfig", "seed", s, lo=0)
+        for t in self.temperatures:
+            check_real("BMIConfig", "temperature", t, lo=0.0, lo_open=True)
+        check_int("BMIConfig", "held_out_groups", self.held_out_groups, lo=1)
+        if len(set(self.temperatures)) != len(self.temperatures):
+            raise ConfigError(f"BMIConfig temperatures: {list(self.temperatures)} names one "
+                              f"twice")
+        if len(self.temperatures) == 1:
+            raise ConfigError("BMIConfig temperatures: one candidate is no choice; set "
+                              "zeroshot.temperature")
+        if self.temperatures:   # refused here, not after the reservoirs ran
+            try:
+                held_out_class_groups(self.zeroshot.seen, len(self.zeroshot.unseen),
+                                      self.held_out_groups, 0)
+            except ConfigError as e:
+                raise ConfigError(f"BMIConfig held_out_groups: {e}") from None
         check_int("BMIConfig", "neurons", self.neurons, lo=1)
         if self.target_rate is not None:
             check_real("BMIConfig", "target_rate", self.target_rate, lo=0.0, hi=1.0,
@@ -182,6 +211,21 @@ def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | No
     return calibrate_on_training(cfg, ds, seed, target, limit=64, classes=classes)
 
 
+def choose_temperature(rates_letters, rates_neural, letters, neural, split, zs, cfg: BMIConfig,
+                       seed: int) -> tuple[float, dict]:
+    """The temperature of ``cfg.temperatures`` whose heads retrieve held-out seen letters
+    best (mean top-1 over ``cfg.held_out_groups`` groups; ties: the earlier candidate),
+    and the scores per candidate.  Training trials of seen letters only."""
+    groups = held_out_class_groups(zs.seen, len(zs.unseen), cfg.held_out_groups, seed)
+    scores = {t: held_out_class_top1(rates_letters, rates_neural, letters.labels, neural.labels,
+                                     split, zs.replace(temperature=t), groups, seed=seed)
+              for t in cfg.temperatures}
+    best = max(cfg.temperatures, key=lambda t: float(np.mean(scores[t])))
+    return best, {"candidates": list(cfg.temperatures), "chosen": best,
+                  "held_out": ["".join(LETTERS[c] for c in g) for g in groups],
+                  "held_out_top1": {str(t): v for t, v in scores.items()}}
+
+
 def _summary(r: dict) -> dict:
     return {"seen_top1": r["seen"]["a2v"], "unseen_top1": r["unseen"]["a2v"],
             "image_query_seen_top1": r["seen"]["v2a"],
@@ -224,6 +268,14 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     # Letter images play the visual role, neural trials the queries ("audio" slot).
     split = make_split(letters.labels, letters.is_train, neural.labels, neural.is_train, zs,
                        seed)
+    t0 = time.perf_counter()
+    temperature = None
+    if cfg.temperatures:
+        best, temperature = choose_temperature(rates["letters"]["float"],
+                                               rates["neural"]["float"], letters, neural, split,
+                                               zs, cfg, seed)
+        zs = zs.replace(temperature=best)
+    choice_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     trained = train_heads(rates["letters"]["float"], rates["neural"]["float"], letters.labels,
                           neural.labels, split, zs, seed=seed, progress=progress)
@@ -272,6 +324,9 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
         "weight_scale": {m: configs[m].weight_scale for m in data},
         "readout": readout,
         "tiles": tiles, "best_epoch": trained.best_epoch, "train_seconds": train_seconds,
+        "temperature": zs.temperature,
+        **({"temperature_choice": {**temperature, "seconds": choice_seconds}}
+           if temperature else {}),
         "history": [{"epoch": h["epoch"], "loss": h["loss"], "val_top1": h["val_top1"],
                      "test_seen_top1": h["test"]["seen"]["a2v"],
                      "test_unseen_top1": h["test"]["unseen"]["a2v"]} for h in hist],
@@ -356,6 +411,9 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
                            if "scores" in seeds[0]["readout"][m] else {})}
                     for m in seeds[0]["readout"]},
         "tiles": seeds[0]["tiles"],
+        # Per seed: candidates, held-out letters, their retrieval per candidate, the choice.
+        **({"temperature_choice": [s["temperature_choice"] for s in seeds]}
+           if config.temperatures else {}),
         "chance": {"seen_top1": 100.0 / len(zs.seen), "unseen_top1": 100.0 / len(zs.unseen)},
         "protocol": {
             "selection": selection_protocol(zs),
@@ -364,7 +422,12 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
             "direction": "neural query -> letter image retrieved (image_query_* the other way)",
             "seen": "".join(LETTERS[c] for c in zs.seen),
             "unseen": "".join(LETTERS[c] for c in zs.unseen),
-            "loss": f"{zs.loss}, temperature {zs.temperature}, batch {zs.batch}",
+            "loss": f"{zs.loss}, temperature "
+                    + (f"chosen per seed among {list(config.temperatures)} by class-disjoint "
+                       f"validation ({config.held_out_groups} groups of seen letters held out)"
+                       if config.temperatures else str(zs.temperature))
+                    + f", batch {zs.batch}",
+            "temperature": [s["temperature"] for s in seeds],
             "seeds": list(config.seeds),
         },
         "sources": {"neural": n.name, "letters": li.name},

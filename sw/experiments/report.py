@@ -398,6 +398,15 @@ def write_bmi_report(path: str | Path, result, metrics: dict) -> Path:
                       for m in fr)
     img = "".join(f'<h3>{html.escape(k)}</h3><img src="data:image/png;base64,{v}">'
                   for k, v in figs.items())
+    choice = ""
+    if metrics.get("temperature_choice"):
+        choice = "<p>Temperature chosen per seed by retrieval of seen letters held out of " \
+                 "training (training trials only; mean top-1 % per candidate):</p><ul>" + "".join(
+            f"<li>seed {seed}: held out {html.escape(', '.join(c['held_out']))}; "
+            + ", ".join(f"{t}: {np.mean(v):.1f}" for t, v in c["held_out_top1"].items())
+            + f" &rarr; <b>{c['chosen']}</b></li>"
+            for seed, c in zip(pr["seeds"], metrics["temperature_choice"], strict=True)) \
+            + "</ul>"
     doc = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rramlsm BMI report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}
@@ -409,7 +418,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}<
 seeds {pr['seeds']}; mean ± s.d. over seeds, checkpoint chosen on validation pairs.
 Chance: seen {ch['seen_top1']:.1f} %, unseen {ch['unseen_top1']:.1f} %.
 Firing rate float / golden: {rates}. Each reservoir spans {metrics['tiles']} crossbar tiles
-of 1,024 rows.</p>
+of 1,024 rows.</p>{choice}
 <h2>Figures beside the paper's (top-1 %)</h2>
 <table><tr><th>metric</th><th>software</th><th>hardware (int)</th><th>paper (software)</th></tr>
 {table}</table>
