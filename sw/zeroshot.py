@@ -459,7 +459,8 @@ def held_out_class_groups(seen, size: int, groups: int, seed: int) -> list[tuple
 
 
 def held_out_class_top1(rates_v, rates_a, v_labels, a_labels, split: ZeroShotSplit,
-                        config: ZeroShotConfig, groups, *, seed: int) -> list[float]:
+                        config: ZeroShotConfig, groups, *, seed: int,
+                        progress=None) -> list[float]:
     """Class-disjoint validation: zero-shot retrieval of seen classes held out of training.
 
     For each group of ``groups`` (seen classes, :func:`held_out_class_groups`) the heads train
@@ -467,7 +468,8 @@ def held_out_class_top1(rates_v, rates_a, v_labels, a_labels, split: ZeroShotSpl
     validation pairs choose the epoch), and the held-out classes' training samples are
     retrieved (audio query, image retrieved, top-1 %), one figure per group.  Only training
     samples of seen classes are read: the model selection of zero-shot learning without the
-    test split or the unseen classes (Xian et al., TPAMI 41, 2251-2265, 2019).
+    test split or the unseen classes (Xian et al., TPAMI 41, 2251-2265, 2019).  ``progress``:
+    a bar that each training epoch advances, as in :func:`train_heads`.
     """
     v_labels, a_labels = np.asarray(v_labels), np.asarray(a_labels)
     xv, xa = (torch.as_tensor(x, dtype=torch.float32) for x in (rates_v, rates_a))
@@ -484,7 +486,8 @@ def held_out_class_top1(rates_v, rates_a, v_labels, a_labels, split: ZeroShotSpl
         sub.pool_v["unseen"] = tv[np.isin(v_labels[tv], held)]
         sub.pool_a["unseen"] = ta[np.isin(a_labels[ta], held)]
         trained = train_heads(rates_v, rates_a, v_labels, a_labels, sub,
-                              config.replace(seen=tuple(keep), unseen=tuple(held)), seed=seed)
+                              config.replace(seen=tuple(keep), unseen=tuple(held)), seed=seed,
+                              progress=progress)
         # From the weights kept (the chosen epoch's, or the average's, which no epoch holds).
         ev, ea = _embed(trained.visual, xv), _embed(trained.audio, xa)
         iv, ia = sub.pool_v["unseen"], sub.pool_a["unseen"]

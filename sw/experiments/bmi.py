@@ -212,13 +212,14 @@ def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | No
 
 
 def choose_temperature(rates_letters, rates_neural, letters, neural, split, zs, cfg: BMIConfig,
-                       seed: int) -> tuple[float, dict]:
+                       seed: int, progress=None) -> tuple[float, dict]:
     """The temperature of ``cfg.temperatures`` whose heads retrieve held-out seen letters
     best (mean top-1 over ``cfg.held_out_groups`` groups; ties: the earlier candidate),
     and the scores per candidate.  Training trials of seen letters only."""
     groups = held_out_class_groups(zs.seen, len(zs.unseen), cfg.held_out_groups, seed)
     scores = {t: held_out_class_top1(rates_letters, rates_neural, letters.labels, neural.labels,
-                                     split, zs.replace(temperature=t), groups, seed=seed)
+                                     split, zs.replace(temperature=t), groups, seed=seed,
+                                     progress=progress)
               for t in cfg.temperatures}
     best = max(cfg.temperatures, key=lambda t: float(np.mean(scores[t])))
     return best, {"candidates": list(cfg.temperatures), "chosen": best,
@@ -273,7 +274,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     if cfg.temperatures:
         best, temperature = choose_temperature(rates["letters"]["float"],
                                                rates["neural"]["float"], letters, neural, split,
-                                               zs, cfg, seed)
+                                               zs, cfg, seed, progress)
         zs = zs.replace(temperature=best)
     choice_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -387,7 +388,10 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
         seeds = map_runs(functools.partial(_seed_task, keep_embeddings_of=config.seeds[0]),
                          [(s, config) for s in config.seeds], n, li, cpus, bar)
     else:
-        bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs, desc="training heads",
+        # Each seed trains its heads once, and once per candidate and held-out group before.
+        trainings = 1 + len(config.temperatures) * config.held_out_groups
+        bar = tqdm(total=len(config.seeds) * config.zeroshot.epochs * trainings,
+                   desc="training heads",
                    unit="epoch", disable=not progress, leave=False)
         seeds = [_run_seed(s, n, li, config, bar, keep_embeddings=(i == 0))
                  for i, s in enumerate(config.seeds)]
