@@ -107,26 +107,26 @@ def parse_readout_arg(spec: str | None, modalities: tuple[str, ...]) -> dict:
     return _per_modality("--readout", spec, modalities, value)
 
 
-def parse_temperature(spec: str, *, task: str) -> float:
-    """``--temperature``: a positive number (``auto`` is the BMI task's, handled by the caller)."""
+def parse_temperature(spec: str, *, task: str) -> float | str:
+    """``--temperature``: a positive number, or ``auto`` with ``--task bmi``."""
     if spec == "auto":
+        if task == "bmi":
+            return spec
         raise ConfigError("--temperature auto applies to --task bmi (the audio-visual task's "
                           "temperature is searched by `rramlsm tune`)")
     try:
         t = float(spec)
     except ValueError:
         t = float("nan")
-    if not t > 0 or t == float("inf"):
-        raise ConfigError(f"--temperature must be a positive number"
-                          f"{' or auto' if task == 'bmi' else ''}, not {spec!r}")
+    require("--temperature", repr(spec), 0 < t < float("inf"),
+            "a positive number" + (" or auto" if task == "bmi" else ""))
     return t
 
 
 def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
-                            temperature=(1.0 if args.temperature is None
-                                         else parse_temperature(args.temperature, task="av")),
+                            temperature=1.0 if args.temperature is None else args.temperature,
                             weight_decay=args.weight_decay, patience=args.patience,
                             checkpoint=args.checkpoint or "best")
         overrides = {}
@@ -302,7 +302,7 @@ def _bmi_config(args) -> BMIConfig:
         if args.temperature == "auto":
             temperatures = BMI_TEMPERATURES
         elif args.temperature is not None:
-            changes["temperature"] = parse_temperature(args.temperature, task="bmi")
+            changes["temperature"] = args.temperature
         return BMIConfig(neural=args.neural, seeds=tuple(args.seeds),
                          neurons=2048 if args.neurons is None else args.neurons,
                          target_rate=None if args.paper_constants else args.target_rate,
@@ -395,8 +395,8 @@ def _cmd_train(args) -> int:
                 "at least 1")
         if args.unseen_splits is None:
             raise ConfigError("--seeds-per-split applies to a split rotation (--unseen-splits)")
-    if args.temperature is not None and not (args.task == "bmi" and args.temperature == "auto"):
-        parse_temperature(args.temperature, task=args.task)   # before any tuning or features
+    if args.temperature is not None:   # parsed once, before any tuning or features
+        args.temperature = parse_temperature(args.temperature, task=args.task)
     if args.config or args.tune:
         return _train_tuned(args)
     output_folder("--out", args.out)
@@ -509,8 +509,8 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
                         f"{bmi_zeroshot_config().temperature}); bmi also auto: chosen per seed "
                         f"among {' '.join(map(str, BMI_TEMPERATURES))} by retrieval of seen "
                         f"letters held out of training (class-disjoint validation, "
-                        f"{BMIConfig().held_out_groups} groups; about "
-                        f"{len(BMI_TEMPERATURES) * BMIConfig().held_out_groups}x the heads' "
+                        f"{BMIConfig.held_out_groups} groups; about "
+                        f"{len(BMI_TEMPERATURES) * BMIConfig.held_out_groups}x the heads' "
                         f"training)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--patience", type=int, default=None,
