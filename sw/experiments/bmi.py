@@ -270,11 +270,10 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     split = make_split(letters.labels, letters.is_train, neural.labels, neural.is_train, zs,
                        seed)
     t0 = time.perf_counter()
-    temperature = None
+    choice = None
     if cfg.temperatures:
-        best, temperature = choose_temperature(rates["letters"]["float"],
-                                               rates["neural"]["float"], letters, neural, split,
-                                               zs, cfg, seed, progress)
+        best, choice = choose_temperature(rates["letters"]["float"], rates["neural"]["float"],
+                                          letters, neural, split, zs, cfg, seed, progress)
         zs = zs.replace(temperature=best)
     choice_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -326,8 +325,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
         "readout": readout,
         "tiles": tiles, "best_epoch": trained.best_epoch, "train_seconds": train_seconds,
         "temperature": zs.temperature,
-        **({"temperature_choice": {**temperature, "seconds": choice_seconds}}
-           if temperature else {}),
+        **({"temperature_choice": {**choice, "seconds": choice_seconds}} if choice else {}),
         "history": [{"epoch": h["epoch"], "loss": h["loss"], "val_top1": h["val_top1"],
                      "test_seen_top1": h["test"]["seen"]["a2v"],
                      "test_unseen_top1": h["test"]["unseen"]["a2v"]} for h in hist],
