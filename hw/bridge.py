@@ -11,9 +11,10 @@ data, kind << 32, last << 35).
 
 Received bytes go through a FIFO so the command parser can wait on the
 macro's input ready without losing bytes (the UART cannot be stalled).
-Register slices cut the paths from the FIFO's block RAM to the parser and
-from the parser to the macro's bus and input stream (timing only: the
-macro's cycle count starts at its own first input word).  The same byte
+Register slices cut the paths from the FIFO's block RAM to the parser, from
+the parser to the macro's bus and input stream, and from the macro's output
+stream to the reply serializer (timing only: the macro's cycle count starts
+at its own first input word and stops before its first output word).  The same byte
 protocol is spoken by :class:`rramlsm.hw.hostlink.HostLink`.
 """
 
@@ -143,8 +144,15 @@ class BridgedMacro(wiring.Component):
                     m.d.sync += [tx_buf.eq(Cat(Reply.READ, macro.bus_rdata)), tx_left.eq(5)]
                     m.next = "CMD"
 
-        # Output words: forwarded whenever the serializer is free and no read reply waits.
-        with m.If((tx_left == 0) & macro.out.valid & ~read_reply):
-            m.d.comb += macro.out.ready.eq(1)
-            m.d.sync += [tx_buf.eq(Cat(Reply.OUTPUT, macro.out.payload)), tx_left.eq(6)]
+        # Output words: into a one-word slot whenever it is empty, so that the macro's ready
+        # is a register of its own (the serializer's state and the read replies' arbitration
+        # do not reach into the cores' result FSMs), and from the slot to the serializer
+        # whenever it is free and no read reply waits.  A word waits at most one cycle more,
+        # against the 60 bit times of the UART it takes to send.
+        out_word, out_full = Signal.like(macro.out.payload), Signal()
+        m.d.comb += macro.out.ready.eq(~out_full)
+        with m.If(macro.out.valid & ~out_full):
+            m.d.sync += [out_word.eq(macro.out.payload), out_full.eq(1)]
+        with m.If((tx_left == 0) & out_full & ~read_reply):
+            m.d.sync += [tx_buf.eq(Cat(Reply.OUTPUT, out_word)), tx_left.eq(6), out_full.eq(0)]
         return m

@@ -299,11 +299,25 @@ class StepEngine(wiring.Component):
             win = Signal(range(p.windows))
             wacc = Signal(range((1 << contract.STEP_BITS) + p.windows))
             m.d.comb += [lif.upd_window.eq(win), lif.upd_fresh.eq(wacc == 0)]
+        # The comparisons of the step counters with the steps register, registered (the
+        # compare's carry chain and the FSM's decision on it do not fit one cycle): each is
+        # the value of the cycle before, which is the current one wherever it is used.  t
+        # and wacc change only in START and end_of_step, and are read at the earliest in
+        # WAIT, two cycles after START, or in the next end_of_step, at least G + 11 cycles
+        # later; past_end, which WAIT reads the cycle after end_of_step, is set there from
+        # last_step (t + 1 >= steps is what t >= steps becomes).  The steps register is
+        # written between samples: the loader's buffer is full at the earliest three
+        # cycles after the first word, by then both follow it.
+        past_end = Signal()    # t >= steps
+        last_step = Signal()   # t + 1 >= steps: this step is the sample's last
+        m.d.sync += [past_end.eq(t >= self.steps), last_step.eq(t + 1 >= self.steps)]
+        if windowed:
+            window_ends = Signal()   # wacc + W >= steps: this step ends its window
+            m.d.sync += window_ends.eq(wacc + p.windows >= self.steps)
         if p.trace_shift is not None:
             # A window's last step, where the trace readout writes its samples: the next
             # step would open the next window (or end the sample).
-            m.d.comb += lif.upd_last.eq(wacc + p.windows >= self.steps if windowed
-                                        else t + 1 >= self.steps)
+            m.d.comb += lif.upd_last.eq(window_ends if windowed else last_step)
 
         # ACCUM issue register -> list read -> crossbar.
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
@@ -347,14 +361,14 @@ class StepEngine(wiring.Component):
 
         def end_of_step():
             """After the last group's spikes: next step, or the readout."""
-            m.d.sync += t.eq(t + 1)
+            m.d.sync += [t.eq(t + 1), past_end.eq(last_step)]
             if windowed:
-                with m.If(wacc + p.windows >= self.steps):
+                with m.If(window_ends):
                     m.d.sync += [wacc.eq(wacc + p.windows - self.steps), win.eq(win + 1)]
                 with m.Else():
                     m.d.sync += wacc.eq(wacc + p.windows)
             with m.If(tail):
-                with m.If(t + 1 >= self.steps):
+                with m.If(last_step):
                     m.d.comb += rows.free.eq(1)
                     m.next = "READOUT"
                 with m.Else():
@@ -382,7 +396,7 @@ class StepEngine(wiring.Component):
             with m.State("WAIT"):
                 m.d.comb += self.idle.eq(~rows.full & ~self.counting)
                 with m.If(rows.full):
-                    with m.If(t >= self.steps):
+                    with m.If(past_end):
                         # Past T bins: the bin's rows are dropped (and counted).
                         m.d.sync += self.perf_dropped.eq(self.perf_dropped + rows.length)
                         m.d.comb += rows.free.eq(1)
@@ -405,7 +419,7 @@ class StepEngine(wiring.Component):
                         m.d.sync += [g.eq(g + 1), rmask.eq(spk[g + 1])]
             with m.State("ACCUM"):
                 # One list row per cycle: issued here, read from the list next cycle,
-                # registered, then the crossbar (three cycles more to the sums).
+                # registered, then the crossbar (SUM_LATENCY cycles more to the sums).
                 n = rows.length
                 empty = n == 0
                 lastrow = empty | (j == n - 1)

@@ -11,8 +11,9 @@ signed: what the devices' conductance levels need, at most
 difference, and storing it halves the memory.  Memory word ``row * G + group``
 holds the P cells of that row in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
 A deep array is stored in banks of ``params.bank_words`` words (one block RAM's
-depth at the word's width), read all at once; their outputs pass a two-level
-mux, the first level registered, so the read takes the cycles of one memory.
+depth at the word's width), read all at once; each bank's word is registered
+as it leaves the memory, then passes a two-level mux, the first level
+registered.
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import const_mul
 from rramlsm.sw import contract
 
-__all__ = ["Crossbar", "FIRST_MUX_BANKS"]
+__all__ = ["Crossbar", "FIRST_MUX_BANKS", "SUM_LATENCY"]
 
 #: Banks of the crossbar memory behind each output of the first (registered) mux level: a
 #: 4:1 mux is one LUT level on ECP5 (two LUT4s and a PFUMX) after the block RAM's output.
 FIRST_MUX_BITS = 2
 FIRST_MUX_BANKS = 1 << FIRST_MUX_BITS
+
+#: Cycles from a pass's last row on ``rd_*`` to its sums on ``sum_*``: the memory read,
+#: the bank's output register, the first mux level's register and the accumulators.
+#: The bank register is there for timing: a DP16KD's output without its own register
+#: (Yosys maps every ECP5 block RAM with ``REGMODE = "NOREG"``) is valid 5.8 ns after
+#: the clock, and the first mux level sits where the banks' words meet, across the die.
+SUM_LATENCY = 4
 
 
 class Crossbar(wiring.Component):
@@ -47,8 +55,8 @@ class Crossbar(wiring.Component):
         the pass (accumulators restart), ``rd_last`` ends it; a pass with no
         active row is one token with ``rd_empty`` (sums are zero).
     sum_valid, sum_group, sums
-        The P column sums of a finished pass, three cycles after its last row
-        (memory read, word register, accumulation).
+        The P column sums of a finished pass, :data:`SUM_LATENCY` cycles after its
+        last row (memory read, bank register, first-mux register, accumulation).
     """
 
     def __init__(self, params: CoreParams, init=None):
@@ -79,9 +87,9 @@ class Crossbar(wiring.Component):
         m = Module()
         width, depth = p.lanes * p.weight_bits, p.rows * p.groups
         # A deep array is many block RAMs whose outputs are multiplexed: one bank per
-        # p.bank_words words, their outputs through a two-level mux whose first level
-        # (FIRST_MUX_BANKS banks, right after the block RAMs' slow outputs) is registered and
-        # whose second feeds the accumulators.  A shallow array is one bank, registered.
+        # p.bank_words words, each bank's word registered beside its memory, then a
+        # two-level mux whose first level (FIRST_MUX_BANKS banks) is registered and whose
+        # second feeds the accumulators.  A shallow array is one bank, registered twice.
         bank_words = min(p.bank_words, 1 << ceil_log2(depth))
         banks = -(-depth // bank_words)
         offset_bits = ceil_log2(bank_words)
@@ -112,10 +120,14 @@ class Crossbar(wiring.Component):
             mine = 1 if banks == 1 else self.prog.addr[offset_bits:] == b
             m.d.comb += [wr.addr.eq(self.prog.addr[:offset_bits]), wr.data.eq(self.prog.data),
                          wr.en.eq(self.prog.en & mine), rd.addr.eq(addr[:offset_bits])]
-            bank_out.append(rd.data)
+            # Nothing between the block RAM's output and this register: the placer puts
+            # it next to the memory, and the wire across the die starts from a flip-flop.
+            word_q = Signal(width, name=f"bank{b}_out")
+            m.d.sync += word_q.eq(rd.data)
+            bank_out.append(word_q)
 
-        # Stage 1: the words read in stage 0 are on the banks' outputs; the control bits
-        # and the bank follow them.
+        # Stage 1: the words read in stage 0 are on the banks' outputs, stage 2 in the
+        # banks' registers; the control bits and the bank follow them.
         # (No bank field for one bank: a zero-width signal reaches the Verilog as a [-1:0]
         # vector, which lint rejects.)
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
@@ -126,23 +138,25 @@ class Crossbar(wiring.Component):
                      s1.group.eq(self.rd_group)]
         if banks > 1:
             m.d.sync += s1.bank.eq(addr[offset_bits:])
-        # Stage 2: the first mux level, registered: per run of FIRST_MUX_BANKS banks, the
-        # word of the bank addressed (one bank: its word as read).  Stage 3 takes the
-        # second level's word into the accumulators.
         s2 = Signal.like(s1)
         m.d.sync += s2.eq(s1)
+        # Stage 3: the first mux level, registered: per run of FIRST_MUX_BANKS banks, the
+        # word of the bank addressed (one bank: its word as registered).  Stage 4 takes the
+        # second level's word into the accumulators.
+        s3 = Signal.like(s1)
+        m.d.sync += s3.eq(s2)
         first = [Signal(width, name=f"bank_word{i}")
                  for i in range(-(-banks // FIRST_MUX_BANKS))]
         for i, reg in enumerate(first):
             _select(m, "sync", reg, bank_out[i * FIRST_MUX_BANKS:(i + 1) * FIRST_MUX_BANKS],
-                    s1.bank[:FIRST_MUX_BITS] if banks > 1 else None)
+                    s2.bank[:FIRST_MUX_BITS] if banks > 1 else None)
         word = Signal(data.ArrayLayout(signed(p.weight_bits), p.lanes))
-        _select(m, "comb", word, first, s2.bank[FIRST_MUX_BITS:] if banks > 1 else None)
+        _select(m, "comb", word, first, s3.bank[FIRST_MUX_BITS:] if banks > 1 else None)
         acc = Signal.like(self.sums)
-        with m.If(s2.valid):
+        with m.If(s3.valid):
             for k in range(p.lanes):
-                m.d.sync += acc[k].eq(Mux(s2.first, 0, acc[k]) + Mux(s2.empty, 0, word[k]))
-        m.d.sync += [self.sum_valid.eq(s2.valid & s2.last), self.sum_group.eq(s2.group)]
+                m.d.sync += acc[k].eq(Mux(s3.first, 0, acc[k]) + Mux(s3.empty, 0, word[k]))
+        m.d.sync += [self.sum_valid.eq(s3.valid & s3.last), self.sum_group.eq(s3.group)]
         m.d.comb += self.sums.eq(acc)
         return m
 

@@ -15,15 +15,15 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
-  group over the ``rows_t`` active rows: inputs plus recurrent) and ``5 +
-  LIF_LATENCY`` = 10 cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
+  group over the ``rows_t`` active rows: inputs plus recurrent) and ``DRAIN`` = 11
+  cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
 * head: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
   reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
   (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 6
   cycles of hand-over.  The windows cost nothing else: the counter bank needs no clearing.
 
 The event-driven bound is ``sum_t rows_t * G``; everything else is overhead:
-``G + 2`` per sample for clearing, ``G + 11`` per step (one REC cycle per
+``G + 2`` per sample for clearing, ``G + 12`` per step (one REC cycle per
 group, WAIT and drain), the spikes appended (one cycle each) and the loader's
 input words where the engine waits for them, and the head and classifier.
 """
@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from rramlsm.hw.core import LOADER_STAGES
+from rramlsm.hw.crossbar import SUM_LATENCY
 from rramlsm.hw.head import LUT_STAGES, MAC_STAGES, SCAN_STAGES
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIF_LATENCY
@@ -40,9 +41,9 @@ from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.features import sample_frames
 from rramlsm.sw.golden import golden_counts
 
-#: Engine cycles per step after its last issue: list read, crossbar read, word register,
-#: accumulate, ADC (5), then the LIF bank.
-DRAIN = 5 + LIF_LATENCY
+#: Engine cycles per step after its last issue: list read and row register (2), the
+#: crossbar (its SUM_LATENCY), then the ADC and the LIF bank.
+DRAIN = 2 + SUM_LATENCY + LIF_LATENCY
 
 __all__ = ["predict", "event_bound", "step_rows", "fixed_overhead", "mean_cycles",
            "macro_cycles", "cycles_per_sample"]
