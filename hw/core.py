@@ -124,8 +124,10 @@ class RowLoader(wiring.Component):
     it (the engine sees it full ``1 + LOADER_STAGES`` cycles after its marker is taken, and
     the loader moves to the other buffer).  Buffer ``rb`` is the engine's (``rows``,
     :class:`~rramlsm.hw.interfaces.RowListSignature`): the engine appends recurrent rows
-    to it and frees it after its step.  A closed buffer takes no input words until it
-    is freed, so the loader runs at most one bin ahead.
+    to it and frees it after its step.  The free takes effect a cycle later (it is
+    registered), but the engine sees the other buffer from the cycle after its free on.
+    A closed buffer takes no input words until it is freed, so the loader runs at most
+    one bin ahead.
     After ``EOS`` the loader waits (``halt``) until ``release`` (the sample's
     last output word).  ``take``: an input word is taken this cycle.
     """
@@ -158,9 +160,19 @@ class RowLoader(wiring.Component):
         halt = Signal()        # the loader waits after EOS until the sample is done
         rows = self.rows
 
-        # The engine sees its buffer rb; both lists are read at its address and the word
-        # of rb is chosen after the read (rb does not change while a step reads its list).
-        m.d.comb += [rows.full.eq(full[rb]), rows.eos.eq(eos[rb]), rows.length.eq(length[rb]),
+        # The engine's free is registered before it clears the buffer (it comes from the
+        # engine's FSM and reaches every seen bit, across the die): the buffer is cleared
+        # and rb moves in the cycle after the free.  In that cycle the engine already sees
+        # the buffer it will own (view), as it would if the free had taken effect at once;
+        # it reads and appends to a list only from the cycle after that.
+        free = Signal()
+        m.d.sync += free.eq(rows.free)
+        view = Signal()
+        m.d.comb += view.eq(rb ^ free)
+        # Both lists are read at the engine's address and the word of rb is chosen after
+        # the read (rb does not change while a step reads its list).
+        m.d.comb += [rows.full.eq(full[view]), rows.eos.eq(eos[view]),
+                     rows.length.eq(length[view]),
                      rports[0].addr.eq(rows.read.addr), rports[1].addr.eq(rows.read.addr),
                      rows.read.data.eq(Mux(rb, rports[1].data, rports[0].data))]
 
@@ -222,7 +234,7 @@ class RowLoader(wiring.Component):
                 m.d.sync += length[b].eq(length[b] + 1)
             with m.If(mine & rows.clear):
                 m.d.sync += length[b].eq(0)
-            with m.If(mine & rows.free):
+            with m.If(mine & free):
                 m.d.sync += [full[b].eq(0), closed[b].eq(0), length[b].eq(0), seen[b].eq(0)]
             # One write port per list: the engine's appends while full, the loader's events
             # otherwise; the row goes to index length (the list grows by one the same cycle).
@@ -231,7 +243,7 @@ class RowLoader(wiring.Component):
                 wports[b].data.eq(Mux(full[b], rows.append.payload, put.row)),
                 wports[b].en.eq(Mux(full[b], rows.append.valid & mine, load & new_row)),
             ]
-        with m.If(rows.free):
+        with m.If(free):
             m.d.sync += rb.eq(~rb)
         return m
 

@@ -11,7 +11,8 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
 * clearing the LIF bank: the engine first waits in ``WAIT`` at cycle G + 2;
 * loader, per bin k (buffer k mod 2, once freed): ``n_k`` event words + 1
   marker word, one per cycle plus the host's gaps; the buffer is full
-  ``1 + LOADER_STAGES`` = three cycles after the marker is taken;
+  ``1 + LOADER_STAGES`` = three cycles after the marker is taken, and takes words
+  again two cycles after the engine frees it (the free is registered);
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
@@ -132,7 +133,7 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
         loader = taken + 1
         w = max(wait, full_at)
         if t >= steps:
-            free_at[b] = w + 1
+            free_at[b] = w + 2
             wait = w + 1
             if eos:
                 head = w + 1
@@ -146,7 +147,7 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
                 t += 1
             head = end + 1
             break
-        free_at[b] = end + 1
+        free_at[b] = end + 2
         wait = end + 1
     return head + _head_and_classifier(p) - arrival
 
