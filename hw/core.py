@@ -428,7 +428,14 @@ class StepEngine(wiring.Component):
                         m.d.sync += [g.eq(0), j.eq(0)]
                         m.next = "ACCUM"
                     with m.Else():
-                        m.d.sync += [g.eq(g + 1), rmask.eq(spk[g + 1])]
+                        # The next group's mask is always in spk[1]: the masks move down
+                        # one place per group (a G-way mux on g would not fit the cycle).
+                        # Nothing reads them after REC, and the LIF bank rewrites every
+                        # group's by its number before the next REC.
+                        m.d.sync += g.eq(g + 1)
+                        if G > 1:   # (with one group REC never gets here)
+                            m.d.sync += rmask.eq(spk[1])
+                            m.d.sync += [spk[gg].eq(spk[gg + 1]) for gg in range(G - 1)]
             with m.State("ACCUM"):
                 # One list row per cycle: issued here, read from the list next cycle,
                 # registered, then the crossbar (SUM_LATENCY cycles more to the sums).
