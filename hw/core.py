@@ -30,7 +30,7 @@ ADC and the LIF update of each group pipelined behind the next pass.
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, ResetInserter, Signal, signed
+from amaranth import Array, Const, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -82,6 +82,15 @@ _ENGINE_CONFIG = {
     "noise_amp": In(NOISE_AMP_BITS),
     "noise_seed": In(contract.NOISE_SEED_BITS),
 }
+
+
+def _at_most_one_set(value, width: int):
+    """``value`` has at most one bit set (``value & (value - 1) == 0`` without the
+    subtractor's carry chain)."""
+    seen, two = Const(0, 1), Const(0, 1)
+    for k in range(width):
+        two, seen = two | (seen & value[k]), seen | value[k]
+    return ~two
 
 
 def _popcount_free_lowest(m: Module, value, width: int, name: str):
@@ -298,6 +307,13 @@ class StepEngine(wiring.Component):
         spk = Array(Signal(P, name=f"spk{g}") for g in range(G))
         g = Signal(range(G))
         rmask = Signal(P)
+        # rmask has at most one spike left: REC's decision to move on, registered with
+        # rmask (from the mask, where it reaches the group counter, the spike queue and the
+        # FSM, the compare would not fit the cycle).
+        rmask_last = Signal()
+
+        def load_rmask(mask):
+            m.d.sync += [rmask.eq(mask), rmask_last.eq(_at_most_one_set(mask, P))]
         j = Signal(range(LIST + 1))
         tail = Signal()                            # EOS seen: remaining steps have no input
         sample = Signal(contract.NOISE_KEY_BITS)   # samples since reset: read-noise index
@@ -387,7 +403,8 @@ class StepEngine(wiring.Component):
                     m.d.comb += rows.clear.eq(1)
                     # With one group, its spikes are being registered this very cycle.
                     first = lif.spk_mask if G == 1 else spk[0]
-                    m.d.sync += [g.eq(0), rmask.eq(first)]
+                    m.d.sync += g.eq(0)
+                    load_rmask(first)
                     m.next = "REC"
             with m.Else():
                 m.d.comb += rows.free.eq(1)
@@ -415,15 +432,16 @@ class StepEngine(wiring.Component):
                         with m.If(rows.eos):
                             m.next = "READOUT"
                     with m.Else():
-                        m.d.sync += [g.eq(0), rmask.eq(spk[0]), tail.eq(rows.eos)]
+                        m.d.sync += [g.eq(0), tail.eq(rows.eos)]
+                        load_rmask(spk[0])
                         m.next = "REC"
             with m.State("REC"):
                 # One cycle per spiking neuron of step t-1, at least one per group.
                 with m.If(rmask != 0):
                     m.d.comb += [rows.append.valid.eq(1),
                                  rows.append.payload.eq(I + const_mul(g, P) + lowest)]
-                    m.d.sync += rmask.eq(rest)
-                with m.If(rest == 0):
+                    load_rmask(rest)
+                with m.If(rmask_last):
                     with m.If(g == G - 1):
                         m.d.sync += [g.eq(0), j.eq(0)]
                         m.next = "ACCUM"
@@ -434,7 +452,7 @@ class StepEngine(wiring.Component):
                         # group's by its number before the next REC.
                         m.d.sync += g.eq(g + 1)
                         if G > 1:   # (with one group REC never gets here)
-                            m.d.sync += rmask.eq(spk[1])
+                            load_rmask(spk[1])
                             m.d.sync += [spk[gg].eq(spk[gg + 1]) for gg in range(G - 1)]
             with m.State("ACCUM"):
                 # One list row per cycle: issued here, read from the list next cycle,
