@@ -30,7 +30,7 @@ ADC and the LIF update of each group pipelined behind the next pass.
 
 from __future__ import annotations
 
-from amaranth import Array, Const, Module, Mux, ResetInserter, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out
@@ -384,8 +384,27 @@ class StepEngine(wiring.Component):
         m.d.comb += last_spk.eq(lif.spk_valid & (lif.spk_group == G - 1))
 
         lowest = _popcount_free_lowest(m, rmask, P, "lowest")
+        # rmask without its lowest spike: a bit stays where a lower one is set (not
+        # rmask & (rmask - 1), whose carry chain is slower).
         rest = Signal(P)
-        m.d.comb += rest.eq(rmask & (rmask - 1))
+        m.d.comb += rest.eq(Cat(Const(0, 1), *(rmask[k] & rmask[:k].any() for k in range(1, P))))
+
+        # REC's masks of the next two groups wait in registers (nxt, nxt2), and the one after
+        # them is read from spk at a register index (ahead): moving on to the next group
+        # takes a register, not a G-way mux on g and a decision after it.  Entering REC,
+        # the first three are read at constant indices; after the last group's spikes of a
+        # step (the no-input steps' direct way into REC) that group's mask is still on the
+        # LIF bank's output.
+        nxt, nxt2 = Signal(P), Signal(P)
+        ahead = Signal(range(G + 3))
+
+        def start_rec(fresh: bool):
+            def mask(k):
+                if k >= G:
+                    return 0
+                return lif.spk_mask if fresh and k == G - 1 else spk[k]
+            load_rmask(mask(0))
+            m.d.sync += [g.eq(0), nxt.eq(mask(1)), nxt2.eq(mask(2)), ahead.eq(3)]
 
         def end_of_step():
             """After the last group's spikes: next step, or the readout."""
@@ -401,10 +420,8 @@ class StepEngine(wiring.Component):
                     m.next = "READOUT"
                 with m.Else():
                     m.d.comb += rows.clear.eq(1)
-                    # With one group, its spikes are being registered this very cycle.
-                    first = lif.spk_mask if G == 1 else spk[0]
-                    m.d.sync += g.eq(0)
-                    load_rmask(first)
+                    # The last group's spikes are being registered this very cycle.
+                    start_rec(fresh=True)
                     m.next = "REC"
             with m.Else():
                 m.d.comb += rows.free.eq(1)
@@ -432,8 +449,8 @@ class StepEngine(wiring.Component):
                         with m.If(rows.eos):
                             m.next = "READOUT"
                     with m.Else():
-                        m.d.sync += [g.eq(0), tail.eq(rows.eos)]
-                        load_rmask(spk[0])
+                        m.d.sync += tail.eq(rows.eos)
+                        start_rec(fresh=False)
                         m.next = "REC"
             with m.State("REC"):
                 # One cycle per spiking neuron of step t-1, at least one per group.
@@ -446,14 +463,10 @@ class StepEngine(wiring.Component):
                         m.d.sync += [g.eq(0), j.eq(0)]
                         m.next = "ACCUM"
                     with m.Else():
-                        # The next group's mask is always in spk[1]: the masks move down
-                        # one place per group (a G-way mux on g would not fit the cycle).
-                        # Nothing reads them after REC, and the LIF bank rewrites every
-                        # group's by its number before the next REC.
-                        m.d.sync += g.eq(g + 1)
-                        if G > 1:   # (with one group REC never gets here)
-                            load_rmask(spk[1])
-                            m.d.sync += [spk[gg].eq(spk[gg + 1]) for gg in range(G - 1)]
+                        load_rmask(nxt)
+                        m.d.sync += [g.eq(g + 1), nxt.eq(nxt2), ahead.eq(ahead + 1)]
+                        if G > 3:   # (past the last group the mask is never used)
+                            m.d.sync += nxt2.eq(spk[ahead])
             with m.State("ACCUM"):
                 # One list row per cycle: issued here, read from the list next cycle,
                 # registered, then the crossbar (SUM_LATENCY cycles more to the sums).
