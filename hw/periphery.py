@@ -272,6 +272,11 @@ class LIFBank(wiring.Component):
             # comparisons) then only picks the word, no adder after it.
             m.d.sync += s4_inc[k].eq(Mux(s3_c[k] == cmax, cmax, s3_c[k] + 1))
         lo, hi = contract.MEMBRANE_MIN, contract.MEMBRANE_MAX
+        # The threshold register, copied beside the comparators: it sits in the register
+        # bank, across the die, and the comparisons' carry chains start from it.  It is
+        # written between samples; the first update of a sample comes many cycles later.
+        threshold = Signal.like(self.threshold_q)
+        m.d.sync += threshold.eq(self.threshold_q)
         for k in range(p.lanes):
             # (decay_q * r) >> 10 plus the input needs one bit more than the product.
             pre = Signal(wide, name=f"pre{k}")
@@ -284,9 +289,8 @@ class LIFBank(wiring.Component):
             m.d.comb += new_v[k].v.eq(Mux(over, hi, Mux(under, lo, pre)))
             # v >= threshold, with the three comparisons side by side instead of after the
             # saturation (equal for every threshold register value).
-            m.d.comb += new_v[k].s.eq(Mux(over, hi >= self.threshold_q,
-                                          Mux(under, lo >= self.threshold_q,
-                                              pre >= self.threshold_q)))
+            m.d.comb += new_v[k].s.eq(Mux(over, hi >= threshold,
+                                          Mux(under, lo >= threshold, pre >= threshold)))
             if trace:
                 m.d.comb += [new_x[k].eq(Mux(new_v[k].s, s4_xs[k], s4_xd[k])),
                              new_c[k].eq(new_x[k] >> sample_shift)]
