@@ -308,8 +308,8 @@ class StepEngine(wiring.Component):
         g = Signal(range(G))
         rmask = Signal(P)
         # rmask has at most one spike left: REC's decision to move on, registered with
-        # rmask (from the mask, where it reaches the group counter, the spike queue and the
-        # FSM, the compare would not fit the cycle).
+        # rmask (from the mask, where it reaches the group counter, the look-ahead masks
+        # and the FSM, the compare would not fit the cycle).
         rmask_last = Signal()
 
         def load_rmask(mask):
@@ -331,7 +331,7 @@ class StepEngine(wiring.Component):
         # compare's carry chain and the FSM's decision on it do not fit one cycle): each is
         # the value of the cycle before, which is the current one wherever it is used.  t
         # and wacc change only in START and end_of_step, and are read at the earliest in
-        # WAIT, two cycles after START, or in the next end_of_step, at least G + 11 cycles
+        # WAIT, two cycles after START, or in the next end_of_step, at least G + 12 cycles
         # later; past_end, which WAIT reads the cycle after end_of_step, is set there from
         # last_step (t + 1 >= steps is what t >= steps becomes).  The steps register is
         # written between samples: the loader's buffer is full at the earliest three

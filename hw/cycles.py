@@ -14,7 +14,7 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   ``1 + LOADER_STAGES`` = three cycles after the marker is taken, and takes words
   again two cycles after the engine frees it (the free is registered);
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
-  1 + R_t + A_t + 5 cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
+  1 + R_t + A_t + DRAIN cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
   group over the ``rows_t`` active rows: inputs plus recurrent) and ``DRAIN`` = 11
   cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
