@@ -32,9 +32,10 @@ $(STAMP): pyproject.toml
 
 # Two pytest workers (pytest-xdist): the suite keeps one core busy on average, so two
 # workers take 9 min where one takes 12 on 2 cores.  TEST_WORKERS=0 runs it in one process.
+# --dist loadgroup: the tests on the shared demo run go to one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # The readers' property-based tests with many more examples than `make test` runs
 # (2,500 per property instead of 100, fresh ones each run; about 10 min on 2 cores).

@@ -35,12 +35,14 @@ __all__ = ["Crossbar", "FIRST_MUX_BANKS", "SUM_LATENCY"]
 FIRST_MUX_BITS = 2
 FIRST_MUX_BANKS = 1 << FIRST_MUX_BITS
 
-#: Cycles from a pass's last row on ``rd_*`` to its sums on ``sum_*``: the memory read,
-#: the bank's output register, the first mux level's register and the accumulators.
-#: The bank register is there for timing: a DP16KD's output without its own register
-#: (Yosys maps every ECP5 block RAM with ``REGMODE = "NOREG"``) is valid 5.8 ns after
-#: the clock, and the first mux level sits where the banks' words meet, across the die.
-SUM_LATENCY = 4
+#: Cycles from a pass's last row on ``rd_*`` to its sums on ``sum_*``: the address
+#: register, the memory read, the bank's output register, the first mux level's register
+#: and the accumulators.  The address and bank registers are there for timing: ``row x G
+#: + group`` is a carry chain whose result fans out to every bank's address pins, and a
+#: DP16KD's output without its own register (Yosys maps every ECP5 block RAM with
+#: ``REGMODE = "NOREG"``) is valid 5.8 ns after the clock, while the first mux level sits
+#: where the banks' words meet, across the die.
+SUM_LATENCY = 5
 
 
 class Crossbar(wiring.Component):
@@ -56,7 +58,8 @@ class Crossbar(wiring.Component):
         active row is one token with ``rd_empty`` (sums are zero).
     sum_valid, sum_group, sums
         The P column sums of a finished pass, :data:`SUM_LATENCY` cycles after its
-        last row (memory read, bank register, first-mux register, accumulation).
+        last row (address register, memory read, bank register, first-mux register,
+        accumulation).
     """
 
     def __init__(self, params: CoreParams, init=None):
@@ -101,8 +104,15 @@ class Crossbar(wiring.Component):
         # same ports go through wiring.connect, with the read port created first and
         # equally with the write port created first; the RTLIL then differs from this
         # only in wire names and in the read ports' enables, tied to 1 through the port.
+        # Stage 0: the word address, registered (its multiply-add would otherwise share a
+        # cycle with the route to every bank's address pins); the control bits follow it.
         addr = Signal(range(depth))
-        m.d.comb += addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
+        m.d.sync += addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
+        s0 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
+                                       "group": range(p.groups)}))
+        m.d.sync += [s0.valid.eq(self.rd_valid), s0.first.eq(self.rd_first),
+                     s0.last.eq(self.rd_last), s0.empty.eq(self.rd_empty),
+                     s0.group.eq(self.rd_group)]
         bank_out = []
         for b in range(banks):
             lo = b * bank_words
@@ -126,16 +136,15 @@ class Crossbar(wiring.Component):
             m.d.sync += word_q.eq(rd.data)
             bank_out.append(word_q)
 
-        # Stage 1: the words read in stage 0 are on the banks' outputs, stage 2 in the
-        # banks' registers; the control bits and the bank follow them.
+        # Stage 1: the words read at stage 0's address are on the banks' outputs, stage 2
+        # in the banks' registers; the control bits and the bank follow them.
         # (No bank field for one bank: a zero-width signal reaches the Verilog as a [-1:0]
         # vector, which lint rejects.)
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
                                        "group": range(p.groups),
                                        **({"bank": range(banks)} if banks > 1 else {})}))
-        m.d.sync += [s1.valid.eq(self.rd_valid), s1.first.eq(self.rd_first),
-                     s1.last.eq(self.rd_last), s1.empty.eq(self.rd_empty),
-                     s1.group.eq(self.rd_group)]
+        m.d.sync += [s1.valid.eq(s0.valid), s1.first.eq(s0.first), s1.last.eq(s0.last),
+                     s1.empty.eq(s0.empty), s1.group.eq(s0.group)]
         if banks > 1:
             m.d.sync += s1.bank.eq(addr[offset_bits:])
         s2 = Signal.like(s1)

@@ -16,7 +16,7 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + DRAIN cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
-  group over the ``rows_t`` active rows: inputs plus recurrent) and ``DRAIN`` = 11
+  group over the ``rows_t`` active rows: inputs plus recurrent) and ``DRAIN`` = 12
   cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
 * head: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
   reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
