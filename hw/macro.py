@@ -77,6 +77,12 @@ class Macro(wiring.Component):
     memory images (:meth:`~rramlsm.hw.program.CoreImage.init`) and the reset
     values of its configuration registers (so an image with weights baked in
     runs without any programming).
+
+    The register bus: reads are registered (``bus_rdata`` the cycle after the
+    address); a write (``bus_we`` for one cycle) reaches a core's register or
+    memory through a register slice, two cycles after it, so a read of a core's
+    register sees a write from two cycles on (the UART bridge's commands are
+    hundreds of cycles apart).
     """
 
     def __init__(self, params: dict[str, CoreParams], init: dict | None = None,
@@ -111,12 +117,20 @@ class Macro(wiring.Component):
         m.d.sync += [abort.eq(0), commit.eq(0)]
         addr, wdata, we = self.bus_addr, self.bus_wdata, self.bus_we
 
+        # The register slice between the bus and each core: a core's configuration
+        # registers and memories sit where the core is placed, across the die from the
+        # bridge, so what reaches them comes from registers of the core's own: the write
+        # data, each configuration register's decoded write enable and the programming
+        # port (a write lands a cycle later than without the slice: see the class's
+        # docstring).
         config = {}
         for name, core in cores.items():
             k = MODALITIES.index(name)
             base = CORE_BASE[name]
             reset = self._regs.get(name, {})
             fixed_decay = self.params[name].fixed_decay_q
+            core_wdata = Signal(REG_BITS, name=f"{name}_wdata")
+            m.d.sync += core_wdata.eq(wdata)
             for reg, field in _CONFIG.items():
                 port = getattr(core, field)
                 if reg == CoreReg.DECAY_Q and fixed_decay is not None:
@@ -128,13 +142,17 @@ class Macro(wiring.Component):
                 r = Signal(port.shape(), name=f"{name}_{field}", init=reset.get(field, 0))
                 config[(name, reg)] = r
                 m.d.comb += port.eq(r)
-                with m.If(we & (addr == base + reg)):
-                    m.d.sync += r.eq(wdata)
+                hit = Signal(name=f"{name}_{field}_we")
+                m.d.sync += hit.eq(we & (addr == base + reg))
+                with m.If(hit):
+                    m.d.sync += r.eq(core_wdata)
             sel = modality == k
             m.d.comb += [
                 core.dump.eq(dump), core.abort.eq(abort),
                 core.inp.payload.eq(self.inp.payload), core.inp.valid.eq(self.inp.valid & sel),
                 core.out.ready.eq(self.out.ready & sel),
+            ]
+            m.d.sync += [
                 core.prog.en.eq(commit & (prog_target[4] == k)),
                 core.prog.target.eq(prog_target[:3]),
                 core.prog.addr.eq(prog_addr), core.prog.data.eq(staging),

@@ -248,8 +248,7 @@ class LIFBank(wiring.Component):
             else:
                 m.d.sync += prods[k].eq(self.decay_q * r)
         new_v = Signal(vlayout)
-        new_c = Signal(clayout)
-        # Stage 3: the sum, registered.  Stage 4: saturate, fire, count, write back.
+        # Stage 3: the sum, registered.  Stage 4: saturate, fire.  Stage 5: count, write back.
         s4_valid, s4_group = Signal(), Signal(range(p.groups))
         s4_c, s4_inc = Signal(clayout), Signal(clayout)
         m.d.sync += [s4_valid.eq(s3_valid), s4_group.eq(s3_group), s4_c.eq(s3_c)]
@@ -291,29 +290,43 @@ class LIFBank(wiring.Component):
             # saturation (equal for every threshold register value).
             m.d.comb += new_v[k].s.eq(Mux(over, hi >= threshold,
                                           Mux(under, lo >= threshold, pre >= threshold)))
-            if trace:
-                m.d.comb += [new_x[k].eq(Mux(new_v[k].s, s4_xs[k], s4_xd[k])),
-                             new_c[k].eq(new_x[k] >> sample_shift)]
-                continue
-            counted = Mux(new_v[k].s, s4_inc[k], s4_c[k])
-            if windowed:
-                # A window's first step starts its counter (no clearing of the bank).
-                counted = Mux(fresh[3], new_v[k].s, counted)
-            m.d.comb += new_c[k].eq(counted)
         # Stage 5: the write-back, registered (the memories may sit far from this logic).
         # It lands with the spikes: the next read of the group is a step later, and the
-        # head reads the counts after the last group's spikes.
+        # head reads the counts after the last group's spikes.  The counter's (or trace's)
+        # two candidate words are registered beside the spike that picks one, so the pick
+        # comes after the register: the comparisons' carry chains end at a flip-flop
+        # placed by them, not at the write-back across the die.
         c_addr = self.count_addr(p, s4_group, wins[3]) if windowed else s4_group
         wb_v, wb_c = Signal(vlayout), Signal(clayout)
         wb_v_addr, wb_c_addr, wb_en = Signal.like(v_wr.addr), Signal.like(c_wr.addr), Signal()
-        m.d.sync += [wb_v.eq(new_v), wb_c.eq(new_c), wb_v_addr.eq(s4_group),
+        m.d.sync += [wb_v.eq(new_v), wb_v_addr.eq(s4_group),
                      wb_c_addr.eq(c_addr), wb_en.eq(s4_valid)]
+        wb_spike = Signal(p.lanes)
+        m.d.sync += wb_spike.eq(Cat(new_v[k].s for k in range(p.lanes)))
+        if trace:
+            wb_xs, wb_xd = Signal(tlayout), Signal(tlayout)
+            m.d.sync += [wb_xs.eq(s4_xs), wb_xd.eq(s4_xd)]
+            for k in range(p.lanes):
+                m.d.comb += [new_x[k].eq(Mux(wb_spike[k], wb_xs[k], wb_xd[k])),
+                             wb_c[k].eq(new_x[k] >> sample_shift)]
+        else:
+            wb_inc, wb_old = Signal(clayout), Signal(clayout)
+            m.d.sync += [wb_inc.eq(s4_inc), wb_old.eq(s4_c)]
+            if windowed:
+                wb_fresh = Signal()
+                m.d.sync += wb_fresh.eq(fresh[3])
+            for k in range(p.lanes):
+                counted = Mux(wb_spike[k], wb_inc[k], wb_old[k])
+                if windowed:
+                    # A window's first step starts its counter (no clearing of the bank).
+                    counted = Mux(wb_fresh, wb_spike[k], counted)
+                m.d.comb += wb_c[k].eq(counted)
         # A trace's sample is written once per window, at its last step; the trace itself
         # at every update.
         wb_c_en = wb_en
         if trace:
-            wb_x, wb_last = Signal(tlayout), Signal()
-            m.d.sync += [wb_x.eq(new_x), wb_last.eq(s4_valid & lasts[3])]
+            wb_x, wb_last = new_x, Signal()
+            m.d.sync += wb_last.eq(s4_valid & lasts[3])
             wb_c_en = wb_last
         with m.If(clearing):
             m.d.comb += [v_wr.addr.eq(clr_addr), v_wr.data.eq(0), v_wr.en.eq(1),

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "test"))
 SHARED_DATA = Path(os.environ.get("RRAMLSM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) every worker builds its
     own session fixtures; the tests on :func:`demo_run` go to one worker, so that its demo
@@ -30,11 +32,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("demo_run"))
 
 
+def _run_root(tmp_path_factory) -> Path | None:
+    """The folder that all pytest-xdist workers of this run share (None without xdist)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    return tmp_path_factory.getbasetemp().parent
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory):
-    """Every test run builds into its own cache, so a stale user cache cannot hide a bug."""
+    """Every test run builds into its own cache, so a stale user cache cannot hide a bug.
+    The workers of one run share the built datasets (written atomically, built once: see
+    :func:`_built_once`); everything else is cached per worker."""
     old = os.environ.get("RRAMLSM_CACHE")
     path = tmp_path_factory.mktemp("rramlsm-cache")
+    root = _run_root(tmp_path_factory)
+    if root is not None:
+        shared = root / "rramlsm-datasets"
+        shared.mkdir(exist_ok=True)
+        (path / "datasets").symlink_to(shared, target_is_directory=True)
     os.environ["RRAMLSM_CACHE"] = str(path)
     yield path
     if old is None:
@@ -59,18 +75,28 @@ def fsdd_dir() -> Path:
     return _need(SHARED_DATA / "fsdd")
 
 
+def _built_once(tmp_path_factory, name: str, build):
+    """``build()`` under a lock that all workers of the run share: the first builds into
+    the shared cache, the others wait and load it (about 35 s each per worker saved)."""
+    root = _run_root(tmp_path_factory)
+    if root is None:
+        return build()
+    with FileLock(root / f"{name}.lock"):
+        return build()
+
+
 @pytest.fixture(scope="session")
-def digits(isolated_cache):
+def digits(isolated_cache, tmp_path_factory):
     from rramlsm.sw.datasets import build_digits
 
-    return build_digits(progress=False)
+    return _built_once(tmp_path_factory, "digits", lambda: build_digits(progress=False))
 
 
 @pytest.fixture(scope="session")
-def speech(isolated_cache):
+def speech(isolated_cache, tmp_path_factory):
     from rramlsm.sw.datasets import build_speech
 
-    return build_speech(progress=False)
+    return _built_once(tmp_path_factory, "speech", lambda: build_speech(progress=False))
 
 
 @pytest.fixture(scope="session")

@@ -101,6 +101,7 @@ def test_macro_fixed_decay_register_reads_the_built_decay_and_ignores_writes():
             ctx.set(dut.bus_we, 1)
             await ctx.tick()
             ctx.set(dut.bus_we, 0)
+            await ctx.tick()     # the write reaches the core through the register slice
             await ctx.tick()
             reads.append(int(ctx.get(dut.bus_rdata)))
 
