@@ -22,14 +22,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "test"))
 SHARED_DATA = Path(os.environ.get("RRAMLSM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+#: Fixtures that take long to build and are shared by several tests (demo_run: about two
+#: minutes, test_tune's tuned_run: 40 s).
+SHARED_RUNS = ("demo_run", "tuned_run")
+
+
 @pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) every worker builds its
-    own session fixtures; the tests on :func:`demo_run` go to one worker, so that its demo
-    (about two minutes) runs once, not once per worker."""
+    own session and module fixtures; the tests on each of :data:`SHARED_RUNS` go to one
+    worker, so that the run is built once, not once per worker."""
     for item in items:
-        if "demo_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("demo_run"))
+        for name in SHARED_RUNS:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
+                break
 
 
 def _run_root(tmp_path_factory) -> Path | None:
