@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from rramlsm.hw.core import InKind, LSMCore, ProgTarget
+from rramlsm.hw.core import SEEN_SLICE_BITS, InKind, LSMCore, ProgTarget
 from rramlsm.hw.cycles import event_bound, fixed_overhead, predict
 from rramlsm.hw.program import core_image, encode_frames
 from rramlsm.hw.sim import simulate_core
@@ -121,6 +121,35 @@ def test_core_stream_protocol_duplicates_bad_rows_early_eos_and_extra_bins():
     extra = [encode_frames(np.concatenate([f, np.ones((2, 12), np.uint8)])) for f in frames]
     res = simulate_core(LSMCore(img.params, img.init()), img.registers, extra)
     assert [r.counts for r in res] == counts.tolist()
+
+
+def test_core_drops_duplicates_one_two_and_many_words_apart_across_seen_slices():
+    """The duplicate check reads a seen-bitmap slice as a word is taken and the row's bit
+    a cycle later (SEEN_SLICE_BITS): 40 inputs span three slices; each bin repeats its rows
+    two words behind their first copy (the word two ahead, folded into the slice), right
+    behind that (the word ahead) and after all of them (read from the bitmap)."""
+    rng = np.random.default_rng(31)
+    mb = small_bundle(rng, inputs=40)
+    img = core_image(mb, lanes=4, head_lanes=4)
+    frames = random_frames(rng, 3, 8, 40)
+    words = []
+    for f in frames:
+        # encode_frames: each bin's EVENT words, then its marker.
+        out, evs = [], []
+        for w in encode_frames(f):
+            if w[0] == InKind.EVENT:
+                evs.append(w)
+                continue
+            for i, ev in enumerate(evs):
+                # ev, another word (a duplicate from further back, or a row past the
+                # inputs), ev two words after its first copy, ev right behind that.
+                out += [ev, evs[i - 1] if i else (InKind.EVENT, 45), ev, ev]
+            out += evs + [w]
+            evs = []
+        words.append(out)
+    assert SEEN_SLICE_BITS == 4 and img.params.inputs > 2 << SEEN_SLICE_BITS
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, words)
+    assert [r.counts for r in res] == expect(mb, frames)[0].tolist()
 
 
 def test_core_abort_mid_sample_returns_to_idle_cleanly():
