@@ -50,7 +50,8 @@ from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise, const_
 from rramlsm.sw import contract
 
 __all__ = ["InKind", "OutKind", "ProgTarget", "IN_WORD", "OUT_WORD", "LSMCore", "PROG_ADDR_BITS",
-           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer", "LOADER_STAGES"]
+           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer", "LOADER_STAGES",
+           "SEEN_SLICE_BITS"]
 
 
 class InKind(enum.Enum, shape=2):
