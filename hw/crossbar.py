@@ -10,8 +10,9 @@ signed: what the devices' conductance levels need, at most
 :data:`~rramlsm.sw.contract.WEIGHT_BITS`): the read only ever sees the
 difference, and storing it halves the memory.  Memory word ``row * G + group``
 holds the P cells of that row in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
-A deep array is stored in banks of ``params.bank_words`` words (one block RAM's
-depth at the word's width), read all at once; each bank's word is registered
+The word address is registered before it reaches the memory.  A deep array is
+stored in banks of ``params.bank_words`` words (one block RAM's depth at the
+word's width), read all at once; each bank's word is registered
 as it leaves the memory, then passes a two-level mux, the first level
 registered.
 """
