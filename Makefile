@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 
 # Two pytest workers (pytest-xdist): the suite keeps one core busy on average, so two
 # workers take 9 min where one takes 12 on 2 cores.  TEST_WORKERS=0 runs it in one process.
-# --dist loadgroup: the tests on the shared demo run go to one worker (tests/conftest.py).
+# --dist loadgroup: the tests on each shared run (demo, tune) go to one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup

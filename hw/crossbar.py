@@ -109,11 +109,9 @@ class Crossbar(wiring.Component):
         # cycle with the route to every bank's address pins); the control bits follow it.
         addr = Signal(range(depth))
         m.d.sync += addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
-        s0 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
-                                       "group": range(p.groups)}))
-        m.d.sync += [s0.valid.eq(self.rd_valid), s0.first.eq(self.rd_first),
-                     s0.last.eq(self.rd_last), s0.empty.eq(self.rd_empty),
-                     s0.group.eq(self.rd_group)]
+        control = {"valid": 1, "first": 1, "last": 1, "empty": 1, "group": range(p.groups)}
+        s0 = Signal(data.StructLayout(control))
+        m.d.sync += [s0[f].eq(getattr(self, f"rd_{f}")) for f in control]
         bank_out = []
         for b in range(banks):
             lo = b * bank_words
@@ -141,11 +139,9 @@ class Crossbar(wiring.Component):
         # in the banks' registers; the control bits and the bank follow them.
         # (No bank field for one bank: a zero-width signal reaches the Verilog as a [-1:0]
         # vector, which lint rejects.)
-        s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
-                                       "group": range(p.groups),
+        s1 = Signal(data.StructLayout({**control,
                                        **({"bank": range(banks)} if banks > 1 else {})}))
-        m.d.sync += [s1.valid.eq(s0.valid), s1.first.eq(s0.first), s1.last.eq(s0.last),
-                     s1.empty.eq(s0.empty), s1.group.eq(s0.group)]
+        m.d.sync += [s1[f].eq(s0[f]) for f in control]
         if banks > 1:
             m.d.sync += s1.bank.eq(addr[offset_bits:])
         s2 = Signal.like(s1)
