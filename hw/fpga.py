@@ -33,7 +33,7 @@ import numpy as np
 from amaranth import ClockDomain, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
-from rramlsm.errors import RRAMLSMError
+from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
 from rramlsm.hw.macro import MODALITIES
 from rramlsm.sw import contract
@@ -512,15 +512,41 @@ def check_fits(board: Board, bundle, plan: dict) -> None:
             + (f". It would fit with {' or '.join(options)}" if options else ""))
 
 
+#: The ways :func:`build` can have Yosys synthesise (``rramlsm fpga --synthesis``): the name
+#: ``fpga.json`` records, whether the design is flattened, whether its nets are split first.
+SYNTHESIS = {"flattened": ("flattened", True, False),
+             "modules": ("module by module", False, False),
+             "split-nets": ("module by module, nets split", False, True)}
+
+
+def synthesis_order(board: Board, cores: tuple[str, ...]) -> tuple[str, ...]:
+    """The ways ``--synthesis auto`` tries, in order, moving on only when Yosys stops on one
+    of its abc9 assertions (see :func:`build`)."""
+    if board.family != "ecp5":
+        return ("flattened",)
+    if len(cores) > 1:
+        return ("modules", "flattened", "split-nets")
+    return ("flattened", "modules", "split-nets")
+
+
 def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = None,
-          progress=print) -> dict:
+          synthesis: str = "auto", seed: int = 1, progress=print) -> dict:
     """Synthesise, place and route ``bundle``'s macro (``cores``: default the board's) for
     ``board`` in ``out``, after :func:`check_fits` has found that it fits.
+
+    ``synthesis`` is one of :data:`SYNTHESIS` or ``"auto"`` (:func:`synthesis_order`, the
+    next way whenever Yosys stops on an abc9 assertion); ``seed`` is nextpnr's placement
+    seed.  On the nearly full 25F both move Fmax by several MHz (docs/FPGA.md).
 
     Returns the figures of ``fpga.json`` (resources, Fmax), without the
     throughput, which ``rramlsm fpga`` adds from the cycle model
     (:func:`rramlsm.hw.cycles.cycles_per_sample`).
     """
+    if synthesis != "auto" and synthesis not in SYNTHESIS:
+        raise ConfigError(f"--synthesis: unknown way {synthesis!r}; choose auto or one of "
+                          f"{', '.join(SYNTHESIS)}")
+    if not 1 <= seed < 2**31:
+        raise ConfigError(f"--seed: {seed} is not a nextpnr seed (1 to {2**31 - 1})")
     plan = resource_plan(board, bundle, cores)
     check_fits(board, bundle, plan)
     macro, images, cores = plan["macro"], plan["images"], tuple(plan["cores"])
@@ -541,11 +567,11 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     # multi-bit wires split first (`proc; splitnets`: `splitnets` skips modules that still
     # hold processes), the workaround the Yosys developers give in YosysHQ/yosys#4451
     # (Yosys 0.70 has no flow without abc9 for the ECP5; `-noabc9` is accepted and ignored).
-    flatten = not (board.family == "ecp5" and len(cores) > 1)
-    split = False
+    tries = synthesis_order(board, cores) if synthesis == "auto" else (synthesis,)
     progress(f"synthesis + place and route for {board.name} in {build_dir} "
              f"(several minutes; log: {build_dir / (TOP_NAME + '.tim')})")
-    for attempt in range(3):
+    for attempt, way in enumerate(tries):
+        _, flatten, split = SYNTHESIS[way]
         synth_opts = " ".join(filter(None, (board.synth_opts,
                                             "" if flatten else "-noflatten")))
         after_read = "\n".join(filter(None, (
@@ -553,7 +579,7 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
             "proc\nsplitnets" if split else "")))
         platform = _platform(board)          # a platform prepares one design, once
         build_plan = platform.prepare(BoardTop(board, macro), name=TOP_NAME, synth_opts=synth_opts,
-                                      nextpnr_opts="--timing-allow-fail --seed 1",
+                                      nextpnr_opts=f"--timing-allow-fail --seed {seed}",
                                       **({"script_after_read": after_read} if after_read else {}))
         if build_dir.exists():
             shutil.rmtree(build_dir)
@@ -563,17 +589,18 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
                            text=True)
         write_atomic(out / "build.log", r.stdout + r.stderr)
         report = build_dir / f"{TOP_NAME}.rpt"
-        if (r.returncode and not split and board.family == "ecp5" and report.exists()
+        if (r.returncode and board.family == "ecp5" and report.exists()
                 and any(a in report.read_text(errors="replace") for a in _ABC9_ASSERTIONS)):
-            if attempt == 0:
-                progress(f"Yosys hit an abc9 assertion; synthesising "
-                         f"{'module by module' if flatten else 'flattened'} instead")
-                flatten = not flatten
-            else:
-                progress("Yosys hit an abc9 assertion both ways; synthesising module by "
-                         "module with the nets split (splitnets)")
-                flatten, split = False, True
-            continue
+            if attempt + 1 < len(tries):
+                progress(f"Yosys hit an abc9 assertion synthesising {SYNTHESIS[way][0]}; "
+                         f"synthesising {SYNTHESIS[tries[attempt + 1]][0]} instead")
+                continue
+            others = [w for w in SYNTHESIS if w not in tries]
+            raise RRAMLSMError(
+                f"Yosys stopped on its abc9 assertion synthesising "
+                f"{' and '.join(SYNTHESIS[w][0] for w in tries)} (a Yosys 0.70 bug, see "
+                f"hw/fpga.py); log in {out / 'build.log'}"
+                + (f". Try --synthesis {' or '.join(others)}" if others else ""))
         break
     log = build_dir / f"{TOP_NAME}.tim"
     if r.returncode:
@@ -601,8 +628,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         **{k: figures[k] for k in ("luts", "luts_total", "ffs", "ffs_total", "brams",
                                    "brams_total", "dsps", "dsps_total")},
         "fmax_mhz": fmax,
-        "synthesis": ("flattened" if flatten else "module by module")
-                     + (", nets split" if split else ""),
+        "synthesis": SYNTHESIS[way][0],
+        "seed": seed,
         "target_mhz": board.clock_mhz,
         "timing_met": fmax is not None and fmax >= board.clock_mhz,
         "clocks": figures["clocks"],

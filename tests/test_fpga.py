@@ -68,20 +68,26 @@ Warning: Max frequency for clock '$glbnet$bridge.clk': 77.58 MHz (FAIL at 100.00
         parse_nextpnr_log("Info: nothing here\n", "ecp5")
 
 
-def _cli_build(board: str, bundle, out, cores: str | None = None):
+def _cli_build(board: str, bundle, out, cores: str | None = None, *options: str):
     """``rramlsm fpga`` in a subprocess (as a user runs it): its result and ``fpga.json``."""
     r = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", board,
                         "--bundle", str(bundle), "--out", str(out)]
-                       + (["--cores", cores] if cores else []),
+                       + (["--cores", cores] if cores else []) + list(options),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r, json.loads((out / "fpga.json").read_text())
 
 
 def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
-    """Synthesis, place and route and ecppack of a small audio core for the ULX3S-25F."""
+    """Synthesis, place and route and ecppack of a small audio core for the ULX3S-25F, with
+    the way of synthesis and the seed given (auto would take the same way: one core)."""
     out = tmp_path / "fpga"
-    r, f = _cli_build("ulx3s-25f", small_bundle, out, "audio")
+    r, f = _cli_build("ulx3s-25f", small_bundle, out, "audio", "--synthesis", "flattened",
+                      "--seed", "7")
+    assert (f["synthesis"], f["seed"]) == ("flattened", 7)
+    script = (out / "build" / "build_rramlsm_top.sh").read_text()
+    synth = (out / "build" / "rramlsm_top.ys").read_text()
+    assert "--seed 7 " in script and "-noflatten" not in synth
     for k in ("board", "cores", "luts", "luts_total", "ffs", "brams", "brams_total", "dsps",
               "dsps_total", "fmax_mhz", "target_mhz", "cycles_per_sample", "samples_per_s"):
         assert k in f, k
@@ -100,6 +106,25 @@ def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", "nope",
                           "--bundle", str(small_bundle)], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown board 'nope'" in bad.stderr
+
+
+def test_synthesis_way_and_seed_are_checked_before_any_tool_runs(small_bundle, tmp_path):
+    from rramlsm.hw.fpga import SYNTHESIS, synthesis_order
+
+    for argv, said in ((["--synthesis", "fast"], "--synthesis: invalid choice: 'fast'"),
+                       (["--seed", "0"], "--seed must be a nextpnr seed, 1 to 2^31 - 1, not 0"),
+                       (["--seed", "x"], "--seed: invalid int value: 'x'")):
+        bad = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--bundle",
+                              str(small_bundle), "--out", str(tmp_path / "x")] + argv,
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and said in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr and not (tmp_path / "x").exists()
+    # auto tries every way, each once; two ECP5 cores start module by module.
+    for board, cores in (("ulx3s-25f", ("visual", "audio")), ("ulx3s-25f", ("audio",))):
+        order = synthesis_order(BOARDS[board], cores)
+        assert sorted(order) == sorted(SYNTHESIS)
+    assert synthesis_order(BOARDS["ulx3s-25f"], ("visual", "audio"))[0] == "modules"
+    assert synthesis_order(BOARDS["icebreaker-up5k"], ("audio",)) == ("flattened",)
 
 
 def test_uart_top_with_the_host_driver_is_bit_exact(tmp_path):

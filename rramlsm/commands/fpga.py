@@ -9,7 +9,7 @@ from pathlib import Path
 from rramlsm.arguments import bundle_argument, output_folder, require
 from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.cycles import cycles_per_sample
-from rramlsm.hw.fpga import BOARDS, build
+from rramlsm.hw.fpga import BOARDS, SYNTHESIS, build
 from rramlsm.hw.hostlink import HostLink
 from rramlsm.hw.macro import MAGIC, Reg
 from rramlsm.sw._io import write_atomic, write_json
@@ -30,6 +30,7 @@ def fpga_table(r: dict) -> str:
             ("flip-flops", f"{r['ffs']} / {r['ffs_total']}"),
             ("block RAMs", f"{r['brams']} / {r['brams_total']}"),
             ("multipliers", f"{r['dsps']} / {r['dsps_total']}"),
+            ("synthesis", f"{r['synthesis']}; nextpnr seed {r['seed']}"),
             ("Fmax", f"{r['fmax_mhz']:.1f} MHz (target {r['target_mhz']:.0f} MHz, "
                      f"{'met' if r['timing_met'] else 'MISSED'})")]
     for m, c in r["cycles_per_sample"].items():
@@ -44,10 +45,11 @@ def _cmd_fpga(args) -> int:
         raise ConfigError(f"--board: unknown board {args.board!r}; choose one of "
                           f"{', '.join(BOARDS)}")
     board = BOARDS[args.board]
+    require("--seed", args.seed, 1 <= args.seed < 2**31, "a nextpnr seed, 1 to 2^31 - 1")
     bundle = bundle_argument(args.bundle)
     out = output_folder("--out", args.out or Path(args.bundle).parent / f"fpga-{board.name}")
     cores = None if args.cores is None else tuple(c.strip() for c in args.cores.split(","))
-    r = build(board, bundle, out, cores=cores)
+    r = build(board, bundle, out, cores=cores, synthesis=args.synthesis, seed=args.seed)
     cyc = cycles_per_sample(bundle, tuple(r["cores"]), board.lanes, board.head_lanes,
                             class_lanes=board.class_lanes)
     r["cycles_source"] = cyc.pop("source")
@@ -112,6 +114,10 @@ def register(sub) -> None:
     f.add_argument("--bundle", required=True)
     f.add_argument("--cores", default=None, metavar="visual,audio",
                    help="the cores to build (default: the board's; both on the ULX3S boards)")
+    f.add_argument("--synthesis", default="auto", choices=("auto", *SYNTHESIS),
+                   help="how Yosys synthesises: auto tries the ways in turn while Yosys 0.70 "
+                        "stops on its abc9 assertions (default); the others force one")
+    f.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1)")
     f.add_argument("--out", default=None, help="output folder (default: beside the bundle)")
     f.set_defaults(func=_cmd_fpga)
 
