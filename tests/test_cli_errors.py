@@ -156,6 +156,9 @@ CASES = {
         ("fpga --bundle {file}", "--bundle"),
         ("fpga --board ulx3s-12f --bundle {bundle}", "--board"),
         ("fpga --bundle {bundle} --out {blocked}", "--out"),
+        ("fpga --bundle {bundle} --synthesis fast --out {folder}", "--synthesis"),
+        ("fpga --bundle {bundle} --seed 0 --out {folder}", "--seed"),
+        ("fpga --bundle {bundle} --seed x --out {folder}", "--seed"),
     ],
     "run-fpga": [
         ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),
