@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 # --dist loadgroup: the tests on each shared run (demo, tune) go to one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not paper_size"
 
 # The readers' property-based tests with many more examples than `make test` runs
 # (2,500 per property instead of 100, fresh ones each run; about 10 min on 2 cores).
@@ -58,6 +58,7 @@ data: $(STAMP)
 # of 8 device levels that make fpga builds (narrow crossbar words).
 COSIM_SAMPLES ?= 1000
 cosim: $(STAMP)
+	$(PY) -m pytest -q -m paper_size tests
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo/bundle --samples $(COSIM_SAMPLES) --stalls \
 		--out runs/cosim
