@@ -529,14 +529,51 @@ def synthesis_order(board: Board, cores: tuple[str, ...]) -> tuple[str, ...]:
     return ("flattened", "modules", "split-nets")
 
 
+def _script_line(build_dir: Path, tool: str) -> str:
+    """The line of Amaranth's build script that runs ``tool`` (``NEXTPNR``, ``PACK``)."""
+    for line in (build_dir / f"build_{TOP_NAME}.sh").read_text().splitlines():
+        if line.startswith('"$') and tool in line.split('"')[1]:
+            return line
+    raise RRAMLSMError(f"{build_dir}: the build script runs no {tool}")
+
+
+def place_and_route(build_dir: str, family: str, seed: int) -> dict:
+    """nextpnr on the synthesised netlist of ``build_dir`` (from :func:`build`) with placement
+    seed ``seed``, into ``build_dir/seed-<seed>/``: the build script's own command line with
+    the seed and the output paths changed.  Returns ``{"seed", "fmax_mhz", "folder"}``."""
+    build_dir = Path(build_dir)
+    sub = build_dir / f"seed-{seed}"
+    sub.mkdir(exist_ok=True)
+    line = re.sub(r"--seed \d+", f"--seed {seed}", _script_line(build_dir, "NEXTPNR"))
+    for option in ("--log", "--textcfg", "--asc"):
+        line = re.sub(rf"{option} (\S+)", rf"{option} {sub.name}/\1", line)
+    r = subprocess.run(["sh", "-c", line], cwd=build_dir, env=toolchain_env(),
+                       capture_output=True, text=True)
+    write_atomic(sub / "nextpnr.log", r.stdout + r.stderr)
+    if r.returncode:
+        raise RRAMLSMError(f"nextpnr with seed {seed} failed (exit {r.returncode}); log in "
+                           f"{sub / 'nextpnr.log'}:\n{(r.stdout + r.stderr)[-2000:]}")
+    clocks = parse_nextpnr_log((sub / f"{TOP_NAME}.tim").read_text(), family)["clocks"]
+    return {"seed": seed, "fmax_mhz": min((c["fmax_mhz"] for c in clocks.values()),
+                                          default=None), "folder": str(sub)}
+
+
+def _in_turn(fn, calls: list[tuple]) -> list:
+    return [fn(*args) for args in calls]
+
+
 def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = None,
-          synthesis: str = "auto", seed: int = 1, progress=print) -> dict:
+          synthesis: str = "auto", seeds: tuple[int, ...] = (1,), parallel=_in_turn,
+          progress=print) -> dict:
     """Synthesise, place and route ``bundle``'s macro (``cores``: default the board's) for
     ``board`` in ``out``, after :func:`check_fits` has found that it fits.
 
     ``synthesis`` is one of :data:`SYNTHESIS` or ``"auto"`` (:func:`synthesis_order`, the
-    next way whenever Yosys stops on an abc9 assertion); ``seed`` is nextpnr's placement
-    seed.  On the nearly full 25F both move Fmax by several MHz (docs/FPGA.md).
+    next way whenever Yosys stops on an abc9 assertion).  ``seeds``: nextpnr's placement
+    seeds; with several, the netlist is synthesised once, placed and routed with each
+    (:func:`place_and_route` through ``parallel(fn, calls)``, e.g. as Ray tasks), and the
+    fastest is packed into the bitstream (ties: the earlier seed).  On the nearly full 25F
+    both choices move Fmax by several MHz (docs/FPGA.md).
 
     Returns the figures of ``fpga.json`` (resources, Fmax), without the
     throughput, which ``rramlsm fpga`` adds from the cycle model
@@ -545,8 +582,9 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     if synthesis != "auto" and synthesis not in SYNTHESIS:
         raise ConfigError(f"--synthesis: unknown way {synthesis!r}; choose auto or one of "
                           f"{', '.join(SYNTHESIS)}")
-    if not 1 <= seed < 2**31:
-        raise ConfigError(f"--seed: {seed} is not a nextpnr seed (1 to {2**31 - 1})")
+    if not seeds or len(set(seeds)) != len(seeds) or not all(1 <= x < 2**31 for x in seeds):
+        raise ConfigError(f"--seed: {list(seeds)} are not distinct nextpnr seeds "
+                          f"(1 to {2**31 - 1})")
     plan = resource_plan(board, bundle, cores)
     check_fits(board, bundle, plan)
     macro, images, cores = plan["macro"], plan["images"], tuple(plan["cores"])
@@ -579,14 +617,18 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
             "proc\nsplitnets" if split else "")))
         platform = _platform(board)          # a platform prepares one design, once
         build_plan = platform.prepare(BoardTop(board, macro), name=TOP_NAME, synth_opts=synth_opts,
-                                      nextpnr_opts=f"--timing-allow-fail --seed {seed}",
+                                      nextpnr_opts=f"--timing-allow-fail --seed {seeds[0]}",
                                       **({"script_after_read": after_read} if after_read else {}))
         if build_dir.exists():
             shutil.rmtree(build_dir)
         build_plan.extract(build_dir)
         script = "build_" + TOP_NAME + ".sh"
-        r = subprocess.run(["sh", script], cwd=build_dir, env=env, capture_output=True,
-                           text=True)
+        # With several seeds the script only synthesises (its tools are variables of the
+        # script's environment; `true` skips them), and place_and_route takes over.
+        skip = ({"NEXTPNR_ECP5": "true", "NEXTPNR_ICE40": "true", "ECPPACK": "true",
+                 "ICEPACK": "true"} if len(seeds) > 1 else {})
+        r = subprocess.run(["sh", script], cwd=build_dir, env={**env, **skip},
+                           capture_output=True, text=True)
         write_atomic(out / "build.log", r.stdout + r.stderr)
         report = build_dir / f"{TOP_NAME}.rpt"
         if (r.returncode and board.family == "ecp5" and report.exists()
@@ -607,6 +649,23 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         tail = (r.stdout + r.stderr)[-3000:]
         raise RRAMLSMError(f"FPGA build for {board.name} failed (exit {r.returncode}); "
                            f"log in {out / 'build.log'}:\n{tail}")
+    if len(seeds) > 1:
+        progress(f"placing and routing with nextpnr seeds {', '.join(map(str, seeds))}")
+        runs = parallel(place_and_route, [(str(build_dir), board.family, x) for x in seeds])
+        best = max(runs, key=lambda x: x["fmax_mhz"] or 0.0)    # max keeps the first of ties
+        win = Path(best["folder"])
+        for f in win.iterdir():
+            if f.name.startswith(TOP_NAME):
+                shutil.copyfile(f, build_dir / f.name)
+        r = subprocess.run(["sh", "-c", _script_line(build_dir, "PACK")], cwd=build_dir,
+                           env=env, capture_output=True, text=True)
+        if r.returncode:
+            raise RRAMLSMError(f"packing the bitstream of seed {best['seed']} failed "
+                               f"(exit {r.returncode}):\n{(r.stdout + r.stderr)[-2000:]}")
+        seed_fmax = {str(x["seed"]): x["fmax_mhz"] for x in runs}
+        seed = best["seed"]
+    else:
+        seed = seeds[0]
     figures = parse_nextpnr_log(log.read_text(), board.family)
     if board.family == "ice40":
         figures["ffs"] = ice40_flip_flops((build_dir / f"{TOP_NAME}.rpt").read_text())
@@ -630,6 +689,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         "fmax_mhz": fmax,
         "synthesis": SYNTHESIS[way][0],
         "seed": seed,
+        # Every seed placed and routed, with its Fmax (the bitstream is the fastest's).
+        "seeds": seed_fmax if len(seeds) > 1 else {str(seed): fmax},
         "target_mhz": board.clock_mhz,
         "timing_met": fmax is not None and fmax >= board.clock_mhz,
         "clocks": figures["clocks"],

@@ -159,6 +159,8 @@ CASES = {
         ("fpga --bundle {bundle} --synthesis fast --out {folder}", "--synthesis"),
         ("fpga --bundle {bundle} --seed 0 --out {folder}", "--seed"),
         ("fpga --bundle {bundle} --seed x --out {folder}", "--seed"),
+        ("fpga --bundle {bundle} --seeds 0 --out {folder}", "--seeds"),
+        ("fpga --bundle {bundle} --seeds 3 --cpus 0 --out {folder}", "--cpus"),
     ],
     "run-fpga": [
         ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),

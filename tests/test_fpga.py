@@ -80,14 +80,25 @@ def _cli_build(board: str, bundle, out, cores: str | None = None, *options: str)
 
 def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     """Synthesis, place and route and ecppack of a small audio core for the ULX3S-25F, with
-    the way of synthesis and the seed given (auto would take the same way: one core)."""
+    the way of synthesis given (auto would take the same way: one core) and two nextpnr
+    seeds placed and routed as Ray tasks from one synthesis, the faster one packed."""
     out = tmp_path / "fpga"
     r, f = _cli_build("ulx3s-25f", small_bundle, out, "audio", "--synthesis", "flattened",
-                      "--seed", "7")
-    assert (f["synthesis"], f["seed"]) == ("flattened", 7)
-    script = (out / "build" / "build_rramlsm_top.sh").read_text()
-    synth = (out / "build" / "rramlsm_top.ys").read_text()
-    assert "--seed 7 " in script and "-noflatten" not in synth
+                      "--seed", "7", "--seeds", "2")
+    assert f["synthesis"] == "flattened"
+    assert "-noflatten" not in (out / "build" / "rramlsm_top.ys").read_text()
+    assert set(f["seeds"]) == {"7", "8"} and f["seed"] in (7, 8)
+    assert f["fmax_mhz"] == max(f["seeds"].values()) == f["seeds"][str(f["seed"])]
+    # Each seed's own log says its seed and Fmax; the build's log and bitstream are the
+    # winner's (its text configuration copied byte for byte).
+    build = out / "build"
+    for seed, fmax in f["seeds"].items():
+        log = (build / f"seed-{seed}" / "rramlsm_top.tim").read_text()
+        clocks = parse_nextpnr_log(log, "ecp5")["clocks"].values()
+        assert min(c["fmax_mhz"] for c in clocks) == fmax
+    win = build / f"seed-{f['seed']}"
+    assert (win / "rramlsm_top.config").read_bytes() == (build / "rramlsm_top.config").read_bytes()
+    assert "seeds 7, 8" in r.stdout and f"nextpnr seed {f['seed']}, the fastest of 7:" in r.stdout
     for k in ("board", "cores", "luts", "luts_total", "ffs", "brams", "brams_total", "dsps",
               "dsps_total", "fmax_mhz", "target_mhz", "cycles_per_sample", "samples_per_s"):
         assert k in f, k

@@ -14,10 +14,15 @@ from rramlsm.hw.hostlink import HostLink
 from rramlsm.hw.macro import MAGIC, Reg
 from rramlsm.sw._io import write_atomic, write_json
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
+from rramlsm.sw.experiments._ray import local_cpus, map_calls
 from rramlsm.sw.features import sample_frames
 from rramlsm.sw.golden import golden_counts
 
 __all__ = ["register", "fpga_table"]
+
+
+def _seed_list(seeds: dict) -> str:
+    return ", ".join(f"{s}: {f:.1f} MHz" if f else f"{s}: -" for s, f in seeds.items())
 
 
 def fpga_table(r: dict) -> str:
@@ -30,7 +35,9 @@ def fpga_table(r: dict) -> str:
             ("flip-flops", f"{r['ffs']} / {r['ffs_total']}"),
             ("block RAMs", f"{r['brams']} / {r['brams_total']}"),
             ("multipliers", f"{r['dsps']} / {r['dsps_total']}"),
-            ("synthesis", f"{r['synthesis']}; nextpnr seed {r['seed']}"),
+            ("synthesis", f"{r['synthesis']}; nextpnr seed {r['seed']}"
+                          + (f", the fastest of {_seed_list(r['seeds'])}"
+                             if len(r["seeds"]) > 1 else "")),
             ("Fmax", f"{r['fmax_mhz']:.1f} MHz (target {r['target_mhz']:.0f} MHz, "
                      f"{'met' if r['timing_met'] else 'MISSED'})")]
     for m, c in r["cycles_per_sample"].items():
@@ -46,10 +53,16 @@ def _cmd_fpga(args) -> int:
                           f"{', '.join(BOARDS)}")
     board = BOARDS[args.board]
     require("--seed", args.seed, 1 <= args.seed < 2**31, "a nextpnr seed, 1 to 2^31 - 1")
+    require("--seeds", args.seeds, 1 <= args.seeds and args.seed + args.seeds <= 2**31,
+            "at least 1, with --seed + --seeds at most 2^31")
+    cpus = local_cpus(args.cpus)
+    require("--cpus", cpus, cpus >= 1, "at least 1")
     bundle = bundle_argument(args.bundle)
     out = output_folder("--out", args.out or Path(args.bundle).parent / f"fpga-{board.name}")
     cores = None if args.cores is None else tuple(c.strip() for c in args.cores.split(","))
-    r = build(board, bundle, out, cores=cores, synthesis=args.synthesis, seed=args.seed)
+    seeds = tuple(range(args.seed, args.seed + args.seeds))
+    r = build(board, bundle, out, cores=cores, synthesis=args.synthesis, seeds=seeds,
+              parallel=lambda fn, calls: map_calls(fn, calls, cpus))
     cyc = cycles_per_sample(bundle, tuple(r["cores"]), board.lanes, board.head_lanes,
                             class_lanes=board.class_lanes)
     r["cycles_source"] = cyc.pop("source")
@@ -118,6 +131,11 @@ def register(sub) -> None:
                    help="how Yosys synthesises: auto tries the ways in turn while Yosys 0.70 "
                         "stops on its abc9 assertions (default); the others force one")
     f.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1)")
+    f.add_argument("--seeds", type=int, default=1,
+                   help="place and route with this many seeds from --seed on (one synthesis; "
+                        "the seeds as Ray tasks) and keep the fastest (default 1)")
+    f.add_argument("--cpus", type=int, default=None,
+                   help="local CPUs for the seeds (default: all)")
     f.add_argument("--out", default=None, help="output folder (default: beside the bundle)")
     f.set_defaults(func=_cmd_fpga)
 

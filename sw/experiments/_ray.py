@@ -8,7 +8,7 @@ import contextlib
 import copy
 import os
 
-__all__ = ["WORKER_ENV", "local_cpus", "map_runs", "ray_session", "start_ray"]
+__all__ = ["WORKER_ENV", "local_cpus", "map_calls", "map_runs", "ray_session", "start_ray"]
 
 #: Settings of this process every worker must share: the feature cache and the compute
 #: settings (``--kernel``, ``--device``).
@@ -80,6 +80,23 @@ def map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list:
         # Arrays Ray hands back are read-only views of its object store; the callers
         # own their results (and torch refuses to wrap read-only arrays), so copy them.
         return copy.deepcopy(ray.get(refs))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def map_calls(fn, calls: list[tuple], cpus: int) -> list:
+    """``fn(*args)`` for every ``args`` of ``calls``, in order: in this process, or as Ray
+    tasks on ``cpus`` local CPUs (one each) when there are several of both.  For calls
+    that each keep one core busy in a subprocess of their own (nextpnr's seeds)."""
+    if cpus <= 1 or len(calls) <= 1:
+        return [fn(*args) for args in calls]
+    import ray  # here, not at the top: 0.6 s that every command would pay
+
+    started_here = start_ray(cpus=cpus)
+    try:
+        remote = ray.remote(num_cpus=1)(fn)
+        return ray.get([remote.remote(*args) for args in calls])
     finally:
         if started_here:
             ray.shutdown()
