@@ -37,7 +37,7 @@ from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
 from rramlsm.hw.macro import MODALITIES
 from rramlsm.sw import contract
-from rramlsm.sw._io import write_atomic
+from rramlsm.sw._io import atomic_path, write_atomic
 
 __all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
            "weight_bits", "TOP_NAME", "toolchain_env"]
@@ -656,7 +656,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         win = Path(best["folder"])
         for f in win.iterdir():
             if f.name.startswith(TOP_NAME):
-                shutil.copyfile(f, build_dir / f.name)
+                with atomic_path(build_dir / f.name) as tmp:
+                    shutil.copyfile(f, tmp)
         r = subprocess.run(["sh", "-c", _script_line(build_dir, "PACK")], cwd=build_dir,
                            env=env, capture_output=True, text=True)
         if r.returncode:
