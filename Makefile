@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml
 		'*/lz4libs/lz4.c' '*/lz4libs/lz4.h'
 	touch $(STAMP)
 
-# Two pytest workers (pytest-xdist): the suite keeps one core busy on average, so two
-# workers take 9 min where one takes 12 on 2 cores.  TEST_WORKERS=0 runs it in one process.
+# Two pytest workers (pytest-xdist): most tests keep one core busy (RTL builds and
+# simulations), so two workers use both of a 2-core machine's cores (README: measured time).
+# TEST_WORKERS=0 runs it in one process.
 # --dist loadgroup: the tests on each shared run (demo, tune) go to one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
