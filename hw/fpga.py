@@ -40,7 +40,8 @@ from rramlsm.sw import contract
 from rramlsm.sw._io import atomic_path, write_atomic
 
 __all__ = ["Board", "BOARDS", "BoardTop", "build", "parse_nextpnr_log", "ice40_flip_flops",
-           "weight_bits", "TOP_NAME", "toolchain_env"]
+           "weight_bits", "TOP_NAME", "toolchain_env", "SYNTHESIS", "synthesis_order",
+           "seed_command", "place_and_route", "keep_fastest"]
 
 TOP_NAME = "rramlsm_top"
 
@@ -537,25 +538,64 @@ def _script_line(build_dir: Path, tool: str) -> str:
     raise RRAMLSMError(f"{build_dir}: the build script runs no {tool}")
 
 
+#: nextpnr options that name a file it writes: every seed must write its own.
+_NEXTPNR_OUTPUTS = ("--log", "--textcfg", "--asc", "--write", "--report", "--sdf",
+                    "--placed-svg", "--routed-svg", "--save")
+
+
+def seed_command(line: str, seed: int, folder: str) -> str:
+    """The build script's nextpnr command ``line`` with placement seed ``seed`` and its
+    outputs in ``folder`` (relative to the build folder).  Refuses a line whose seed or
+    outputs it cannot rewrite exactly, instead of letting several seeds share one file."""
+    line, n = re.subn(r"--seed \d+(?=\s|$)", f"--seed {seed}", line)
+    if n != 1:
+        raise RRAMLSMError(f"the build script's nextpnr line has {n} '--seed N' options, "
+                           f"not one: {line}")
+    for option in _NEXTPNR_OUTPUTS:
+        line, n = re.subn(rf"(?<=\s){option} (?!-)(\S+)", rf"{option} {folder}/\1", line)
+        if re.search(rf"(?<=\s){option}=", line):
+            n = -1
+        if n not in (0, 1):
+            raise RRAMLSMError(f"the build script's nextpnr line names its {option} output in "
+                               f"a way the seeds cannot each rewrite: {line}")
+    if "--log" not in line or not any(o in line for o in ("--textcfg", "--asc")):
+        raise RRAMLSMError(f"the build script's nextpnr line writes no log or no "
+                           f"configuration (--log, --textcfg / --asc): {line}")
+    return line
+
+
 def place_and_route(build_dir: str, family: str, seed: int) -> dict:
     """nextpnr on the synthesised netlist of ``build_dir`` (from :func:`build`) with placement
     seed ``seed``, into ``build_dir/seed-<seed>/``: the build script's own command line with
-    the seed and the output paths changed.  Returns ``{"seed", "fmax_mhz", "folder"}``."""
+    the seed and the output paths changed (:func:`seed_command`).  Returns ``{"seed",
+    "fmax_mhz", "folder"}``, and ``"error"`` (with ``fmax_mhz`` None) if nextpnr failed, so
+    that one seed's failure does not lose the others' placements."""
     build_dir = Path(build_dir)
     sub = build_dir / f"seed-{seed}"
     sub.mkdir(exist_ok=True)
-    line = re.sub(r"--seed \d+", f"--seed {seed}", _script_line(build_dir, "NEXTPNR"))
-    for option in ("--log", "--textcfg", "--asc"):
-        line = re.sub(rf"{option} (\S+)", rf"{option} {sub.name}/\1", line)
+    line = seed_command(_script_line(build_dir, "NEXTPNR"), seed, sub.name)
     r = subprocess.run(["sh", "-c", line], cwd=build_dir, env=toolchain_env(),
                        capture_output=True, text=True)
     write_atomic(sub / "nextpnr.log", r.stdout + r.stderr)
-    if r.returncode:
-        raise RRAMLSMError(f"nextpnr with seed {seed} failed (exit {r.returncode}); log in "
-                           f"{sub / 'nextpnr.log'}:\n{(r.stdout + r.stderr)[-2000:]}")
-    clocks = parse_nextpnr_log((sub / f"{TOP_NAME}.tim").read_text(), family)["clocks"]
+    log = sub / f"{TOP_NAME}.tim"
+    if r.returncode or not log.exists():
+        tail = (r.stdout + r.stderr).strip().splitlines()[-1:] or ["no output"]
+        return {"seed": seed, "fmax_mhz": None, "folder": str(sub),
+                "error": f"nextpnr exit {r.returncode}: {tail[0][:300]} "
+                         f"(log: {sub / 'nextpnr.log'})"}
+    clocks = parse_nextpnr_log(log.read_text(), family)["clocks"]
     return {"seed": seed, "fmax_mhz": min((c["fmax_mhz"] for c in clocks.values()),
                                           default=None), "folder": str(sub)}
+
+
+def keep_fastest(runs: list[dict]) -> dict:
+    """The run of :func:`place_and_route` with the highest Fmax (ties: the first, i.e. the
+    lower seed); refused when every seed failed."""
+    placed = [x for x in runs if "error" not in x]
+    if not placed:
+        raise RRAMLSMError("nextpnr failed with every seed: "
+                           + "; ".join(f"seed {x['seed']}: {x['error']}" for x in runs))
+    return max(placed, key=lambda x: x["fmax_mhz"] or 0.0)    # max keeps the first of ties
 
 
 def _in_turn(fn, calls: list[tuple]) -> list:
@@ -606,8 +646,10 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
     # hold processes), the workaround the Yosys developers give in YosysHQ/yosys#4451
     # (Yosys 0.70 has no flow without abc9 for the ECP5; `-noabc9` is accepted and ignored).
     tries = synthesis_order(board, cores) if synthesis == "auto" else (synthesis,)
+    logs = (build_dir / (TOP_NAME + ".tim") if len(seeds) == 1
+            else build_dir / "seed-N" / (TOP_NAME + ".tim"))
     progress(f"synthesis + place and route for {board.name} in {build_dir} "
-             f"(several minutes; log: {build_dir / (TOP_NAME + '.tim')})")
+             f"(several minutes; log: {logs})")
     for attempt, way in enumerate(tries):
         _, flatten, split = SYNTHESIS[way]
         synth_opts = " ".join(filter(None, (board.synth_opts,
@@ -651,8 +693,12 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
                            f"log in {out / 'build.log'}:\n{tail}")
     if len(seeds) > 1:
         progress(f"placing and routing with nextpnr seeds {', '.join(map(str, seeds))}")
-        runs = parallel(place_and_route, [(str(build_dir), board.family, x) for x in seeds])
-        best = max(runs, key=lambda x: x["fmax_mhz"] or 0.0)    # max keeps the first of ties
+        runs = parallel(place_and_route,
+                        [(str(build_dir.resolve()), board.family, x) for x in seeds])
+        best = keep_fastest(runs)
+        for x in runs:
+            if "error" in x:
+                progress(f"seed {x['seed']} failed: {x['error']}")
         win = Path(best["folder"])
         for f in win.iterdir():
             if f.name.startswith(TOP_NAME):
@@ -660,13 +706,16 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
                     shutil.copyfile(f, tmp)
         r = subprocess.run(["sh", "-c", _script_line(build_dir, "PACK")], cwd=build_dir,
                            env=env, capture_output=True, text=True)
+        write_atomic(out / "pack.log", r.stdout + r.stderr)
         if r.returncode:
             raise RRAMLSMError(f"packing the bitstream of seed {best['seed']} failed "
-                               f"(exit {r.returncode}):\n{(r.stdout + r.stderr)[-2000:]}")
+                               f"(exit {r.returncode}); log in {out / 'pack.log'}:\n"
+                               f"{(r.stdout + r.stderr)[-2000:]}")
         seed_fmax = {str(x["seed"]): x["fmax_mhz"] for x in runs}
+        seed_errors = {str(x["seed"]): x["error"] for x in runs if "error" in x}
         seed = best["seed"]
     else:
-        seed = seeds[0]
+        seed, seed_errors = seeds[0], {}
     figures = parse_nextpnr_log(log.read_text(), board.family)
     if board.family == "ice40":
         figures["ffs"] = ice40_flip_flops((build_dir / f"{TOP_NAME}.rpt").read_text())
@@ -692,6 +741,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         "seed": seed,
         # Every seed placed and routed, with its Fmax (the bitstream is the fastest's).
         "seeds": seed_fmax if len(seeds) > 1 else {str(seed): fmax},
+        # Seeds nextpnr failed on (Fmax None in seeds), with the last line of its output.
+        **({"seeds_failed": seed_errors} if seed_errors else {}),
         "target_mhz": board.clock_mhz,
         "timing_met": fmax is not None and fmax >= board.clock_mhz,
         "clocks": figures["clocks"],

@@ -160,6 +160,9 @@ CASES = {
         ("fpga --bundle {bundle} --seed 0 --out {folder}", "--seed"),
         ("fpga --bundle {bundle} --seed x --out {folder}", "--seed"),
         ("fpga --bundle {bundle} --seeds 0 --out {folder}", "--seeds"),
+        ("fpga --bundle {bundle} --seeds 65 --out {folder}", "--seeds"),
+        ("fpga --bundle {bundle} --seeds x --out {folder}", "--seeds"),
+        ("fpga --bundle {bundle} --seed 2147483647 --seeds 2 --out {folder}", "--seeds"),
         ("fpga --bundle {bundle} --seeds 3 --cpus 0 --out {folder}", "--cpus"),
     ],
     "run-fpga": [

@@ -14,9 +14,18 @@ import pytest
 
 from rramlsm.cosim.uart import run_uart_top
 from rramlsm.errors import RRAMLSMError
-from rramlsm.hw.fpga import BOARDS, build, parse_nextpnr_log, weight_bits
+from rramlsm.hw.fpga import (
+    BOARDS,
+    build,
+    keep_fastest,
+    parse_nextpnr_log,
+    place_and_route,
+    seed_command,
+    weight_bits,
+)
 from rramlsm.hw.params import CoreParams
 from rramlsm.sw.bundle import load_bundle
+from rramlsm.sw.experiments._ray import map_calls
 from tests.hw.hw_support import random_frames
 from tests.test_cosim import _noise_bundle
 
@@ -129,6 +138,59 @@ def test_auto_synthesis_tries_every_way_once():
         assert sorted(order) == sorted(SYNTHESIS)
     assert synthesis_order(BOARDS["ulx3s-25f"], ("visual", "audio"))[0] == "modules"
     assert synthesis_order(BOARDS["icebreaker-up5k"], ("audio",)) == ("flattened",)
+
+
+#: The nextpnr lines of Amaranth 0.5's ECP5 and iCE40 build scripts, as `rramlsm fpga` writes them.
+ECP5_LINE = ('"$NEXTPNR_ECP5" --quiet --timing-allow-fail --seed 1 --log rramlsm_top.tim --25k '
+             '--package CABGA381 --speed 6 --json rramlsm_top.json --lpf rramlsm_top.lpf '
+             '--textcfg rramlsm_top.config')
+ICE40_LINE = ('"$NEXTPNR_ICE40" --quiet --timing-allow-fail --seed 11 --log rramlsm_top.tim '
+              '--up5k --package sg48 --json rramlsm_top.json --pcf rramlsm_top.pcf '
+              '--asc rramlsm_top.asc')
+
+
+def test_each_seed_gets_its_own_seed_and_outputs():
+    assert seed_command(ECP5_LINE, 12, "seed-12") == ECP5_LINE.replace(
+        "--seed 1 ", "--seed 12 ").replace("--log rramlsm_top.tim", "--log seed-12/rramlsm_top.tim"
+                                           ).replace("--textcfg rramlsm_top.config",
+                                                     "--textcfg seed-12/rramlsm_top.config")
+    line = seed_command(ICE40_LINE, 3, "seed-3")
+    assert "--seed 3 " in line and "--asc seed-3/rramlsm_top.asc" in line
+    assert "--log seed-3/rramlsm_top.tim" in line and "--json rramlsm_top.json" in line
+    # A line the seeds could not each rewrite (so that two seeds would share a seed or a
+    # file) is refused, not run.
+    for bad, why in ((ECP5_LINE.replace("--seed 1 ", ""), "0 '--seed N'"),
+                     (ECP5_LINE.replace("--seed 1 ", "--seed=1 "), "0 '--seed N'"),
+                     (ECP5_LINE + " --seed 2", "2 '--seed N'"),
+                     (ECP5_LINE.replace("--log rramlsm_top.tim", "--log=rramlsm_top.tim"),
+                      "--log output"),
+                     (ECP5_LINE + " --report r.json --report s.json", "--report output"),
+                     (ECP5_LINE.replace(" --textcfg rramlsm_top.config", ""),
+                      "no log or no configuration")):
+        with pytest.raises(RRAMLSMError, match=re.escape(why)):
+            seed_command(bad, 5, "seed-5")
+    # Another output nextpnr may be given moves into the seed's folder too.
+    assert "--sdf seed-5/t.sdf" in seed_command(ECP5_LINE + " --sdf t.sdf", 5, "seed-5")
+
+
+def test_the_fastest_placed_seed_is_kept():
+    runs = [{"seed": 1, "fmax_mhz": 97.0}, {"seed": 2, "fmax_mhz": 99.5},
+            {"seed": 3, "fmax_mhz": 99.5}, {"seed": 4, "fmax_mhz": None, "error": "exit 1"}]
+    assert keep_fastest(runs)["seed"] == 2              # ties: the lower seed
+    assert keep_fastest(runs[3:] + runs[:1])["seed"] == 1   # a failed seed is never kept
+    with pytest.raises(RRAMLSMError, match="every seed: seed 4: exit 1; seed 5: exit 2"):
+        keep_fastest([runs[3], {"seed": 5, "fmax_mhz": None, "error": "exit 2"}])
+
+
+def test_a_seed_task_error_reaches_the_user_as_itself(tmp_path):
+    """A project error raised in a Ray task (here: a build script without nextpnr) comes out
+    of ``map_calls`` as that error, not wrapped in Ray's worker traceback."""
+    (tmp_path / "build_rramlsm_top.sh").write_text('#!/bin/sh\n"$YOSYS" -q rramlsm_top.ys\n')
+    with pytest.raises(RRAMLSMError) as e:
+        map_calls(place_and_route, [(str(tmp_path), "ecp5", 1), (str(tmp_path), "ecp5", 2)],
+                  cpus=2)
+    assert type(e.value) is RRAMLSMError
+    assert str(e.value) == f"{tmp_path}: the build script runs no NEXTPNR"
 
 
 def test_uart_top_with_the_host_driver_is_bit_exact(tmp_path):

@@ -18,11 +18,15 @@ from rramlsm.sw.experiments._ray import local_cpus, map_calls
 from rramlsm.sw.features import sample_frames
 from rramlsm.sw.golden import golden_counts
 
-__all__ = ["register", "fpga_table"]
+__all__ = ["register", "fpga_table", "MAX_SEEDS"]
+
+#: The most nextpnr seeds one build places and routes (each takes a core for minutes).
+MAX_SEEDS = 64
 
 
-def _seed_list(seeds: dict) -> str:
-    return ", ".join(f"{s}: {f:.1f} MHz" if f else f"{s}: -" for s, f in seeds.items())
+def _seed_list(seeds: dict, failed: dict) -> str:
+    return ", ".join(f"{s}: {f:.1f} MHz" if f else f"{s}: {'failed' if s in failed else '-'}"
+                     for s, f in seeds.items())
 
 
 def fpga_table(r: dict) -> str:
@@ -36,7 +40,7 @@ def fpga_table(r: dict) -> str:
             ("block RAMs", f"{r['brams']} / {r['brams_total']}"),
             ("multipliers", f"{r['dsps']} / {r['dsps_total']}"),
             ("synthesis", f"{r['synthesis']}; nextpnr seed {r['seed']}"
-                          + (f", the fastest of {_seed_list(r['seeds'])}"
+                          + (f", the fastest of {_seed_list(r['seeds'], r.get('seeds_failed', {}))}"
                              if len(r["seeds"]) > 1 else "")),
             ("Fmax", f"{r['fmax_mhz']:.1f} MHz (target {r['target_mhz']:.0f} MHz, "
                      f"{'met' if r['timing_met'] else 'MISSED'})")]
@@ -53,8 +57,8 @@ def _cmd_fpga(args) -> int:
                           f"{', '.join(BOARDS)}")
     board = BOARDS[args.board]
     require("--seed", args.seed, 1 <= args.seed < 2**31, "a nextpnr seed, 1 to 2^31 - 1")
-    require("--seeds", args.seeds, 1 <= args.seeds and args.seed + args.seeds <= 2**31,
-            "at least 1, with --seed + --seeds at most 2^31")
+    require("--seeds", args.seeds, 1 <= args.seeds <= MAX_SEEDS and args.seed + args.seeds <= 2**31,
+            f"1 to {MAX_SEEDS}, with --seed + --seeds at most 2^31")
     cpus = local_cpus(args.cpus)
     require("--cpus", cpus, cpus >= 1, "at least 1")
     bundle = bundle_argument(args.bundle)

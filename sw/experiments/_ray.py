@@ -8,6 +8,8 @@ import contextlib
 import copy
 import os
 
+from rramlsm.errors import RRAMLSMError
+
 __all__ = ["WORKER_ENV", "local_cpus", "map_calls", "map_runs", "ray_session", "start_ray"]
 
 #: Settings of this process every worker must share: the feature cache and the compute
@@ -79,10 +81,24 @@ def map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list:
             bar.update(len(ready))
         # Arrays Ray hands back are read-only views of its object store; the callers
         # own their results (and torch refuses to wrap read-only arrays), so copy them.
-        return copy.deepcopy(ray.get(refs))
+        return copy.deepcopy(_get(refs))
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _get(refs: list) -> list:
+    """``ray.get(refs)``, with a task's own :class:`~rramlsm.errors.RRAMLSMError` raised as
+    itself: Ray wraps it in a ``RayTaskError`` whose message is the worker's traceback,
+    which the command line would print in place of the one-line error."""
+    import ray
+
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, RRAMLSMError):
+            raise e.cause from None
+        raise
 
 
 def map_calls(fn, calls: list[tuple], cpus: int) -> list:
@@ -96,7 +112,7 @@ def map_calls(fn, calls: list[tuple], cpus: int) -> list:
     started_here = start_ray(cpus=cpus)
     try:
         remote = ray.remote(num_cpus=1)(fn)
-        return ray.get([remote.remote(*args) for args in calls])
+        return _get([remote.remote(*args) for args in calls])
     finally:
         if started_here:
             ray.shutdown()
