@@ -553,9 +553,7 @@ def seed_command(line: str, seed: int, folder: str) -> str:
                            f"not one: {line}")
     for option in _NEXTPNR_OUTPUTS:
         line, n = re.subn(rf"(?<=\s){option} (?!-)(\S+)", rf"{option} {folder}/\1", line)
-        if re.search(rf"(?<=\s){option}=", line):
-            n = -1
-        if n not in (0, 1):
+        if n > 1 or re.search(rf"(?<=\s){option}=", line):
             raise RRAMLSMError(f"the build script's nextpnr line names its {option} output in "
                                f"a way the seeds cannot each rewrite: {line}")
     if "--log" not in line or not any(o in line for o in ("--textcfg", "--asc")):

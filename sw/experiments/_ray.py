@@ -69,8 +69,7 @@ def map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list:
         return out
     import ray  # here, not at the top: 0.6 s that every command would pay
 
-    started_here = start_ray(cpus=cpus)
-    try:
+    with ray_session(cpus, needed=True):
         a_ref, b_ref = ray.put(a), ray.put(b)
         remote = ray.remote(num_cpus=1)(_task)
         refs = [remote.remote(fn, seed, a_ref, b_ref, cfg) for seed, cfg in jobs]
@@ -82,9 +81,6 @@ def map_runs(fn, jobs: list, a, b, cpus: int, bar) -> list:
         # Arrays Ray hands back are read-only views of its object store; the callers
         # own their results (and torch refuses to wrap read-only arrays), so copy them.
         return copy.deepcopy(_get(refs))
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _get(refs: list) -> list:
@@ -109,13 +105,9 @@ def map_calls(fn, calls: list[tuple], cpus: int) -> list:
         return [fn(*args) for args in calls]
     import ray  # here, not at the top: 0.6 s that every command would pay
 
-    started_here = start_ray(cpus=cpus)
-    try:
+    with ray_session(cpus, needed=True):
         remote = ray.remote(num_cpus=1)(fn)
         return _get([remote.remote(*args) for args in calls])
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 @contextlib.contextmanager
