@@ -50,7 +50,8 @@ from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise, const_
 from rramlsm.sw import contract
 
 __all__ = ["InKind", "OutKind", "ProgTarget", "IN_WORD", "OUT_WORD", "LSMCore", "PROG_ADDR_BITS",
-           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer", "LOADER_STAGES"]
+           "ProgDecoder", "RowLoader", "StepEngine", "ResultSerializer", "LOADER_STAGES",
+           "SEEN_SLICE_BITS"]
 
 
 class InKind(enum.Enum, shape=2):
@@ -70,6 +71,11 @@ class OutKind(enum.Enum, shape=3):
 IN_WORD = data.StructLayout({"row": 16, "kind": InKind})
 #: Cycles from an input word's take to its list update (the loader's two registers).
 LOADER_STAGES = 2
+
+#: The loader's duplicate check reads a row's seen bit in two levels: a slice of
+#: 2**SEEN_SLICE_BITS bits as the word is taken, the bit in the next cycle.
+SEEN_SLICE_BITS = 4
+
 OUT_WORD = data.StructLayout({"data": REG_BITS, "kind": OutKind, "last": 1})
 
 
@@ -211,18 +217,41 @@ class RowLoader(wiring.Component):
         pend = Signal(IN_WORD)
         pend_valid, pend_buf = Signal(), Signal()
         m.d.sync += [pend.eq(word), pend_valid.eq(take), pend_buf.eq(wb)]
-        row_idx = pend.row[: max(1, (I - 1).bit_length())]
         put = Signal(IN_WORD)
         put_valid, put_buf = Signal(), Signal()
         m.d.sync += [put.eq(pend), put_valid.eq(pend_valid), put_buf.eq(pend_buf)]
-        # The word ahead (in the second register) sets its seen bit only now: the same row
-        # right behind it is found by comparing the two.
+        new_row = Signal()
+        # The row's seen bit is read in two levels, one per stage: as a word is taken, the
+        # slice of 2**lo_bits bits around its row is registered with it (the I-way select
+        # at the input word's high row bits); in the first register the row's bit is read
+        # from that slice.  The slice misses the bits set at that edge and the next: the
+        # word two ahead (in the second register, new) sets its bit at the first, so it is
+        # folded into the slice; the word right ahead sets its bit at the second, so the
+        # same row right behind it is found by comparing the two.
+        idx_bits = max(1, (I - 1).bit_length())
+        lo_bits = min(SEEN_SLICE_BITS, idx_bits)
+        width = 1 << lo_bits
+        n_slices = -(-I // width)
+
+        def slices(bits):
+            padded = Cat(bits, Const(0, n_slices * width - I))
+            return Array(padded[k * width:(k + 1) * width] for k in range(n_slices))
+
+        def hi(row):
+            return row[lo_bits:idx_bits] if idx_bits > lo_bits else Const(0, 1)
+
+        pend_slice = Signal(width)
+        two_ahead = Signal(width)
+        m.d.comb += two_ahead.eq(Mux(put_valid & new_row & (put_buf == wb)
+                                     & (hi(put.row) == hi(word.row)),
+                                     Const(1, width) << put.row[:lo_bits], 0))
+        m.d.sync += pend_slice.eq(Mux(wb, slices(seen[1])[hi(word.row)],
+                                      slices(seen[0])[hi(word.row)]) | two_ahead)
         ahead = Signal()
         m.d.comb += ahead.eq(put_valid & (put.kind == InKind.EVENT) & (put_buf == pend_buf)
                              & (put.row == pend.row))
-        new_row = Signal()
         m.d.sync += new_row.eq((pend.kind == InKind.EVENT) & (pend.row < I) & ~ahead
-                               & ~Mux(pend_buf, seen[1], seen[0]).bit_select(row_idx, 1))
+                               & ~pend_slice.bit_select(pend.row[:lo_bits], 1))
 
         # Each buffer: the loader fills it while not full, the engine owns it while full.
         # (Later statements take precedence: the engine's free and clear win over an append.)
@@ -315,6 +344,14 @@ class StepEngine(wiring.Component):
         def load_rmask(mask):
             m.d.sync += [rmask.eq(mask), rmask_last.eq(_at_most_one_set(mask, P))]
         j = Signal(range(LIST + 1))
+        # ACCUM's decisions from registers, not from the list's length: whether row j is
+        # the group's last (lastrow) and whether the list is empty.  The length is the
+        # loader's register behind the buffer mux; comparing it with j in the cycle that
+        # steers j, g and the FSM was the 25F's critical path.  The length no longer
+        # changes in ACCUM, and in REC's last cycle it changes only by that cycle's append,
+        # so both are known a cycle ahead (lastrow for j = 0: at most one row).
+        lastrow = Signal()
+        empty = Signal()
         tail = Signal()                            # EOS seen: remaining steps have no input
         sample = Signal(contract.NOISE_KEY_BITS)   # samples since reset: read-noise index
         # Readout window of step t, win = t * W // T, kept as a remainder wacc = t * W - win * T
@@ -453,6 +490,10 @@ class StepEngine(wiring.Component):
                         start_rec(fresh=False)
                         m.next = "REC"
             with m.State("REC"):
+                # The list as ACCUM will find it: this cycle's append included.
+                n = rows.length
+                m.d.sync += [lastrow.eq((n == 0) | ((n == 1) & ~rows.append.valid)),
+                             empty.eq((n == 0) & ~rows.append.valid)]
                 # One cycle per spiking neuron of step t-1, at least one per group.
                 with m.If(rmask != 0):
                     m.d.comb += [rows.append.valid.eq(1),
@@ -471,18 +512,16 @@ class StepEngine(wiring.Component):
                 # One list row per cycle: issued here, read from the list next cycle,
                 # registered, then the crossbar (SUM_LATENCY cycles more to the sums).
                 n = rows.length
-                empty = n == 0
-                lastrow = empty | (j == n - 1)
                 m.d.sync += [iss.valid.eq(1), iss.first.eq(j == 0), iss.last.eq(lastrow),
                              iss.empty.eq(empty), iss.group.eq(g)]
                 with m.If(lastrow):
-                    m.d.sync += j.eq(0)
+                    m.d.sync += [j.eq(0), lastrow.eq(n <= 1)]
                     with m.If(g == G - 1):
                         m.next = "DRAIN"
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
                 with m.Else():
-                    m.d.sync += j.eq(j + 1)
+                    m.d.sync += [j.eq(j + 1), lastrow.eq(j + 2 == n)]
             with m.State("DRAIN"):
                 with m.If(last_spk):
                     end_of_step()

@@ -18,7 +18,7 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
   group over the ``rows_t`` active rows: inputs plus recurrent) and ``DRAIN`` = 12
   cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
-* head: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
+* head: ``B * (W * N + L + 3 + HEAD_MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
   reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
   (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 6
   cycles of hand-over.  The windows cost nothing else: the counter bank needs no clearing.
@@ -35,7 +35,7 @@ import numpy as np
 
 from rramlsm.hw.core import LOADER_STAGES
 from rramlsm.hw.crossbar import SUM_LATENCY
-from rramlsm.hw.head import LUT_STAGES, MAC_STAGES, SCAN_STAGES
+from rramlsm.hw.head import HEAD_MAC_STAGES, LUT_STAGES, MAC_STAGES, SCAN_STAGES
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIF_LATENCY
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
@@ -166,11 +166,11 @@ def fixed_overhead(params: CoreParams, steps: int) -> int:
 
 
 def _head_and_classifier(p: CoreParams) -> int:
-    """Head passes, classifier and hand-over: ``B * (W * N + L + 3 + MAC_STAGES + LUT_STAGES)
-    + dim + classes + MAC_STAGES + 6``, plus ``dim + MAC_STAGES + 1`` per further group
-    of classes when the classifier has fewer lanes than classes, plus ``SCAN_STAGES`` per
-    group (the scan's registered candidate)."""
-    return (p.head_blocks * (p.head_inputs + p.head_lanes + 3 + MAC_STAGES + LUT_STAGES)
+    """Head passes, classifier and hand-over: ``B * (W * N + L + 3 + HEAD_MAC_STAGES
+    + LUT_STAGES) + dim + classes + MAC_STAGES + 6``, plus ``dim + MAC_STAGES + 1`` per
+    further group of classes when the classifier has fewer lanes than classes, plus
+    ``SCAN_STAGES`` per group (the scan's registered candidate)."""
+    return (p.head_blocks * (p.head_inputs + p.head_lanes + 3 + HEAD_MAC_STAGES + LUT_STAGES)
             + p.dim + p.classes + MAC_STAGES + 6
             + (p.class_groups - 1) * (p.dim + MAC_STAGES + 1)
             + p.class_groups * SCAN_STAGES)

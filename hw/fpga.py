@@ -79,6 +79,10 @@ class Board:
     """Build each core's LIF decay in as a constant (shifts and adds, no multiplier per
     lane); the board then runs only bundles of that decay (the weights are baked in
     anyway)."""
+    fixed_shifts: bool = False
+    """Build each core's ADC and head shifts in as constants (wiring instead of a barrel
+    shifter per lane and per head lane: about 1,000 LUTs a core on the 25F); the board
+    then runs only bundles of those shifts."""
     lut_ram: bool = True
     """The device has LUT RAM (ECP5); without it (iCE40), memories are block RAM or
     flip-flops."""
@@ -110,11 +114,12 @@ BOARDS = {
         "x 64 x 8 b = 205 kbit (16), of the LFE5U-25F's 56 DP16KD (18 kbit each); the other "
         "memories get the 4 blocks left or LUT RAM. With the LIF decay fixed at build time "
         "(shifts and adds, no multiplier per lane), 8 head lanes and 3 classifier lanes per "
-        "core take 22 of the 28 MULT18X18D; LUTs then bind the lanes (P = 4 fills 96 %). "
+        "core take 22 of the 28 MULT18X18D; LUTs then bind the lanes (P = 4 fills 90 % with "
+        "the decay and the shifts fixed). "
         "9-bit cells (256 levels) need 87 DP16KD for both cores: refused, with the options "
         "(`--levels 8`, or `--cores audio`, which fits 9-bit cells).",
         _PLL_25_100, block_rams=56, multipliers=28, allot_block_ram=True, fixed_decay=True,
-        class_lanes=3),
+        fixed_shifts=True, class_lanes=3),
     "ulx3s-85f": Board(
         "ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", 100.0,
         ("visual", "audio"), 32, 16, 1_000_000,
@@ -122,8 +127,9 @@ BOARDS = {
         "(60 of the LFE5U-85F's 208 DP16KD for the weights with 4-bit cells, about 110 with "
         "9-bit ones), P = 32 lanes and 16 head lanes. With the LIF decay fixed at build time "
         "(shifts and adds) the lanes take no multiplier: 2 x (16 + 9) = 50 of the 156 "
-        "MULT18X18D, where a multiplied decay at P = 32 would take 178.",
-        _PLL_25_100, block_rams=208, multipliers=156, fixed_decay=True),
+        "MULT18X18D, where a multiplied decay at P = 32 would take 178; the ADC and head "
+        "shifts are fixed at build time too.",
+        _PLL_25_100, block_rams=208, multipliers=156, fixed_decay=True, fixed_shifts=True),
     "icebreaker-up5k": Board(
         "icebreaker-up5k", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", 12.0,
         ("audio",), 1, 1, 1_000_000,
@@ -356,7 +362,7 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
                            f"bundle has no {', '.join(missing)}")
     macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
                                 modalities=cores, class_lanes=board.class_lanes,
-                                fixed_decay=board.fixed_decay)
+                                fixed_decay=board.fixed_decay, fixed_shifts=board.fixed_shifts)
     memories = design_memories(BridgedMacro(macro, board.divisor))
     for mem in memories:
         # A block RAM has one read port beside the write port: more reads take copies.
@@ -526,7 +532,10 @@ def synthesis_order(board: Board, cores: tuple[str, ...]) -> tuple[str, ...]:
     if board.family != "ecp5":
         return ("flattened",)
     if len(cores) > 1:
-        return ("modules", "flattened", "split-nets")
+        # Two cores place faster module by module: the 25F's two-core builds of the steps
+        # in docs/FPGA.md ran at 85.8-97.0 MHz module by module (with or without split
+        # nets) and at 73.2-89.2 MHz flattened, so both module-by-module ways come first.
+        return ("modules", "split-nets", "flattened")
     return ("flattened", "modules", "split-nets")
 
 
@@ -731,6 +740,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         "lanes": board.lanes,
         "head_lanes": board.head_lanes,
         "class_lanes": images[cores[0]].params.class_lanes_used,
+        # Register values wired in at build time: the bitstream runs only bundles of these.
+        "fixed": {m: images[m].params.fixed_registers for m in images},
         "configuration": board.why,
         **{k: figures[k] for k in ("luts", "luts_total", "ffs", "ffs_total", "brams",
                                    "brams_total", "dsps", "dsps_total")},

@@ -24,13 +24,21 @@ from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIFBank, const_mul
 from rramlsm.sw import contract
 
-__all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "LUT_STAGES", "SCAN_STAGES"]
+__all__ = ["Head", "Classifier", "ACC", "MAC_STAGES", "HEAD_MAC_STAGES", "LUT_STAGES",
+           "SCAN_STAGES"]
 
 #: Pipeline registers between a block RAM read and its accumulator, in the head's MAC and
 #: the classifier's dot product: the operands as read (in the fabric), then the
 #: multiplier's own operand and product registers (inside the DSP block on an ECP5,
 #: :class:`~rramlsm.hw.dsp.PipelinedMultiplier`).
 MAC_STAGES = 1 + MUL_STAGES
+#: The head's MAC has one more: its weight word and count are registered as read, in
+#: flip-flops without reset or enable, so that they can sit near the block RAM (an ECP5
+#: DP16KD's output takes 5.8 ns without its output register, which Yosys does not use;
+#: the 25F's critical path was that output carried across the die to the operand
+#: register); the operand register then has a cycle to reach the multipliers.  (Where
+#: Yosys splits the memory in depth, its mux still sits before this register.)
+HEAD_MAC_STAGES = MAC_STAGES + 1
 #: Extra pipeline registers of the head's lookup phase (acc lane, rounded sum, shifted
 #: sum, requantised index).
 LUT_STAGES = 4
@@ -73,7 +81,7 @@ class Head(wiring.Component):
     ``counts`` (the LIF bank's count port, one cycle latency).  ``emb`` reads the
     embedding (one cycle latency).  ``weight``, ``bias``, ``lut``: the write ports of
     the three memories (programming path).  Cycles per pass:
-    ``blocks * (W * N + L + 4 + MAC_STAGES + LUT_STAGES)``.
+    ``blocks * (W * N + L + 3 + HEAD_MAC_STAGES + LUT_STAGES)``.
     """
 
     def __init__(self, params: CoreParams, init: dict | None = None):
@@ -140,7 +148,7 @@ class Head(wiring.Component):
         win = Signal(range(p.windows)) if windowed else None
         restart = [i.eq(0), grp.eq(0), lane.eq(0)] + ([win.eq(0)] if windowed else [])
         acc = Signal(bl)
-        wait = Signal(range(max(MAC_STAGES, LUT_STAGES) + 1))
+        wait = Signal(range(max(HEAD_MAC_STAGES, LUT_STAGES) + 1))
         # Pipeline of the MAC: stage 0 addresses counts and weights, stage 1 reads them.
         s1_valid, s1_first = Signal(), Signal()
         s1_lane = Signal(range(p.lanes))
@@ -152,14 +160,22 @@ class Head(wiring.Component):
                      b_rd.addr.eq(blk)]
 
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0), s1_out.eq(0), self.ctrl.done.eq(0)]
-        # Stage 2 registers the operands as read (block RAM outputs are slow); the
-        # multipliers register them again and their products (MUL_STAGES, inside the DSP
-        # blocks on an ECP5); then the accumulators add.  MAC_STAGES counts these stages.
+        # Stage 1b registers the weight word as read (block RAM outputs are slow), without
+        # reset or enable (no logic of ours before its flip-flops: they can sit near the
+        # block RAM), and the count after its lane mux; stage 2 is the operand register;
+        # the multipliers register the operands again and their products (MUL_STAGES,
+        # inside the DSP blocks on an ECP5); then the accumulators add.  HEAD_MAC_STAGES
+        # counts these stages.
+        s1b_valid, s1b_first = Signal(), Signal()
+        s1b_count = Signal(unsigned(contract.COUNTER_BITS), reset_less=True)
+        s1b_w = Signal(wl, reset_less=True)
+        m.d.sync += [s1b_valid.eq(s1_valid), s1b_first.eq(s1_first),
+                     s1b_count.eq(self.counts.data[s1_lane]), s1b_w.eq(w_rd.data)]
         s2_valid, s2_first = Signal(), Signal()
         s2_count = Signal(unsigned(contract.COUNTER_BITS))
         s2_w = Signal(wl)
-        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first),
-                     s2_count.eq(self.counts.data[s1_lane]), s2_w.eq(w_rd.data)]
+        m.d.sync += [s2_valid.eq(s1b_valid), s2_first.eq(s1b_first),
+                     s2_count.eq(s1b_count), s2_w.eq(s1b_w)]
         prod_valid, prod_first = _delayed(m, s2_valid, s2_first, MUL_STAGES, "mac")
         products = []
         for k in range(L):
@@ -181,15 +197,19 @@ class Head(wiring.Component):
         s3_o, s4_o = Signal(range(L)), Signal(range(L))
         z = Signal(_ACT)
         m.d.sync += [s2_a.eq(acc[s1_o]), s2_out.eq(s1_out), s2_o.eq(s1_o)]
+        # A shift fixed at build time (params.fixed_head_shift) makes the rounding
+        # constant a constant and the shift below wiring; the shift input is then ignored.
+        fixed = p.fixed_head_shift
+        shift = self.shift if fixed is None else fixed
         half = Signal(contract.ACC_BITS)      # 2**(shift-1), or 0 for shift 0
-        m.d.sync += half.eq((Const(1, 1) << self.shift) >> 1)
+        m.d.sync += half.eq((Const(1, 1) << shift) >> 1)
         s2b_sum = Signal(signed(contract.ACC_BITS + 1))
         s2b_out, s2b_o = Signal(), Signal(range(L))
         m.d.sync += [s2b_sum.eq(s2_a + half), s2b_out.eq(s2_out), s2b_o.eq(s2_o)]
         # The shift by the register (a barrel shifter) registered before the clamp.
         rnd = Signal(signed(contract.ACC_BITS + 1))
         s2c_out, s2c_o = Signal(), Signal(range(L))
-        m.d.sync += [rnd.eq(s2b_sum >> self.shift), s2c_out.eq(s2b_out), s2c_o.eq(s2b_o)]
+        m.d.sync += [rnd.eq(s2b_sum >> shift), s2c_out.eq(s2b_out), s2c_o.eq(s2b_o)]
         m.d.sync += [z.eq(Mux(rnd > contract.ACT_MAX, contract.ACT_MAX,
                               Mux(rnd < contract.ACT_MIN, contract.ACT_MIN, rnd))),
                      s3_out.eq(s2c_out), s3_o.eq(s2c_o)]
@@ -220,7 +240,7 @@ class Head(wiring.Component):
                     m.d.sync += o.eq(0)
                     m.next = "MAC_DRAIN"
             # The last product lands in acc at the end of the last drain cycle.
-            _wait_state(m, "MAC_DRAIN", wait, MAC_STAGES, "LUT")
+            _wait_state(m, "MAC_DRAIN", wait, HEAD_MAC_STAGES, "LUT")
             with m.State("LUT"):
                 valid = (blk * L + o) < p.dim
                 m.d.sync += [s1_o.eq(o), s1_out.eq(valid), o.eq(o + 1)]

@@ -13,8 +13,8 @@ from rramlsm.hw.core import InKind, OutKind
 from rramlsm.hw.macro import CORE_BASE, CoreReg, Reg, prog_target_word
 from rramlsm.hw.program import CoreImage
 
-__all__ = ["register_writes", "program_writes", "ctrl_word", "pack_input", "unpack_output",
-           "SampleResult"]
+__all__ = ["register_writes", "register_mismatches", "program_writes", "ctrl_word",
+           "pack_input", "unpack_output", "SampleResult"]
 
 _FIELDS = {"steps": CoreReg.STEPS, "decay_q": CoreReg.DECAY_Q,
            "threshold_q": CoreReg.THRESHOLD_Q, "adc_shift": CoreReg.ADC_SHIFT,
@@ -29,6 +29,20 @@ def ctrl_word(modality: str, dump: bool = False) -> int:
 def register_writes(core: str, registers: dict[str, int]) -> list[tuple[int, int]]:
     """Bus writes that set a core's configuration registers."""
     return [(CORE_BASE[core] + _FIELDS[k], int(v) & 0xFFFFFFFF) for k, v in registers.items()]
+
+
+def register_mismatches(read, core: str, registers: dict[str, int]) -> list[str]:
+    """The configuration registers of ``core`` whose value on the macro (``read(address)``,
+    e.g. :meth:`~rramlsm.hw.hostlink.HostLink.read`) is not the one in ``registers``, as
+    ``"name board X, bundle Y"``.  A board whose bitstream was built from a bundle holds
+    that bundle's values from reset (a register fixed at build time reads its built-in
+    value), so a difference means another bundle, or registers written since."""
+    out = []
+    for name, value in registers.items():
+        got = read(CORE_BASE[core] + _FIELDS[name])
+        if got != int(value) & 0xFFFFFFFF:
+            out.append(f"{name} board {got}, bundle {int(value) & 0xFFFFFFFF}")
+    return out
 
 
 def program_writes(core: str, image: CoreImage, staging_bits: int) -> list[tuple[int, int]]:

@@ -128,16 +128,17 @@ class Macro(wiring.Component):
             k = MODALITIES.index(name)
             base = CORE_BASE[name]
             reset = self._regs.get(name, {})
-            fixed_decay = self.params[name].fixed_decay_q
+            fixed_registers = self.params[name].fixed_registers
             core_wdata = Signal(REG_BITS, name=f"{name}_wdata")
             m.d.sync += core_wdata.eq(wdata)
             for reg, field in _CONFIG.items():
                 port = getattr(core, field)
-                if reg == CoreReg.DECAY_Q and fixed_decay is not None:
-                    # Wired into the LIF bank at build time: the register reads the decay
-                    # the core runs, and a write cannot change it (the host refuses to
-                    # program another one: CoreParams.check_decay).
-                    config[(name, reg)] = Const(fixed_decay, port.shape())
+                fixed = fixed_registers.get(field)
+                if fixed is not None:
+                    # Wired into the core at build time (the decay, the shifts): the
+                    # register reads the value the core runs, and a write cannot change it
+                    # (the host refuses to program another one: CoreParams.check_fixed).
+                    config[(name, reg)] = Const(fixed, port.shape())
                     continue
                 r = Signal(port.shape(), name=f"{name}_{field}", init=reset.get(field, 0))
                 config[(name, reg)] = r

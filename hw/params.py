@@ -16,12 +16,39 @@ from rramlsm.hw.interfaces import PROG_ADDR_BITS
 from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int
 
-__all__ = ["CoreParams", "REG_BITS", "pack_lanes", "unpack_lanes", "crossbar_words",
-           "head_weight_words", "head_bias_words", "prototype_words"]
+__all__ = ["CoreParams", "REG_BITS", "bundle_registers", "fixed_params", "pack_lanes",
+           "unpack_lanes", "crossbar_words", "head_weight_words", "head_bias_words",
+           "prototype_words"]
 
 #: Width of the register bus and of the output stream's data word (labels, scores, cycle
 #: and performance counters).
 REG_BITS = 32
+
+#: Registers a core can have fixed at build time: (register, what it is, the option that
+#: fixes it).  The register's value is then ``CoreParams.fixed_<register>``.
+_FIXED_REGISTERS = (("decay_q", "LIF decay", "fixed_decay"),
+                    ("adc_shift", "ADC shift", "fixed_shifts"),
+                    ("head_shift", "head shift", "fixed_shifts"))
+
+
+def bundle_registers(mb) -> dict[str, int]:
+    """The configuration register values of a :class:`~rramlsm.sw.bundle.ModalityBundle`
+    (what a core built from it holds from reset)."""
+    lsm, layer = mb.lsm, mb.head.layers[0]
+    return {"steps": int(lsm.steps), "decay_q": int(lsm.decay_q),
+            "threshold_q": int(lsm.threshold_q), "adc_shift": int(lsm.adc_shift),
+            "head_shift": int(layer.shift), "noise_amp": int(lsm.noise_amplitude),
+            "noise_seed": int(lsm.noise_seed) & 0xFFFFFFFF}
+
+
+def fixed_params(registers: dict[str, int], *, fixed_decay: bool = False,
+                 fixed_shifts: bool = False) -> dict[str, int]:
+    """:class:`CoreParams` keywords (``fixed_<register>``) that wire in the ``registers``
+    the build options fix: the decay with ``fixed_decay``, both shifts with
+    ``fixed_shifts``."""
+    options = {"fixed_decay": fixed_decay, "fixed_shifts": fixed_shifts}
+    return {f"fixed_{field}": int(registers[field]) for field, _, option in _FIXED_REGISTERS
+            if options[option]}
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,16 @@ class CoreParams:
     a ``DECAY_Q`` register.  Fixed, the decay product is a constant multiplication (shifts
     and adds, no multiplier per lane); the register then reads back this value and ignores
     writes, and a bundle with another decay cannot be programmed into the core
-    (:meth:`check_decay`)."""
+    (:meth:`check_fixed`)."""
+    fixed_adc_shift: int | None = None
+    """The column ADC's shift fixed at build time (``0 <= adc_shift <= COLUMN_SUM_BITS``), or
+    None for an ``ADC_SHIFT`` register.  Fixed, each lane's shift is wiring instead of a
+    barrel shifter (about 200 LUTs a lane on the ECP5, synthesised module by module);
+    the register then reads back this value and ignores writes (:meth:`check_fixed`)."""
+    fixed_head_shift: int | None = None
+    """The head's requantising shift fixed at build time (``0 <= shift < ACC_BITS``), or
+    None for a ``HEAD_SHIFT`` register: wiring instead of a barrel shifter and the rounding
+    constant's decoder (:meth:`check_fixed`)."""
 
     def __post_init__(self):
         for name in ("inputs", "neurons", "lanes", "dim", "head_lanes", "classes"):
@@ -94,6 +130,12 @@ class CoreParams:
         if self.fixed_decay_q is not None:
             check_int("CoreParams", "fixed_decay_q", self.fixed_decay_q, lo=0,
                       hi=(1 << contract.DECAY_FRAC_BITS) - 1)
+        if self.fixed_adc_shift is not None:
+            check_int("CoreParams", "fixed_adc_shift", self.fixed_adc_shift, lo=0,
+                      hi=contract.COLUMN_SUM_BITS)
+        if self.fixed_head_shift is not None:
+            check_int("CoreParams", "fixed_head_shift", self.fixed_head_shift, lo=0,
+                      hi=contract.ACC_BITS - 1)
         if not 1 <= self.adc_bits <= 16:
             raise ValueError(f"CoreParams adc_bits must be in [1, 16], not {self.adc_bits}")
         if self.rows > contract.TILE_ROWS:
@@ -116,16 +158,26 @@ class CoreParams:
             raise BundleError(f"the core was built for the {have} readout; it cannot run a "
                               f"macro with the {want} readout: rebuild it for this bundle")
 
-    def check_decay(self, decay_q: int) -> None:
-        """Refuse a decay this core cannot run: with :attr:`fixed_decay_q`, any other value
-        (the decay is wired into the LIF bank; the register cannot change it): raises
-        :class:`~rramlsm.errors.BundleError` naming both values."""
+    @property
+    def fixed_registers(self) -> dict[str, int]:
+        """The registers fixed at build time and their values (``{"decay_q": 996, ...}``)."""
+        return {field: getattr(self, f"fixed_{field}") for field, _, _ in _FIXED_REGISTERS
+                if getattr(self, f"fixed_{field}") is not None}
+
+    def check_fixed(self, registers: dict) -> None:
+        """Refuse register values this core cannot run: a decay or shift fixed at build time
+        (:attr:`fixed_decay_q`, :attr:`fixed_adc_shift`, :attr:`fixed_head_shift`) is wired
+        in, and the register cannot change it.  Raises
+        :class:`~rramlsm.errors.BundleError` naming the register, both values and the option
+        that fixed it."""
         from rramlsm.errors import BundleError
 
-        if self.fixed_decay_q is not None and int(decay_q) != self.fixed_decay_q:
-            raise BundleError(f"the core was built with its LIF decay fixed at decay_q = "
-                              f"{self.fixed_decay_q} (fixed_decay); it cannot run decay_q = "
-                              f"{int(decay_q)}: rebuild it for this bundle")
+        fixed = self.fixed_registers
+        for field, what, option in _FIXED_REGISTERS:
+            if field in fixed and field in registers and int(registers[field]) != fixed[field]:
+                raise BundleError(f"the core was built with its {what} fixed at {field} = "
+                                  f"{fixed[field]} ({option}); it cannot run {field} = "
+                                  f"{int(registers[field])}: rebuild it for this bundle")
 
     @property
     def bank_words(self) -> int:
@@ -178,11 +230,13 @@ class CoreParams:
     @classmethod
     def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
                     noise: bool | None = None, class_lanes: int = 0,
-                    fixed_decay: bool = False) -> CoreParams:
+                    fixed_decay: bool = False, fixed_shifts: bool = False) -> CoreParams:
         """Sizes of a bundle's macro (single-layer heads, as the RTL implements).
 
         ``fixed_decay``: wire the bundle's ``decay_q`` into the LIF bank
-        (:attr:`fixed_decay_q`) instead of a register and a multiplier per lane.
+        (:attr:`fixed_decay_q`) instead of a register and a multiplier per lane;
+        ``fixed_shifts``: wire its ADC and head shifts (:attr:`fixed_adc_shift`,
+        :attr:`fixed_head_shift`) instead of two registers and their barrel shifters.
 
         Raises :class:`~rramlsm.errors.BundleError` for a head the RTL cannot hold: more
         than one layer, or readout windows whose counters or head inputs exceed the RTL's
@@ -201,7 +255,9 @@ class CoreParams:
                        contract.weight_code_bits(mb.lsm.levels), windows,
                        trace_shift=(int(mb.lsm.trace_shift)
                                     if getattr(mb.lsm, "readout", "count") == "trace" else None),
-                       fixed_decay_q=int(mb.lsm.decay_q) if fixed_decay else None)
+                       **(fixed_params(bundle_registers(mb), fixed_decay=fixed_decay,
+                                       fixed_shifts=fixed_shifts)
+                          if fixed_decay or fixed_shifts else {}))
         except ValueError as e:
             raise BundleError(f"the RTL cannot hold this bundle's macro "
                               f"({windows} readout windows): {e}") from None

@@ -67,7 +67,10 @@ class ReadNoise(wiring.Component):
 
 
 class ADC(wiring.Component):
-    """P column ADCs: ``clip((sum + noise) >> shift, -2**(bits-1), 2**(bits-1) - 1)``."""
+    """P column ADCs: ``clip((sum + noise) >> shift, -2**(bits-1), 2**(bits-1) - 1)``.
+
+    With ``params.fixed_adc_shift`` the shift is that constant (the ``shift`` input is
+    ignored)."""
 
     def __init__(self, params: CoreParams):
         self.params = p = params
@@ -80,9 +83,14 @@ class ADC(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # A shift fixed at build time is wiring inside this module: a constant driven
+        # into the port from outside would be folded only by a flattened synthesis, and
+        # the ECP5 builds synthesise module by module (hw/fpga.py).
+        fixed = self.params.fixed_adc_shift
+        shift = self.shift if fixed is None else fixed
         for k in range(self.params.lanes):
             shifted = Signal(signed(contract.COLUMN_SUM_BITS + 1), name=f"shifted{k}")
-            m.d.comb += shifted.eq(self.sums[k] >> self.shift)
+            m.d.comb += shifted.eq(self.sums[k] >> shift)
             m.d.comb += self.codes[k].eq(Mux(shifted > self.hi, self.hi,
                                              Mux(shifted < self.lo, self.lo, shifted)))
         return m

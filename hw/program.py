@@ -13,7 +13,9 @@ import numpy as np
 from rramlsm.hw.core import InKind, ProgTarget
 from rramlsm.hw.params import (
     CoreParams,
+    bundle_registers,
     crossbar_words,
+    fixed_params,
     head_bias_words,
     head_weight_words,
     prototype_words,
@@ -31,10 +33,10 @@ class CoreImage:
     registers: dict[str, int]
 
     def __post_init__(self):
-        # The host programs a core from its image: a core with a fixed decay refuses
-        # registers that ask for another one (the register would silently keep its own).
-        if "decay_q" in self.registers:
-            self.params.check_decay(self.registers["decay_q"])
+        # The host programs a core from its image: a core with a decay or shift fixed at
+        # build time refuses registers that ask for another one (the register would
+        # silently keep its own).
+        self.params.check_fixed(self.registers)
 
     def init(self) -> dict:
         """The ``init`` argument of :class:`~rramlsm.hw.core.LSMCore`."""
@@ -53,18 +55,25 @@ class CoreImage:
 
 
 def core_image(mb, params: CoreParams | None = None, *, fixed_decay: bool = False,
-               **param_kw) -> CoreImage:
+               fixed_shifts: bool = False, **param_kw) -> CoreImage:
     """Pack a :class:`~rramlsm.sw.bundle.ModalityBundle` for a core of ``params`` (default:
     :meth:`CoreParams.from_bundle` with ``param_kw``).
 
     ``fixed_decay``: the core's LIF decay is the bundle's, fixed at build time
     (``CoreParams.fixed_decay_q``).  A core whose decay is fixed takes only bundles of
     that decay: another raises :class:`~rramlsm.errors.BundleError` naming both.
+    ``fixed_shifts``: the same for the ADC and head shifts (``CoreParams.fixed_adc_shift``,
+    ``fixed_head_shift``).
     """
     lsm, layer = mb.lsm, mb.head.layers[0]
-    p = params or CoreParams.from_bundle(mb, fixed_decay=fixed_decay, **param_kw)
-    if fixed_decay and p.fixed_decay_q is None:
-        p = replace(p, fixed_decay_q=int(lsm.decay_q))
+    registers = bundle_registers(mb)
+    options = {"fixed_decay": fixed_decay, "fixed_shifts": fixed_shifts}
+    p = params or CoreParams.from_bundle(mb, **options, **param_kw)
+    # Given params: the options fix the bundle's values where the core has none fixed.
+    missing = {k: v for k, v in fixed_params(registers, **options).items()
+               if getattr(p, k) is None}
+    if missing:
+        p = replace(p, **missing)
     if (lsm.inputs, lsm.neurons, lsm.adc_bits) != (p.inputs, p.neurons, p.adc_bits):
         raise ValueError(f"bundle macro {lsm.inputs}+{lsm.neurons} rows, {lsm.adc_bits}-bit ADC "
                          f"does not match the core ({p.inputs}+{p.neurons}, {p.adc_bits})")
@@ -79,9 +88,6 @@ def core_image(mb, params: CoreParams | None = None, *, fixed_decay: bool = Fals
         ProgTarget.PROTOTYPES: prototype_words(mb.prototypes, p),
         ProgTarget.LABELS: [int(c) for c in mb.classes],
     }
-    registers = {"steps": lsm.steps, "decay_q": lsm.decay_q, "threshold_q": lsm.threshold_q,
-                 "adc_shift": lsm.adc_shift, "head_shift": layer.shift,
-                 "noise_amp": lsm.noise_amplitude, "noise_seed": lsm.noise_seed & 0xFFFFFFFF}
     return CoreImage(p, memories, registers)
 
 

@@ -29,7 +29,7 @@ LINT_WAIVERS = {
 
 def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
                 modalities: tuple[str, ...] | None = None, class_lanes: int = 0,
-                fixed_decay: bool = False):
+                fixed_decay: bool = False, fixed_shifts: bool = False):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
     ``modalities``: the cores to build (default: every modality of the bundle);
@@ -37,7 +37,8 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
     ``fixed_decay``: each core's LIF decay fixed at its bundle's ``decay_q`` (shifts and
     adds instead of two multipliers per lane; ``CoreParams.fixed_decay_q``): its
     ``DECAY_Q`` register reads that value and ignores writes, and the core takes only
-    bundles of that decay.
+    bundles of that decay; ``fixed_shifts``: the same for the ADC and head shifts (wiring
+    instead of a barrel shifter per lane).
     """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
@@ -47,7 +48,8 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
     if unknown:
         raise RRAMLSMError(f"unknown modalities {sorted(unknown)}; the macro has {MODALITIES}")
     images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes,
-                            class_lanes=class_lanes, fixed_decay=fixed_decay)
+                            class_lanes=class_lanes, fixed_decay=fixed_decay,
+                            fixed_shifts=fixed_shifts)
               for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},
@@ -144,16 +146,19 @@ def ports_md(macro, images) -> str:
             ProgTarget.LABELS: "8-bit label, address prototype row"}
     lines += [f"| {t.name} | {t.value} | {desc[t]} |" for t in ProgTarget]
     lines += ["", "## Cores", "", "| core | inputs | neurons | P | G | ADC bits | windows | "
-              "dim | L | classes | noise | decay |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "dim | L | classes | noise | decay | ADC shift | head shift |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, img in images.items():
         p = img.params
-        decay = "register" if p.fixed_decay_q is None else f"fixed {p.fixed_decay_q}"
+        decay, adc_shift, head_shift = ("register" if v is None else f"fixed {v}" for v in
+                                        (p.fixed_decay_q, p.fixed_adc_shift, p.fixed_head_shift))
         lines.append(f"| {name} | {p.inputs} | {p.neurons} | {p.lanes} | {p.groups} | "
                      f"{p.adc_bits} | {p.windows} | {p.dim} | {p.head_lanes} | {p.classes} | "
-                     f"{p.noise} | {decay} |")
+                     f"{p.noise} | {decay} | {adc_shift} | {head_shift} |")
     lines += ["", "A core whose decay is fixed (built with `fixed_decay`) multiplies by that "
-              "constant; its `DECAY_Q` register reads the value and ignores writes."]
+              "constant, and one whose shifts are fixed (`fixed_shifts`) shifts by wiring; "
+              "the register of a fixed value (`DECAY_Q`, `ADC_SHIFT`, `HEAD_SHIFT`) reads "
+              "it and ignores writes."]
     lines += ["", "Lint waivers (`verilator --lint-only -Wall`):", ""]
     lines += [f"- `{k}`: {v}" for k, v in LINT_WAIVERS.items()]
     return "\n".join(lines) + "\n"

@@ -10,8 +10,10 @@ from rramlsm.arguments import bundle_argument, output_folder, require
 from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.cycles import cycles_per_sample
 from rramlsm.hw.fpga import BOARDS, SYNTHESIS, build
+from rramlsm.hw.host import register_mismatches
 from rramlsm.hw.hostlink import HostLink
 from rramlsm.hw.macro import MAGIC, Reg
+from rramlsm.hw.params import bundle_registers
 from rramlsm.sw._io import write_atomic, write_json
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.experiments._ray import local_cpus, map_calls
@@ -106,6 +108,16 @@ def _cmd_run_fpga(args) -> int:
         ident = link.read(Reg.ID)
         if ident != MAGIC:
             raise RRAMLSMError(f"--port {args.port}: no rramlsm macro answers (ID {ident:#x})")
+        for m in mods:
+            # The bitstream holds a bundle's weights and register values: registers that
+            # differ from --bundle's mean another bundle (or writes since), whose results
+            # would all differ from this golden model.
+            differ = register_mismatches(link.read, m, bundle_registers(bundle.modalities[m]))
+            if differ:
+                raise RRAMLSMError(f"--bundle {args.bundle}: the board's {m} core was not "
+                                   f"built from this bundle ({'; '.join(differ)}); program "
+                                   f"the bitstream `rramlsm fpga --bundle {args.bundle}` "
+                                   f"wrote")
         wrong = 0
         for m in mods:
             mb = bundle.modalities[m]

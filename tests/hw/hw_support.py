@@ -78,3 +78,20 @@ def random_frames(rng, n, steps, inputs, p=0.3):
     if n > 2:
         x[2, ::2] = 0                 # alternate empty steps
     return x
+
+
+def check_early_eos(mb, img, frames, bins: int) -> None:
+    """Each sample sent with ``EOS`` after its first ``bins`` bins (the remaining steps run
+    without input): counts and cycles as the golden and cycle models say."""
+    from rramlsm.hw.core import InKind, LSMCore
+    from rramlsm.hw.program import encode_frames
+    from rramlsm.hw.sim import simulate_core
+
+    short = frames.copy()
+    short[:, bins:] = 0
+    early = [encode_frames(f[:bins])[:-2] + [(InKind.EOS, 0)] for f in frames]
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early)
+    _, trains = golden_counts(mb.lsm, short, record=True)
+    assert [r.counts for r in res] == expect(mb, short)[0].tolist()
+    for n, r in enumerate(res):
+        assert r.cycles == predict(short[n, :bins], trains[n], img.params, early_eos=True), n

@@ -14,7 +14,7 @@ from rramlsm.sw.bundle import load_bundle
 from rramlsm.sw.features import frame_dataset
 from rramlsm.sw.golden import golden_counts
 from rramlsm.sw.lsm import PRESETS
-from tests.hw.hw_support import check, expect, random_frames, small_bundle
+from tests.hw.hw_support import check, check_early_eos, expect, random_frames, small_bundle
 
 
 @pytest.mark.parametrize("lanes,idle,stall,class_lanes", [
@@ -109,14 +109,7 @@ def test_core_stream_protocol_duplicates_bad_rows_early_eos_and_extra_bins():
     counts = expect(mb, frames)[0]
     assert [r.counts for r in res] == counts.tolist()
     # EOS after 5 bins: steps 5..7 run without input.
-    short = frames.copy()
-    short[:, 5:] = 0
-    early = [encode_frames(f[:5])[:-2] + [(InKind.EOS, 0)] for f in frames]
-    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early)
-    _, trains = golden_counts(mb.lsm, short, record=True)
-    assert [r.counts for r in res] == expect(mb, short)[0].tolist()
-    for n, r in enumerate(res):
-        assert r.cycles == predict(short[n, :5], trains[n], img.params, early_eos=True)
+    check_early_eos(mb, img, frames, 5)
     # Two bins too many: their events are dropped, the result is that of the first T bins.
     extra = [encode_frames(np.concatenate([f, np.ones((2, 12), np.uint8)])) for f in frames]
     res = simulate_core(LSMCore(img.params, img.init()), img.registers, extra)
@@ -126,8 +119,8 @@ def test_core_stream_protocol_duplicates_bad_rows_early_eos_and_extra_bins():
 def test_core_drops_duplicates_one_two_and_many_words_apart():
     """The loader's duplicate check against the words still in its registers and the seen
     bitmap: each bin repeats its rows two words behind their first copy, right behind that
-    and after all of them, over 40 inputs (a bitmap wider than one 16-bit slice, so a
-    two-level read of it, as tried for timing, is covered too)."""
+    and after all of them, over 40 inputs (a bitmap wider than one 16-bit slice, so the
+    two-level read of it, the slice and then the bit, is covered across slices)."""
     rng = np.random.default_rng(31)
     mb = small_bundle(rng, inputs=40)
     img = core_image(mb, lanes=4, head_lanes=4)
@@ -149,6 +142,35 @@ def test_core_drops_duplicates_one_two_and_many_words_apart():
         words.append(out)
     res = simulate_core(LSMCore(img.params, img.init()), img.registers, words)
     assert [r.counts for r in res] == expect(mb, frames)[0].tolist()
+
+
+@pytest.mark.parametrize("neurons", [4, 8])
+def test_core_accum_flags_on_lists_of_none_one_and_two_rows(neurons):
+    """ACCUM's last-row and empty flags, registered a cycle ahead of it: bins of 0, 1 and 2
+    input rows, with recurrent rows appended in REC (one group, or two with spikes in the
+    last), also after an early EOS: counts and cycles as the golden and cycle models say."""
+    from rramlsm.hw.cycles import step_rows
+
+    rng = np.random.default_rng(40 + neurons)
+    mb = small_bundle(rng, inputs=6, neurons=neurons, steps=12, theta=60)
+    img = core_image(mb, lanes=4, head_lanes=4)
+    pattern = [0, 1, 2, 0, 0, 1, 0, 2, 1, 0, 0, 1]
+    frames = np.zeros((4, 12, 6), np.uint8)
+    for n in range(4):
+        for t, k in enumerate(pattern):
+            frames[n, t, rng.choice(6, size=k, replace=False)] = 1
+    _, trains = golden_counts(mb.lsm, frames, record=True)
+    rows = np.stack([step_rows(frames[n], trains[n]) for n in range(4)])
+    # The lists ACCUM meets: empty, one row, two rows, and one row that is recurrent
+    # (appended in REC, by the last group's spikes when there are two groups).
+    assert {0, 1, 2} <= set(rows.ravel().tolist())
+    last = trains[:, :-1, (img.params.groups - 1) * 4:].sum(2)
+    assert ((frames.sum(2)[:, 1:] == 0) & (last > 0)).any()
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)
+    # EOS after 7 bins: the tail steps' lists hold recurrent rows only.
+    check_early_eos(mb, img, frames, 7)
 
 
 def test_core_abort_mid_sample_returns_to_idle_cleanly():
@@ -393,11 +415,59 @@ def test_core_with_fixed_decay_refuses_a_bundle_of_another_decay():
     with pytest.raises(BundleError, match=message):
         CoreImage(img.params, img.memories, dict(img.registers, decay_q=901))
     with pytest.raises(BundleError, match=message):
-        img.params.check_decay(901)
+        img.params.check_fixed({"decay_q": 901})
     # Without the option the decay stays a register (any value programs).
     assert core_image(other, core_image(built, lanes=4, head_lanes=4).params)
     with pytest.raises(ValueError, match=r"fixed_decay_q must be an integer <= 1023, not 1024"):
         CoreParams(fixed_decay_q=1024)
+
+
+@pytest.mark.parametrize("shift,lanes", [(0, 4), (1, 3), (2, 4)])
+def test_core_with_fixed_shifts_equals_golden_and_cycle_models(shift, lanes):
+    """ADC and head shifts fixed at build time (wiring instead of barrel shifters): counts,
+    embedding, class, score and cycles as the golden and cycle models say, with the shift
+    registers driven with other values (the core does not use them)."""
+    rng = np.random.default_rng(300 + shift)
+    mb = small_bundle(rng, shift=shift, theta=120 << shift >> 1)
+    img = core_image(mb, lanes=lanes, head_lanes=4, fixed_shifts=True)
+    head_shift = int(mb.head.layers[0].shift)
+    assert img.params.fixed_registers == {"adc_shift": shift, "head_shift": head_shift}
+    frames = random_frames(rng, 4, 8, 12)
+    counts, *_ = expect(mb, frames)
+    assert counts.any() and not counts.all()       # the reservoir fires, not everywhere
+    registers = dict(img.registers, adc_shift=shift + 3, head_shift=(head_shift + 4) % 16)
+    res = simulate_core(LSMCore(img.params, img.init()), registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, img.params)
+
+
+@pytest.mark.parametrize("field", ["adc_shift", "head_shift"])
+def test_core_with_fixed_shifts_refuses_registers_of_other_shifts(field):
+    """A core whose shifts are fixed takes only bundles (or registers) of those shifts;
+    the refusal names the register, both values and the option."""
+    from rramlsm.errors import BundleError
+    from rramlsm.hw.params import CoreParams
+    from rramlsm.hw.program import CoreImage
+
+    rng = np.random.default_rng(18)
+    img = core_image(small_bundle(rng, shift=1), lanes=4, head_lanes=4, fixed_shifts=True)
+    built = img.registers[field]
+    what = {"adc_shift": "ADC shift", "head_shift": "head shift"}[field]
+    message = (rf"built with its {what} fixed at {field} = {built} \(fixed_shifts\); it "
+               rf"cannot run {field} = {built + 1}: rebuild it for this bundle")
+    with pytest.raises(BundleError, match=message):
+        CoreImage(img.params, img.memories, dict(img.registers, **{field: built + 1}))
+    if field == "adc_shift":
+        with pytest.raises(BundleError, match=message):
+            core_image(small_bundle(rng, shift=2), img.params)
+    img.params.check_fixed(dict(img.registers))        # its own values pass
+    # Without the option the shifts stay registers (any value programs).
+    free = core_image(small_bundle(rng, shift=1), lanes=4, head_lanes=4)
+    assert CoreImage(free.params, free.memories, dict(free.registers, **{field: built + 1}))
+    with pytest.raises(ValueError, match=r"fixed_adc_shift must be an integer <= 20, not 21"):
+        CoreParams(fixed_adc_shift=21)
+    with pytest.raises(ValueError, match=r"fixed_head_shift must be an integer <= 31, not 32"):
+        CoreParams(fixed_head_shift=32)
 
 
 @pytest.mark.parametrize("bank_words,lanes", [(4, 4), (16, 3)])

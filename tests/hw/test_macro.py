@@ -1,6 +1,7 @@
 """The macro (two cores, register bank) in the Amaranth simulator, and its Verilog."""
 
 import numpy as np
+import pytest
 
 from rramlsm.cli import main
 from rramlsm.hw.core import OutKind
@@ -77,25 +78,35 @@ def test_rtl_command_writes_lint_clean_verilog(demo_run, tmp_path, capsys):
     assert (tmp_path / "mem" / "audio" / "crossbar_pos.mem").exists()
 
 
-def test_macro_fixed_decay_register_reads_the_built_decay_and_ignores_writes():
-    """A core built with a fixed decay: its DECAY_Q register reads that decay before and
+@pytest.mark.parametrize("field,option,value", [("decay_q", "fixed_decay", 700),
+                                                  ("adc_shift", "fixed_shifts", 3),
+                                                  ("head_shift", "fixed_shifts", None)])
+def test_macro_fixed_register_reads_the_built_value_and_ignores_writes(field, option, value):
+    """A core built with a decay or shift fixed: its register reads that value before and
     after a write of another value; the other core's register still takes writes."""
     from rramlsm.hw.host import register_writes
 
     rng = np.random.default_rng(23)
-    fixed = core_image(small_bundle(rng, decay_q=700), lanes=4, head_lanes=4, fixed_decay=True)
-    free = core_image(small_bundle(rng, decay_q=700), lanes=4, head_lanes=4)
+    fixed = core_image(small_bundle(rng, decay_q=700, shift=3), lanes=4, head_lanes=4,
+                       **{option: True})
+    free = core_image(small_bundle(rng, decay_q=700, shift=3), lanes=4, head_lanes=4)
+    built = fixed.registers[field]
+    assert value is None or built == value
+    assert fixed.params.fixed_registers[field] == built and not free.params.fixed_registers
     dut = Macro({"visual": fixed.params, "audio": free.params},
                 registers={"visual": fixed.registers, "audio": free.registers})
+    reg = {"decay_q": CoreReg.DECAY_Q, "adc_shift": CoreReg.ADC_SHIFT,
+           "head_shift": CoreReg.HEAD_SHIFT}[field]
+    written = (built + 5) % 16
     reads = []
 
     async def bench(ctx):
         for core in ("visual", "audio"):
-            addr = CORE_BASE[core] + CoreReg.DECAY_Q
+            addr = CORE_BASE[core] + reg
             ctx.set(dut.bus_addr, addr)
             await ctx.tick()
             reads.append(int(ctx.get(dut.bus_rdata)))
-            [(a, d)] = register_writes(core, {"decay_q": 321})
+            [(a, d)] = register_writes(core, {field: written})
             ctx.set(dut.bus_addr, a)
             ctx.set(dut.bus_wdata, d)
             ctx.set(dut.bus_we, 1)
@@ -108,7 +119,34 @@ def test_macro_fixed_decay_register_reads_the_built_decay_and_ignores_writes():
                 reads.append(int(ctx.get(dut.bus_rdata)))
 
     run(dut, bench)
-    assert reads == [700, 700, 700, 700, 700, 321]
+    assert reads == [built, built, built, free.registers[field], free.registers[field], written]
+
+
+def test_a_macro_reads_back_its_bundle_registers_and_another_bundle_differs():
+    """What run-fpga checks before it runs samples: every configuration register of a core
+    built from a bundle reads that bundle's value (the fixed ones too), and another
+    bundle's values are named where they differ."""
+    from rramlsm.hw.host import register_mismatches
+    from rramlsm.hw.params import bundle_registers
+
+    rng = np.random.default_rng(29)
+    mb = small_bundle(rng, decay_q=700, shift=1, noise=300)
+    other = small_bundle(rng, decay_q=701, shift=2, noise=300)
+    img = core_image(mb, lanes=4, head_lanes=4, fixed_decay=True, fixed_shifts=True)
+    dut = Macro({"audio": img.params}, registers={"audio": img.registers})
+    board = {}
+
+    async def bench(ctx):
+        for reg in (CoreReg.STEPS, CoreReg.DECAY_Q, CoreReg.THRESHOLD_Q, CoreReg.ADC_SHIFT,
+                    CoreReg.HEAD_SHIFT, CoreReg.NOISE_AMP, CoreReg.NOISE_SEED):
+            ctx.set(dut.bus_addr, CORE_BASE["audio"] + reg)
+            await ctx.tick()
+            board[CORE_BASE["audio"] + reg] = int(ctx.get(dut.bus_rdata))
+
+    run(dut, bench)
+    assert register_mismatches(board.__getitem__, "audio", bundle_registers(mb)) == []
+    differ = register_mismatches(board.__getitem__, "audio", bundle_registers(other))
+    assert "decay_q board 700, bundle 701" in differ and "adc_shift board 1, bundle 2" in differ
 
 
 def test_bridge_register_slices_keep_reads_and_writes_in_order():
