@@ -344,19 +344,18 @@ def _embed(head: ProjectionHead, x: torch.Tensor) -> np.ndarray:
         return head(x).numpy()
 
 
-#: Heads with at most this many inputs train on one thread.  Training is thousands of
-#: products of a batch of 8-32 rows; below a few thousand inputs a second thread costs
-#: more to wake than it saves (2 cores, 200-input audio-visual heads: 2.8 s with two threads,
-#: 1.3 s with one; 2,048 inputs: even), above it pays (16,384-input BMI heads: 4.6 s with
-#: one, 3.1 s with two).  The results do not depend on the thread count (tested).
-ONE_THREAD_MAX_INPUTS = 2048
-
-
 @contextlib.contextmanager
-def _threads_for(inputs: int):
+def _one_thread():
+    """Head training runs on one thread, whatever the caller set.  With two threads Intel's
+    MKL splits the heads' products differently on Intel CPUs (not on AMD, where it takes
+    its generic path) and the weights differ in the last bits, so a seed's heads would
+    depend on the thread count and on the CPU's maker.  Training is thousands of products
+    of a batch of 8-32 rows: one thread is faster below a few thousand inputs (2 cores,
+    200-input audio-visual heads: 1.3 s against 2.8 s with two) and costs 1.5 s per seed
+    on the 16,384-input BMI heads (4.6 s against 3.1 s); seeds run in parallel as Ray
+    tasks (one core each) anyway."""
     threads = torch.get_num_threads()
-    if inputs <= ONE_THREAD_MAX_INPUTS:
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
@@ -372,7 +371,7 @@ def train_heads(rates_v: np.ndarray, rates_a: np.ndarray, v_labels, a_labels,
     ``rates_*``: spike-rate features of every sample (indexed by ``split``).
     Ties in the validation score keep the earlier epoch.  Patience stops either rule.
     """
-    with _threads_for(max(rates_v.shape[1], rates_a.shape[1])):
+    with _one_thread():
         return _train_heads(rates_v, rates_a, v_labels, a_labels, split, config, seed=seed,
                             progress=progress)
 
