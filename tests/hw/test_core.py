@@ -1,5 +1,6 @@
 """The core end to end against the golden model and the cycle model (Amaranth simulator)."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -422,19 +423,32 @@ def test_core_with_fixed_decay_refuses_a_bundle_of_another_decay():
         CoreParams(fixed_decay_q=1024)
 
 
-@pytest.mark.parametrize("shift,lanes", [(0, 4), (1, 3), (2, 4)])
-def test_core_with_fixed_shifts_equals_golden_and_cycle_models(shift, lanes):
+@pytest.mark.parametrize("shift,lanes,head_shift_0", [(0, 4, True), (1, 3, False), (2, 4, False)])
+def test_core_with_fixed_shifts_equals_golden_and_cycle_models(shift, lanes, head_shift_0):
     """ADC and head shifts fixed at build time (wiring instead of barrel shifters): counts,
     embedding, class, score and cycles as the golden and cycle models say, with the shift
-    registers driven with other values (the core does not use them)."""
+    registers driven with other values (the core does not use them).  Both shifts 0 in
+    one case: no rounding constant, no shift."""
     rng = np.random.default_rng(300 + shift)
     mb = small_bundle(rng, shift=shift, theta=120 << shift >> 1)
+    if head_shift_0:
+        # Weights and biases scaled down so that the accumulators, unshifted, mostly fall
+        # inside the int8 range instead of saturating (a rounding error must show).
+        layer = mb.head.layers[0]
+        layer = dataclasses.replace(layer, shift=0, weight=layer.weight >> 5,
+                                    bias=layer.bias >> 5)
+        mb = dataclasses.replace(mb, head=dataclasses.replace(
+            mb.head, layers=(layer, *mb.head.layers[1:])))
     img = core_image(mb, lanes=lanes, head_lanes=4, fixed_shifts=True)
     head_shift = int(mb.head.layers[0].shift)
     assert img.params.fixed_registers == {"adc_shift": shift, "head_shift": head_shift}
     frames = random_frames(rng, 4, 8, 12)
     counts, *_ = expect(mb, frames)
     assert counts.any() and not counts.all()       # the reservoir fires, not everywhere
+    if head_shift_0:
+        acc = counts.astype(np.int64) @ layer.weight + layer.bias
+        inside = (acc > contract.ACT_MIN) & (acc < contract.ACT_MAX)
+        assert inside.mean() > 0.5
     registers = dict(img.registers, adc_shift=shift + 3, head_shift=(head_shift + 4) % 16)
     res = simulate_core(LSMCore(img.params, img.init()), registers,
                         [encode_frames(f) for f in frames])
