@@ -12,7 +12,7 @@ NORSE := norse==1.1.0
 LZ4 := lz4==4.4.4
 LZ4_DIR := $(VENV)/share/lz4
 
-.PHONY: setup test fuzz demo lint bench data cosim fpga sweeps clean
+.PHONY: setup test test-long fuzz demo lint bench data cosim fpga sweeps clean
 
 setup: $(STAMP)
 
@@ -36,7 +36,12 @@ $(STAMP): pyproject.toml
 # --dist loadgroup: the tests on each shared run (demo, tune) go to one worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not paper_size"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not paper_size and not long"
+
+# The tests too long for make test (marker `long`: a second configuration of what make
+# test checks, the iCE40 build, the SRNN contrast sweep; about 3 min on 2 cores).
+test-long: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m long
 
 # The readers' property-based tests with many more examples than `make test` runs
 # (2,500 per property instead of 100, fresh ones each run; about 10 min on 2 cores).

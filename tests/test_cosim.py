@@ -149,12 +149,16 @@ def test_cosim_command(demo_run, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("block,kw", [
-    ("lif", {}), ("lif", {"decay_q": 1023, "threshold_q": 1, "steps": 20}),
+    # A block's second configuration runs in make test-long (each is a Verilator build of
+    # about 20 s; the core and macro tests cover those configurations in Amaranth's simulator).
+    ("lif", {}),
+    pytest.param("lif", {"decay_q": 1023, "threshold_q": 1, "steps": 20}, marks=pytest.mark.long),
     ("crossbar", {"lanes": 3, "neurons": 7}),          # the last group half padding
     ("adc", {}), ("head", {}),
-    ("head", {"neurons": 5, "dim": 3}),               # one block of outputs
+    pytest.param("head", {"neurons": 5, "dim": 3}, marks=pytest.mark.long),  # one output block
     ("classifier", {}),                               # all 5 classes at once
-    ("classifier", {"class_lanes": 2})])              # 2 lanes: 3 groups of classes
+    pytest.param("classifier", {"class_lanes": 2},     # 2 lanes: 3 groups of classes
+                 marks=pytest.mark.long)])
 def test_block_testbenches(block, kw, sim):
     """Each block's generated Verilog against its golden twin in ``hw/reference.py``."""
     r = run_block(block, sim=sim, **kw)

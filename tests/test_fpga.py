@@ -227,6 +227,7 @@ def test_run_fpga_reports_a_missing_port(small_bundle):
     assert r.returncode == 2 and "/dev/rramlsm-no-such-port: cannot open" in r.stderr
 
 
+@pytest.mark.long   # make test builds for the ECP5; make fpga builds the iCEBreaker too
 def test_ice40_build_of_a_small_bundle(small_bundle, tmp_path):
     """Synthesis, place and route and icepack of a small audio core for the iCEBreaker."""
     out = tmp_path / "ice40"

@@ -129,6 +129,7 @@ def test_srnn_cache_never_unpickles(tmp_path):
     assert "torch.load" not in inspect.getsource(transfer)
 
 
+@pytest.mark.long   # the contrast model; make test runs the sweeps on Ray with the LSM
 def test_srnn_contrast_sweep_on_ray(tmp_path, digits, speech):
     """model = "srnn": one trained SRNN per chip, written onto each value's devices."""
     from rramlsm.cli import main
