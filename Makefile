@@ -39,7 +39,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not paper_size and not long"
 
 # The tests too long for make test (marker `long`: a second configuration of what make
-# test checks, the iCE40 build, the SRNN contrast sweep; about 3 min on 2 cores).
+# test checks, the iCE40 build, the SRNN contrast sweep; about 4 min on 2 cores).
 test-long: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m long
 

@@ -346,10 +346,10 @@ def _embed(head: ProjectionHead, x: torch.Tensor) -> np.ndarray:
 
 @contextlib.contextmanager
 def _one_thread():
-    """Head training runs on one thread, whatever the caller set.  With two threads Intel's
-    MKL splits the heads' products differently on Intel CPUs (not on AMD, where it takes
-    its generic path) and the weights differ in the last bits, so a seed's heads would
-    depend on the thread count and on the CPU's maker.  Training is thousands of products
+    """Head training runs on one thread, whatever the caller set.  With two threads the
+    weights of a 3,000-input head differed in the last bits from one thread's on an Intel
+    Xeon (MKL; on the AMD EPYC hosts before, they did not), so a seed's heads would depend
+    on the thread count and on the CPU.  Training is thousands of products
     of a batch of 8-32 rows: one thread is faster below a few thousand inputs (2 cores,
     200-input audio-visual heads: 1.3 s against 2.8 s with two) and costs 1.5 s per seed
     on the 16,384-input BMI heads (4.6 s against 3.1 s); seeds run in parallel as Ray

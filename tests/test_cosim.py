@@ -150,7 +150,9 @@ def test_cosim_command(demo_run, tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("block,kw", [
     # A block's second configuration runs in make test-long (each is a Verilator build of
-    # about 20 s; the core and macro tests cover those configurations in Amaranth's simulator).
+    # about 20 s; Amaranth's simulator runs the same configurations in make test: decay 1023
+    # with threshold 1 in tests/hw/test_core.py, 5 neurons and 3 outputs and 2 classifier
+    # lanes in tests/hw/test_head.py).
     ("lif", {}),
     pytest.param("lif", {"decay_q": 1023, "threshold_q": 1, "steps": 20}, marks=pytest.mark.long),
     ("crossbar", {"lanes": 3, "neurons": 7}),          # the last group half padding

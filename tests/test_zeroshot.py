@@ -467,7 +467,7 @@ def test_linear_probe_counts_its_matmul_flops():
 def test_head_training_does_not_depend_on_the_thread_count(dim):
     """Seeds run serially (the caller's threads) or as Ray tasks (one core each): the heads
     must come out the same, bit for bit, whatever thread count the caller set.  At 3,000
-    inputs two threads change MKL's sums on Intel CPUs, so this fails there unless
+    inputs two threads changed MKL's sums on an Intel Xeon, so this failed there unless
     training keeps to one thread."""
     import torch
 
@@ -480,9 +480,9 @@ def test_head_training_does_not_depend_on_the_thread_count(dim):
         for threads in (1, 2):
             torch.set_num_threads(threads)
             runs.append(train_heads(fv, fa, vl, al, split, cfg, seed=3))
+            assert torch.get_num_threads() == threads   # the caller's setting restored
     finally:
         torch.set_num_threads(before)
-    assert torch.get_num_threads() == before   # the caller's setting restored
     one, two = runs
     assert one.best_epoch == two.best_epoch
     for a, b in zip([*one.visual.parameters(), *one.audio.parameters()],
