@@ -80,9 +80,11 @@ def random_frames(rng, n, steps, inputs, p=0.3):
     return x
 
 
-def check_early_eos(mb, img, frames, bins: int) -> None:
+def check_early_eos(mb, img, frames, bins: int, *, abort_midway: bool = False) -> None:
     """Each sample sent with ``EOS`` after its first ``bins`` bins (the remaining steps run
-    without input): counts and cycles as the golden and cycle models say."""
+    without input): counts and cycles as the golden and cycle models say.  ``abort_midway``:
+    the host aborts halfway through the first sample's words and sends it again (the abort
+    must leave nothing behind)."""
     from rramlsm.hw.core import InKind, LSMCore
     from rramlsm.hw.program import encode_frames
     from rramlsm.hw.sim import simulate_core
@@ -90,8 +92,9 @@ def check_early_eos(mb, img, frames, bins: int) -> None:
     short = frames.copy()
     short[:, bins:] = 0
     early = [encode_frames(f[:bins])[:-2] + [(InKind.EOS, 0)] for f in frames]
-    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early)
-    _, trains = golden_counts(mb.lsm, short, record=True)
-    assert [r.counts for r in res] == expect(mb, short)[0].tolist()
+    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early,
+                        **({"abort_after": len(early[0]) // 2} if abort_midway else {}))
+    counts, trains = golden_counts(mb.lsm, short, record=True)
+    assert [r.counts for r in res] == counts.tolist()
     for n, r in enumerate(res):
         assert r.cycles == predict(short[n, :bins], trains[n], img.params, early_eos=True), n

@@ -303,15 +303,7 @@ def test_core_readout_windows_with_gaps_stalls_early_eos_and_abort(readout):
         assert r.counts == counts[n].tolist() and r.embedding == emb[n].tolist(), n
         assert (r.label, r.score) == (int(labels[n]), int(scores[n])), n
         assert r.cycles == predict(frames[n], trains[n], img.params, gaps=gaps[n]), n
-    short = frames.copy()
-    short[:, 4:] = 0
-    early = [encode_frames(f[:4])[:-2] + [(InKind.EOS, 0)] for f in frames]
-    res = simulate_core(LSMCore(img.params, img.init()), img.registers, early,
-                        abort_after=len(early[0]) // 2)
-    _, trains = golden_counts(mb.lsm, short, record=True)
-    assert [r.counts for r in res] == expect(mb, short)[0].tolist()
-    for n, r in enumerate(res):
-        assert r.cycles == predict(short[n, :4], trains[n], img.params, early_eos=True), n
+    check_early_eos(mb, img, frames, 4, abort_midway=True)
 
 
 @pytest.mark.parametrize("windows,steps,shift,lanes", [
