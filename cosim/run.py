@@ -38,17 +38,21 @@ def cache_folder() -> Path:
     return cache_dir() / "cosim"
 
 
-def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int) -> Path:
-    """The macro's Verilog for a bundle (weights baked in), cached by bundle content."""
+def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int,
+                crossbar_lanes: dict[str, int] | None = None) -> Path:
+    """The macro's Verilog for a bundle (weights baked in), cached by bundle content.
+    ``crossbar_lanes``: per modality, a crossbar wider than the LIF bank."""
     manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
     # The key covers the bundle, the sizes, the RTL's own source and Amaranth's version,
     # so editing the RTL never reuses stale Verilog.
     rtl = b"".join(p.read_bytes() for p in sorted(Path(hw.__file__).parent.glob("*.py")))
     blob = json.dumps([manifest["arrays"], manifest["modalities"], lanes, head_lanes,
-                       amaranth.__version__], sort_keys=True, default=repr).encode() + rtl
+                       crossbar_lanes or {}, amaranth.__version__],
+                      sort_keys=True, default=repr).encode() + rtl
     path = cache_folder() / "verilog" / f"{TOP}-{hashlib.sha256(blob).hexdigest()[:16]}.v"
     if not path.exists():
-        macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes)
+        macro, _ = build_macro(load_bundle(bundle_dir), lanes=lanes, head_lanes=head_lanes,
+                               crossbar_lanes=crossbar_lanes)
         write_verilog(macro, path)
     return path
 
@@ -86,10 +90,13 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
               out: str | Path | None = None, lanes: int = 16, head_lanes: int = 16,
               patterns=((0.0, 0.0),), scenarios=(), second_bundle: str | Path | None = None,
               waves: bool = False, testcase: str | None = None,
-              model_bundle: str | Path | None = None, sim: str | None = None) -> dict:
+              model_bundle: str | Path | None = None, sim: str | None = None,
+              crossbar_lanes: dict[str, int] | None = None) -> dict:
     """Build (or reuse) the simulated macro and run the testbench on ``frames`` per modality.
 
     ``sim``: ``"verilator"`` or ``"icarus"`` (default ``$SIM``, else Verilator).
+    ``crossbar_lanes``: per modality, a crossbar wider than the LIF bank (a multiple of
+    ``lanes``; ``CoreParams.crossbar_lanes``).
 
     Returns ``{"samples", "mismatches", "cycles_per_sample_mean", "sim_cycles_per_s", ...}``.
     ``model_bundle`` makes the golden model predict from another bundle than the one
@@ -100,7 +107,8 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     second_bundle = Path(second_bundle).resolve() if second_bundle else None
     model_bundle = Path(model_bundle).resolve() if model_bundle else None
     sim = simulator(sim)
-    verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes)
+    verilog = verilog_for(bundle_dir, lanes=lanes, head_lanes=head_lanes,
+                          crossbar_lanes=crossbar_lanes)
     t_build = time.perf_counter()
     bdir = build(verilog, cache_folder() / "builds", waves=waves, sim=sim)
     t_build = time.perf_counter() - t_build
@@ -110,7 +118,8 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
         job = {"vectors": str(work / "vectors.npz"), "results": str(work / "results.json"),
                "bundles": [str(model_bundle or bundle_dir)]
                + ([str(second_bundle)] if second_bundle else []),
-               "lanes": lanes, "head_lanes": head_lanes, "patterns": [list(p) for p in patterns],
+               "lanes": lanes, "head_lanes": head_lanes,
+               "crossbar_lanes": crossbar_lanes or {}, "patterns": [list(p) for p in patterns],
                "scenarios": list(scenarios)}
         (work / "job.json").write_text(json.dumps(job))
         env = {**sim_env(sim), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
@@ -157,6 +166,7 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
             "build_seconds": t_build,
             "wall_seconds": wall,
             "lanes": lanes,
+            "crossbar_lanes": crossbar_lanes or {},
             "simulator": sim,
         }
         if waves:

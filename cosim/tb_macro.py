@@ -55,7 +55,9 @@ class Model:
         self.frames = {m: vec[m] for m in ("visual", "audio") if m in vec}
         self.bundles = [load_bundle(b) for b in JOB["bundles"]]
         self.images = [{m: core_image(b.modalities[m], lanes=JOB["lanes"],
-                                      head_lanes=JOB["head_lanes"]) for m in self.frames}
+                                      head_lanes=JOB["head_lanes"],
+                                      crossbar_lanes=JOB["crossbar_lanes"].get(m, 0))
+                        for m in self.frames}
                        for b in self.bundles]
 
     def model(self, which: int, modality: str, n: int, sample_number: int,

@@ -322,6 +322,7 @@ class StepEngine(wiring.Component):
         p = self.params
         m = Module()
         G, P, I = p.groups, p.lanes, p.inputs
+        GX, K = p.xgroups, p.fold       # crossbar passes per step; LIF groups per pass
         LIST = p.rows
         rows = self.rows
         m.submodules.xbar = xbar = Crossbar(p, self._init)
@@ -352,6 +353,9 @@ class StepEngine(wiring.Component):
         # so both are known a cycle ahead (lastrow for j = 0: at most one row).
         lastrow = Signal()
         empty = Signal()
+        if K > 1:
+            pc = Signal(range(K))       # cycles of the current pass so far (up to K - 1)
+            pad = Signal()              # the pass's rows are issued; idle to its K-th cycle
         tail = Signal()                            # EOS seen: remaining steps have no input
         sample = Signal(contract.NOISE_KEY_BITS)   # samples since reset: read-noise index
         # Readout window of step t, win = t * W // T, kept as a remainder wacc = t * W - win * T
@@ -386,7 +390,7 @@ class StepEngine(wiring.Component):
 
         # ACCUM issue register -> list read -> crossbar.
         iss = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "empty": 1,
-                                        "group": range(G)}))
+                                        "group": range(GX)}))
         m.d.sync += iss.valid.eq(0)
         m.d.comb += rows.read.addr.eq(j)
         # The row read from the list is registered before it addresses the crossbar: a
@@ -398,18 +402,40 @@ class StepEngine(wiring.Component):
                      xbar.rd_last.eq(iss2.last), xbar.rd_empty.eq(iss2.empty),
                      xbar.rd_group.eq(iss2.group), xbar.rd_row.eq(row2)]
 
-        # Crossbar -> (noise) -> ADC -> LIF, all in the same cycle as sum_valid.
+        # Crossbar -> (noise) -> ADC -> LIF: P sums of one LIF group per cycle.  A crossbar
+        # as wide as the LIF bank hands over its sums in the cycle of sum_valid.  A wider
+        # one (K = Px / P) hands a pass's Px sums to a register that shifts them out P at a
+        # time over the next K cycles, LIF groups group * K .. group * K + K - 1 (those
+        # past the last group are padding and skipped); ACCUM makes every pass take at
+        # least K cycles, so the register is free again when the next pass's sums come.
+        if K == 1:
+            sums, upd_valid, upd_group = xbar.sums, xbar.sum_valid, xbar.sum_group
+        else:
+            hold = Signal(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), K * P))
+            left = Signal(range(K))                # groups still to come after this one
+            upd_valid = Signal()
+            upd_group = Signal(range(GX * K))
+            with m.If(xbar.sum_valid):
+                m.d.sync += [hold.eq(xbar.sums), left.eq(K - 1), upd_valid.eq(1),
+                             upd_group.eq(const_mul(xbar.sum_group, K))]
+            with m.Elif(left != 0):
+                m.d.sync += [hold[k].eq(hold[k + P]) for k in range((K - 1) * P)]
+                m.d.sync += [left.eq(left - 1), upd_group.eq(upd_group + 1),
+                             upd_valid.eq(upd_group + 1 < G)]
+            with m.Else():
+                m.d.sync += upd_valid.eq(0)
+            sums = [hold[k] for k in range(P)]
         if p.noise:
             m.submodules.noise = noise = ReadNoise(p)
             m.d.comb += [noise.seed.eq(self.noise_seed), noise.sample.eq(sample),
-                         noise.step.eq(t), noise.group.eq(xbar.sum_group),
+                         noise.step.eq(t), noise.group.eq(upd_group),
                          noise.amplitude.eq(self.noise_amp)]
             for k in range(P):
-                m.d.comb += adc.sums[k].eq(xbar.sums[k] + noise.noise[k])
+                m.d.comb += adc.sums[k].eq(sums[k] + noise.noise[k])
         else:
             for k in range(P):
-                m.d.comb += adc.sums[k].eq(xbar.sums[k])
-        m.d.comb += [lif.upd_valid.eq(xbar.sum_valid), lif.upd_group.eq(xbar.sum_group),
+                m.d.comb += adc.sums[k].eq(sums[k])
+        m.d.comb += [lif.upd_valid.eq(upd_valid), lif.upd_group.eq(upd_group),
                      lif.upd_codes.eq(adc.codes)]
         # The LIF bank's spikes come LIF_LATENCY cycles after the update; they are kept per
         # group for the next step's REC.
@@ -512,16 +538,45 @@ class StepEngine(wiring.Component):
                 # One list row per cycle: issued here, read from the list next cycle,
                 # registered, then the crossbar (SUM_LATENCY cycles more to the sums).
                 n = rows.length
-                m.d.sync += [iss.valid.eq(1), iss.first.eq(j == 0), iss.last.eq(lastrow),
-                             iss.empty.eq(empty), iss.group.eq(g)]
-                with m.If(lastrow):
-                    m.d.sync += [j.eq(0), lastrow.eq(n <= 1)]
-                    with m.If(g == G - 1):
+
+                def next_pass():
+                    with m.If(g == GX - 1):
                         m.next = "DRAIN"
                     with m.Else():
                         m.d.sync += g.eq(g + 1)
-                with m.Else():
-                    m.d.sync += [j.eq(j + 1), lastrow.eq(j + 2 == n)]
+
+                def issue(then_next):
+                    m.d.sync += [iss.valid.eq(1), iss.first.eq(j == 0), iss.last.eq(lastrow),
+                                 iss.empty.eq(empty), iss.group.eq(g)]
+                    with m.If(lastrow):
+                        m.d.sync += [j.eq(0), lastrow.eq(n <= 1)]
+                        then_next()
+                    with m.Else():
+                        m.d.sync += [j.eq(j + 1), lastrow.eq(j + 2 == n)]
+
+                if K == 1:
+                    issue(next_pass)
+                else:
+                    # A pass takes max(K, rows) cycles: after a list shorter than K, idle
+                    # cycles (pad) until the pass's K-th.  pc counts the pass's cycles up to
+                    # K - 1.
+                    def after_last_row():
+                        with m.If(pc == K - 1):
+                            next_pass()
+                            m.d.sync += pc.eq(0)
+                        with m.Else():
+                            m.d.sync += [pad.eq(1), pc.eq(pc + 1)]
+
+                    with m.If(pad):
+                        with m.If(pc == K - 1):
+                            next_pass()
+                            m.d.sync += [pad.eq(0), pc.eq(0)]
+                        with m.Else():
+                            m.d.sync += pc.eq(pc + 1)
+                    with m.Else():
+                        issue(after_last_row)
+                        with m.If(~lastrow & (pc != K - 1)):
+                            m.d.sync += pc.eq(pc + 1)
             with m.State("DRAIN"):
                 with m.If(last_spk):
                     end_of_step()
@@ -710,7 +765,7 @@ class LSMCore(wiring.Component):
     @staticmethod
     def prog_width(p: CoreParams) -> int:
         """Width of the widest memory word the programming path writes."""
-        return max(p.lanes * p.weight_bits, p.head_lanes * contract.ACC_BITS,
+        return max(p.xlanes * p.weight_bits, p.head_lanes * contract.ACC_BITS,
                    p.classes * contract.ACT_BITS, contract.ACT_BITS)
 
     def elaborate(self, platform):

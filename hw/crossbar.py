@@ -8,8 +8,10 @@ bound that binary spikes allow (an inactive row costs nothing).
 Each cell holds the differential code ``G+ - G-`` (``params.weight_bits`` bits,
 signed: what the devices' conductance levels need, at most
 :data:`~rramlsm.sw.contract.WEIGHT_BITS`): the read only ever sees the
-difference, and storing it halves the memory.  Memory word ``row * G + group``
-holds the P cells of that row in that column group (see :func:`~rramlsm.hw.params.crossbar_words`).
+difference, and storing it halves the memory.  Memory word ``row * Gx + group`` holds
+the Px cells of that row in that column group (Px = ``params.xlanes``, the crossbar's
+lanes, which may be a multiple of the LIF bank's P; see
+:func:`~rramlsm.hw.params.crossbar_words`).
 The word address is registered before it reaches the memory.  A deep array is
 stored in banks of ``params.bank_words`` words (one block RAM's depth at the
 word's width), read all at once; each bank's word is registered
@@ -47,7 +49,7 @@ SUM_LATENCY = 5
 
 
 class Crossbar(wiring.Component):
-    """Weight memory + P column accumulators.
+    """Weight memory + Px column accumulators (``params.xlanes``; groups ``params.xgroups``).
 
     Ports
     -----
@@ -58,7 +60,7 @@ class Crossbar(wiring.Component):
         the pass (accumulators restart), ``rd_last`` ends it; a pass with no
         active row is one token with ``rd_empty`` (sums are zero).
     sum_valid, sum_group, sums
-        The P column sums of a finished pass, :data:`SUM_LATENCY` cycles after its
+        The Px column sums of a finished pass, :data:`SUM_LATENCY` cycles after its
         last row (address register, memory read, bank register, first-mux register,
         accumulation).
     """
@@ -70,26 +72,26 @@ class Crossbar(wiring.Component):
             "prog": Out(self.prog_signature(p)),
             "rd_valid": In(1),
             "rd_row": In(range(p.rows)),
-            "rd_group": In(range(p.groups)),
+            "rd_group": In(range(p.xgroups)),
             "rd_first": In(1),
             "rd_last": In(1),
             "rd_empty": In(1),
             "sum_valid": Out(1),
-            "sum_group": Out(range(p.groups)),
-            "sums": Out(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), p.lanes)),
+            "sum_group": Out(range(p.xgroups)),
+            "sums": Out(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), p.xlanes)),
         })
 
     @staticmethod
     def prog_signature(p: CoreParams) -> WritePort.Signature:
-        """The cell memory's write port: word ``row * G + group``, P cells of
+        """The cell memory's write port: word ``row * Gx + group``, Px cells of
         ``p.weight_bits`` bits."""
-        return WritePort.Signature(addr_width=ceil_log2(p.rows * p.groups),
-                                   shape=p.lanes * p.weight_bits)
+        return WritePort.Signature(addr_width=ceil_log2(p.rows * p.xgroups),
+                                   shape=p.xlanes * p.weight_bits)
 
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        width, depth = p.lanes * p.weight_bits, p.rows * p.groups
+        width, depth = p.xlanes * p.weight_bits, p.rows * p.xgroups
         # A deep array is many block RAMs whose outputs are multiplexed: one bank per
         # p.bank_words words, each bank's word registered beside its memory, then a
         # two-level mux whose first level (FIRST_MUX_BANKS banks) is registered and whose
@@ -108,8 +110,8 @@ class Crossbar(wiring.Component):
         # Stage 0: the word address, registered (its multiply-add would otherwise share a
         # cycle with the route to every bank's address pins); the control bits follow it.
         addr = Signal(range(depth))
-        m.d.sync += addr.eq(const_mul(self.rd_row, p.groups) + self.rd_group)
-        control = {"valid": 1, "first": 1, "last": 1, "empty": 1, "group": range(p.groups)}
+        m.d.sync += addr.eq(const_mul(self.rd_row, p.xgroups) + self.rd_group)
+        control = {"valid": 1, "first": 1, "last": 1, "empty": 1, "group": range(p.xgroups)}
         s0 = Signal(data.StructLayout(control))
         m.d.sync += [s0[f].eq(getattr(self, f"rd_{f}")) for f in control]
         bank_out = []
@@ -156,11 +158,11 @@ class Crossbar(wiring.Component):
         for i, reg in enumerate(first):
             _select(m, "sync", reg, bank_out[i * FIRST_MUX_BANKS:(i + 1) * FIRST_MUX_BANKS],
                     s2.bank[:FIRST_MUX_BITS] if banks > 1 else None)
-        word = Signal(data.ArrayLayout(signed(p.weight_bits), p.lanes))
+        word = Signal(data.ArrayLayout(signed(p.weight_bits), p.xlanes))
         _select(m, "comb", word, first, s3.bank[FIRST_MUX_BITS:] if banks > 1 else None)
         acc = Signal.like(self.sums)
         with m.If(s3.valid):
-            for k in range(p.lanes):
+            for k in range(p.xlanes):
                 m.d.sync += acc[k].eq(Mux(s3.first, 0, acc[k]) + Mux(s3.empty, 0, word[k]))
         m.d.sync += [self.sum_valid.eq(s3.valid & s3.last), self.sum_group.eq(s3.group)]
         m.d.comb += self.sums.eq(acc)

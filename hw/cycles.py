@@ -15,15 +15,18 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   again two cycles after the engine frees it (the free is registered);
 * engine, per step t, from the ``WAIT`` cycle that sees the buffer full:
   1 + R_t + A_t + DRAIN cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
-  (appending recurrent rows), ``A_t = G * max(1, rows_t)`` (one pass per column
-  group over the ``rows_t`` active rows: inputs plus recurrent) and ``DRAIN`` = 12
-  cycles of pipeline drain; steps after an early ``EOS`` skip the ``WAIT`` cycle;
+  (appending recurrent rows, g over the LIF bank's G groups), ``A_t = Gx * max(1, rows_t)``
+  (one pass per crossbar column group over the ``rows_t`` active rows: inputs plus
+  recurrent) and ``DRAIN`` = 12 cycles of pipeline drain; steps after an early ``EOS``
+  skip the ``WAIT`` cycle.  A crossbar K = Px / P times as wide as the LIF bank
+  (``params.crossbar_lanes``) makes each pass but the last take ``max(K, rows_t)``
+  cycles and adds :func:`fold_drain` to the drain;
 * head: ``B * (W * N + L + 3 + HEAD_MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
   reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
   (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 6
   cycles of hand-over.  The windows cost nothing else: the counter bank needs no clearing.
 
-The event-driven bound is ``sum_t rows_t * G``; everything else is overhead:
+The event-driven bound is ``sum_t rows_t * Gx``; everything else is overhead:
 ``G + 2`` per sample for clearing, ``G + 12`` per step (one REC cycle per
 group, WAIT and drain), the spikes appended (one cycle each) and the loader's
 input words where the engine waits for them, and the head and classifier.
@@ -47,7 +50,7 @@ from rramlsm.sw.golden import golden_counts
 DRAIN = 2 + SUM_LATENCY + LIF_LATENCY
 
 __all__ = ["predict", "event_bound", "step_rows", "fixed_overhead", "mean_cycles",
-           "macro_cycles", "cycles_per_sample"]
+           "macro_cycles", "cycles_per_sample", "fold_drain"]
 
 
 def step_rows(frames: np.ndarray, trains: np.ndarray) -> np.ndarray:
@@ -58,8 +61,9 @@ def step_rows(frames: np.ndarray, trains: np.ndarray) -> np.ndarray:
 
 
 def event_bound(frames: np.ndarray, trains: np.ndarray, params: CoreParams) -> int:
-    """``sum_t active_rows_t * ceil(columns / P)`` for one sample."""
-    return int(step_rows(frames, trains).sum()) * params.groups
+    """``sum_t active_rows_t * ceil(columns / Px)`` for one sample (Px the crossbar's
+    lanes)."""
+    return int(step_rows(frames, trains).sum()) * params.xgroups
 
 
 def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
@@ -104,10 +108,15 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
     padded[:, : p.neurons] = trains
     pops = padded.reshape(steps, G, p.lanes).sum(2)       # spikes per group and step
 
+    GX, K = p.xgroups, p.fold
+    drain = DRAIN + fold_drain(p)
+
     def engine_step(t: int) -> int:
         rec = np.maximum(1, pops[t - 1]).sum() if t else G
-        rows = (active_in[t] if t < n_bins else 0) + (pops[t - 1].sum() if t else 0)
-        return int(rec) + G * max(1, int(rows)) + DRAIN
+        rows = max(1, (active_in[t] if t < n_bins else 0) + (pops[t - 1].sum() if t else 0))
+        # GX passes of max(K, rows) cycles; the step's drain counts from the last pass's
+        # last row (its padding, if any, ends before the drain does).
+        return int(rec) + (GX - 1) * max(K, int(rows)) + int(rows) + drain
 
     # Cycle 0 is START.  A word is offered its gap after the one before it was taken (the
     # first, its gap after START) and taken when offered, except that a bin's first word
@@ -152,6 +161,14 @@ def predict(frames: np.ndarray, trains: np.ndarray, params: CoreParams, *,
     return head + _head_and_classifier(p) - arrival
 
 
+def fold_drain(params: CoreParams) -> int:
+    """Cycles a crossbar wider than the LIF bank adds to each step's drain: the fold
+    register (1), then the last pass's LIF groups before the last one (``G - 1 - (Gx - 1)
+    * K``); 0 when the crossbar is as wide as the LIF bank."""
+    p = params
+    return 0 if p.fold == 1 else 1 + (p.groups - 1) - (p.xgroups - 1) * p.fold
+
+
 def mean_cycles(frames: np.ndarray, trains: np.ndarray, params: CoreParams) -> float:
     """Mean of :func:`predict` over samples ``frames`` ``[N, T, inputs]`` with their spike
     trains ``[N, T, neurons]``."""
@@ -162,7 +179,8 @@ def fixed_overhead(params: CoreParams, steps: int) -> int:
     """Cycles per sample that do not depend on the data: clearing, per-step REC/WAIT/drain
     (``G + 1 + DRAIN``), head, classifier and hand-over."""
     p = params
-    return p.groups + 2 + steps * (p.groups + 1 + DRAIN) + _head_and_classifier(p)
+    return (p.groups + 2 + steps * (p.groups + 1 + DRAIN + fold_drain(p))
+            + _head_and_classifier(p))
 
 
 def _head_and_classifier(p: CoreParams) -> int:
@@ -177,19 +195,23 @@ def _head_and_classifier(p: CoreParams) -> int:
 
 
 def macro_cycles(mb, frames: np.ndarray, trains: np.ndarray | None = None, *, lanes: int = 16,
-                 head_lanes: int = 16, class_lanes: int = 0) -> float:
+                 head_lanes: int = 16, class_lanes: int = 0, crossbar_lanes: int = 0) -> float:
     """Mean cycles per sample of the core of ``mb`` (a :class:`~rramlsm.sw.bundle.
     ModalityBundle`) on ``frames``, its spike ``trains`` from the golden model when not given."""
-    p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes, class_lanes=class_lanes)
+    p = CoreParams.from_bundle(mb, lanes=lanes, head_lanes=head_lanes, class_lanes=class_lanes,
+                               crossbar_lanes=crossbar_lanes)
     if trains is None:
         _, trains = golden_counts(mb.lsm, frames, record=True)
     return mean_cycles(frames, trains, p)
 
 
 def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 200, *,
-                      class_lanes: int = 0) -> dict:
+                      class_lanes: int = 0, crossbar_lanes: dict[str, int] | None = None
+                      ) -> dict:
     """Mean cycles per sample of each core on ``n`` built-in test samples (the cycle model,
-    which the tests hold exactly to the RTL's cycle counter); ``"source"`` says which."""
+    which the tests hold exactly to the RTL's cycle counter); ``"source"`` says which.
+    ``crossbar_lanes``: per modality, a crossbar wider than the LIF bank (0 or absent: as
+    wide)."""
     out = {}
     try:
         frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in modalities}, n)
@@ -204,5 +226,6 @@ def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 
         out["source"] = "random frames, 10 % active (the bundle does not fit the built-in data)"
     for m, fr in frames.items():
         out[m] = macro_cycles(bundle.modalities[m], fr, lanes=lanes, head_lanes=head_lanes,
-                              class_lanes=class_lanes)
+                              class_lanes=class_lanes,
+                              crossbar_lanes=(crossbar_lanes or {}).get(m, 0))
     return out

@@ -36,6 +36,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.bridge import BridgedMacro
 from rramlsm.hw.macro import MODALITIES
+from rramlsm.hw.params import DP16KD_SHAPES
 from rramlsm.sw import contract
 from rramlsm.sw._io import atomic_path, write_atomic
 
@@ -83,6 +84,9 @@ class Board:
     """Build each core's ADC and head shifts in as constants (wiring instead of a barrel
     shifter per lane and per head lane: about 1,000 LUTs a core on the 25F); the board
     then runs only bundles of those shifts."""
+    crossbar_lanes: tuple[tuple[str, int], ...] = ()
+    """Per modality, the crossbar's column lanes where it is wider than the LIF bank
+    (``CoreParams.crossbar_lanes``, a multiple of :attr:`lanes`): ``(("visual", 24),)``."""
     lut_ram: bool = True
     """The device has LUT RAM (ECP5); without it (iCE40), memories are block RAM or
     flip-flops."""
@@ -110,16 +114,19 @@ BOARDS = {
         ("visual", "audio"), 4, 8, 1_000_000,
         "The paper's configuration (two 200-neuron cores, 64-d heads, 9 prototypes) with "
         "4-bit cells (8 device levels, `rramlsm demo --levels 8`): the crossbars take 456 x "
-        "200 x 4 b + 264 x 200 x 4 b = 576 kbit (36 DP16KD at P = 4) and the heads 2 x 200 "
-        "x 64 x 8 b = 205 kbit (16), of the LFE5U-25F's 56 DP16KD (18 kbit each); the other "
-        "memories get the 4 blocks left or LUT RAM. With the LIF decay fixed at build time "
+        "200 x 4 b + 264 x 200 x 4 b = 576 kbit and the heads 2 x 200 x 64 x 8 b = 205 kbit "
+        "(16 DP16KD), of the LFE5U-25F's 56 DP16KD (18 kbit each). The visual core's "
+        "crossbar reads 28 cells a cycle into a LIF bank of P = 4 lanes (seven LIF groups "
+        "per pass): its 112-bit words, 456 x 8 deep, take 26 DP16KD, the audio crossbar "
+        "(P = 4) 13, and the one block left holds the UART's FIFO; the other memories are "
+        "LUT RAM. With the LIF decay fixed at build time "
         "(shifts and adds, no multiplier per lane), 8 head lanes and 3 classifier lanes per "
         "core take 22 of the 28 MULT18X18D; LUTs then bind the lanes (P = 4 fills 90 % with "
         "the decay and the shifts fixed). "
-        "9-bit cells (256 levels) need 87 DP16KD for both cores: refused, with the options "
-        "(`--levels 8`, or `--cores audio`, which fits 9-bit cells).",
+        "9-bit cells (256 levels) need more DP16KD than the device has: refused, with the "
+        "options (`--levels 8`, or `--cores audio`, which fits 9-bit cells).",
         _PLL_25_100, block_rams=56, multipliers=28, allot_block_ram=True, fixed_decay=True,
-        fixed_shifts=True, class_lanes=3),
+        fixed_shifts=True, class_lanes=3, crossbar_lanes=(("visual", 28),)),
     "ulx3s-85f": Board(
         "ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", 100.0,
         ("visual", "audio"), 32, 16, 1_000_000,
@@ -146,10 +153,9 @@ BOARDS = {
 }
 
 
-#: Block RAM configurations (data width, depth) per family: the ECP5 DP16KD (36 bits wide
-#: only as a pseudo dual port, which every memory here is: one write port, read ports on
-#: one clock) and the iCE40 SB_RAM40_4K.
-BLOCK_RAM_SHAPES = {"ecp5": ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+#: Block RAM configurations (data width, depth) per family: the ECP5 DP16KD and the iCE40
+#: SB_RAM40_4K.
+BLOCK_RAM_SHAPES = {"ecp5": DP16KD_SHAPES,
                     "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048))}
 BLOCK_RAM_NAMES = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K"}
 MULTIPLIER_NAMES = {"ecp5": "MULT18X18D", "ice40": "SB_MAC16"}
@@ -362,7 +368,8 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
                            f"bundle has no {', '.join(missing)}")
     macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
                                 modalities=cores, class_lanes=board.class_lanes,
-                                fixed_decay=board.fixed_decay, fixed_shifts=board.fixed_shifts)
+                                fixed_decay=board.fixed_decay, fixed_shifts=board.fixed_shifts,
+                                crossbar_lanes=dict(board.crossbar_lanes))
     memories = design_memories(BridgedMacro(macro, board.divisor))
     for mem in memories:
         # A block RAM has one read port beside the write port: more reads take copies.
@@ -738,6 +745,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         "family": board.family,
         "cores": list(cores),
         "lanes": board.lanes,
+        # Per core, the crossbar's column lanes (as many as the LIF bank's unless wider).
+        "crossbar_lanes": {m: images[m].params.xlanes for m in images},
         "head_lanes": board.head_lanes,
         "class_lanes": images[cores[0]].params.class_lanes_used,
         # Register values wired in at build time: the bitstream runs only bundles of these.

@@ -16,13 +16,22 @@ from rramlsm.hw.interfaces import PROG_ADDR_BITS
 from rramlsm.sw import contract
 from rramlsm.sw._checks import check_int
 
-__all__ = ["CoreParams", "REG_BITS", "bundle_registers", "fixed_params", "pack_lanes",
+__all__ = ["CoreParams", "DP16KD_SHAPES", "MAX_FOLD", "REG_BITS", "bundle_registers",
+           "fixed_params", "pack_lanes",
            "unpack_lanes", "crossbar_words", "head_weight_words", "head_bias_words",
            "prototype_words"]
 
 #: Width of the register bus and of the output stream's data word (labels, scores, cycle
 #: and performance counters).
 REG_BITS = 32
+
+#: The ECP5 DP16KD's configurations (data width, depth): 36 bits wide only as a pseudo dual
+#: port, which every memory here is (one write port, read ports on one clock).
+DP16KD_SHAPES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+
+#: The crossbar is at most this many times as wide as the LIF bank: a pass's sums reach the
+#: LIF bank over ``fold`` cycles, which must end before the step's drain does.
+MAX_FOLD = 8
 
 #: Registers a core can have fixed at build time: (register, what it is, the option that
 #: fixes it).  The register's value is then ``CoreParams.fixed_<register>``.
@@ -100,6 +109,14 @@ class CoreParams:
     None for an ``ADC_SHIFT`` register.  Fixed, each lane's shift is wiring instead of a
     barrel shifter (about 200 LUTs a lane on the ECP5, synthesised module by module);
     the register then reads back this value and ignores writes (:meth:`check_fixed`)."""
+    crossbar_lanes: int = 0
+    """Crossbar column lanes Px: cells read and summed per cycle per active row, a multiple
+    of :attr:`lanes` (at most :data:`MAX_FOLD` times it), or 0 for :attr:`lanes`.  The
+    crossbar's work is the event-driven ``active rows x ceil(neurons / Px)`` cycles a step,
+    the LIF bank's only ``ceil(neurons / P)``; so a wide crossbar before a narrow LIF bank
+    buys the throughput of Px lanes for the adders of Px column accumulators, without Px
+    LIF lanes.  Each pass's Px sums go to the read noise, ADC and LIF bank P at a time
+    over the next :attr:`fold` cycles (a pass takes at least that many)."""
     fixed_head_shift: int | None = None
     """The head's requantising shift fixed at build time (``0 <= shift < ACC_BITS``), or
     None for a ``HEAD_SHIFT`` register: wiring instead of a barrel shifter and the rounding
@@ -120,6 +137,12 @@ class CoreParams:
                 f"{self.windows} x {self.neurons} x {self.head_blocks} = "
                 f"{self.head_inputs * self.head_blocks} words, more than the programming "
                 f"path's {PROG_ADDR_BITS}-bit address reaches ({1 << PROG_ADDR_BITS})")
+        check_int("CoreParams", "crossbar_lanes", self.crossbar_lanes, lo=0)
+        if self.crossbar_lanes and (self.crossbar_lanes % self.lanes
+                                    or self.crossbar_lanes > MAX_FOLD * self.lanes):
+            raise ValueError(f"CoreParams crossbar_lanes must be a multiple of lanes "
+                             f"({self.lanes}) and at most {MAX_FOLD} times it (MAX_FOLD), "
+                             f"not {self.crossbar_lanes}")
         check_int("CoreParams", "crossbar_bank_words", self.crossbar_bank_words, lo=0)
         if self.crossbar_bank_words & (self.crossbar_bank_words - 1):
             raise ValueError(f"CoreParams crossbar_bank_words must be a power of two (or 0), "
@@ -181,13 +204,15 @@ class CoreParams:
 
     @property
     def bank_words(self) -> int:
-        """Words per crossbar bank: :attr:`crossbar_bank_words`, or what one DP16KD holds
-        at the word's width (18 kbit: 512 x 36, 1,024 x 18, 2,048 x 9, 4,096 x 4; wider
-        words take several side by side)."""
+        """Words per crossbar bank: :attr:`crossbar_bank_words`, or the depth of the DP16KD
+        configuration (18 kbit: 512 x 36, 1,024 x 18, 2,048 x 9, 4,096 x 4; wider words
+        take several side by side) in which the array takes the fewest blocks."""
         if self.crossbar_bank_words:
             return self.crossbar_bank_words
-        width = self.lanes * self.weight_bits
-        return 512 if width > 18 else 1024 if width > 9 else 2048 if width > 4 else 4096
+        # The configuration that takes the fewest blocks for the whole array (ties: the
+        # wider one, fewer banks deep).
+        width, depth = self.xlanes * self.weight_bits, self.rows * self.xgroups
+        return min(DP16KD_SHAPES, key=lambda s: -(-width // s[0]) * -(-depth // s[1]))[1]
 
     @property
     def rows(self) -> int:
@@ -210,6 +235,22 @@ class CoreParams:
         return -(-self.neurons // self.lanes)
 
     @property
+    def xlanes(self) -> int:
+        """Crossbar column lanes Px: :attr:`crossbar_lanes`, or :attr:`lanes`."""
+        return self.crossbar_lanes or self.lanes
+
+    @property
+    def fold(self) -> int:
+        """LIF groups per crossbar group: ``Px / P`` (1 when the crossbar is as wide as
+        the LIF bank)."""
+        return self.xlanes // self.lanes
+
+    @property
+    def xgroups(self) -> int:
+        """Crossbar column groups ceil(neurons / Px): the passes per step."""
+        return -(-self.neurons // self.xlanes)
+
+    @property
     def class_lanes_used(self) -> int:
         """Classifier lanes: ``class_lanes``, or every class when 0 (capped at ``classes``)."""
         return min(self.class_lanes or self.classes, self.classes)
@@ -230,7 +271,8 @@ class CoreParams:
     @classmethod
     def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
                     noise: bool | None = None, class_lanes: int = 0,
-                    fixed_decay: bool = False, fixed_shifts: bool = False) -> CoreParams:
+                    fixed_decay: bool = False, fixed_shifts: bool = False,
+                    crossbar_lanes: int = 0) -> CoreParams:
         """Sizes of a bundle's macro (single-layer heads, as the RTL implements).
 
         ``fixed_decay``: wire the bundle's ``decay_q`` into the LIF bank
@@ -253,6 +295,7 @@ class CoreParams:
                        mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
                        bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes,
                        contract.weight_code_bits(mb.lsm.levels), windows,
+                       crossbar_lanes=crossbar_lanes,
                        trace_shift=(int(mb.lsm.trace_shift)
                                     if getattr(mb.lsm, "readout", "count") == "trace" else None),
                        **(fixed_params(bundle_registers(mb), fixed_decay=fixed_decay,
@@ -292,15 +335,15 @@ def _pad(a: np.ndarray, cols: int) -> np.ndarray:
 
 
 def crossbar_words(codes: np.ndarray, p: CoreParams) -> list[int]:
-    """Weight codes ``[rows, neurons]`` -> memory words of ``lanes`` cells of
-    ``p.weight_bits``, address ``row * G + group``; a code wider than that is refused (it
-    would wrap)."""
-    w = _pad(np.asarray(codes, np.int64), p.groups * p.lanes)
+    """Weight codes ``[rows, neurons]`` -> memory words of ``Px`` (:attr:`~CoreParams.xlanes`)
+    cells of ``p.weight_bits``, address ``row * Gx + group`` (Gx =
+    :attr:`~CoreParams.xgroups`); a code wider than that is refused (it would wrap)."""
+    w = _pad(np.asarray(codes, np.int64), p.xgroups * p.xlanes)
     lim = 1 << (p.weight_bits - 1)
     if w.size and not (-lim <= w.min() and w.max() < lim):
         raise ValueError(f"weight codes {int(w.min())}..{int(w.max())} do not fit the core's "
                          f"{p.weight_bits}-bit cells ({-lim}..{lim - 1})")
-    return pack_lanes(w.reshape(p.rows * p.groups, p.lanes), p.weight_bits)
+    return pack_lanes(w.reshape(p.rows * p.xgroups, p.xlanes), p.weight_bits)
 
 
 def head_weight_words(weight: np.ndarray, p: CoreParams) -> list[int]:

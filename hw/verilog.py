@@ -29,7 +29,8 @@ LINT_WAIVERS = {
 
 def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
                 modalities: tuple[str, ...] | None = None, class_lanes: int = 0,
-                fixed_decay: bool = False, fixed_shifts: bool = False):
+                fixed_decay: bool = False, fixed_shifts: bool = False,
+                crossbar_lanes: dict[str, int] | None = None):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
     ``modalities``: the cores to build (default: every modality of the bundle);
@@ -38,7 +39,8 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
     adds instead of two multipliers per lane; ``CoreParams.fixed_decay_q``): its
     ``DECAY_Q`` register reads that value and ignores writes, and the core takes only
     bundles of that decay; ``fixed_shifts``: the same for the ADC and head shifts (wiring
-    instead of a barrel shifter per lane).
+    instead of a barrel shifter per lane); ``crossbar_lanes``: per modality, a crossbar
+    wider than the LIF bank (``CoreParams.crossbar_lanes``, a multiple of ``lanes``).
     """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
@@ -49,7 +51,8 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
         raise RRAMLSMError(f"unknown modalities {sorted(unknown)}; the macro has {MODALITIES}")
     images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes,
                             class_lanes=class_lanes, fixed_decay=fixed_decay,
-                            fixed_shifts=fixed_shifts)
+                            fixed_shifts=fixed_shifts,
+                            crossbar_lanes=(crossbar_lanes or {}).get(m, 0))
               for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},

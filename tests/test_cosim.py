@@ -113,7 +113,9 @@ def test_cosim_catches_a_wrong_model(demo_run, cosim_frames):
 def test_cosim_read_noise_windows_stalls_abort_and_waves(tmp_path, sim):
     """Read noise and readout windows (W = 2 visual counts: the counter bank's window-major
     counts, the head over W x N counts; W = 5 audio traces, shift 2: the trace registers
-    and their samples at the windows' ends) in the generated Verilog: readout, class,
+    and their samples at the windows' ends) in the generated Verilog, the visual core's
+    crossbar twice as wide as its LIF bank (8 lanes, P = 4: two passes a step, the
+    second half padding): readout, class,
     score and cycles equal the golden and cycle models, also with gaps, back-pressure, an
     abort and reprogramming, with waves written."""
     windows = {"visual": 2, "audio": 5}
@@ -123,13 +125,14 @@ def test_cosim_read_noise_windows_stalls_abort_and_waves(tmp_path, sim):
     frames = {"visual": (rng.random((6, 10, 16)) < 0.3).astype(np.uint8),
               "audio": (rng.random((6, 10, 8)) < 0.3).astype(np.uint8)}
     s = run_cosim(b, frames, lanes=4, head_lanes=4, patterns=[(0.0, 0.0), (0.3, 0.3)],
+                  crossbar_lanes={"visual": 8},
                   scenarios=["abort", "reprogram"], out=tmp_path / "cosim.json", waves=True,
                   second_bundle=_noise_bundle(tmp_path / "noisy2", seed=1, windows=windows,
                                               readout=readout),
                   sim=sim)
     assert s["mismatches"] == 0 and s["failed_tests"] == [], (s["mismatch_details"],
                                                                s["log_tail"])
-    assert s["simulator"] == sim
+    assert s["simulator"] == sim and s["crossbar_lanes"] == {"visual": 8}
     assert s["runs"]["abort_0.3_0.3"]["samples"] > 0 and s["runs"]["reprogram_0.3_0.3"]["samples"]
     fst = (tmp_path / "cosim.fst").read_bytes()
     assert len(fst) > 1000 and fst[0] == 0  # FST files open with a header block (type 0)

@@ -288,6 +288,16 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
     assert styles["fifo.storage"] == "block"
     assert styles["macro.visual.engine.lif.vmem"] == "distributed"
     assert styles["macro.visual.engine.xbar.bank0.mem"] is None     # marked block by the RTL
+    # The 25F: the visual crossbar 28 lanes wide (112-bit words, 456 x 8 deep: 13 DP16KD of
+    # 9 x 2048, two deep) before a LIF bank of P = 4; the audio crossbar as wide as its LIF
+    # bank (16-bit words, 264 x 50 deep).
+    plan = resource_plan(BOARDS["ulx3s-25f"], narrow)
+    xbar = {c: sum(m["blocks"] for m in plan["memories"]
+                   if m["path"].startswith(f"macro.{c}.engine.xbar.")) for c in plan["cores"]}
+    assert xbar == {"visual": 26, "audio": 13} and plan["block_rams"] == 56
+    params = {c: plan["images"][c].params for c in plan["cores"]}
+    assert (params["visual"].xlanes, params["visual"].xgroups) == (28, 8)
+    assert (params["audio"].xlanes, params["audio"].lanes) == (4, 4)
 
 
 def test_a_design_the_board_cannot_hold_is_refused_with_the_options(tmp_path):

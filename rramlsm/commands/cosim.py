@@ -9,6 +9,7 @@ from rramlsm.arguments import bundle_argument, check_source_argument, output_fil
 from rramlsm.cosim.build import SIMULATORS
 from rramlsm.cosim.run import cosim_failures, run_cosim
 from rramlsm.errors import ConfigError, naming
+from rramlsm.hw.params import MAX_FOLD
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.datasets.sources import source_modality
 from rramlsm.sw.features import sample_frames
@@ -20,6 +21,10 @@ def _cmd_cosim(args) -> int:
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
     require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
+    require("--crossbar-lanes", args.crossbar_lanes,
+            args.crossbar_lanes == 0 or (args.crossbar_lanes % args.lanes == 0
+                                         and args.crossbar_lanes <= MAX_FOLD * args.lanes),
+            f"0 or a multiple of --lanes ({args.lanes}), at most {MAX_FOLD} times it")
     require("--seed", args.seed, args.seed >= 0, "at least 0")
     out = output_file("--out", args.out or Path(args.bundle).parent, "cosim.json")
     sources = dict(DEFAULT_SOURCES)
@@ -31,6 +36,7 @@ def _cmd_cosim(args) -> int:
         frames = sample_frames(bundle, sources, args.samples, seed=args.seed)
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
+                  crossbar_lanes={m: args.crossbar_lanes for m in frames},
                   scenarios=("abort",) if args.stalls else (), waves=args.waves, sim=args.sim)
     for line in s["mismatch_details"]:
         print(f"MISMATCH {line}")
@@ -53,6 +59,9 @@ def register(sub) -> None:
                    help="output folder (writes cosim.json there; default: beside the bundle), "
                         "or a file ending in .json")
     c.add_argument("--lanes", type=int, default=16)
+    c.add_argument("--crossbar-lanes", type=int, default=0,
+                   help="crossbar lanes of every core, a multiple of --lanes wider than the "
+                        "LIF bank (default 0: as many as --lanes)")
     c.add_argument("--stalls", action="store_true",
                    help="also sweep random input gaps and output back-pressure, and aborts")
     c.add_argument("--waves", action="store_true", help="write an FST trace (cosim.fst)")

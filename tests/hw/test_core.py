@@ -497,3 +497,65 @@ def test_core_with_a_banked_crossbar_equals_golden_and_cycle_models(bank_words, 
     res = simulate_core(LSMCore(params, img.init()), img2.registers,
                         [encode_frames(f) for f in frames], writes=list(img2.writes()))
     check(res, other, frames, params, first_ready=True)
+
+
+@pytest.mark.parametrize("lanes,crossbar_lanes,windows,noise", [
+    (2, 6, 1, 0),     # G = 5 LIF groups, K = 3 per pass: the last pass's third is padding
+    (3, 6, 2, 400),   # read noise keyed by the LIF group; two readout windows
+    (2, 4, 1, 0),     # K = 2, three passes, the last one half padding
+    (1, 8, 1, 0)])    # K = MAX_FOLD: ten LIF groups from two passes of eight
+def test_core_with_a_crossbar_wider_than_the_lif_bank(lanes, crossbar_lanes, windows, noise):
+    """A crossbar of Px = K x P lanes before a LIF bank of P (``crossbar_lanes``): results
+    and cycles as the golden and cycle models say, back to back, with input gaps and output
+    back-pressure, an early EOS, and reprogrammed through the programming path (words of
+    Px cells).  Empty steps make passes shorter than K (their padding)."""
+    import dataclasses
+
+    from rramlsm.hw.params import crossbar_words
+
+    rng = np.random.default_rng(400 + crossbar_lanes + lanes)
+    mb, other = (small_bundle(rng, noise=noise, windows=windows) for _ in range(2))
+    params = dataclasses.replace(core_image(mb, lanes=lanes, head_lanes=4).params,
+                                 crossbar_lanes=crossbar_lanes)
+    assert params.fold == crossbar_lanes // lanes and params.xgroups < params.groups
+    img = core_image(mb, params)
+    assert len(img.memories[ProgTarget.CROSSBAR]) == params.rows * params.xgroups
+    assert crossbar_words(mb.lsm.weight_codes, params) == img.memories[ProgTarget.CROSSBAR]
+    frames = random_frames(rng, 4, 8, 12)
+    res = simulate_core(LSMCore(params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, params)
+    # The same core with the LIF bank's width of crossbar takes more cycles for the same
+    # results (the event-driven part shrinks by about K).
+    _, trains = golden_counts(mb.lsm, frames, record=True)
+    narrow = dataclasses.replace(params, crossbar_lanes=0)
+    assert predict(frames[1], trains[1], params) < predict(frames[1], trains[1], narrow)
+    words = [encode_frames(f) for f in frames]
+    gaps = [(rng.geometric(0.6, len(w)) - 1 + 25 * (rng.random(len(w)) < 0.05)).tolist()
+            for w in words]
+    for g in gaps[1:]:
+        g[0] = 0
+    res = simulate_core(LSMCore(params, img.init()), img.registers, words, gaps=gaps,
+                        stall=0.4, seed=lanes)
+    counts, _, labels, _ = expect(mb, frames)
+    assert [r.counts for r in res] == counts.tolist()
+    assert [r.label for r in res] == labels.tolist()
+    for n, r in enumerate(res):
+        assert r.cycles == predict(frames[n], trains[n], params, gaps=gaps[n]), n
+    check_early_eos(mb, img, frames, 5)
+    img2 = core_image(other, params)
+    res = simulate_core(LSMCore(params, img.init()), img2.registers,
+                        [encode_frames(f) for f in frames], writes=list(img2.writes()))
+    check(res, other, frames, params, first_ready=True)
+
+
+def test_core_refuses_a_crossbar_that_is_not_a_multiple_of_the_lif_bank():
+    from rramlsm.hw.params import CoreParams
+
+    with pytest.raises(ValueError, match=r"crossbar_lanes must be a multiple of lanes \(4\) "
+                                         r"and at most 8 times it \(MAX_FOLD\), not 6"):
+        CoreParams(lanes=4, crossbar_lanes=6)
+    with pytest.raises(ValueError, match="at most 8 times it"):
+        CoreParams(lanes=4, crossbar_lanes=36)
+    assert CoreParams(lanes=4, crossbar_lanes=32).fold == 8
+    assert CoreParams(lanes=4).xlanes == 4

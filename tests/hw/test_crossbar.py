@@ -101,8 +101,15 @@ def test_crossbar_bank_depth_follows_the_block_ram_geometry():
     assert CoreParams(lanes=4, weight_bits=9).bank_words == 512      # 36-bit words
     assert CoreParams(lanes=16, weight_bits=9).bank_words == 512     # 144 bits: 4 side by side
     assert CoreParams(lanes=2, weight_bits=9).bank_words == 1024
-    assert CoreParams(lanes=1, weight_bits=5).bank_words == 2048
-    assert CoreParams(lanes=1, weight_bits=3).bank_words == 4096
+    # The configuration with the fewest blocks for the whole array (456 rows x 200 columns
+    # by default), not the narrowest that holds one word: 5-bit cells in 1-bit-wide blocks
+    # take 5 x 6 = 30 blocks, in 9-bit-wide ones 45.
+    assert CoreParams(lanes=1, weight_bits=5).bank_words == 16384
+    assert CoreParams(lanes=1, weight_bits=3).bank_words == 16384    # 3 x 6 = 18, not 23
+    assert CoreParams(lanes=4, weight_bits=4).bank_words == 1024     # the 25F's: 23 blocks
+    # A crossbar wider than the LIF bank: its own words (80 bits, 456 x 10 deep) decide.
+    assert CoreParams(lanes=4, weight_bits=4, crossbar_lanes=20).bank_words == 1024  # 25
+    assert CoreParams(lanes=32, weight_bits=4).bank_words == 512     # 4 x 7 = 28, not 32
     assert CoreParams(crossbar_bank_words=64).bank_words == 64
     with pytest.raises(ValueError, match="crossbar_bank_words must be a power of two"):
         CoreParams(crossbar_bank_words=48)
