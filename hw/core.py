@@ -411,7 +411,7 @@ class StepEngine(wiring.Component):
         if K == 1:
             sums, upd_valid, upd_group = xbar.sums, xbar.sum_valid, xbar.sum_group
         else:
-            hold = Signal(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), K * P))
+            hold = Signal(data.ArrayLayout(signed(p.sum_bits), K * P))
             left = Signal(range(K))                # groups still to come after this one
             upd_valid = Signal()
             upd_group = Signal(range(GX * K))

@@ -29,7 +29,6 @@ from amaranth.utils import ceil_log2
 
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import const_mul
-from rramlsm.sw import contract
 
 __all__ = ["Crossbar", "FIRST_MUX_BANKS", "SUM_LATENCY"]
 
@@ -78,7 +77,8 @@ class Crossbar(wiring.Component):
             "rd_empty": In(1),
             "sum_valid": Out(1),
             "sum_group": Out(range(p.xgroups)),
-            "sums": Out(data.ArrayLayout(signed(contract.COLUMN_SUM_BITS), p.xlanes)),
+            # As wide as rows x the widest cell can reach (params.sum_bits), not wider.
+            "sums": Out(data.ArrayLayout(signed(p.sum_bits), p.xlanes)),
         })
 
     @staticmethod

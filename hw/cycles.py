@@ -205,13 +205,14 @@ def macro_cycles(mb, frames: np.ndarray, trains: np.ndarray | None = None, *, la
     return mean_cycles(frames, trains, p)
 
 
-def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 200, *,
+def cycles_per_sample(bundle, modalities, lanes: int | dict[str, int], head_lanes: int,
+                      n: int = 200, *,
                       class_lanes: int = 0, crossbar_lanes: dict[str, int] | None = None
                       ) -> dict:
     """Mean cycles per sample of each core on ``n`` built-in test samples (the cycle model,
     which the tests hold exactly to the RTL's cycle counter); ``"source"`` says which.
-    ``crossbar_lanes``: per modality, a crossbar wider than the LIF bank (0 or absent: as
-    wide)."""
+    ``lanes``: the LIF bank's lanes of every core, or per modality; ``crossbar_lanes``: per
+    modality, a crossbar wider than the LIF bank (0 or absent: as wide)."""
     out = {}
     try:
         frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in modalities}, n)
@@ -225,7 +226,9 @@ def cycles_per_sample(bundle, modalities, lanes: int, head_lanes: int, n: int = 
                   for m in modalities}
         out["source"] = "random frames, 10 % active (the bundle does not fit the built-in data)"
     for m, fr in frames.items():
-        out[m] = macro_cycles(bundle.modalities[m], fr, lanes=lanes, head_lanes=head_lanes,
+        out[m] = macro_cycles(bundle.modalities[m], fr,
+                              lanes=lanes if isinstance(lanes, int) else lanes[m],
+                              head_lanes=head_lanes,
                               class_lanes=class_lanes,
                               crossbar_lanes=(crossbar_lanes or {}).get(m, 0))
     return out

@@ -84,9 +84,22 @@ class Board:
     """Build each core's ADC and head shifts in as constants (wiring instead of a barrel
     shifter per lane and per head lane: about 1,000 LUTs a core on the 25F); the board
     then runs only bundles of those shifts."""
-    crossbar_lanes: tuple[tuple[str, int], ...] = ()
-    """Per modality, the crossbar's column lanes where it is wider than the LIF bank
-    (``CoreParams.crossbar_lanes``, a multiple of :attr:`lanes`): ``(("visual", 24),)``."""
+    core_lanes: tuple[tuple[str, int, int], ...] = ()
+    """Per modality where it differs from :attr:`lanes`: the LIF bank's lanes P and the
+    crossbar's Px (``CoreParams.crossbar_lanes``, a multiple of P): ``(("visual", 5,
+    25),)``."""
+
+    def lanes_of(self, modality: str) -> tuple[int, int]:
+        """The LIF bank's and the crossbar's lanes of ``modality``'s core."""
+        return next(((p, x) for m, p, x in self.core_lanes if m == modality),
+                    (self.lanes, self.lanes))
+
+    def lane_maps(self) -> tuple[dict[str, int], dict[str, int]]:
+        """``lanes`` and ``crossbar_lanes`` keywords of :func:`~rramlsm.hw.verilog.build_macro`
+        and :func:`~rramlsm.hw.cycles.cycles_per_sample` for this board's cores."""
+        lanes = {m: self.lanes_of(m) for m in MODALITIES}
+        return ({m: p for m, (p, _) in lanes.items()},
+                {m: x if x != p else 0 for m, (p, x) in lanes.items()})
     lut_ram: bool = True
     """The device has LUT RAM (ECP5); without it (iCE40), memories are block RAM or
     flip-flops."""
@@ -116,17 +129,17 @@ BOARDS = {
         "4-bit cells (8 device levels, `rramlsm demo --levels 8`): the crossbars take 456 x "
         "200 x 4 b + 264 x 200 x 4 b = 576 kbit and the heads 2 x 200 x 64 x 8 b = 205 kbit "
         "(16 DP16KD), of the LFE5U-25F's 56 DP16KD (18 kbit each). The visual core's "
-        "crossbar reads 28 cells a cycle into a LIF bank of P = 4 lanes (seven LIF groups "
-        "per pass): its 112-bit words, 456 x 8 deep, take 26 DP16KD, the audio crossbar "
-        "(P = 4) 13, and the one block left holds the UART's FIFO; the other memories are "
-        "LUT RAM. With the LIF decay fixed at build time "
+        "crossbar reads 25 cells a cycle into a LIF bank of P = 5 lanes (five LIF groups per "
+        "pass: the event-driven work shrinks five-fold for 25 column adders, not 25 LIF "
+        "lanes): its 100-bit words, 456 x 8 deep, take 24 DP16KD, the audio crossbar (P = 4) "
+        "13, and the three blocks left hold the visual core's two row lists and the UART's "
+        "FIFO; the other memories are LUT RAM. With the LIF decay fixed at build time "
         "(shifts and adds, no multiplier per lane), 8 head lanes and 3 classifier lanes per "
-        "core take 22 of the 28 MULT18X18D; LUTs then bind the lanes (P = 4 fills 90 % with "
-        "the decay and the shifts fixed). "
+        "core take 22 of the 28 MULT18X18D; LUTs then bind the lanes. "
         "9-bit cells (256 levels) need more DP16KD than the device has: refused, with the "
         "options (`--levels 8`, or `--cores audio`, which fits 9-bit cells).",
         _PLL_25_100, block_rams=56, multipliers=28, allot_block_ram=True, fixed_decay=True,
-        fixed_shifts=True, class_lanes=3, crossbar_lanes=(("visual", 28),)),
+        fixed_shifts=True, class_lanes=3, core_lanes=(("visual", 5, 25),)),
     "ulx3s-85f": Board(
         "ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", 100.0,
         ("visual", "audio"), 32, 16, 1_000_000,
@@ -366,10 +379,11 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
     if missing:
         raise RRAMLSMError(f"board {board.name} builds the {', '.join(cores)} core(s) but the "
                            f"bundle has no {', '.join(missing)}")
-    macro, images = build_macro(bundle, lanes=board.lanes, head_lanes=board.head_lanes,
+    lanes, crossbar_lanes = board.lane_maps()
+    macro, images = build_macro(bundle, lanes=lanes, head_lanes=board.head_lanes,
                                 modalities=cores, class_lanes=board.class_lanes,
                                 fixed_decay=board.fixed_decay, fixed_shifts=board.fixed_shifts,
-                                crossbar_lanes=dict(board.crossbar_lanes))
+                                crossbar_lanes=crossbar_lanes)
     memories = design_memories(BridgedMacro(macro, board.divisor))
     for mem in memories:
         # A block RAM has one read port beside the write port: more reads take copies.
@@ -744,8 +758,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         "device": platform.device,
         "family": board.family,
         "cores": list(cores),
-        "lanes": board.lanes,
-        # Per core, the crossbar's column lanes (as many as the LIF bank's unless wider).
+        # Per core: the LIF bank's lanes P and the crossbar's (P unless wider).
+        "lanes": {m: images[m].params.lanes for m in images},
         "crossbar_lanes": {m: images[m].params.xlanes for m in images},
         "head_lanes": board.head_lanes,
         "class_lanes": images[cores[0]].params.class_lanes_used,

@@ -235,6 +235,15 @@ class CoreParams:
         return -(-self.neurons // self.lanes)
 
     @property
+    def sum_bits(self) -> int:
+        """Width of the crossbar's column sums: what ``rows`` cells of ``weight_bits`` can
+        add up to (``|sum| <= rows * 2**(weight_bits - 1)``), at most
+        :data:`~rramlsm.sw.contract.COLUMN_SUM_BITS`.  Exact by that bound: 13 bits for the
+        paper's 456 rows of 4-bit cells instead of 20, in every accumulator."""
+        return min(contract.COLUMN_SUM_BITS,
+                   (self.rows << (self.weight_bits - 1)).bit_length() + 1)
+
+    @property
     def xlanes(self) -> int:
         """Crossbar column lanes Px: :attr:`crossbar_lanes`, or :attr:`lanes`."""
         return self.crossbar_lanes or self.lanes

@@ -27,12 +27,13 @@ LINT_WAIVERS = {
 }
 
 
-def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
+def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 16,
                 modalities: tuple[str, ...] | None = None, class_lanes: int = 0,
                 fixed_decay: bool = False, fixed_shifts: bool = False,
                 crossbar_lanes: dict[str, int] | None = None):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
+    ``lanes``: the LIF bank's lanes P of every core, or per modality;
     ``modalities``: the cores to build (default: every modality of the bundle);
     ``class_lanes``: classifier multipliers per core (0: one per class);
     ``fixed_decay``: each core's LIF decay fixed at its bundle's ``decay_q`` (shifts and
@@ -49,7 +50,9 @@ def build_macro(bundle, *, lanes: int = 16, head_lanes: int = 16,
     unknown = set(wanted) - set(MODALITIES)
     if unknown:
         raise RRAMLSMError(f"unknown modalities {sorted(unknown)}; the macro has {MODALITIES}")
-    images = {m: core_image(bundle.modalities[m], lanes=lanes, head_lanes=head_lanes,
+    images = {m: core_image(bundle.modalities[m],
+                            lanes=lanes if isinstance(lanes, int) else lanes[m],
+                            head_lanes=head_lanes,
                             class_lanes=class_lanes, fixed_decay=fixed_decay,
                             fixed_shifts=fixed_shifts,
                             crossbar_lanes=(crossbar_lanes or {}).get(m, 0))

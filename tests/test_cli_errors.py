@@ -189,6 +189,8 @@ CASES = {
         ("cosim --bundle {bundle} --out {file}", "--out"),
         ("cosim --bundle {bundle} --samples 0", "--samples"),
         ("cosim --bundle {bundle} --lanes 0", "--lanes"),
+        ("cosim --bundle {bundle} --lanes 4 --crossbar-lanes 6", "--crossbar-lanes"),
+        ("cosim --bundle {bundle} --lanes 4 --crossbar-lanes 36", "--crossbar-lanes"),
         ("cosim --bundle {bundle} --seed -1", "--seed"),
     ],
 }

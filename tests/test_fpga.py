@@ -130,6 +130,8 @@ def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     bit = out / "build" / "rramlsm_top.bit"
     assert bit.stat().st_size > 100_000          # a full ECP5-25F bitstream
     assert "LUTs" in r.stdout and "block RAMs" in r.stdout
+    # Lanes per core: the LIF bank's and the crossbar's (as wide as the LIF bank here).
+    assert f["lanes"] == f["crossbar_lanes"] == {"audio": 4} and "audio P = 4 lanes" in r.stdout
     # A board that needs a core the bundle lacks is refused before any tool runs.
     bad = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", "nope",
                           "--bundle", str(small_bundle)], capture_output=True, text=True)
@@ -288,16 +290,21 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
     assert styles["fifo.storage"] == "block"
     assert styles["macro.visual.engine.lif.vmem"] == "distributed"
     assert styles["macro.visual.engine.xbar.bank0.mem"] is None     # marked block by the RTL
-    # The 25F: the visual crossbar 28 lanes wide (112-bit words, 456 x 8 deep: 13 DP16KD of
-    # 9 x 2048, two deep) before a LIF bank of P = 4; the audio crossbar as wide as its LIF
-    # bank (16-bit words, 264 x 50 deep).
-    plan = resource_plan(BOARDS["ulx3s-25f"], narrow)
+    # The 25F: the visual crossbar 25 lanes wide (100-bit words, 456 x 8 deep: 3 DP16KD of
+    # 36 x 512 per bank) before a LIF bank of P = 5; the audio crossbar as wide as its LIF
+    # bank of 4 (16-bit words, 264 x 50 deep).  The two blocks left hold the visual row
+    # lists (456 x 9), the largest LUT RAM otherwise.
+    b25 = BOARDS["ulx3s-25f"]
+    assert b25.lanes_of("visual") == (5, 25) and b25.lanes_of("audio") == (4, 4)
+    plan = resource_plan(b25, narrow)
     xbar = {c: sum(m["blocks"] for m in plan["memories"]
                    if m["path"].startswith(f"macro.{c}.engine.xbar.")) for c in plan["cores"]}
-    assert xbar == {"visual": 26, "audio": 13} and plan["block_rams"] == 56
+    assert xbar == {"visual": 24, "audio": 13} and plan["block_rams"] == 56
     params = {c: plan["images"][c].params for c in plan["cores"]}
-    assert (params["visual"].xlanes, params["visual"].xgroups) == (28, 8)
-    assert (params["audio"].xlanes, params["audio"].lanes) == (4, 4)
+    assert (params["visual"].lanes, params["visual"].xlanes, params["visual"].xgroups) == (5, 25, 8)
+    assert (params["audio"].lanes, params["audio"].xlanes) == (4, 4)
+    styles = {m["path"]: m.get("ram_style_set") for m in plan["memories"]}
+    assert styles["macro.visual.loader.list0"] == styles["macro.visual.loader.list1"] == "block"
 
 
 def test_a_design_the_board_cannot_hold_is_refused_with_the_options(tmp_path):

@@ -34,11 +34,11 @@ def _seed_list(seeds: dict, failed: dict) -> str:
 def fpga_table(r: dict) -> str:
     """The report of :func:`rramlsm.hw.fpga.build` (with throughput) as aligned text."""
     rows = [("board", f"{r['board']} ({r['device']})"),
-            ("cores", f"{', '.join(r['cores'])}; P = {r['lanes']} lanes"
-                      + "".join(f", {m} crossbar {x} lanes"
-                                for m, x in r.get("crossbar_lanes", {}).items()
-                                if x != r["lanes"])
-                      + f", {r['head_lanes']} head lanes, "
+            ("cores", f"{', '.join(r['cores'])}; "
+                      + ", ".join(f"{m} P = {p}" + (f" (crossbar {r['crossbar_lanes'][m]})"
+                                                    if r["crossbar_lanes"][m] != p else "")
+                                  for m, p in r["lanes"].items())
+                      + f" lanes, {r['head_lanes']} head lanes, "
                       f"{r.get('class_lanes', 'all')} classifier lanes"),
             ("LUTs", f"{r['luts']} / {r['luts_total']}"),
             ("flip-flops", f"{r['ffs']} / {r['ffs_total']}"),
@@ -72,9 +72,9 @@ def _cmd_fpga(args) -> int:
     seeds = tuple(range(args.seed, args.seed + args.seeds))
     r = build(board, bundle, out, cores=cores, synthesis=args.synthesis, seeds=seeds,
               parallel=lambda fn, calls: map_calls(fn, calls, cpus))
-    cyc = cycles_per_sample(bundle, tuple(r["cores"]), board.lanes, board.head_lanes,
-                            class_lanes=board.class_lanes,
-                            crossbar_lanes=dict(board.crossbar_lanes))
+    lanes, crossbar_lanes = board.lane_maps()
+    cyc = cycles_per_sample(bundle, tuple(r["cores"]), lanes, board.head_lanes,
+                            class_lanes=board.class_lanes, crossbar_lanes=crossbar_lanes)
     r["cycles_source"] = cyc.pop("source")
     clock = r["fmax_mhz"] or board.clock_mhz
     # Per core: one build answers for both modalities.

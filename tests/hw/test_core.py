@@ -206,6 +206,35 @@ def test_core_with_narrow_weight_codes_equals_golden_model(levels, bits):
     check(res, mb, frames, img.params, first_ready=True)
 
 
+@pytest.mark.parametrize("crossbar_lanes", [0, 6])
+def test_core_column_sums_at_their_bound(crossbar_lanes):
+    """Every cell at the largest code (+15 of 16 levels) and every row active: each column
+    sums to rows x 15 = 330, which the accumulators (``sum_bits`` = 10: +-512) hold
+    exactly; one bit fewer would wrap it."""
+    import dataclasses
+
+    from rramlsm.hw.params import CoreParams
+    from rramlsm.sw.golden import IntegerLSM
+
+    rng = np.random.default_rng(7)
+    base = small_bundle(rng, levels=16)
+    rows = 12 + 10
+    lsm = IntegerLSM(np.full((rows, 10), 15, np.uint8), np.zeros((rows, 10), np.uint8), 12,
+                     10, 8, 900, 150, 12, 0, 0, 5, 1, 16)
+    mb = dataclasses.replace(base, lsm=lsm)
+    params = dataclasses.replace(core_image(mb, lanes=2, head_lanes=4).params,
+                                 crossbar_lanes=crossbar_lanes)
+    assert params.sum_bits == 10 and rows * 15 == 330 < 1 << (params.sum_bits - 1)
+    assert CoreParams(256, 200, weight_bits=4).sum_bits == 13      # the paper's, 8 levels
+    frames = np.ones((2, 8, 12), np.uint8)
+    _, trains = golden_counts(lsm, frames, record=True)
+    assert trains[:, :-1].all()          # every neuron fires every step: all rows active
+    img = core_image(mb, params)
+    res = simulate_core(LSMCore(params, img.init()), img.registers,
+                        [encode_frames(f) for f in frames])
+    check(res, mb, frames, params)
+
+
 def test_core_programming_path_and_reprogramming():
     rng = np.random.default_rng(9)
     first, second = small_bundle(rng), small_bundle(rng)
