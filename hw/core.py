@@ -169,7 +169,13 @@ class RowLoader(wiring.Component):
         full = Array(Signal(name=f"full{b}") for b in range(2))
         eos = Array(Signal(name=f"eos{b}") for b in range(2))
         length = Array(Signal(range(LIST + 1), name=f"len{b}") for b in range(2))
-        seen = [Signal(I, name=f"seen{b}") for b in range(2)]
+        # One seen bitmap, of the bin being loaded: a closed bin's rows need no duplicate
+        # check.  It is cleared as a bin's marker passes the second stage (every event of
+        # that bin has set its bit by then, none of the next bin has); seen_buf says which
+        # buffer's bin it holds, and a word of the other buffer (taken while the marker
+        # before it is still in the stages) reads no bit from it.
+        seen = Signal(I)
+        seen_buf = Signal()
         wb = Signal()          # loader's buffer
         rb = Signal()          # engine's buffer
         halt = Signal()        # the loader waits after EOS until the sample is done
@@ -245,8 +251,8 @@ class RowLoader(wiring.Component):
         m.d.comb += two_ahead.eq(Mux(put_valid & new_row & (put_buf == wb)
                                      & (hi(put.row) == hi(word.row)),
                                      Const(1, width) << put.row[:lo_bits], 0))
-        m.d.sync += pend_slice.eq(Mux(wb, slices(seen[1])[hi(word.row)],
-                                      slices(seen[0])[hi(word.row)]) | two_ahead)
+        m.d.sync += pend_slice.eq(Mux(seen_buf == wb, slices(seen)[hi(word.row)], 0)
+                                  | two_ahead)
         ahead = Signal()
         m.d.comb += ahead.eq(put_valid & (put.kind == InKind.EVENT) & (put_buf == pend_buf)
                              & (put.row == pend.row))
@@ -261,9 +267,7 @@ class RowLoader(wiring.Component):
             with m.If(take & (wb == b) & (word.kind != InKind.EVENT)):
                 m.d.sync += closed[b].eq(1)
             with m.If(load & new_row):
-                m.d.sync += [length[b].eq(length[b] + 1),
-                             seen[b].bit_select(put.row[: max(1, (I - 1).bit_length())],
-                                                1).eq(1)]
+                m.d.sync += length[b].eq(length[b] + 1)
             with m.If(load & (put.kind == InKind.BIN)):
                 m.d.sync += [full[b].eq(1), eos[b].eq(0)]
             with m.If(load & (put.kind == InKind.EOS)):
@@ -273,7 +277,7 @@ class RowLoader(wiring.Component):
             with m.If(mine & rows.clear):
                 m.d.sync += length[b].eq(0)
             with m.If(mine & free):
-                m.d.sync += [full[b].eq(0), closed[b].eq(0), length[b].eq(0), seen[b].eq(0)]
+                m.d.sync += [full[b].eq(0), closed[b].eq(0), length[b].eq(0)]
             # One write port per list: the engine's appends while full, the loader's events
             # otherwise; the row goes to index length (the list grows by one the same cycle).
             m.d.comb += [
@@ -281,6 +285,10 @@ class RowLoader(wiring.Component):
                 wports[b].data.eq(Mux(full[b], rows.append.payload, put.row)),
                 wports[b].en.eq(Mux(full[b], rows.append.valid & mine, load & new_row)),
             ]
+        with m.If(put_valid & new_row):
+            m.d.sync += seen.bit_select(put.row[:idx_bits], 1).eq(1)
+        with m.If(put_valid & (put.kind != InKind.EVENT)):
+            m.d.sync += [seen.eq(0), seen_buf.eq(~put_buf)]
         with m.If(free):
             m.d.sync += rb.eq(~rb)
         return m
