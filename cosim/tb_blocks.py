@@ -155,7 +155,8 @@ class CrossbarTB(BlockTB):
         await self.until("sum_valid")
         word = int(d.sums.value)
         await FallingEdge(d.clk)
-        return unpack_lanes(word, PARAMS.lanes, contract.COLUMN_SUM_BITS)
+        # The accumulators are as wide as the rows can sum (CoreParams.sum_bits), not wider.
+        return unpack_lanes(word, PARAMS.xlanes, PARAMS.sum_bits)
 
 
 class NoisyADCTB(BlockTB):
