@@ -62,7 +62,7 @@ data: $(STAMP)
 # own RTL check runs on it too); the same windows read out as exponential traces (the
 # trace registers and their samples at the windows' ends); and for the 4-bit-cell bundle
 # of 8 device levels that make fpga builds (narrow crossbar words), with the ULX3S-25F's
-# lanes: a LIF bank of P = 4 behind a crossbar of 28 lanes (K = 7 groups per pass).
+# visual lanes: a LIF bank of P = 5 behind a crossbar of 25 lanes (K = 5 groups per pass).
 COSIM_SAMPLES ?= 1000
 cosim: $(STAMP)
 	$(PY) -m pytest -q -m paper_size tests
@@ -81,7 +81,7 @@ cosim: $(STAMP)
 	test -f runs/demo-l8/bundle/manifest.json || $(VENV)/bin/rramlsm demo --levels 8 \
 		--windows 1 --unseen-splits none --out runs/demo-l8 --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle --samples $(COSIM_SAMPLES) \
-		--lanes 4 --crossbar-lanes 28 --stalls --out runs/cosim-l8
+		--lanes 5 --crossbar-lanes 25 --stalls --out runs/cosim-l8
 
 # Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle with
 # 4-bit cells (8 device levels: both cores fit the 25F), and for the iCEBreaker (iCE40UP5K)
