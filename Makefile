@@ -64,6 +64,7 @@ data: $(STAMP)
 # of 8 device levels that make fpga builds (narrow crossbar words), with the ULX3S-25F's
 # visual lanes: a LIF bank of P = 5 behind a crossbar of 25 lanes (K = 5 groups per pass).
 COSIM_SAMPLES ?= 1000
+COSIM_FOLD_SAMPLES ?= 200
 cosim: $(STAMP)
 	$(PY) -m pytest -q -m paper_size tests
 	test -f runs/demo/bundle/manifest.json || $(VENV)/bin/rramlsm demo --out runs/demo --quiet
@@ -82,6 +83,11 @@ cosim: $(STAMP)
 		--windows 1 --unseen-splits none --out runs/demo-l8 --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle --samples $(COSIM_SAMPLES) \
 		--lanes 5 --crossbar-lanes 25 --stalls --out runs/cosim-l8
+	# The 85F's cores: LIF banks of P = 10 behind crossbars of 80 (visual) and 50 (audio)
+	# lanes; --crossbar-lanes applies to both cores, so one run per width.
+	for x in 80 50; do $(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle \
+		--samples $(COSIM_FOLD_SAMPLES) --lanes 10 --crossbar-lanes $$x --stalls \
+		--out runs/cosim-l8-p10x$$x || exit 1; done
 
 # Bitstreams and resource / Fmax reports for the ULX3S boards from the demo bundle with
 # 4-bit cells (8 device levels: both cores fit the 25F), and for the iCEBreaker (iCE40UP5K)

@@ -142,14 +142,16 @@ BOARDS = {
         fixed_shifts=True, class_lanes=3, core_lanes=(("visual", 5, 25),)),
     "ulx3s-85f": Board(
         "ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", 100.0,
-        ("visual", "audio"), 32, 16, 1_000_000,
-        "The paper's configuration: both 200-neuron cores with 64-d heads and 9 prototypes "
-        "(60 of the LFE5U-85F's 208 DP16KD for the weights with 4-bit cells, about 110 with "
-        "9-bit ones), P = 32 lanes and 16 head lanes. With the LIF decay fixed at build time "
-        "(shifts and adds) the lanes take no multiplier: 2 x (16 + 9) = 50 of the 156 "
-        "MULT18X18D, where a multiplied decay at P = 32 would take 178; the ADC and head "
-        "shifts are fixed at build time too.",
-        _PLL_25_100, block_rams=208, multipliers=156, fixed_decay=True, fixed_shifts=True),
+        ("visual", "audio"), 10, 16, 1_000_000,
+        "The paper's configuration: both 200-neuron cores with 64-d heads and 9 prototypes, "
+        "each core's crossbar reading 50 cells a cycle into a LIF bank of P = 10 lanes (five "
+        "LIF groups per pass: the event-driven work shrinks for column adders rather than "
+        "LIF lanes); 16 head lanes. With the LIF decay fixed at build time (shifts and "
+        "adds) the lanes take no multiplier: 2 x (16 + 9) = 50 of the 156 MULT18X18D; the "
+        "ADC and head shifts are fixed at build time too. Crossbars of 80 lanes (fewer "
+        "cycles per visual sample) congest nextpnr's router (docs/FPGA.md).",
+        _PLL_25_100, block_rams=208, multipliers=156, fixed_decay=True, fixed_shifts=True,
+        core_lanes=(("visual", 10, 50), ("audio", 10, 50))),
     "icebreaker-up5k": Board(
         "icebreaker-up5k", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", 12.0,
         ("audio",), 1, 1, 1_000_000,
@@ -556,7 +558,10 @@ def synthesis_order(board: Board, cores: tuple[str, ...]) -> tuple[str, ...]:
         # Two cores place faster module by module: the 25F's two-core builds of the steps
         # in docs/FPGA.md ran at 85.8-97.0 MHz module by module (with or without split
         # nets) and at 73.2-89.2 MHz flattened, so both module-by-module ways come first.
-        return ("modules", "split-nets", "flattened")
+        # Nets split first: with crossbars wider than the LIF banks plain module by module
+        # either stops on abc9 (the 25F) or, worse, passes Yosys with a net left multiply
+        # driven that nextpnr then refuses (the 85F), which no fallback catches.
+        return ("split-nets", "modules", "flattened")
     return ("flattened", "modules", "split-nets")
 
 

@@ -142,11 +142,12 @@ def test_auto_synthesis_tries_every_way_once():
     """Bad ``--synthesis`` / ``--seed`` values: tests/test_cli_errors.py."""
     from rramlsm.hw.fpga import SYNTHESIS, synthesis_order
 
-    # auto tries every way, each once; two ECP5 cores try both module-by-module ways first.
+    # auto tries every way, each once; two ECP5 cores try both module-by-module ways first,
+    # nets split first.
     for board, cores in (("ulx3s-25f", ("visual", "audio")), ("ulx3s-25f", ("audio",))):
         order = synthesis_order(BOARDS[board], cores)
         assert sorted(order) == sorted(SYNTHESIS)
-    assert synthesis_order(BOARDS["ulx3s-25f"], ("visual", "audio")) == ("modules", "split-nets",
+    assert synthesis_order(BOARDS["ulx3s-25f"], ("visual", "audio")) == ("split-nets", "modules",
                                                                       "flattened")
     assert synthesis_order(BOARDS["icebreaker-up5k"], ("audio",)) == ("flattened",)
 
@@ -262,7 +263,7 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
     assert blocks_for(36, 13_200, "ecp5") == 26 and blocks_for(64, 1600, "ecp5") == 8
     assert blocks_for(16, 4096, "ice40") == 16 and blocks_for(4, 4096, "ice40") == 4
     wide, narrow = _paper_size_bundle(256), _paper_size_bundle(8)
-    board = dataclasses.replace(BOARDS["ulx3s-85f"], lanes=16, head_lanes=16,
+    board = dataclasses.replace(BOARDS["ulx3s-85f"], lanes=16, head_lanes=16, core_lanes=(),
                                 fixed_decay=False, allot_block_ram=True)
     plan = resource_plan(board, wide)
     assert plan["cores"] == ["visual", "audio"]
