@@ -88,6 +88,12 @@ class Board:
     """Per modality where it differs from :attr:`lanes`: the LIF bank's lanes P and the
     crossbar's Px (``CoreParams.crossbar_lanes``, a multiple of P): ``(("visual", 5,
     25),)``."""
+    crossbar_bank_words: int = 0
+    """Words per crossbar bank of every core (``CoreParams.crossbar_bank_words``, a power of
+    two), or 0 for the depth at which the array takes the fewest block RAMs.  Banks of 512
+    words (DP16KD at 36 bits) keep each bank's output register beside its few blocks; one
+    deep bank of 9-bit-wide blocks spreads a word over many blocks across the die, and
+    the route from their outputs to its register is then the longest path (the 85F)."""
 
     def lanes_of(self, modality: str) -> tuple[int, int]:
         """The LIF bank's and the crossbar's lanes of ``modality``'s core."""
@@ -385,7 +391,8 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
     macro, images = build_macro(bundle, lanes=lanes, head_lanes=board.head_lanes,
                                 modalities=cores, class_lanes=board.class_lanes,
                                 fixed_decay=board.fixed_decay, fixed_shifts=board.fixed_shifts,
-                                crossbar_lanes=crossbar_lanes)
+                                crossbar_lanes=crossbar_lanes,
+                                crossbar_bank_words=board.crossbar_bank_words)
     memories = design_memories(BridgedMacro(macro, board.divisor))
     for mem in memories:
         # A block RAM has one read port beside the write port: more reads take copies.
@@ -766,6 +773,8 @@ def build(board: Board, bundle, out: Path, *, cores: tuple[str, ...] | None = No
         # Per core: the LIF bank's lanes P and the crossbar's (P unless wider).
         "lanes": {m: images[m].params.lanes for m in images},
         "crossbar_lanes": {m: images[m].params.xlanes for m in images},
+        # Per core: words per crossbar bank (each bank's word registered beside its blocks).
+        "crossbar_bank_words": {m: images[m].params.bank_words for m in images},
         "head_lanes": board.head_lanes,
         "class_lanes": images[cores[0]].params.class_lanes_used,
         # Register values wired in at build time: the bitstream runs only bundles of these.

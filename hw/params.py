@@ -281,7 +281,7 @@ class CoreParams:
     def from_bundle(cls, mb, *, lanes: int = 16, head_lanes: int = 16,
                     noise: bool | None = None, class_lanes: int = 0,
                     fixed_decay: bool = False, fixed_shifts: bool = False,
-                    crossbar_lanes: int = 0) -> CoreParams:
+                    crossbar_lanes: int = 0, crossbar_bank_words: int = 0) -> CoreParams:
         """Sizes of a bundle's macro (single-layer heads, as the RTL implements).
 
         ``fixed_decay``: wire the bundle's ``decay_q`` into the LIF bank
@@ -304,7 +304,7 @@ class CoreParams:
                        mb.head.layers[0].weight.shape[1], head_lanes, len(mb.classes),
                        bool(mb.lsm.noise_amplitude) if noise is None else noise, class_lanes,
                        contract.weight_code_bits(mb.lsm.levels), windows,
-                       crossbar_lanes=crossbar_lanes,
+                       crossbar_lanes=crossbar_lanes, crossbar_bank_words=crossbar_bank_words,
                        trace_shift=(int(mb.lsm.trace_shift)
                                     if getattr(mb.lsm, "readout", "count") == "trace" else None),
                        **(fixed_params(bundle_registers(mb), fixed_decay=fixed_decay,

@@ -30,7 +30,7 @@ LINT_WAIVERS = {
 def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 16,
                 modalities: tuple[str, ...] | None = None, class_lanes: int = 0,
                 fixed_decay: bool = False, fixed_shifts: bool = False,
-                crossbar_lanes: dict[str, int] | None = None):
+                crossbar_lanes: dict[str, int] | None = None, crossbar_bank_words: int = 0):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
     ``lanes``: the LIF bank's lanes P of every core, or per modality;
@@ -41,7 +41,9 @@ def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 1
     ``DECAY_Q`` register reads that value and ignores writes, and the core takes only
     bundles of that decay; ``fixed_shifts``: the same for the ADC and head shifts (wiring
     instead of a barrel shifter per lane); ``crossbar_lanes``: per modality, a crossbar
-    wider than the LIF bank (``CoreParams.crossbar_lanes``, a multiple of ``lanes``).
+    wider than the LIF bank (``CoreParams.crossbar_lanes``, a multiple of ``lanes``);
+    ``crossbar_bank_words``: words per crossbar bank of every core
+    (``CoreParams.crossbar_bank_words``; 0: the depth with the fewest block RAMs).
     """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
@@ -55,7 +57,8 @@ def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 1
                             head_lanes=head_lanes,
                             class_lanes=class_lanes, fixed_decay=fixed_decay,
                             fixed_shifts=fixed_shifts,
-                            crossbar_lanes=(crossbar_lanes or {}).get(m, 0))
+                            crossbar_lanes=(crossbar_lanes or {}).get(m, 0),
+                            crossbar_bank_words=crossbar_bank_words)
               for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},

@@ -132,6 +132,11 @@ def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     assert "LUTs" in r.stdout and "block RAMs" in r.stdout
     # Lanes per core: the LIF bank's and the crossbar's (as wide as the LIF bank here).
     assert f["lanes"] == f["crossbar_lanes"] == {"audio": 4} and "audio P = 4 lanes" in r.stdout
+    # The crossbar's bank depth: the board's (0 on the 25F: the depth of fewest blocks).
+    from rramlsm.hw.params import CoreParams
+
+    core = CoreParams.from_bundle(mb, lanes=4, head_lanes=BOARDS["ulx3s-25f"].head_lanes)
+    assert f["crossbar_bank_words"] == {"audio": core.bank_words}
     # A board that needs a core the bundle lacks is refused before any tool runs.
     bad = subprocess.run([sys.executable, "-m", "rramlsm", "fpga", "--board", "nope",
                           "--bundle", str(small_bundle)], capture_output=True, text=True)
@@ -285,6 +290,13 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
     check_fits(board, wide, plan)
     # Narrow cells take fewer blocks.
     assert resource_plan(board, narrow)["block_rams"] < plan["block_rams"]
+    # The board's bank depth reaches every core's crossbar (512 words by default here).
+    def xbar_depths(b):
+        return {m["path"]: m["depth"] for m in resource_plan(b, narrow)["memories"]
+                if ".xbar." in m["path"]}
+    assert max(xbar_depths(board).values()) == 512
+    shallow = xbar_depths(dataclasses.replace(board, crossbar_bank_words=256))
+    assert max(shallow.values()) == 256 and len(shallow) > len(xbar_depths(board))
     # The other memories: block RAM where a block saves many LUTs (the link FIFO, 1023 x 8
     # bits), LUT RAM where it would not (the 16 x 25-bit-lane membranes, 13 words deep).
     styles = {m["path"]: m.get("ram_style_set") for m in plan["memories"]}
