@@ -83,8 +83,8 @@ cosim: $(STAMP)
 		--windows 1 --unseen-splits none --out runs/demo-l8 --quiet
 	$(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle --samples $(COSIM_SAMPLES) \
 		--lanes 5 --crossbar-lanes 25 --stalls --out runs/cosim-l8
-	# The 85F's cores: LIF banks of P = 10 behind crossbars of 80 (visual) and 50 (audio)
-	# lanes; --crossbar-lanes applies to both cores, so one run per width.
+	# The 85F's cores, LIF banks of P = 10 behind crossbars of 50 lanes, and the 80-lane
+	# crossbar tried there; --crossbar-lanes applies to both cores, so one run per width.
 	for x in 80 50; do $(VENV)/bin/rramlsm cosim --bundle runs/demo-l8/bundle \
 		--samples $(COSIM_FOLD_SAMPLES) --lanes 10 --crossbar-lanes $$x --stalls \
 		--out runs/cosim-l8-p10x$$x || exit 1; done
