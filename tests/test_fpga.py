@@ -289,14 +289,16 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
     assert resource_plan(fixed, wide)["multipliers"] == 2 * (16 + 9)
     check_fits(board, wide, plan)
     # Narrow cells take fewer blocks.
-    assert resource_plan(board, narrow)["block_rams"] < plan["block_rams"]
+    narrow_plan = resource_plan(board, narrow)
+    assert narrow_plan["block_rams"] < plan["block_rams"]
     # The board's bank depth reaches every core's crossbar (512 words by default here).
-    def xbar_depths(b):
-        return {m["path"]: m["depth"] for m in resource_plan(b, narrow)["memories"]
-                if ".xbar." in m["path"]}
-    assert max(xbar_depths(board).values()) == 512
-    shallow = xbar_depths(dataclasses.replace(board, crossbar_bank_words=256))
-    assert max(shallow.values()) == 256 and len(shallow) > len(xbar_depths(board))
+    def xbar_depths(p):
+        return {m["path"]: m["depth"] for m in p["memories"] if ".xbar." in m["path"]}
+    deep = xbar_depths(narrow_plan)
+    shallow = xbar_depths(resource_plan(dataclasses.replace(board, crossbar_bank_words=256),
+                                        narrow))
+    assert max(deep.values()) == 512
+    assert max(shallow.values()) == 256 and len(shallow) > len(deep)
     # The other memories: block RAM where a block saves many LUTs (the link FIFO, 1023 x 8
     # bits), LUT RAM where it would not (the 16 x 25-bit-lane membranes, 13 words deep).
     styles = {m["path"]: m.get("ram_style_set") for m in plan["memories"]}
