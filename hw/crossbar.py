@@ -109,7 +109,10 @@ class Crossbar(wiring.Component):
         # only in wire names and in the read ports' enables, tied to 1 through the port.
         # Stage 0: the word address, registered (its multiply-add would otherwise share a
         # cycle with the route to every bank's address pins); the control bits follow it.
-        addr = Signal(range(depth))
+        # The datapath's registers (address, words, sums) have no reset: each is written
+        # before the valid bit beside it says it is read, and a reset that reached every
+        # bank's word register would be a net across the die (docs/FPGA.md, the reset).
+        addr = Signal(range(depth), reset_less=True)
         m.d.sync += addr.eq(const_mul(self.rd_row, p.xgroups) + self.rd_group)
         control = {"valid": 1, "first": 1, "last": 1, "empty": 1, "group": range(p.xgroups)}
         s0 = Signal(data.StructLayout(control))
@@ -133,7 +136,7 @@ class Crossbar(wiring.Component):
                          wr.en.eq(self.prog.en & mine), rd.addr.eq(addr[:offset_bits])]
             # Nothing between the block RAM's output and this register: the placer puts
             # it next to the memory, and the wire across the die starts from a flip-flop.
-            word_q = Signal(width, name=f"bank{b}_out")
+            word_q = Signal(width, name=f"bank{b}_out", reset_less=True)
             m.d.sync += word_q.eq(rd.data)
             bank_out.append(word_q)
 
@@ -153,14 +156,14 @@ class Crossbar(wiring.Component):
         # second level's word into the accumulators.
         s3 = Signal.like(s1)
         m.d.sync += s3.eq(s2)
-        first = [Signal(width, name=f"bank_word{i}")
+        first = [Signal(width, name=f"bank_word{i}", reset_less=True)
                  for i in range(-(-banks // FIRST_MUX_BANKS))]
         for i, reg in enumerate(first):
             _select(m, "sync", reg, bank_out[i * FIRST_MUX_BANKS:(i + 1) * FIRST_MUX_BANKS],
                     s2.bank[:FIRST_MUX_BITS] if banks > 1 else None)
         word = Signal(data.ArrayLayout(signed(p.weight_bits), p.xlanes))
         _select(m, "comb", word, first, s3.bank[FIRST_MUX_BITS:] if banks > 1 else None)
-        acc = Signal.like(self.sums)
+        acc = Signal.like(self.sums, reset_less=True)
         with m.If(s3.valid):
             for k in range(p.xlanes):
                 m.d.sync += acc[k].eq(Mux(s3.first, 0, acc[k]) + Mux(s3.empty, 0, word[k]))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth import ClockDomain, Elaboratable, Instance, Module, Signal
+from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 from rramlsm.errors import ConfigError, RRAMLSMError
@@ -279,6 +279,15 @@ class BoardTop(Elaboratable):
             m.d.comb += [cd_sync.clk.eq(clk.i), locked.eq(1)]
         # The macro starts once the PLL has locked (reset released synchronously).
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+        # A reset tree: each core's domain has sync's clock and a reset of its own, the
+        # synchronised reset registered once more (a core leaves reset a cycle after the
+        # bridge, long before the first command arrives over the UART).  One flip-flop
+        # driving every core's resets was the longest path of the 85F (docs/FPGA.md);
+        # this one drives a flip-flop per core, which the placer puts among its loads.
+        for name in self.bridged.macro.params:
+            m.domains += ClockDomain(name)
+            m.d.comb += ClockSignal(name).eq(ClockSignal("sync"))
+            m.submodules[f"{name}_reset"] = _reset_flop(b.family, ResetSignal(name))
 
         m.submodules.bridge = br = self.bridged
         uart = platform.request("uart", 0)
@@ -286,6 +295,20 @@ class BoardTop(Elaboratable):
         leds = [platform.request("led", i) for i in range(2)]
         m.d.comb += [leds[0].o.eq(locked), leds[1].o.eq(br.overflow)]
         return m
+
+
+def _reset_flop(family: str, q: Signal) -> Instance:
+    """A flip-flop of the board's family from sync's reset to ``q``, set at configuration.
+
+    A vendor primitive rather than a register of the design: Yosys merges equal
+    registers (``opt_merge``), and the tree's flip-flops are all equal by design.
+    """
+    if family == "ecp5":
+        return Instance("TRELLIS_FF", p_GSR="ENABLED", p_REGSET="SET", p_CEMUX="1",
+                        p_CLKMUX="CLK", p_LSRMUX="LSR", p_SRMODE="LSR_OVER_CE",
+                        i_CLK=ClockSignal("sync"), i_LSR=0, i_CE=1,
+                        i_DI=ResetSignal("sync"), o_Q=q)
+    return Instance("SB_DFF", i_C=ClockSignal("sync"), i_D=ResetSignal("sync"), o_Q=q)
 
 
 def toolchain_env() -> dict[str, str]:
@@ -392,7 +415,8 @@ def resource_plan(board: Board, bundle, cores: tuple[str, ...] | None = None) ->
                                 modalities=cores, class_lanes=board.class_lanes,
                                 fixed_decay=board.fixed_decay, fixed_shifts=board.fixed_shifts,
                                 crossbar_lanes=crossbar_lanes,
-                                crossbar_bank_words=board.crossbar_bank_words)
+                                crossbar_bank_words=board.crossbar_bank_words,
+                                core_domains=True)
     memories = design_memories(BridgedMacro(macro, board.divisor))
     for mem in memories:
         # A block RAM has one read port beside the write port: more reads take copies.

@@ -14,7 +14,7 @@ left by 32), then write ``PROG_COMMIT``: the staged word goes to
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Signal
+from amaranth import Const, DomainRenamer, Module, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -83,11 +83,18 @@ class Macro(wiring.Component):
     memory through a register slice, two cycles after it, so a read of a core's
     register sees a write from two cycles on (the UART bridge's commands are
     hundreds of cycles apart).
+
+    ``core_domains``: each core runs in a clock domain named after its modality
+    (``visual``, ``audio``) instead of ``sync``; the enclosing design defines those
+    domains with ``sync``'s clock, so that each core's reset can be a register of its
+    own, placed beside the core (the board top's reset tree,
+    :class:`~rramlsm.hw.fpga.BoardTop`).  The logic and its timing are the same.
     """
 
     def __init__(self, params: dict[str, CoreParams], init: dict | None = None,
-                 registers: dict | None = None):
+                 registers: dict | None = None, *, core_domains: bool = False):
         self.params = params
+        self.core_domains = core_domains
         self._init = init or {}
         self._regs = registers or {}
         self.staging_bits = staging_bits(params.values())
@@ -106,7 +113,8 @@ class Macro(wiring.Component):
         for name in MODALITIES:
             if name in self.params:
                 cores[name] = LSMCore(self.params[name], self._init.get(name))
-                m.submodules[name] = cores[name]
+                m.submodules[name] = (DomainRenamer(name)(cores[name]) if self.core_domains
+                                      else cores[name])
         modality = Signal()
         dump = Signal()
         abort = Signal()

@@ -30,7 +30,8 @@ LINT_WAIVERS = {
 def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 16,
                 modalities: tuple[str, ...] | None = None, class_lanes: int = 0,
                 fixed_decay: bool = False, fixed_shifts: bool = False,
-                crossbar_lanes: dict[str, int] | None = None, crossbar_bank_words: int = 0):
+                crossbar_lanes: dict[str, int] | None = None, crossbar_bank_words: int = 0,
+                core_domains: bool = False):
     """A :class:`~rramlsm.hw.macro.Macro` with the bundle's weights baked in.
 
     ``lanes``: the LIF bank's lanes P of every core, or per modality;
@@ -43,7 +44,8 @@ def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 1
     instead of a barrel shifter per lane); ``crossbar_lanes``: per modality, a crossbar
     wider than the LIF bank (``CoreParams.crossbar_lanes``, a multiple of ``lanes``);
     ``crossbar_bank_words``: words per crossbar bank of every core
-    (``CoreParams.crossbar_bank_words``; 0: the depth with the fewest block RAMs).
+    (``CoreParams.crossbar_bank_words``; 0: the depth with the fewest block RAMs);
+    ``core_domains``: each core in a clock domain of its own (``Macro.core_domains``).
     """
     from rramlsm.hw.macro import MODALITIES, Macro
     from rramlsm.hw.program import core_image
@@ -62,7 +64,7 @@ def build_macro(bundle, *, lanes: int | dict[str, int] = 16, head_lanes: int = 1
               for m in MODALITIES if m in bundle.modalities and m in wanted}
     macro = Macro({m: i.params for m, i in images.items()},
                   {m: i.init() for m, i in images.items()},
-                  {m: i.registers for m, i in images.items()})
+                  {m: i.registers for m, i in images.items()}, core_domains=core_domains)
     return macro, images
 
 

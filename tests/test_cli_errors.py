@@ -164,6 +164,8 @@ CASES = {
         ("fpga --bundle {bundle} --seeds x --out {folder}", "--seeds"),
         ("fpga --bundle {bundle} --seed 2147483647 --seeds 2 --out {folder}", "--seeds"),
         ("fpga --bundle {bundle} --seeds 3 --cpus 0 --out {folder}", "--cpus"),
+        ("fpga --bundle {bundle} --bank-words 300 --out {folder}", "--bank-words"),
+        ("fpga --bundle {bundle} --bank-words -512 --out {folder}", "--bank-words"),
     ],
     "run-fpga": [
         ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),

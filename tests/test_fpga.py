@@ -129,6 +129,15 @@ def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     assert (f["brams_planned"], f["multipliers_planned"]) == (f["brams"], f["dsps"])
     bit = out / "build" / "rramlsm_top.bit"
     assert bit.stat().st_size > 100_000          # a full ECP5-25F bitstream
+    # The reset tree: the core's reset is a flip-flop of its own that synthesis kept, set
+    # at configuration, fed by the synchronised reset and driving the core's domain only.
+    top = json.loads((build / "rramlsm_top.json").read_text())["modules"]["rramlsm_top"]
+    flop = top["cells"]["audio_reset"]
+    assert flop["type"] == "TRELLIS_FF" and flop["parameters"]["REGSET"] == "SET"
+    q = flop["connections"]["Q"][0]
+    assert [(name, port) for name, cell in top["cells"].items()
+            for port, bits in cell["connections"].items()
+            if q in bits and name != "audio_reset"] == [("bridge", "audio_rst")]
     assert "LUTs" in r.stdout and "block RAMs" in r.stdout
     # Lanes per core: the LIF bank's and the crossbar's (as wide as the LIF bank here).
     assert f["lanes"] == f["crossbar_lanes"] == {"audio": 4} and "audio P = 4 lanes" in r.stdout

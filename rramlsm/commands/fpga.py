@@ -4,6 +4,7 @@ over its UART (:class:`rramlsm.hw.hostlink.HostLink`), checked against the golde
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rramlsm.arguments import bundle_argument, output_folder, require
@@ -61,6 +62,11 @@ def _cmd_fpga(args) -> int:
         raise ConfigError(f"--board: unknown board {args.board!r}; choose one of "
                           f"{', '.join(BOARDS)}")
     board = BOARDS[args.board]
+    if args.bank_words is not None:
+        require("--bank-words", args.bank_words,
+                args.bank_words >= 0 and not args.bank_words & (args.bank_words - 1),
+                "a power of two, or 0 for the depth of fewest block RAMs")
+        board = dataclasses.replace(board, crossbar_bank_words=args.bank_words)
     require("--seed", args.seed, 1 <= args.seed < 2**31, "a nextpnr seed, 1 to 2^31 - 1")
     require("--seeds", args.seeds, 1 <= args.seeds <= MAX_SEEDS and args.seed + args.seeds <= 2**31,
             f"1 to {MAX_SEEDS}, with --seed + --seeds at most 2^31")
@@ -150,6 +156,10 @@ def register(sub) -> None:
     f.add_argument("--synthesis", default="auto", choices=("auto", *SYNTHESIS),
                    help="how Yosys synthesises: auto tries the ways in turn while Yosys 0.70 "
                         "stops on its abc9 assertions (default); the others force one")
+    f.add_argument("--bank-words", type=int, default=None, metavar="N",
+                   help="words per crossbar bank, each bank's word registered beside its "
+                        "block RAMs (a power of two; 0: the depth of fewest block RAMs; "
+                        "default: the board's, docs/FPGA.md)")
     f.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1)")
     f.add_argument("--seeds", type=int, default=1,
                    help="place and route with this many seeds from --seed on (one synthesis; "

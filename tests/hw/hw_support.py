@@ -11,11 +11,14 @@ from rramlsm.sw.golden import IntegerLSM, golden_counts
 from rramlsm.sw.heads import HeadConfig, ProjectionHead, quantize_head
 
 
-def run(dut, bench, clock: bool = True):
-    """Run one async testbench on ``dut`` (clocked at 100 MHz unless ``clock`` is False)."""
+def run(dut, bench, clock: bool = True, domains: tuple[str, ...] = ()):
+    """Run one async testbench on ``dut`` (clocked at 100 MHz unless ``clock`` is False;
+    ``domains``: more clock domains, with edges at the same instants as sync's)."""
     sim = Simulator(dut)
     if clock:
         sim.add_clock(1e-8)
+    for domain in domains:
+        sim.add_clock(1e-8, domain=domain)
     sim.add_testbench(bench)
     sim.run()
 
