@@ -590,7 +590,7 @@ class StepEngine(wiring.Component):
                     end_of_step()
             with m.State("READOUT"):
                 # Head, classifier and output words run elsewhere; the first cycle here is
-                # the head's start.
+                # the one the serializer registers the head's start in.
                 m.d.comb += self.finished.eq(1)
                 with m.If(self.restart):
                     m.d.sync += sample.eq(sample + 1)
@@ -602,7 +602,7 @@ class ResultSerializer(wiring.Component):
     """After the steps: runs the head, then the classifier, then sends the result words.
 
     ``start`` (the engine's ``finished``) starts the head (``head``, a
-    :class:`~rramlsm.hw.interfaces.TaskSignature`) in that very cycle; the
+    :class:`~rramlsm.hw.interfaces.TaskSignature`) the cycle after; the
     classifier follows the cycle after the head's ``done``, the label memory's
     word (addressed by the classifier's ``best``) is taken the cycle after its
     ``done`` (``LABEL``, where ``stop_count`` stops the cycle counter).  Then the
@@ -657,10 +657,16 @@ class ResultSerializer(wiring.Component):
         result = Signal(data.StructLayout({"label": contract.LABEL_BITS,
                                            "score": signed(contract.ACC_BITS)}))
 
+        # The head's start is registered: the engine's `finished` (decoded from its state)
+        # and the head's pass logic sit far apart, and the two in one cycle were the
+        # 85F's longest path (docs/FPGA.md).  One cycle per sample.
+        head_start = Signal()
+        m.d.sync += head_start.eq(0)
+        m.d.comb += self.head.start.eq(head_start)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.comb += self.head.start.eq(1)
+                    m.d.sync += head_start.eq(1)
                     m.next = "HEAD_WAIT"
             with m.State("HEAD_WAIT"):
                 with m.If(self.head.done):

@@ -23,8 +23,8 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   cycles and adds :func:`fold_drain` to the drain;
 * head: ``B * (W * N + L + 3 + HEAD_MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
   reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
-  (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 6
-  cycles of hand-over.  The windows cost nothing else: the counter bank needs no clearing.
+  (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 7
+  cycles of hand-over (one of them the head's registered start).  The windows cost nothing else: the counter bank needs no clearing.
 
 The event-driven bound is ``sum_t rows_t * Gx``; everything else is overhead:
 ``G + 2`` per sample for clearing, ``G + 12`` per step (one REC cycle per
@@ -185,11 +185,11 @@ def fixed_overhead(params: CoreParams, steps: int) -> int:
 
 def _head_and_classifier(p: CoreParams) -> int:
     """Head passes, classifier and hand-over: ``B * (W * N + L + 3 + HEAD_MAC_STAGES
-    + LUT_STAGES) + dim + classes + MAC_STAGES + 6``, plus ``dim + MAC_STAGES + 1`` per
+    + LUT_STAGES) + dim + classes + MAC_STAGES + 7``, plus ``dim + MAC_STAGES + 1`` per
     further group of classes when the classifier has fewer lanes than classes, plus
     ``SCAN_STAGES`` per group (the scan's registered candidate)."""
     return (p.head_blocks * (p.head_inputs + p.head_lanes + 3 + HEAD_MAC_STAGES + LUT_STAGES)
-            + p.dim + p.classes + MAC_STAGES + 6
+            + p.dim + p.classes + MAC_STAGES + 7
             + (p.class_groups - 1) * (p.dim + MAC_STAGES + 1)
             + p.class_groups * SCAN_STAGES)
 
