@@ -24,7 +24,8 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
 * head: ``B * (W * N + L + 3 + HEAD_MAC_STAGES + LUT_STAGES)`` (W readout windows: the head
   reads ``W x N`` counts), classifier: ``dim + classes + MAC_STAGES + SCAN_STAGES``
   (and per further group of classes ``dim + MAC_STAGES + 1 + SCAN_STAGES``), plus 7
-  cycles of hand-over (one of them the head's registered start).  The windows cost nothing else: the counter bank needs no clearing.
+  cycles of hand-over (one of them the head's registered start).  The windows cost
+  nothing else: the counter bank needs no clearing.
 
 The event-driven bound is ``sum_t rows_t * Gx``; everything else is overhead:
 ``G + 2`` per sample for clearing, ``G + 12`` per step (one REC cycle per
