@@ -180,10 +180,19 @@ class Macro(wiring.Component):
                     m.d.sync += prog_target.eq(wdata)
                 with m.Case(Reg.PROG_ADDR):
                     m.d.sync += prog_addr.eq(wdata)
-                with m.Case(Reg.PROG_DATA):
-                    m.d.sync += staging.eq((staging << REG_BITS) | wdata)
                 with m.Case(Reg.PROG_COMMIT):
                     m.d.sync += commit.eq(1)
+        # PROG_DATA through a register slice of its own: the write enable decoded and the
+        # data registered, the staging register shifted the cycle after.  Decoded and
+        # applied in one cycle, the address reached the wide staging register's enables
+        # across the die (the longest path of the 85F with crossbar banks of 512 words
+        # and the reset tree, docs/FPGA.md).  Nothing reads the staging register but a commit, which lands
+        # a cycle after its write as before: a commit right after the last PROG_DATA
+        # still takes the whole word.
+        staging_we, staging_data = Signal(), Signal(REG_BITS)
+        m.d.sync += [staging_we.eq(we & (addr == Reg.PROG_DATA)), staging_data.eq(wdata)]
+        with m.If(staging_we):
+            m.d.sync += staging.eq((staging << REG_BITS) | staging_data)
         with m.If(commit):
             m.d.sync += prog_addr.eq(prog_addr + 1)
 
