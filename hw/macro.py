@@ -186,9 +186,9 @@ class Macro(wiring.Component):
         # data registered, the staging register shifted the cycle after.  Decoded and
         # applied in one cycle, the address reached the wide staging register's enables
         # across the die (the longest path of the 85F with crossbar banks of 512 words
-        # and the reset tree, docs/FPGA.md).  Nothing reads the staging register but a commit, which lands
-        # a cycle after its write as before: a commit right after the last PROG_DATA
-        # still takes the whole word.
+        # and the reset tree, docs/FPGA.md).  Nothing reads the staging register but a
+        # commit, which lands a cycle after its write as before: a commit right after the
+        # last PROG_DATA still takes the whole word.
         staging_we, staging_data = Signal(), Signal(REG_BITS)
         m.d.sync += [staging_we.eq(we & (addr == Reg.PROG_DATA)), staging_data.eq(wdata)]
         with m.If(staging_we):
