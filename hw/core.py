@@ -190,12 +190,17 @@ class RowLoader(wiring.Component):
         m.d.sync += free.eq(rows.free)
         view = Signal()
         m.d.comb += view.eq(rb ^ free)
-        # Both lists are read at the engine's address and the word of rb is chosen after
-        # the read (rb does not change while a step reads its list).
+        # Both lists are read at the engine's address, each list's word is registered
+        # beside its block RAM, and the word of rb is chosen after that (rb does not change
+        # while a step reads its list).  A block RAM's output (5.8 ns on an ECP5 without
+        # its output register) carried across the die to the engine's row register was
+        # the 85F's longest path (docs/FPGA.md): a row arrives two cycles after its address.
+        words = [Signal(range(LIST), name=f"list{b}_word", reset_less=True) for b in range(2)]
+        m.d.sync += [w.eq(r.data) for w, r in zip(words, rports, strict=True)]
         m.d.comb += [rows.full.eq(full[view]), rows.eos.eq(eos[view]),
                      rows.length.eq(length[view]),
                      rports[0].addr.eq(rows.read.addr), rports[1].addr.eq(rows.read.addr),
-                     rows.read.data.eq(Mux(rb, rports[1].data, rports[0].data))]
+                     rows.read.data.eq(Mux(rb, words[1], words[0]))]
 
         word = self.inp.payload
         # A buffer is closed from the cycle after its marker is taken until it is freed:
@@ -380,7 +385,7 @@ class StepEngine(wiring.Component):
         # compare's carry chain and the FSM's decision on it do not fit one cycle): each is
         # the value of the cycle before, which is the current one wherever it is used.  t
         # and wacc change only in START and end_of_step, and are read at the earliest in
-        # WAIT, two cycles after START, or in the next end_of_step, at least G + 12 cycles
+        # WAIT, two cycles after START, or in the next end_of_step, at least G + 13 cycles
         # later; past_end, which WAIT reads the cycle after end_of_step, is set there from
         # last_step (t + 1 >= steps is what t >= steps becomes).  The steps register is
         # written between samples: the loader's buffer is full at the earliest three
@@ -401,14 +406,15 @@ class StepEngine(wiring.Component):
                                         "group": range(GX)}))
         m.d.sync += iss.valid.eq(0)
         m.d.comb += rows.read.addr.eq(j)
-        # The row read from the list is registered before it addresses the crossbar: a
-        # block RAM's output plus the address arithmetic do not fit one cycle.
-        iss2 = Signal.like(iss)
-        row2 = Signal.like(rows.read.data)
-        m.d.sync += [iss2.eq(iss), row2.eq(rows.read.data)]
-        m.d.comb += [xbar.rd_valid.eq(iss2.valid), xbar.rd_first.eq(iss2.first),
-                     xbar.rd_last.eq(iss2.last), xbar.rd_empty.eq(iss2.empty),
-                     xbar.rd_group.eq(iss2.group), xbar.rd_row.eq(row2)]
+        # The row read from the list (two cycles: the loader registers each list's word)
+        # is registered again before it addresses the crossbar: the buffers' mux and the
+        # address arithmetic after a route from the loader do not fit one cycle.
+        iss2, iss3 = Signal.like(iss), Signal.like(iss)
+        row3 = Signal.like(rows.read.data)
+        m.d.sync += [iss2.eq(iss), iss3.eq(iss2), row3.eq(rows.read.data)]
+        m.d.comb += [xbar.rd_valid.eq(iss3.valid), xbar.rd_first.eq(iss3.first),
+                     xbar.rd_last.eq(iss3.last), xbar.rd_empty.eq(iss3.empty),
+                     xbar.rd_group.eq(iss3.group), xbar.rd_row.eq(row3)]
 
         # Crossbar -> (noise) -> ADC -> LIF: P sums of one LIF group per cycle.  A crossbar
         # as wide as the LIF bank hands over its sums in the cycle of sum_valid.  A wider

@@ -17,7 +17,7 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   1 + R_t + A_t + DRAIN cycles, with ``R_t = sum_g max(1, spikes of group g at t-1)``
   (appending recurrent rows, g over the LIF bank's G groups), ``A_t = Gx * max(1, rows_t)``
   (one pass per crossbar column group over the ``rows_t`` active rows: inputs plus
-  recurrent) and ``DRAIN`` = 12 cycles of pipeline drain; steps after an early ``EOS``
+  recurrent) and ``DRAIN`` = 13 cycles of pipeline drain; steps after an early ``EOS``
   skip the ``WAIT`` cycle.  A crossbar K = Px / P times as wide as the LIF bank
   (``params.crossbar_lanes``) makes each pass but the last take ``max(K, rows_t)``
   cycles and adds :func:`fold_drain` to the drain;
@@ -28,7 +28,7 @@ Timeline, cycle 0 being ``START`` (where a waiting first word is taken):
   nothing else: the counter bank needs no clearing.
 
 The event-driven bound is ``sum_t rows_t * Gx``; everything else is overhead:
-``G + 2`` per sample for clearing, ``G + 12`` per step (one REC cycle per
+``G + 2`` per sample for clearing, ``G + 13`` per step (one REC cycle per
 group, WAIT and drain), the spikes appended (one cycle each) and the loader's
 input words where the engine waits for them, and the head and classifier.
 """
@@ -46,9 +46,9 @@ from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.features import sample_frames
 from rramlsm.sw.golden import golden_counts
 
-#: Engine cycles per step after its last issue: list read and row register (2), the
-#: crossbar (its SUM_LATENCY), then the ADC and the LIF bank.
-DRAIN = 2 + SUM_LATENCY + LIF_LATENCY
+#: Engine cycles per step after its last issue: list read, the list's word register and
+#: the row register (3), the crossbar (its SUM_LATENCY), then the ADC and the LIF bank.
+DRAIN = 3 + SUM_LATENCY + LIF_LATENCY
 
 __all__ = ["predict", "event_bound", "step_rows", "fixed_overhead", "mean_cycles",
            "macro_cycles", "cycles_per_sample", "fold_drain"]
