@@ -298,7 +298,9 @@ class BoardTop(Elaboratable):
 
 
 def _reset_flop(family: str, q: Signal) -> Instance:
-    """A flip-flop of the board's family from sync's reset to ``q``, set at configuration.
+    """A flip-flop of the board's family from sync's reset to ``q`` (on the ECP5 set at
+    configuration; an iCE40 flip-flop starts at 0 and takes the reset a cycle later, while
+    the core's registers hold their initial values anyway).
 
     A vendor primitive rather than a register of the design: Yosys merges equal
     registers (``opt_merge``), and the tree's flip-flops are all equal by design.

@@ -80,11 +80,10 @@ class RowListSignature(wiring.Signature):
     ``eos``: that bin ended the sample; ``length``: rows in it.  ``read``: the
     list's read port (two cycles latency: the word is registered beside the memory).
     ``append``: a row written at index ``length`` (recurrent rows), taken every cycle
-    it is valid.  ``free``: the engine
-    is done with the buffer (it goes back to the loader, the other one's ``full``,
-    ``eos`` and ``length`` are seen from the next cycle on; the engine reads and
-    appends to it from the cycle after that); ``clear``: the list is emptied but kept
-    (the no-input steps after EOS).
+    it is valid.  ``free``: the engine is done with the buffer (it goes back to the
+    loader, the other one's ``full``, ``eos`` and ``length`` are seen from the next
+    cycle on; the engine reads and appends to it from the cycle after that);
+    ``clear``: the list is emptied but kept (the no-input steps after EOS).
     """
 
     def __init__(self, rows: int):

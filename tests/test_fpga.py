@@ -130,7 +130,7 @@ def test_fpga_build_of_a_small_bundle(small_bundle, tmp_path):
     bit = out / "build" / "rramlsm_top.bit"
     assert bit.stat().st_size > 100_000          # a full ECP5-25F bitstream
     # The reset tree: the core's reset is a flip-flop of its own that synthesis kept, set
-    # at configuration, fed by the synchronised reset and driving the core's domain only.
+    # at configuration, driving the core's domain reset and nothing else.
     top = json.loads((build / "rramlsm_top.json").read_text())["modules"]["rramlsm_top"]
     flop = top["cells"]["audio_reset"]
     assert flop["type"] == "TRELLIS_FF" and flop["parameters"]["REGSET"] == "SET"
