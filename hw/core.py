@@ -45,6 +45,7 @@ from rramlsm.hw.interfaces import (
     RowListSignature,
     TaskSignature,
 )
+from rramlsm.hw.memories import NO_COLLISION_READS, registered_read
 from rramlsm.hw.params import REG_BITS, CoreParams
 from rramlsm.hw.periphery import ADC, NOISE_AMP_BITS, LIFBank, ReadNoise, const_mul
 from rramlsm.sw import contract
@@ -161,11 +162,16 @@ class RowLoader(wiring.Component):
         p = self.params
         m = Module()
         I, LIST = p.inputs, p.rows
-        lists = [Memory(shape=range(LIST), depth=LIST, init=[]) for _ in range(2)]
+        # A list's read collides with its write only where the word read is discarded: in
+        # REC the engine appends at the length while its address rests at 0 (no row is
+        # issued), and the loader appends to its own buffer, whose word the mux below drops.
+        lists = [Memory(shape=range(LIST), depth=LIST, init=[], attrs=NO_COLLISION_READS)
+                 for _ in range(2)]
         for b, mem in enumerate(lists):
             m.submodules[f"list{b}"] = mem
         wports = [mem.write_port() for mem in lists]
-        rports = [mem.read_port() for mem in lists]
+        reads = [registered_read(m, mem, f"list{b}_read") for b, mem in enumerate(lists)]
+        rports = [port for port, _ in reads]
         full = Array(Signal(name=f"full{b}") for b in range(2))
         eos = Array(Signal(name=f"eos{b}") for b in range(2))
         length = Array(Signal(range(LIST + 1), name=f"len{b}") for b in range(2))
@@ -196,7 +202,7 @@ class RowLoader(wiring.Component):
         # its output register) carried across the die to the engine's row register was
         # the 85F's longest path (docs/FPGA.md): a row arrives two cycles after its address.
         words = [Signal(range(LIST), name=f"list{b}_word", reset_less=True) for b in range(2)]
-        m.d.sync += [w.eq(r.data) for w, r in zip(words, rports, strict=True)]
+        m.d.sync += [w.eq(data) for w, (_, data) in zip(words, reads, strict=True)]
         m.d.comb += [rows.full.eq(full[view]), rows.eos.eq(eos[view]),
                      rows.length.eq(length[view]),
                      rports[0].addr.eq(rows.read.addr), rports[1].addr.eq(rows.read.addr),

@@ -27,6 +27,7 @@ from amaranth.lib.memory import Memory, WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from rramlsm.hw.memories import NO_COLLISION_READS, registered_read
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import const_mul
 
@@ -121,23 +122,26 @@ class Crossbar(wiring.Component):
         for b in range(banks):
             lo = b * bank_words
             mem = Memory(shape=width, depth=min(bank_words, depth - lo),
-                         init=init[lo:lo + bank_words], attrs={"ram_style": "block"})
+                         init=init[lo:lo + bank_words],
+                         attrs={"ram_style": "block", **NO_COLLISION_READS})
             if banks == 1:
                 m.submodules.mem = mem
+                holder = m
             else:
                 # Each bank's memory is a "mem" too (in its own module), as the single
                 # memory is: tools that name memories by their last name find a crossbar.
-                m.submodules[f"bank{b}"] = bank = Module()
-                bank.submodules.mem = mem
+                m.submodules[f"bank{b}"] = holder = Module()
+                holder.submodules.mem = mem
             wr = mem.write_port()
-            rd = mem.read_port()
+            # The read: the block RAM's own output register (hw.memories; in the memory's
+            # module), then this bank's word register beside it, so that the wire across
+            # the die to the mux starts from a flip-flop.
+            rd, word = registered_read(holder, mem, f"bank{b}_read")
             mine = 1 if banks == 1 else self.prog.addr[offset_bits:] == b
             m.d.comb += [wr.addr.eq(self.prog.addr[:offset_bits]), wr.data.eq(self.prog.data),
                          wr.en.eq(self.prog.en & mine), rd.addr.eq(addr[:offset_bits])]
-            # Nothing between the block RAM's output and this register: the placer puts
-            # it next to the memory, and the wire across the die starts from a flip-flop.
             word_q = Signal(width, name=f"bank{b}_out", reset_less=True)
-            m.d.sync += word_q.eq(rd.data)
+            m.d.sync += word_q.eq(word)
             bank_out.append(word_q)
 
         # Stage 1: the words read at stage 0's address are on the banks' outputs, stage 2

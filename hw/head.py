@@ -20,6 +20,7 @@ from amaranth.utils import ceil_log2
 
 from rramlsm.hw.dsp import MUL_STAGES, PipelinedMultiplier
 from rramlsm.hw.interfaces import TaskSignature
+from rramlsm.hw.memories import NO_COLLISION_READS, registered_read
 from rramlsm.hw.params import CoreParams
 from rramlsm.hw.periphery import LIFBank, const_mul
 from rramlsm.sw import contract
@@ -123,16 +124,20 @@ class Head(wiring.Component):
         # Memories hold plain words (initialisable from packed integers); views give lanes.
         m.submodules.wmem = wmem = Memory(shape=wl.size, depth=p.head_inputs * B,
                                           init=self._init.get("weight", []),
-                                          attrs={"ram_style": "block"})
+                                          attrs={"ram_style": "block", **NO_COLLISION_READS})
         m.submodules.bmem = bmem = Memory(shape=bl.size, depth=self._bias_depth(p),
                                           init=self._init.get("bias", []))
         m.submodules.lut = lut = Memory(shape=contract.ACT_BITS, depth=1 << contract.ACT_BITS,
-                                        init=self._init.get("lut", []))
+                                        init=self._init.get("lut", []), attrs=NO_COLLISION_READS)
         m.submodules.emem = emem = Memory(shape=_ACT, depth=p.dim, init=[])
         # Memory ports wired by hand, write port first (see Crossbar).
-        w_wr, w_rd = wmem.write_port(), wmem.read_port()
+        # The weight word's and the GELU value's first registers are their block RAMs' own
+        # (hw.memories: both memories are written only by programming).
+        w_wr = wmem.write_port()
+        w_rd, w_word = registered_read(m, wmem, "weight_read")
         b_wr, b_rd = bmem.write_port(), bmem.read_port()
-        l_wr, l_rd = lut.write_port(), lut.read_port()
+        l_wr = lut.write_port()
+        l_rd, l_word = registered_read(m, lut, "gelu_read")
         e_wr = emem.write_port()
         for wr, port in ((w_wr, self.weight), (b_wr, self.bias), (l_wr, self.lut)):
             m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
@@ -170,7 +175,7 @@ class Head(wiring.Component):
         s1b_count = Signal(unsigned(contract.COUNTER_BITS), reset_less=True)
         s1b_w = Signal(wl, reset_less=True)
         m.d.sync += [s1b_valid.eq(s1_valid), s1b_first.eq(s1_first),
-                     s1b_count.eq(self.counts.data[s1_lane]), s1b_w.eq(w_rd.data)]
+                     s1b_count.eq(self.counts.data[s1_lane]), s1b_w.eq(w_word)]
         s2_valid, s2_first = Signal(), Signal()
         s2_count = Signal(unsigned(contract.COUNTER_BITS))
         s2_w = Signal(wl)
@@ -216,7 +221,7 @@ class Head(wiring.Component):
         m.d.comb += l_rd.addr.eq(z - contract.ACT_MIN)
         m.d.sync += [s4_out.eq(s3_out), s4_o.eq(s3_o)]
         m.d.comb += [e_wr.en.eq(s4_out), e_wr.addr.eq(blk * L + s4_o),
-                     e_wr.data.eq(l_rd.data.as_signed())]
+                     e_wr.data.eq(l_word.as_signed())]
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -289,8 +294,12 @@ class Classifier(wiring.Component):
         lanes, groups = p.class_lanes_used, p.class_groups
         m = Module()
         pl = data.ArrayLayout(_ACT, p.classes)
-        m.submodules.pmem = pmem = Memory(shape=pl.size, depth=p.dim, init=self._init)
-        wr, rd = pmem.write_port(), pmem.read_port()       # by hand (see Crossbar)
+        m.submodules.pmem = pmem = Memory(shape=pl.size, depth=p.dim, init=self._init,
+                                          attrs=NO_COLLISION_READS)
+        # By hand (see Crossbar); the read's register is the block RAM's own (hw.memories:
+        # the prototypes are written only by programming).
+        wr = pmem.write_port()
+        rd, prototypes = registered_read(m, pmem, "prototype_read")
         m.d.comb += [wr.en.eq(self.prototypes.en), wr.addr.eq(self.prototypes.addr),
                      wr.data.eq(self.prototypes.data)]
         d = Signal(range(p.dim + 1))
@@ -308,7 +317,6 @@ class Classifier(wiring.Component):
         s2_valid, s2_first = Signal(), Signal()
         s2_e = Signal(_ACT)
         s2_p = Signal(data.ArrayLayout(_ACT, lanes))
-        prototypes = rd.data
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_e.eq(self.emb.data)]
         prod_valid, prod_first = _delayed(m, s2_valid, s2_first, MUL_STAGES, "dot")
         products = []

@@ -9,7 +9,9 @@ the core selected by ``CTRL.modality``; change it only between samples.
 Programming a memory word wider than 32 bits: write its 32-bit chunks to
 ``PROG_DATA`` most significant first (each write shifts the staging register
 left by 32), then write ``PROG_COMMIT``: the staged word goes to
-``PROG_TARGET``'s memory at ``PROG_ADDR``, which then increments.
+``PROG_TARGET``'s memory at ``PROG_ADDR``, which then increments.  Program a core only
+while it runs no sample: its weight memories are read without a guard against a word
+written in the cycle it is read (:mod:`rramlsm.hw.memories`).
 """
 
 from __future__ import annotations
