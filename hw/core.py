@@ -100,12 +100,11 @@ def _at_most_one_set(value, width: int):
     return ~two
 
 
-def _popcount_free_lowest(m: Module, value, width: int, name: str):
-    """Index of the lowest set bit of ``value`` (combinational priority encoder)."""
-    idx = Signal(range(max(width, 2)), name=name)
+def _lowest_set(value, width: int):
+    """Index of the lowest set bit of ``value``, 0 if none (a priority encoder)."""
+    idx = Const(0, range(max(width, 2)))
     for k in reversed(range(width)):
-        with m.If(value[k]):
-            m.d.comb += idx.eq(k)
+        idx = Mux(value[k], k, idx)
     return idx
 
 
@@ -360,9 +359,17 @@ class StepEngine(wiring.Component):
         # rmask (from the mask, where it reaches the group counter, the look-ahead masks
         # and the FSM, the compare would not fit the cycle).
         rmask_last = Signal()
+        # The row REC appends, I + g * P + the index of rmask's lowest spike, is added from
+        # two registers: rec_base (I + g * P, stepped with g) and rec_low (loaded with
+        # rmask).  Computed from rmask in the cycle of the append, the priority encoder and
+        # the adder before the route to the list's block RAM were the longest path of the
+        # 85F with banks of 512 words and of a 25F seed (docs/FPGA.md).
+        rec_base = Signal(range(LIST + P))
+        rec_low = Signal(range(max(P, 2)))
 
         def load_rmask(mask):
-            m.d.sync += [rmask.eq(mask), rmask_last.eq(_at_most_one_set(mask, P))]
+            m.d.sync += [rmask.eq(mask), rmask_last.eq(_at_most_one_set(mask, P)),
+                         rec_low.eq(_lowest_set(mask, P))]
         j = Signal(range(LIST + 1))
         # ACCUM's decisions from registers, not from the list's length: whether row j is
         # the group's last (lastrow) and whether the list is empty.  The length is the
@@ -466,7 +473,6 @@ class StepEngine(wiring.Component):
             m.d.sync += self.perf_spikes.eq(self.perf_spikes + pop)
         m.d.comb += last_spk.eq(lif.spk_valid & (lif.spk_group == G - 1))
 
-        lowest = _popcount_free_lowest(m, rmask, P, "lowest")
         # rmask without its lowest spike: a bit stays where a lower one is set (not
         # rmask & (rmask - 1), whose carry chain is slower).
         rest = Signal(P)
@@ -487,7 +493,8 @@ class StepEngine(wiring.Component):
                     return 0
                 return lif.spk_mask if fresh and k == G - 1 else spk[k]
             load_rmask(mask(0))
-            m.d.sync += [g.eq(0), nxt.eq(mask(1)), nxt2.eq(mask(2)), ahead.eq(3)]
+            m.d.sync += [g.eq(0), rec_base.eq(I), nxt.eq(mask(1)), nxt2.eq(mask(2)),
+                         ahead.eq(3)]
 
         def end_of_step():
             """After the last group's spikes: next step, or the readout."""
@@ -543,7 +550,7 @@ class StepEngine(wiring.Component):
                 # One cycle per spiking neuron of step t-1, at least one per group.
                 with m.If(rmask != 0):
                     m.d.comb += [rows.append.valid.eq(1),
-                                 rows.append.payload.eq(I + const_mul(g, P) + lowest)]
+                                 rows.append.payload.eq(rec_base + rec_low)]
                     load_rmask(rest)
                 with m.If(rmask_last):
                     with m.If(g == G - 1):
@@ -551,7 +558,8 @@ class StepEngine(wiring.Component):
                         m.next = "ACCUM"
                     with m.Else():
                         load_rmask(nxt)
-                        m.d.sync += [g.eq(g + 1), nxt.eq(nxt2), ahead.eq(ahead + 1)]
+                        m.d.sync += [g.eq(g + 1), rec_base.eq(rec_base + P), nxt.eq(nxt2),
+                                     ahead.eq(ahead + 1)]
                         if G > 3:   # (past the last group the mask is never used)
                             m.d.sync += nxt2.eq(spk[ahead])
             with m.State("ACCUM"):
