@@ -300,13 +300,13 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
     # Narrow cells take fewer blocks.
     narrow_plan = resource_plan(board, narrow)
     assert narrow_plan["block_rams"] < plan["block_rams"]
-    # The board's bank depth reaches every core's crossbar (512 words by default here).
+    # The board's bank depth reaches every core's crossbar (the 85F's 1,024 words here).
     def xbar_depths(p):
         return {m["path"]: m["depth"] for m in p["memories"] if ".xbar." in m["path"]}
     deep = xbar_depths(narrow_plan)
     shallow = xbar_depths(resource_plan(dataclasses.replace(board, crossbar_bank_words=256),
                                         narrow))
-    assert max(deep.values()) == 512
+    assert max(deep.values()) == board.crossbar_bank_words == 1024
     assert max(shallow.values()) == 256 and len(shallow) > len(deep)
     # The other memories: block RAM where a block saves many LUTs (the link FIFO, 1023 x 8
     # bits), LUT RAM where it would not (the 16 x 25-bit-lane membranes, 13 words deep).
