@@ -155,10 +155,11 @@ BOARDS = {
         "LIF lanes); 16 head lanes. With the LIF decay fixed at build time (shifts and "
         "adds) the lanes take no multiplier: 2 x (16 + 9) = 50 of the 156 MULT18X18D; the "
         "ADC and head shifts are fixed at build time too. The crossbars in banks of 1,024 "
-        "words (18-bit DP16KD), each bank's word registered beside its blocks: 100.7 and "
-        "101.5 MHz at nextpnr seeds 1 and 2, where the depth of fewest blocks (one visual "
-        "bank of 23 blocks behind one register) gave 101.4 and 94.9. Crossbars of 80 lanes "
-        "(fewer cycles per visual sample) congest nextpnr's router (docs/FPGA.md).",
+        "words (18-bit DP16KD), each bank's word registered beside its blocks: the depth of "
+        "fewest blocks puts the visual crossbar's 23 blocks behind one register, which the "
+        "placer does not always keep beside them all (docs/FPGA.md, \"The 85F at 100 MHz\"). "
+        "Crossbars of 80 lanes (fewer cycles per visual sample) congest nextpnr's router "
+        "(docs/FPGA.md).",
         _PLL_25_100, block_rams=208, multipliers=156, fixed_decay=True, fixed_shifts=True,
         core_lanes=(("visual", 10, 50), ("audio", 10, 50)), crossbar_bank_words=1024),
     "icebreaker-up5k": Board(

@@ -14,9 +14,9 @@ matters, builds no emulation.  In simulation the register takes the word before 
 edge's write, as the synchronous port did, so the two forms are the same cycle for cycle;
 what the attribute asserts has to hold in the design: no word read in a cycle that writes
 its address is used.  The memories that use this: those written only by programming (the
-crossbar, the head's weights), which the host writes between samples (programming while a
-sample runs is not defined), and the row lists, whose colliding reads are discarded
-(:class:`~rramlsm.hw.core.RowLoader`).
+crossbar, the head's weights and GELU table, the prototypes), which the host writes
+between samples (programming while a sample runs is not defined), and the row lists,
+whose colliding reads are discarded (:class:`~rramlsm.hw.core.RowLoader`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def registered_read(m: Module, mem: Memory, name: str,
     register into a memory only within one module, and a design synthesised module by
     module (``synth_ecp5 -noflatten``) would otherwise keep an asynchronous read, which
     no block RAM has."""
-    if mem.attrs.get("no_rw_check") != 1:
+    if any(mem.attrs.get(k) != v for k, v in NO_COLLISION_READS.items()):
         raise ValueError(f"{name}: a memory read through registered_read must carry "
                          f"NO_COLLISION_READS in its attrs")
     port = mem.read_port(domain="comb")

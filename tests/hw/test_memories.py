@@ -74,11 +74,9 @@ def test_registered_read_is_the_synchronous_port_cycle_for_cycle():
     reg_mem = Memory(shape=8, depth=4, init=[1, 2, 3, 4], attrs=NO_COLLISION_READS)
     m.submodules.a, m.submodules.b = sync_mem, reg_mem
     addr, wdata, we = Signal(2), Signal(8), Signal()
-    ports = []
     for mem in (sync_mem, reg_mem):
         wr = mem.write_port()
         m.d.comb += [wr.addr.eq(addr), wr.data.eq(wdata), wr.en.eq(we)]
-        ports.append(wr)
     rd = sync_mem.read_port()
     m.d.comb += rd.addr.eq(addr)
     port, data = registered_read(m, reg_mem, "q")
