@@ -34,8 +34,8 @@ __all__ = ["CHECKPOINTS", "selection_protocol", "ZeroShotConfig", "ZeroShotSplit
            "retrieval_top1", "prototype_top1",
            "integer_retrieval_top1", "integer_prototype_top1", "enrol_keys",
            "class_prototypes", "train_heads", "TrainedHeads", "evaluate_embeddings",
-           "generalized_zero_shot", "held_out_class_groups", "held_out_class_top1",
-           "fit_cca", "fit_ridge", "linear_probe"]
+           "generalized_zero_shot", "held_out_class_groups", "held_out_split",
+           "held_out_class_top1", "fit_cca", "fit_ridge", "linear_probe"]
 
 
 #: The head weights :func:`train_heads` can keep (``ZeroShotConfig.checkpoint``).
@@ -457,6 +457,24 @@ def held_out_class_groups(seen, size: int, groups: int, seed: int) -> list[tuple
     return [tuple(int(c) for c in order[g * size:(g + 1) * size]) for g in range(groups)]
 
 
+def held_out_split(split: ZeroShotSplit, held, v_labels, a_labels) -> ZeroShotSplit:
+    """``split`` with the seen classes ``held`` taken out of training and validation: their
+    training samples become the pseudo-unseen pools, the other classes' validation pairs
+    the pseudo-seen pools (no test sample is read).  What :func:`held_out_class_top1`
+    trains and scores on for one group (and what the training cost counts)."""
+    v_labels, a_labels = np.asarray(v_labels), np.asarray(a_labels)
+    tv, ta = split.training_indices()
+    keep = [c for c in split.train_v if c not in held]
+    in_v, in_a = np.isin(v_labels[split.val_v], keep), np.isin(a_labels[split.val_a], keep)
+    sub = ZeroShotSplit({c: split.train_v[c] for c in keep},
+                        {c: split.train_a[c] for c in keep},
+                        split.val_v[in_v & in_a], split.val_a[in_v & in_a])
+    sub.pool_v["seen"], sub.pool_a["seen"] = sub.val_v, sub.val_a
+    sub.pool_v["unseen"] = tv[np.isin(v_labels[tv], held)]
+    sub.pool_a["unseen"] = ta[np.isin(a_labels[ta], held)]
+    return sub
+
+
 def held_out_class_top1(rates_v, rates_a, v_labels, a_labels, split: ZeroShotSplit,
                         config: ZeroShotConfig, groups, *, seed: int,
                         progress=None) -> list[float]:
@@ -472,20 +490,12 @@ def held_out_class_top1(rates_v, rates_a, v_labels, a_labels, split: ZeroShotSpl
     """
     v_labels, a_labels = np.asarray(v_labels), np.asarray(a_labels)
     xv, xa = (torch.as_tensor(x, dtype=torch.float32) for x in (rates_v, rates_a))
-    tv, ta = split.training_indices()
     scores = []
     for held in groups:
-        keep = [c for c in split.train_v if c not in held]
-        in_v, in_a = np.isin(v_labels[split.val_v], keep), np.isin(a_labels[split.val_a], keep)
-        sub = ZeroShotSplit({c: split.train_v[c] for c in keep},
-                            {c: split.train_a[c] for c in keep},
-                            split.val_v[in_v & in_a], split.val_a[in_v & in_a])
-        # The pseudo-seen pools are the validation pairs (no test sample is read).
-        sub.pool_v["seen"], sub.pool_a["seen"] = sub.val_v, sub.val_a
-        sub.pool_v["unseen"] = tv[np.isin(v_labels[tv], held)]
-        sub.pool_a["unseen"] = ta[np.isin(a_labels[ta], held)]
+        sub = held_out_split(split, held, v_labels, a_labels)
+        keep = tuple(sub.train_v)
         trained = train_heads(rates_v, rates_a, v_labels, a_labels, sub,
-                              config.replace(seen=tuple(keep), unseen=tuple(held)), seed=seed,
+                              config.replace(seen=keep, unseen=tuple(held)), seed=seed,
                               progress=progress)
         # From the weights kept (the chosen epoch's, or the average's, which no epoch holds).
         ev, ea = _embed(trained.visual, xv), _embed(trained.audio, xa)

@@ -30,6 +30,10 @@ SCRATCH = {
     ("cosim/build.py", "_build_icarus"): "build cache: valid only once the .built stamp exists",
     ("cosim/build.py", "_build_verilator"): "build cache: valid only once the .built stamp "
                                             "exists",
+    ("cosim/build.py", "restore"): "into a build folder, valid only once its .built stamp "
+                                   "exists",
+    ("cosim/build.py", "store"): "into a folder of this process's own, renamed into place "
+                                 "whole",
     ("cosim/tb_macro.py", "_record"): "testbench results in the caller's scratch folder",
     ("cosim/tb_blocks.py", "_record"): "testbench results in the caller's scratch folder",
     ("cosim/tb_uart.py", "run_test_host_driver"): "testbench results in the caller's "

@@ -31,11 +31,12 @@ from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.experiments import bmi
 from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.experiments.report import write_bmi_report
+from rramlsm.sw.experiments.training_cost import head_training_flops, lsm_forward_flops
 from rramlsm.sw.features import lsm_counts
 from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.lsm import LSMConfig, make_reservoir
 from rramlsm.sw.readout import trace_shift_for
-from rramlsm.sw.zeroshot import train_heads
+from rramlsm.sw.zeroshot import held_out_class_groups, train_heads
 
 SMALL_NEURAL = MotorCortexConfig(trials=8)
 SMALL_IMAGES = LetterImageConfig(per_letter=8)
@@ -294,6 +295,24 @@ def test_bmi_end_to_end_small(neural, images):
     assert fixed["letters"]["kind"] == "count" and "trace_shift" not in fixed["letters"]
     with pytest.raises(ConfigError, match="neural windows"):
         BMIConfig(windows={"neural": 9, "letters": 1})
+    # The training cost counts the choice of windows (its float pass over the seen training
+    # trials is shared with the feature extraction, which counts those trials once).
+    cost = bmi.bmi_training_cost(r)
+    steps = cost["ours"]
+    assert set(steps) == {"calibration", "feature_extraction", "head_training", "quantization",
+                          "readout_selection"}
+    cfgs, split = r.seeds[0]["embeddings"]["configs"], r.seeds[0]["embeddings"]["split"]
+    train = dict(zip(("letters", "neural"), split.training_indices(), strict=True))
+    assert steps["feature_extraction"]["flops"] == sum(
+        lsm_forward_flops(cfgs[m]) * len(train[m]) for m in cfgs)
+    cal = r.seeds[0]["calibration"]
+    assert steps["calibration"]["flops"] == sum(
+        lsm_forward_flops(cfgs[m]) * cal[m]["passes"] * cal[m]["samples"] for m in cfgs)
+    assert steps["readout_selection"]["samples"] == {
+        m: r.seeds[0]["readout"][m]["samples"] for m in cfgs}
+    assert cost["ours_flops"] == sum(v["flops"] for v in steps.values())
+    assert cost["srnn_clip_ratio"] > 1 and cost["protonet_ratio"] > 1
+    assert cost["slots"] == {"letters": "visual", "neural": "audio"}
 
 
 def test_temperature_chosen_by_held_out_seen_letters(neural, images, tmp_path, monkeypatch):
@@ -324,6 +343,23 @@ def test_temperature_chosen_by_held_out_seen_letters(neural, images, tmp_path, m
         assert len(held) == 8 and not held & set("stuv")
         assert all(len(v) == 2 and all(0 <= x <= 100 for x in v)
                    for v in choice["held_out_top1"].values())
+    # Every candidate's training per held-out group is a step of the recipe, counted on the
+    # pairs of the other seen letters.
+    cost = bmi.bmi_training_cost(result)["ours"]
+    assert "readout_selection" not in cost
+    s0, zs = result.seeds[0], result.seeds[0]["embeddings"]["zeroshot"]
+    split = s0["embeddings"]["split"]
+    groups = held_out_class_groups(zs.seen, len(zs.unseen), 2, s0["seed"])
+    assert ["".join(LETTERS[c] for c in g) for g in groups] == \
+        m["temperature_choice"][0]["held_out"]
+    inputs = {"visual": 32, "audio": 32}
+    assert cost["temperature_choice"]["trainings"] == 4
+    assert cost["temperature_choice"]["flops"] == 2 * sum(
+        head_training_flops(zs, inputs, sum(min(len(split.train_v[c]), len(split.train_a[c]))
+                                            for c in zs.seen if c not in g))
+        for g in groups)
+    assert cost["head_training"]["flops"] == head_training_flops(
+        zs, inputs, len(split.pairs(None)[0]))
     assert "temperature_choice" not in run_bmi(
         BMIConfig(seeds=(0,), neurons=32, windows={"neural": 1, "letters": 1},
                   zeroshot=bmi_zeroshot_config(epochs=1)),
@@ -376,6 +412,7 @@ def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):
     assert m["task"] == "bmi" and m["sources"]["neural"] == f"willett:{mat}"
     assert {"seen_top1", "unseen_top1"} <= set(m["zero_shot"])
     assert "zero-shot unseen (stuv)" in r.stdout
+    assert m["training_cost"]["ours_flops"] > 0 and "training cost (seed 0):" in r.stdout
     html = (out / "report.html").read_text()
     assert "BMI zero-shot run" in html and "data:image/png;base64," in html
     # A bad neural source is a clear error, exit status 2.

@@ -40,6 +40,7 @@ from rramlsm.sw.experiments.audiovisual import (
 from rramlsm.sw.experiments.bmi import (
     BMI_TEMPERATURES,
     BMIConfig,
+    bmi_training_cost,
     bmi_zeroshot_config,
     run_bmi,
     run_bmi_rotation,
@@ -335,6 +336,7 @@ def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True,
             result.metrics["zero_shot_splits"] = run_bmi_rotation(
                 config, unseen_splits, result.neural, result.letters, progress=progress,
                 seeds_per_split=seeds_per_split, cpus=cpus)
+    result.metrics["training_cost"] = bmi_training_cost(result)
     write_bmi_report(out / "report.html", result, result.metrics)
     write_json(out / "metrics.json", result.metrics)
     return result.metrics
@@ -372,6 +374,11 @@ def print_bmi_summary(m: dict) -> None:
     if m.get("temperature_choice"):
         print("temperature per seed (chosen on held-out seen letters): " + ", ".join(
             str(t) for t in m["protocol"]["temperature"]))
+    c = m.get("training_cost")
+    if c:
+        print(f"training cost (seed {m['protocol']['seeds'][0]}): {c['ours_flops'] / 1e9:.1f} "
+              f"GFLOP in {c['ours_seconds']:.1f} s; SRNN-CLIP {c['srnn_clip_ratio']:.1f}x, "
+              f"ProtoNet {c['protonet_ratio']:.1f}x the FLOPs")
 
 
 def _cmd_train(args) -> int:

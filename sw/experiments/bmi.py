@@ -50,13 +50,14 @@ from rramlsm.sw.experiments.split_rotation import (
 )
 from rramlsm.sw.features import binned_input, firing_rate, known_counts, lsm_counts
 from rramlsm.sw.heads import HeadConfig, quantize_head
-from rramlsm.sw.lsm import PRESETS, LSMConfig, make_reservoir
+from rramlsm.sw.lsm import PRESETS, LSMConfig, float_features, make_reservoir
 from rramlsm.sw.readout import parse_readout, readout_windows, with_readout
 from rramlsm.sw.zeroshot import (
     ZeroShotConfig,
     evaluate_embeddings,
     held_out_class_groups,
     held_out_class_top1,
+    held_out_split,
     linear_probe,
     make_split,
     selection_protocol,
@@ -65,7 +66,7 @@ from rramlsm.sw.zeroshot import (
 
 __all__ = ["BMI_TEMPERATURES", "BMIConfig", "choose_temperature", "BMIResult", "run_bmi",
            "load_neural_source", "PAPER_BMI", "bmi_energy", "bmi_zeroshot_config",
-           "run_bmi_rotation"]
+           "run_bmi_rotation", "bmi_training_cost"]
 
 #: What ``--temperature auto`` chooses among: the paper's BMI temperature (0.5), its CLIP
 #: temperature of the audio-visual task (1.0), and twice that.
@@ -203,12 +204,19 @@ def _lsm_config(preset: str, ds: RasterDataset, neurons: int) -> LSMConfig:
 
 
 def _calibrated(cfg: LSMConfig, ds: RasterDataset, seed: int, target: float | None,
-                classes=None) -> LSMConfig:
-    from rramlsm.sw.experiments.audiovisual import calibrate_on_training
+                classes=None) -> tuple[LSMConfig, dict | None]:
+    """``cfg`` calibrated to ``target`` firing, and the calibration's cost (``passes`` x
+    ``samples`` and ``seconds``; None when not calibrated)."""
+    from rramlsm.sw.experiments.audiovisual import calibration_on_training
 
     # 64 samples: 2048-neuron reservoirs over 201 steps make each bisection step costly.
     # ``classes``: the seen letters (unseen letters never reach calibration).
-    return calibrate_on_training(cfg, ds, seed, target, limit=64, classes=classes)
+    t0 = time.perf_counter()
+    cal = calibration_on_training(cfg, ds, seed, target, limit=64, classes=classes)
+    if cal is None:
+        return cfg, None
+    return cal.config, {"passes": cal.passes, "samples": cal.samples,
+                        "seconds": time.perf_counter() - t0}
 
 
 def choose_temperature(rates_letters, rates_neural, letters, neural, split, zs, cfg: BMIConfig,
@@ -243,8 +251,10 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
 
     data = {"letters": letters, "neural": neural}
     chip = chip_seeds(seed, ("neural", "letters"))
-    configs = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
-                              cfg.target_rate, cfg.zeroshot.seen) for m in data}
+    calibrated = {m: _calibrated(_lsm_config(m, data[m], cfg.neurons), data[m], chip[m],
+                                 cfg.target_rate, cfg.zeroshot.seen) for m in data}
+    configs = {m: c for m, (c, _) in calibrated.items()}
+    calibration = {m: c for m, (_, c) in calibrated.items() if c is not None}
     readout, known = {}, {}
     for m, ds in data.items():
         train = np.flatnonzero(ds.is_train & np.isin(ds.labels, cfg.zeroshot.seen))
@@ -299,7 +309,9 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
     }
     train_l, train_n = split.training_indices()
     calib = {"letters": train_l, "neural": train_n}
+    t0 = time.perf_counter()
     iheads = {m: quantize_head(heads[m], counts[m]["golden"][calib[m]], scale[m]) for m in data}
+    quantize_seconds = time.perf_counter() - t0
     emb_hw = {m: iheads[m](counts[m]["golden"]) for m in data}
     # The macro's arithmetic (keys enrolled at unit length, integer dot product) is the
     # hardware figure; cosine beside it.
@@ -324,6 +336,7 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
         "weight_scale": {m: configs[m].weight_scale for m in data},
         "readout": readout,
         "tiles": tiles, "best_epoch": trained.best_epoch, "train_seconds": train_seconds,
+        "calibration": calibration, "quantize_seconds": quantize_seconds,
         "temperature": zs.temperature,
         **({"temperature_choice": {**choice, "seconds": choice_seconds}} if choice else {}),
         "history": [{"epoch": h["epoch"], "loss": h["loss"], "val_top1": h["val_top1"],
@@ -331,7 +344,10 @@ def _run_seed(seed: int, neural: RasterDataset, letters: RasterDataset, cfg: BMI
                      "test_unseen_top1": h["test"]["unseen"]["a2v"]} for h in hist],
     }
     if keep_embeddings:
-        out["embeddings"] = {"software": emb_sw, "hardware": emb_hw, "split": split}
+        # Also what the training cost of this seed's recipe is counted on.
+        out["embeddings"] = {"software": emb_sw, "hardware": emb_hw, "split": split,
+                             "configs": configs, "chip": chip, "zeroshot": zs,
+                             "heads": iheads}
     return out
 
 
@@ -440,6 +456,84 @@ def run_bmi(config: BMIConfig = BMIConfig(), *, progress: bool = True,
     return BMIResult(config, metrics, n, li, seeds)
 
 
+def bmi_training_cost(result: BMIResult, baseline_epochs: int | None = None) -> dict:
+    """The training cost of the first seed's recipe
+    (:func:`~rramlsm.sw.experiments.training_cost.training_cost`), every step on its own line:
+    the firing-rate calibration, the choice of readout windows (``windows auto``), one float
+    feature extraction over the training trials (timed by the windows' choice, whose pass
+    made it, or run again here: the run took its counts from the feature cache), the head
+    trainings of the temperature choice
+    (``--temperature auto``), the heads' training and their int8 quantisation; beside it
+    SRNN-CLIP and ProtoNet on the same pairs (``baseline_epochs``: the heads' epochs).
+    Letter images take the visual slot, neural trials the audio one, as in the protocol.
+    """
+    from rramlsm.sw.experiments.baselines import BaselineConfig
+    from rramlsm.sw.experiments.training_cost import (
+        head_training_flops,
+        quantization_flops,
+        readout_selection_flops,
+        training_cost,
+    )
+
+    s0, cfg = result.seeds[0], result.config
+    kept = s0["embeddings"]
+    configs, chip, split, zs = kept["configs"], kept["chip"], kept["split"], kept["zeroshot"]
+    data = {"letters": result.letters, "neural": result.neural}
+    frames = {m: data[m].frames[:, :configs[m].steps] for m in data}
+    reservoirs = {m: make_reservoir(configs[m], seed=chip[m]) for m in data}
+    train = dict(zip(("letters", "neural"), split.training_indices(), strict=True))
+    chosen = {m: r for m, r in s0["readout"].items() if "samples" in r}
+    # The feature extraction's time: the windows' choice made it (its float pass over the
+    # seen training trials gave their counts) and timed it; otherwise it runs again here
+    # (the run took its counts from the feature cache).
+    extraction = 0.0
+    for m in data:
+        r = chosen.get(m)
+        if r is not None and r["samples"] >= len(train[m]):
+            extraction += r["forward_seconds"] * len(train[m]) / r["samples"]
+        else:
+            t0 = time.perf_counter()
+            float_features(reservoirs[m], frames[m][train[m]])
+            extraction += time.perf_counter() - t0
+    seconds = {"calibration": sum(c["seconds"] for c in s0["calibration"].values()),
+               "feature_extraction": extraction, "head_training": s0["train_seconds"]}
+    inputs = {"visual": configs["letters"].features, "audio": configs["neural"].features}
+    extra = {"quantization": {
+        "flops": sum(quantization_flops(kept["heads"][m], len(train[m])) for m in data),
+        "seconds": s0["quantize_seconds"]}}
+    if chosen:
+        # That pass gave the seen training trials' counts: the feature extraction counts
+        # them, so only the choice's own work is added (as in the audio-visual task).
+        shared = {m: min(r["samples"], len(train[m])) for m, r in chosen.items()}
+        extra["readout_selection"] = {
+            "flops": sum(readout_selection_flops(configs[m], r, shared[m])
+                         for m, r in chosen.items()),
+            "seconds": sum(r["seconds"] - r["forward_seconds"] * shared[m] / r["samples"]
+                           for m, r in chosen.items()),
+            "samples": {m: r["samples"] for m, r in chosen.items()}}
+    choice = s0.get("temperature_choice")
+    if choice:
+        groups = held_out_class_groups(zs.seen, len(zs.unseen), cfg.held_out_groups,
+                                       s0["seed"])
+        pairs = [len(held_out_split(split, g, result.letters.labels,
+                                    result.neural.labels).pairs(None)[0]) for g in groups]
+        extra["temperature_choice"] = {
+            "flops": sum(head_training_flops(zs, inputs, p) for p in pairs)
+                     * len(choice["candidates"]),
+            "seconds": choice["seconds"], "trainings": len(pairs) * len(choice["candidates"])}
+    calibration = {m: {k: c[k] for k in ("passes", "samples")}
+                   for m, c in s0["calibration"].items()}
+    slots = {"letters": "visual", "neural": "audio"}
+    cost = training_cost({slots[m]: f for m, f in frames.items()},
+                         {slots[m]: r for m, r in reservoirs.items()}, split, zs,
+                         BaselineConfig(epochs=baseline_epochs or zs.epochs),
+                         our_seconds=seconds,
+                         calibration={slots[m]: c for m, c in calibration.items()},
+                         extra=extra)
+    cost["slots"] = slots
+    return cost
+
+
 def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
                energies=None) -> dict:
     """Energy per sample of the BMI task's two 2048-neuron reservoirs (tiled arrays) with
@@ -456,7 +550,7 @@ def bmi_energy(samples: int = 32, *, seed: int = 0, target_rate: float = 0.05,
     out = {"modalities": {}}
     chip = chip_seeds(seed, tuple(data))
     for m, ds in data.items():
-        cfg = _calibrated(_lsm_config(m, ds, 2048), ds, chip[m], target_rate)
+        cfg, _ = _calibrated(_lsm_config(m, ds, 2048), ds, chip[m], target_rate)
         lsm = quantize_reservoir(make_reservoir(cfg, seed=chip[m]))
         fr = ds.frames[:samples]
         _, trains = golden_counts(lsm, fr, record=True)

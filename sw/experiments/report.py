@@ -390,6 +390,15 @@ def write_bmi_report(path: str | Path, result, metrics: dict) -> Path:
         ("linear probe letter images (26)", _fmt(sw["probe"], "letters_top1"),
          _fmt(hw["probe"], "letters_top1"), "-"),
     ]
+    cost = metrics.get("training_cost")
+    if cost:
+        rows.append(("training cost vs SRNN-CLIP (FLOPs)", f"{cost['srnn_clip_ratio']:.1f}×",
+                     "", "-"))
+        rows.append(("training cost vs ProtoNet (FLOPs)", f"{cost['protonet_ratio']:.1f}×", "",
+                     "-"))
+        rows += [(f"ours: {step.replace('_', ' ')}", f"{v['flops'] / 1e9:.2f} GFLOP",
+                  f"{v['seconds']:.1f} s", "counted in the ratios")
+                 for step, v in cost["ours"].items()]
     table = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
                     for a, b, c, d in rows)
     pr, ch = metrics["protocol"], metrics["chance"]
