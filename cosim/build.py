@@ -247,6 +247,17 @@ def _build_verilator(verilog: Path, bdir: Path, top: SimTop, waves: bool,
         runtime.store()
 
 
+def _output(cmd: list[str], env: dict) -> str | None:
+    """Standard output of ``cmd``, or None when it cannot run or fails."""
+    import subprocess
+
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    except OSError:
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
 class _RuntimeObjects:
     """The Verilator runtime's objects (``verilated.o``, ``verilated_vpi.o``, ...) of a
     build, shared between builds that compile them with the same commands.
@@ -254,7 +265,8 @@ class _RuntimeObjects:
     Every build compiles the same runtime library (about 9 s of a 30 s build on 2 cores);
     Verilator's answer is ccache (``OBJCACHE``, used when installed), which no wheel
     provides.  The objects are kept per exact compile command (``make -n``, which names
-    the flags, trace and timing options and the wheel's sources) and wheel version, and
+    the flags, trace and timing options and the runtime's sources) and the versions of
+    Verilator and the C++ compiler, and
     copied into a new build folder before ``make`` runs: copies are newer than the
     generated makefiles, so ``make`` takes them as built.  Only the runtime's objects
     are shared; the design's own (and cocotb's ``verilator.cpp``, which includes the
@@ -263,38 +275,48 @@ class _RuntimeObjects:
 
     def __init__(self, bdir: Path, cache: Path | None, env: dict):
         import re
-        import subprocess
-        from importlib.metadata import version
 
-        self.bdir, self.folder = bdir, None
-        classes = (bdir / "Vtop_classes.mk").read_text()
+        self.bdir, self.folder, self.names = bdir, None, []
+        try:
+            classes = (bdir / "Vtop_classes.mk").read_text()
+        except OSError:
+            return
         self.names = [f"{n}.o" for block in re.findall(
             r"^VM_GLOBAL_(?:FAST|SLOW) \+= \\\n((?:[ \t]+\S.*\n)+)", classes, re.M)
             for n in block.split() if n != "\\"]
         if cache is None or not self.names:
             return
-        dry = subprocess.run(["make", "-n", "-C", str(bdir), "-f", "Vtop.mk", *self.names],
-                             capture_output=True, text=True, env=env)
-        if dry.returncode:
+        # The commands (flags, defines, the runtime's source paths) and the tools that run
+        # them: another Verilator or another C++ compiler never reuses these objects.
+        outputs = [_output(["make", "-n", "-C", str(bdir), "-f", "Vtop.mk", *self.names], env),
+                   _output([str(verilator_bin()), "--version"], env),
+                   _output([env.get("CXX", "c++"), "--version"], env)]
+        if None in outputs:
             return
-        commands = "\n".join(line for line in dry.stdout.splitlines()
+        commands = "\n".join(line for line in outputs[0].splitlines()
                               if not line.startswith("make"))
-        key = hashlib.sha256(f"{version('verilator')}\n{commands}".encode()).hexdigest()[:16]
-        self.folder = Path(cache) / key
+        blob = "\n".join([commands, *outputs[1:]]).encode()
+        self.folder = Path(cache) / hashlib.sha256(blob).hexdigest()[:16]
 
     def restore(self) -> None:
+        """Copy the kept objects in (a missing one is compiled by ``make`` as usual)."""
         if self.folder is not None and self.folder.is_dir():
             for n in self.names:
-                shutil.copyfile(self.folder / n, self.bdir / n)
+                try:
+                    shutil.copyfile(self.folder / n, self.bdir / n)
+                except OSError:
+                    pass
 
     def store(self) -> None:
+        """Keep this build's objects, unless kept already (a failure to keep them is no
+        failure of the build)."""
         if self.folder is None or self.folder.is_dir():
             return
         tmp = self.folder.with_name(f".{self.folder.name}-{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
-        for n in self.names:
-            shutil.copyfile(self.bdir / n, tmp / n)
         try:
+            tmp.mkdir(parents=True, exist_ok=True)
+            for n in self.names:
+                shutil.copyfile(self.bdir / n, tmp / n)
             tmp.rename(self.folder)       # atomic: a reader sees all objects or none
-        except OSError:                   # another build stored them first
+        except OSError:                   # e.g. another build kept them first
             shutil.rmtree(tmp, ignore_errors=True)

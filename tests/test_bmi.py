@@ -31,7 +31,7 @@ from rramlsm.sw.datasets.raster import RasterDataset
 from rramlsm.sw.experiments import bmi
 from rramlsm.sw.experiments.bmi import BMIConfig, bmi_zeroshot_config, run_bmi
 from rramlsm.sw.experiments.report import write_bmi_report
-from rramlsm.sw.experiments.training_cost import head_training_flops, lsm_forward_flops
+from rramlsm.sw.experiments.training_cost import head_training_flops
 from rramlsm.sw.features import lsm_counts
 from rramlsm.sw.golden import golden_counts, quantize_reservoir
 from rramlsm.sw.lsm import LSMConfig, make_reservoir
@@ -300,14 +300,20 @@ def test_bmi_end_to_end_small(neural, images):
     cost = bmi.bmi_training_cost(r)
     steps = cost["ours"]
     assert set(steps) == {"calibration", "feature_extraction", "head_training", "quantization",
-                          "readout_selection"}
+                          "readout_selection", "golden_feature_extraction"}
     cfgs, split = r.seeds[0]["embeddings"]["configs"], r.seeds[0]["embeddings"]["split"]
     train = dict(zip(("letters", "neural"), split.training_indices(), strict=True))
-    assert steps["feature_extraction"]["flops"] == sum(
-        lsm_forward_flops(cfgs[m]) * len(train[m]) for m in cfgs)
-    cal = r.seeds[0]["calibration"]
+    # The float and golden passes over the training trials, each over the readout's bins
+    # (2 x steps x (inputs + neurons) x neurons a trial) ...
+    per_trial = {m: 2 * cfgs[m].steps * (cfgs[m].inputs + 96) * 96 for m in cfgs}
+    for step in ("feature_extraction", "golden_feature_extraction"):
+        assert steps[step]["flops"] == sum(per_trial[m] * len(train[m]) for m in cfgs)
+    # ... the calibration's passes over every bin of its 64 trials.
+    cal, bins = r.seeds[0]["calibration"], {"neural": neural.bins, "letters": images.bins}
     assert steps["calibration"]["flops"] == sum(
-        lsm_forward_flops(cfgs[m]) * cal[m]["passes"] * cal[m]["samples"] for m in cfgs)
+        2 * bins[m] * (cfgs[m].inputs + 96) * 96 * cal[m]["passes"] * cal[m]["samples"]
+        for m in cfgs)
+    assert all(cal[m]["samples"] <= 64 and cal[m]["passes"] >= 1 for m in cfgs)
     assert steps["readout_selection"]["samples"] == {
         m: r.seeds[0]["readout"][m]["samples"] for m in cfgs}
     assert cost["ours_flops"] == sum(v["flops"] for v in steps.values())

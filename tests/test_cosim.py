@@ -13,7 +13,7 @@ import pytest
 
 from rramlsm.cli import main
 from rramlsm.cosim.blocks import run_block
-from rramlsm.cosim.build import simulator
+from rramlsm.cosim.build import SimTop, build, simulator
 from rramlsm.cosim.run import cosim_failures, expected_runs, run_cosim
 from rramlsm.errors import RRAMLSMError
 from rramlsm.sw.bundle import Bundle, ModalityBundle, load_bundle, quantize_prototypes, write_bundle
@@ -148,6 +148,28 @@ def test_cosim_command(demo_run, tmp_path, capsys, monkeypatch):
     assert json.loads((tmp_path / "c.json").read_text())["samples"] == 4
     assert main(["cosim", "--bundle", str(demo_run / "bundle"), "--source", "speech",
                  "--source", "nmnist:/nonexistent", "--samples", "1"]) == 2
+
+
+def test_verilator_builds_share_the_runtime_objects(tmp_path):
+    """A Verilator build after another (here of a second design, into the run's build
+    cache, where other tests' builds may have kept them already) takes the runtime
+    library's objects kept before, and still links its simulator."""
+    from rramlsm.cosim.run import cache_folder
+
+    top = SimTop("tiny_tb", "`timescale 1ns/1ps\nmodule tiny_tb(input rst, output q);\n"
+                            "  tiny dut(.rst(rst), .q(q));\nendmodule\n", ("rst", "q"))
+    root, logs = cache_folder() / "builds", []
+    for value in (0, 1):
+        v = tmp_path / f"tiny{value}.v"
+        v.write_text(f"module tiny(input rst, output q);\n  assign q = rst ^ 1'b{value};\n"
+                     f"endmodule // {tmp_path.name}\n")   # a design no other build has
+        bdir = build(v, root, top=top)
+        assert (bdir / "tiny_tb").stat().st_size > 0
+        logs.append((bdir / "build.log").read_text())
+    assert "verilated_vpi.cpp" not in logs[1]
+    assert "verilated_vpi.o" in logs[1]          # linked in, from the kept copy
+    assert any((d / "verilated_vpi.o").stat().st_size > 0
+               for d in (root / "verilator-runtime").iterdir())
 
 
 @pytest.mark.parametrize("sim", SIMS)

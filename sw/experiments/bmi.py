@@ -463,17 +463,20 @@ def bmi_training_cost(result: BMIResult, baseline_epochs: int | None = None) -> 
     feature extraction over the training trials (timed by the windows' choice, whose pass
     made it, or run again here: the run took its counts from the feature cache), the head
     trainings of the temperature choice
-    (``--temperature auto``), the heads' training and their int8 quantisation; beside it
+    (``--temperature auto``), the heads' training, the golden model's pass over the training
+    trials their int8 quantisation is calibrated on, and the quantisation; beside it
     SRNN-CLIP and ProtoNet on the same pairs (``baseline_epochs``: the heads' epochs).
     Letter images take the visual slot, neural trials the audio one, as in the protocol.
     """
     from rramlsm.sw.experiments.baselines import BaselineConfig
     from rramlsm.sw.experiments.training_cost import (
         head_training_flops,
+        lsm_forward_flops,
         quantization_flops,
         readout_selection_flops,
         training_cost,
     )
+    from rramlsm.sw.golden import golden_counts, quantize_reservoir
 
     s0, cfg = result.seeds[0], result.config
     kept = s0["embeddings"]
@@ -501,12 +504,28 @@ def bmi_training_cost(result: BMIResult, baseline_epochs: int | None = None) -> 
     extra = {"quantization": {
         "flops": sum(quantization_flops(kept["heads"][m], len(train[m])) for m in data),
         "seconds": s0["quantize_seconds"]}}
+    # The calibration and the windows' choice ran over the whole recordings (T bins), the
+    # readout over the first T - T mod W of them (``configs``).
+    bins = {m: data[m].bins for m in data}
+    # The int8 heads are calibrated on the golden model's counts of the training trials
+    # (quantize_head in _run_seed): a pass of the golden model over them, timed again here
+    # (the run took them from the feature cache).
+    t0 = time.perf_counter()
+    for m in data:
+        golden_counts(quantize_reservoir(reservoirs[m], noise=cfg.hardware_noise,
+                                         noise_seed=chip[m]), frames[m][train[m]])
+    extra["golden_feature_extraction"] = {
+        "flops": sum(lsm_forward_flops(configs[m]) * len(train[m]) for m in data),
+        "seconds": time.perf_counter() - t0}
     if chosen:
         # That pass gave the seen training trials' counts: the feature extraction counts
-        # them, so only the choice's own work is added (as in the audio-visual task).
+        # them (over the readout's bins), so only the choice's own work is added (as in the
+        # audio-visual task), with the bins the pass ran beyond the readout's.
         shared = {m: min(r["samples"], len(train[m])) for m, r in chosen.items()}
         extra["readout_selection"] = {
-            "flops": sum(readout_selection_flops(configs[m], r, shared[m])
+            "flops": sum(readout_selection_flops(configs[m], r, shared[m], bins[m])
+                         + shared[m] * (lsm_forward_flops(configs[m], bins[m])
+                                        - lsm_forward_flops(configs[m]))
                          for m, r in chosen.items()),
             "seconds": sum(r["seconds"] - r["forward_seconds"] * shared[m] / r["samples"]
                            for m, r in chosen.items()),
@@ -521,7 +540,7 @@ def bmi_training_cost(result: BMIResult, baseline_epochs: int | None = None) -> 
             "flops": sum(head_training_flops(zs, inputs, p) for p in pairs)
                      * len(choice["candidates"]),
             "seconds": choice["seconds"], "trainings": len(pairs) * len(choice["candidates"])}
-    calibration = {m: {k: c[k] for k in ("passes", "samples")}
+    calibration = {m: {"passes": c["passes"], "samples": c["samples"], "steps": bins[m]}
                    for m, c in s0["calibration"].items()}
     slots = {"letters": "visual", "neural": "audio"}
     cost = training_cost({slots[m]: f for m, f in frames.items()},

@@ -73,10 +73,12 @@ def _timed(fn, repeats: int = 3, enough_s: float = 2.0) -> float:
     return (time.perf_counter() - t0) / calls
 
 
-def lsm_forward_flops(config) -> int:
+def lsm_forward_flops(config, steps: int | None = None) -> int:
     """Dense-basis matmul FLOPs of one LSM forward pass over one sample (input and
-    recurrent products, every step): the basis every method is counted on."""
-    return 2 * config.steps * (config.inputs + config.neurons) * config.neurons
+    recurrent products, every step; ``steps``, if given, instead of the config's): the
+    basis every method is counted on."""
+    steps = config.steps if steps is None else steps
+    return 2 * steps * (config.inputs + config.neurons) * config.neurons
 
 
 def head_training_flops(zs: ZeroShotConfig, inputs: dict[str, int], pairs: int,
@@ -103,7 +105,8 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     dataset (indexed by ``split``); ``our_seconds``: measured wall time of each of
     our steps (``calibration``, ``feature_extraction``, ``head_training``);
     ``calibration``: per modality the ``passes`` and ``samples`` of the firing-rate
-    search (None: not calibrated, e.g. the paper's constants); ``extra``: further
+    search, and the ``steps`` each pass ran if not the reservoir's (None: not calibrated,
+    e.g. the paper's constants); ``extra``: further
     steps of our recipe, ``{name: {"flops": ..., "seconds": ...}}``; ``measured``:
     measured total seconds of full baseline runs (``srnn_clip``, ``protonet``).
     """
@@ -119,8 +122,8 @@ def training_cost(frames: dict[str, np.ndarray], reservoirs: dict[str, Reservoir
     # The calibration's passes over its samples, on the same basis (the reservoir it
     # searches has the final one's size) ...
     calibration = calibration or {}
-    cal_flops = sum(lsm_forward_flops(reservoirs[m].config) * c["passes"] * c["samples"]
-                    for m, c in calibration.items())
+    cal_flops = sum(lsm_forward_flops(reservoirs[m].config, c.get("steps"))
+                    * c["passes"] * c["samples"] for m, c in calibration.items())
     # ... plus the heads' training steps.
     head_flops = head_training_flops(zs, {m: res.config.features for m, res in reservoirs.items()},
                                      n_pairs)
@@ -203,17 +206,18 @@ def quantization_flops(head, samples: int) -> int:
                for layer in head.layers)
 
 
-def readout_selection_flops(config, readout: dict, shared: int = 0) -> int:
+def readout_selection_flops(config, readout: dict, shared: int = 0,
+                            steps: int | None = None) -> int:
     """Matmul FLOPs of choosing the readout windows (:func:`~rramlsm.sw.readout.select_windows`):
     one float-model pass over its samples but the ``shared`` ones (whose counts the feature
     extraction took from that pass, and whose pass it counts), and per candidate and fold
     the ridge fit's Gram product (``2 n d min(n, d)`` for ``n`` fitting samples of ``d = W x
-    neurons`` features)."""
+    neurons`` features); ``steps``: the bins the pass ran, if not the config's."""
     n = readout["samples"]
     fit = n - n // readout["folds"]
     ridge = sum(2 * fit * d * min(fit, d) * readout["folds"]
                 for d in (int(w) * config.neurons for w in readout["scores"]))
-    return lsm_forward_flops(config) * (n - shared) + ridge
+    return lsm_forward_flops(config, steps) * (n - shared) + ridge
 
 
 def pipeline_training_cost(result: PipelineResult, baseline_epochs: int, *,
