@@ -316,6 +316,19 @@ def test_bmi_end_to_end_small(neural, images):
     assert all(cal[m]["samples"] <= 64 and cal[m]["passes"] >= 1 for m in cfgs)
     assert steps["readout_selection"]["samples"] == {
         m: r.seeds[0]["readout"][m]["samples"] for m in cfgs}
+    # The choice's pass ran every bin of its trials; the readout's bins of the training
+    # trials among them are the feature extraction's; and one ridge fit per candidate, fold.
+    chosen = r.seeds[0]["readout"]
+
+    def ridge(sel, neurons=96):
+        fit = sel["samples"] - sel["samples"] // sel["folds"]
+        return sum(2 * fit * int(w) * neurons * min(fit, int(w) * neurons) * sel["folds"]
+                   for w in sel["scores"])
+
+    assert steps["readout_selection"]["flops"] == sum(
+        2 * bins[m] * (cfgs[m].inputs + 96) * 96 * chosen[m]["samples"]
+        - per_trial[m] * min(chosen[m]["samples"], len(train[m])) + ridge(chosen[m])
+        for m in cfgs)
     assert cost["ours_flops"] == sum(v["flops"] for v in steps.values())
     assert cost["srnn_clip_ratio"] > 1 and cost["protonet_ratio"] > 1
     assert cost["slots"] == {"letters": "visual", "neural": "audio"}

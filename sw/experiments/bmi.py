@@ -462,21 +462,20 @@ def bmi_training_cost(result: BMIResult, baseline_epochs: int | None = None) -> 
     the firing-rate calibration, the choice of readout windows (``windows auto``), one float
     feature extraction over the training trials (timed by the windows' choice, whose pass
     made it, or run again here: the run took its counts from the feature cache), the head
-    trainings of the temperature choice
-    (``--temperature auto``), the heads' training, the golden model's pass over the training
-    trials their int8 quantisation is calibrated on, and the quantisation; beside it
-    SRNN-CLIP and ProtoNet on the same pairs (``baseline_epochs``: the heads' epochs).
+    trainings of the temperature choice (``--temperature auto``), the heads' training, the
+    golden model's pass over the training trials their int8 quantisation is calibrated on,
+    and the quantisation; beside it SRNN-CLIP and ProtoNet on the same pairs
+    (``baseline_epochs``: the heads' epochs).
     Letter images take the visual slot, neural trials the audio one, as in the protocol.
     """
     from rramlsm.sw.experiments.baselines import BaselineConfig
     from rramlsm.sw.experiments.training_cost import (
+        golden_pass_cost,
         head_training_flops,
-        lsm_forward_flops,
         quantization_flops,
-        readout_selection_flops,
+        readout_selection_cost,
         training_cost,
     )
-    from rramlsm.sw.golden import golden_counts, quantize_reservoir
 
     s0, cfg = result.seeds[0], result.config
     kept = s0["embeddings"]
@@ -510,26 +509,14 @@ def bmi_training_cost(result: BMIResult, baseline_epochs: int | None = None) -> 
     # The int8 heads are calibrated on the golden model's counts of the training trials
     # (quantize_head in _run_seed): a pass of the golden model over them, timed again here
     # (the run took them from the feature cache).
-    t0 = time.perf_counter()
-    for m in data:
-        golden_counts(quantize_reservoir(reservoirs[m], noise=cfg.hardware_noise,
-                                         noise_seed=chip[m]), frames[m][train[m]])
-    extra["golden_feature_extraction"] = {
-        "flops": sum(lsm_forward_flops(configs[m]) * len(train[m]) for m in data),
-        "seconds": time.perf_counter() - t0}
+    extra["golden_feature_extraction"] = golden_pass_cost(
+        reservoirs, frames, train, cfg.hardware_noise, chip)
     if chosen:
         # That pass gave the seen training trials' counts: the feature extraction counts
         # them (over the readout's bins), so only the choice's own work is added (as in the
         # audio-visual task), with the bins the pass ran beyond the readout's.
         shared = {m: min(r["samples"], len(train[m])) for m, r in chosen.items()}
-        extra["readout_selection"] = {
-            "flops": sum(readout_selection_flops(configs[m], r, shared[m], bins[m])
-                         + shared[m] * (lsm_forward_flops(configs[m], bins[m])
-                                        - lsm_forward_flops(configs[m]))
-                         for m, r in chosen.items()),
-            "seconds": sum(r["seconds"] - r["forward_seconds"] * shared[m] / r["samples"]
-                           for m, r in chosen.items()),
-            "samples": {m: r["samples"] for m, r in chosen.items()}}
+        extra["readout_selection"] = readout_selection_cost(configs, chosen, shared, bins)
     choice = s0.get("temperature_choice")
     if choice:
         groups = held_out_class_groups(zs.seen, len(zs.unseen), cfg.held_out_groups,

@@ -52,7 +52,8 @@ from rramlsm.sw.lsm import PRESETS, Reservoir, float_features, make_reservoir
 from rramlsm.sw.zeroshot import ZeroShotConfig, ZeroShotSplit
 
 __all__ = ["count_flops", "lsm_forward_flops", "head_training_flops", "quantization_flops",
-           "readout_selection_flops", "training_cost", "pipeline_training_cost"]
+           "readout_selection_flops", "readout_selection_cost", "golden_pass_cost",
+           "training_cost", "pipeline_training_cost"]
 
 
 def count_flops(fn) -> int:
@@ -209,15 +210,44 @@ def quantization_flops(head, samples: int) -> int:
 def readout_selection_flops(config, readout: dict, shared: int = 0,
                             steps: int | None = None) -> int:
     """Matmul FLOPs of choosing the readout windows (:func:`~rramlsm.sw.readout.select_windows`):
-    one float-model pass over its samples but the ``shared`` ones (whose counts the feature
-    extraction took from that pass, and whose pass it counts), and per candidate and fold
-    the ridge fit's Gram product (``2 n d min(n, d)`` for ``n`` fitting samples of ``d = W x
-    neurons`` features); ``steps``: the bins the pass ran, if not the config's."""
+    one float-model pass over its samples, less the readout's part of that pass over the
+    ``shared`` ones (whose counts the feature extraction took from it, and counts), and per
+    candidate and fold the ridge fit's Gram product (``2 n d min(n, d)`` for ``n`` fitting
+    samples of ``d = W x neurons`` features); ``steps``: the bins the pass ran, if more than
+    the readout's (the config's)."""
     n = readout["samples"]
     fit = n - n // readout["folds"]
     ridge = sum(2 * fit * d * min(fit, d) * readout["folds"]
                 for d in (int(w) * config.neurons for w in readout["scores"]))
-    return lsm_forward_flops(config, steps) * (n - shared) + ridge
+    return lsm_forward_flops(config, steps) * n - lsm_forward_flops(config) * shared + ridge
+
+
+def readout_selection_cost(configs: dict, chosen: dict[str, dict], shared: dict[str, int],
+                           steps: dict[str, int] | None = None) -> dict:
+    """The ``readout_selection`` step of a recipe: the windows' choices ``chosen`` (each
+    modality's ``readout`` record of a ``windows auto`` run), with ``shared`` samples per
+    modality whose pass the feature extraction counts (:func:`readout_selection_flops`);
+    the seconds are the choice's less that shared part of its float pass."""
+    steps = steps or {}
+    return {"flops": sum(readout_selection_flops(configs[m], r, shared[m], steps.get(m))
+                         for m, r in chosen.items()),
+            "seconds": sum(r["seconds"] - r["forward_seconds"] * shared[m] / r["samples"]
+                           for m, r in chosen.items()),
+            "samples": {m: r["samples"] for m, r in chosen.items()}}
+
+
+def golden_pass_cost(reservoirs: dict[str, Reservoir], frames: dict[str, np.ndarray],
+                     train: dict[str, np.ndarray], noise: float, chip: dict[str, int]) -> dict:
+    """The ``golden_feature_extraction`` step: the golden model's pass over the training
+    samples (the counts hardware-aware heads train on, or int8 heads are calibrated on),
+    timed here (runs take these counts from the feature cache), FLOPs as the float pass's."""
+    t0 = time.perf_counter()
+    for m, res in reservoirs.items():
+        golden_counts(quantize_reservoir(res, noise=noise, noise_seed=chip[m]),
+                      frames[m][train[m]])
+    return {"flops": sum(lsm_forward_flops(res.config) * len(train[m])
+                         for m, res in reservoirs.items()),
+            "seconds": time.perf_counter() - t0}
 
 
 def pipeline_training_cost(result: PipelineResult, baseline_epochs: int, *,
@@ -263,21 +293,11 @@ def pipeline_training_cost(result: PipelineResult, baseline_epochs: int, *,
         # training samples) is not counted twice; the rest (seen samples no pair uses) is.
         shared = {m: min(r["samples"], len(train[m])) if r.get("shared_pass") else 0
                   for m, r in chosen.items()}
-        extra["readout_selection"] = {
-            "flops": sum(readout_selection_flops(s0.configs[m], r, shared[m])
-                         for m, r in chosen.items()),
-            "seconds": sum(r["seconds"] - r["forward_seconds"] * shared[m] / r["samples"]
-                           for m, r in chosen.items()),
-            "samples": {m: r["samples"] for m, r in chosen.items()}}
+        extra["readout_selection"] = readout_selection_cost(s0.configs, chosen, shared)
     if cfg.head_features == "golden":
         # The golden model's counts of the training samples, which the heads train on.
-        t0 = time.perf_counter()
-        for m in data:
-            golden_counts(quantize_reservoir(reservoirs[m], noise=cfg.hardware_noise,
-                                             noise_seed=chip[m]), frames[m][train[m]])
-        extra["golden_feature_extraction"] = {
-            "flops": sum(lsm_forward_flops(s0.configs[m]) * len(train[m]) for m in data),
-            "seconds": time.perf_counter() - t0}
+        extra["golden_feature_extraction"] = golden_pass_cost(
+            reservoirs, frames, train, cfg.hardware_noise, chip)
     if tuning:
         extra["tuning"] = {"flops": int(tuning["flops"]), "seconds": float(tuning["seconds"]),
                            "trials": int(tuning["trials"])}
