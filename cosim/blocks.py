@@ -15,12 +15,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from rramlsm.cosim.build import (
+    SimTop,
+    build,
     failed_testcases,
     runner_environment,
-    sim_build_args,
     sim_env,
     simulator,
 )
+from rramlsm.cosim.run import cache_folder
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.crossbar import Crossbar
 from rramlsm.hw.head import Classifier, Head
@@ -140,14 +142,15 @@ def run_block(block: str, *, lanes: int = 4, neurons: int = 10, inputs: int = 7,
         job["results"] = str(work / "results.json")
         (work / "job.json").write_text(json.dumps(job))
         env = {**sim_env(sim), "RRAMLSM_COSIM_JOB": str(work / "job.json")}
+        # Built as the macro is (the block is its own top, its ports VPI-visible): a build
+        # of the same Verilog is reused, and Verilator's runtime objects are kept.
+        bdir = build(src, cache_folder() / "builds", top=SimTop(block, "", ("*",)), sim=sim)
         with runner_environment(env):
-            runner = get_runner(sim)
-            runner.build(sources=[str(src)], hdl_toplevel=block, build_dir=str(work / "build"),
-                         build_args=sim_build_args(sim),
-                         timescale=("1ns", "1ps"), log_file=str(work / "build.log"))
-            runner.test(test_module="rramlsm.cosim.tb_blocks", hdl_toplevel=block,
-                        build_dir=str(work / "build"), test_dir=str(work), extra_env=env,
-                        results_xml=str(work / "results.xml"), log_file=str(work / "sim.log"))
+            get_runner(sim).test(test_module="rramlsm.cosim.tb_blocks", hdl_toplevel=block,
+                                 hdl_toplevel_lang="verilog",
+                                 build_dir=str(bdir), test_dir=str(work), extra_env=env,
+                                 results_xml=str(work / "results.xml"),
+                                 log_file=str(work / "sim.log"))
         if not (work / "results.json").exists():
             raise RRAMLSMError(f"block testbench {block} did not run")
         failed = failed_testcases(work / "results.xml")

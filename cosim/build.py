@@ -74,7 +74,8 @@ class SimTop:
 
     name: str
     wrapper: str
-    """Verilog text of the wrapper module ``name``."""
+    """Verilog text of the wrapper module ``name``; empty when the design itself is the top
+    (a block whose clock the testbench drives)."""
     public: tuple[str, ...]
     """Port patterns of the wrapper made VPI-visible (all the testbench touches)."""
 
@@ -199,7 +200,7 @@ def _build_icarus(verilog: Path, bdir: Path, top: SimTop, waves: bool) -> None:
         text += (f'module rramlsm_dump;\ninitial begin\n  $dumpfile("{bdir / top.name}.fst");\n'
                  f"  $dumpvars(0, {top.name});\nend\nendmodule\n")
         args += ["-s", "rramlsm_dump"]
-    wrapper.write_text(text)
+    wrapper.write_text(text)       # empty for a design that is its own top
     with runner_environment({}):
         get_runner("icarus").build(sources=[str(wrapper), str(verilog)], hdl_toplevel=top.name,
                                    build_dir=str(bdir), timescale=("1ns", "1ps"),
@@ -228,14 +229,16 @@ def _build_verilator(verilog: Path, bdir: Path, top: SimTop, waves: bool,
     vlt = bdir / "ports.vlt"
     vlt.write_text("`verilator_config\n" + "".join(
         f'public_flat_rw -module "{top.name}" -var "{pattern}"\n' for pattern in top.public))
-    wrapper = bdir / f"{top.name}.v"
-    wrapper.write_text(top.wrapper)
+    sources = [str(verilog)]
+    if top.wrapper:
+        wrapper = bdir / f"{top.name}.v"
+        wrapper.write_text(top.wrapper)
+        sources.insert(0, str(wrapper))
     cmd = [str(verilator_bin()), "-cc", "--exe", "-Mdir", str(bdir), "--top-module", top.name,
            "--vpi", "--timing", "--timescale", "1ns/1ps", "--prefix", "Vtop", "-o", top.name,
            "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
            *sim_build_args("verilator"), *(_fst_args() if waves else []),
-           str(vlt), str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), str(wrapper),
-           str(verilog)]
+           str(vlt), str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *sources]
     make = ["make", "-j", str(os.cpu_count() or 1), "-C", str(bdir), "-f", "Vtop.mk"]
     with open(bdir / "build.log", "w") as log:
         if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode:
