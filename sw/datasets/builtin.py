@@ -32,7 +32,9 @@ from rramlsm.sw.events import COCHLEA_CHANNELS, NMNIST_SENSOR
 __all__ = ["cache_dir", "build_digits", "build_speech", "BUILTIN", "DEFAULT_SOURCES",
            "GENERATOR_VERSION"]
 
-GENERATOR_VERSION = 1
+#: Version of the built-in generators, in every cache key: 2 seeds eSpeak NG's random
+#: generator per utterance (version 1's speech differed between builds).
+GENERATOR_VERSION = 2
 
 
 def cache_dir() -> Path:

@@ -20,8 +20,11 @@ filter call for the whole batch):
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal
@@ -74,6 +77,16 @@ class CochleaConfig:
                              f"{self.delta}, {self.r0}")
 
 
+@lru_cache(maxsize=16)
+def _resampling_filter(up: int, down: int) -> np.ndarray:
+    """The low-pass FIR :func:`scipy.signal.resample_poly` designs for ``up / down`` (its
+    default Kaiser window), designed once per ratio instead of once per clip."""
+    max_rate = max(up, down)
+    h = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    h.flags.writeable = False          # shared between calls; resample_poly copies it
+    return h
+
+
 class Cochlea:
     """Convert waveforms into cochlea events (``x`` channel, ``t`` us, ``p`` ON=1/OFF=0)."""
 
@@ -91,7 +104,8 @@ class Cochlea:
             raise ValueError(f"waveform must be one-dimensional (mono), not shape {x.shape}")
         if fs != c.fs_hz:
             ratio = Fraction(c.fs_hz, fs).limit_denominator(1000)
-            x = signal.resample_poly(x, ratio.numerator, ratio.denominator)
+            up, down = ratio.numerator, ratio.denominator
+            x = signal.resample_poly(x, up, down, window=_resampling_filter(up, down))
         frame = c.fs_hz // 100
         n = len(x) // frame
         if n == 0:
@@ -121,9 +135,10 @@ class Cochlea:
         for s, n in zip(starts, lengths, strict=True):
             inside[s : s + n] = True
 
-        chans, idxs, pols = [], [], []
         b_env, a_env = self._env
-        for ch, (b, a) in enumerate(self._bands):
+
+        def channel(ch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            b, a = self._bands[ch]
             band = signal.lfilter(b, a, signal_all)
             env = signal.lfilter(b_env, a_env, np.maximum(band, 0.0))
             level = np.floor(np.log1p(np.maximum(env, 0.0) / c.r0) / c.delta).astype(np.int64)
@@ -131,12 +146,14 @@ class Cochlea:
             hit = np.flatnonzero((step != 0) & inside)
             k = np.abs(step[hit])
             # A sample that jumps several levels emits several events.
-            idxs.append(np.repeat(hit, k))
-            pols.append(np.repeat(step[hit] > 0, k))
-            chans.append(np.full(int(k.sum()), ch, dtype=np.int16))
-        idx = np.concatenate(idxs) if idxs else np.zeros(0, np.int64)
-        pol = np.concatenate(pols) if pols else np.zeros(0, bool)
-        chan = np.concatenate(chans) if chans else np.zeros(0, np.int16)
+            return (np.repeat(hit, k), np.repeat(step[hit] > 0, k),
+                    np.full(int(k.sum()), ch, dtype=np.int16))
+
+        # The channels are independent and SciPy's filters and NumPy release the GIL: one
+        # thread per core, the results taken in channel order.
+        with ThreadPoolExecutor(min(len(self._bands), len(os.sched_getaffinity(0)))) as pool:
+            per_channel = list(pool.map(channel, range(len(self._bands))))
+        idx, pol, chan = (np.concatenate([r[i] for r in per_channel]) for i in range(3))
         utt = np.searchsorted(starts, idx, side="right") - 1
         t_us = (idx - starts[utt]) * 1_000_000 // c.fs_hz
         order = np.lexsort((chan, t_us, utt))
