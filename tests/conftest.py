@@ -84,7 +84,7 @@ def fsdd_dir() -> Path:
 
 def _built_once(tmp_path_factory, name: str, build):
     """``build()`` under a lock that all workers of the run share: the first builds into
-    the shared cache, the others wait and load it (about 35 s each per worker saved)."""
+    the shared cache, the others wait and load it (about 20 s each per worker saved)."""
     root = _run_root(tmp_path_factory)
     if root is None:
         return build()
