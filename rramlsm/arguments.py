@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from rramlsm.errors import ConfigError, naming
+from rramlsm.sw._checks import MAX_SEED
 from rramlsm.sw.bundle import load_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
@@ -28,6 +29,15 @@ def require(argument: str, value, ok: bool, what: str) -> None:
     else the error ``--lanes must be at least 1, not 0``."""
     if not ok:
         raise ConfigError(f"{argument} must be {what}, not {value}")
+
+
+def check_seeds(argument: str, seeds) -> None:
+    """Run seeds: integers in ``0..MAX_SEED``, none repeated (a repeated seed is the same
+    chip counted twice in every mean and interval)."""
+    require(argument, seeds, all(0 <= s <= MAX_SEED for s in seeds),
+            f"integers in 0..{MAX_SEED}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{argument} repeat: {' '.join(map(str, seeds))}")
 
 
 def input_file(argument: str, path) -> Path:

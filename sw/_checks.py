@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 
+#: Largest run seed: the pipeline seeds torch (< 2**64) with 2 * seed + 1.
+MAX_SEED = 2**32 - 1
+
 
 def check_real(owner: str, name: str, value, *, lo=None, hi=None, lo_open=False,
                hi_open=False) -> None:

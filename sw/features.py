@@ -77,7 +77,7 @@ def framing_for(ds: Dataset, config: LSMConfig):
     """
     if isinstance(ds, RasterDataset):
         if (ds.bins, ds.channels) != (config.steps, config.inputs):
-            raise ValueError(f"LSM {config.name!r} takes {config.steps} steps x "
+            raise ConfigError(f"LSM {config.name!r} takes {config.steps} steps x "
                              f"{config.inputs} inputs but {ds.name!r} has {ds.bins} bins x "
                              f"{ds.channels} channels")
         return f"raster({ds.bins}x{ds.channels})"
@@ -88,7 +88,7 @@ def framing_for(ds: Dataset, config: LSMConfig):
     else:
         framing = AudioFraming(steps=config.steps)
     if framing.inputs != config.inputs:
-        raise ValueError(f"LSM {config.name!r} has {config.inputs} inputs but {ds.name!r} "
+        raise ConfigError(f"LSM {config.name!r} has {config.inputs} inputs but {ds.name!r} "
                          f"({ds.modality}) is framed into {framing.inputs}")
     return framing
 

@@ -91,6 +91,10 @@ CASES = {
          "--unseen-splits"),
         ("train --task bmi --unseen-splits 8,9 --out {folder}", "--unseen-splits"),
         ("train --task bmi --unseen-splits all --out {folder}", "--unseen-splits"),
+        # One chip counted twice; a seed torch cannot take.
+        ("train --visual digits --audio speech --seeds 1 1 --out {folder}", "--seeds"),
+        ("train --visual digits --audio speech --seeds 4294967296 --out {folder}", "--seeds"),
+        ("train --task bmi --seeds 0 2 0 --out {folder}", "--seeds"),
     ],
     "demo": [("demo --out {blocked}", "--out"), ("demo --out {file}", "--out"),
              ("demo --config {missing} --out {folder}", "--config"),
@@ -105,6 +109,7 @@ CASES = {
         ("tune --visual digits --audio speech --out {folder} --unseen-splits 8-9",
          "--unseen-splits"),
         ("tune --visual nmnist:{nmnist} --audio speech --out {folder}/t", "--visual"),
+        ("tune --visual digits --audio speech --out {folder} --cpus 0", "--cpus"),
     ],
     "eval": [
         ("eval --bundle {missing}", "--bundle"),
@@ -143,6 +148,7 @@ CASES = {
         ("baselines --out {blocked}", "--out"),
         ("baselines --out {folder} --target-rate 0", "--target-rate"),
         ("baselines --out {folder} --seeds 0 -1", "--seeds"),
+        ("baselines --out {folder} --seeds 3 3", "--seeds"),
     ],
     "rtl": [
         ("rtl --bundle {missing} --out {folder}", "--bundle"),
@@ -166,6 +172,7 @@ CASES = {
         ("fpga --bundle {bundle} --seeds 3 --cpus 0 --out {folder}", "--cpus"),
         ("fpga --bundle {bundle} --bank-words 300 --out {folder}", "--bank-words"),
         ("fpga --bundle {bundle} --bank-words -512 --out {folder}", "--bank-words"),
+        ("fpga --bundle {bundle} --cores audio,audio --out {folder}", "--cores"),
     ],
     "run-fpga": [
         ("run-fpga --port {missing} --bundle {wrong_bundle}", "--bundle"),
@@ -196,6 +203,35 @@ CASES = {
         ("cosim --bundle {bundle} --seed -1", "--seed"),
     ],
 }
+
+
+def test_eval_refuses_a_bundle_made_for_other_data(paths, tmp_path, monkeypatch, capsys):
+    """A bundle whose macro takes other inputs than the data's framing: named, no traceback."""
+    from rramlsm.sw.datasets import load_source
+
+    rec = make_vision_events([1, 2], [3, 4], [10, 20], [0, 1])
+    for split, name in (("Train", "00001"), ("Test", "00002")):
+        write_nmnist_file(tmp_path / "nmnist" / split / "3" / f"{name}.bin", rec)
+    ds = load_source(f"nmnist:{tmp_path / 'nmnist'}")
+    monkeypatch.setattr("rramlsm.commands.bundle.load_sources", lambda args: (ds, ds))
+    code, err = _run(["eval", "--bundle", paths["bundle"], "--out", str(tmp_path / "e.json")],
+                     capsys)
+    assert code == 2 and "Traceback" not in err, err
+    assert "error: --bundle: LSM 'visual' has 16 inputs but" in err
+    assert not (tmp_path / "e.json").exists()
+
+
+def test_a_failed_nir_export_leaves_the_copy_there_as_it_was(paths, tmp_path, capsys):
+    """export --nir of a bundle that cannot be NIR (no float configuration recorded) is
+    refused before anything is written: the bundle already in --out stays."""
+    out = tmp_path / "copy"
+    other = _noise_bundle(tmp_path / "other", seed=1, noise=0)
+    assert main(["export", "--bundle", str(other), "--out", str(out)]) == 0
+    before = (out / "manifest.json").read_bytes()
+    capsys.readouterr()
+    code, err = _run(["export", "--bundle", paths["bundle"], "--out", str(out), "--nir"], capsys)
+    assert code == 2 and "error: --bundle: the bundle does not record its float LSM" in err
+    assert (out / "manifest.json").read_bytes() == before and not (out / "nir").exists()
 
 
 def _subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:

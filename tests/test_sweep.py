@@ -34,6 +34,10 @@ def test_config_errors_name_the_file_and_the_fault(tmp_path):
         load_sweep_config(_toml(tmp_path, 'parameter = "stuck"\nvalues = [0.0, 2.5]'))
     with pytest.raises(ConfigError, match="values repeat"):
         SweepConfig("adc_bits", (8, 8))
+    for bad in ("0", "-10", "12.5"):
+        with pytest.raises(ConfigError, match=f"s.toml: sweep neurons = {bad}: a reservoir "
+                                              f"needs a positive whole number of neurons"):
+            load_sweep_config(_toml(tmp_path, f'parameter = "neurons"\nvalues = [64, {bad}]'))
     with pytest.raises(ConfigError, match="missing.toml: cannot read"):
         load_sweep_config(tmp_path / "missing.toml")
 

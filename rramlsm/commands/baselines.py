@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from rramlsm.arguments import add_source_arguments, load_sources, output_folder, require
+from rramlsm.arguments import (
+    add_source_arguments,
+    check_seeds,
+    load_sources,
+    output_folder,
+    require,
+)
 from rramlsm.errors import ConfigError
 from rramlsm.sw._io import write_json
 from rramlsm.sw.experiments.audiovisual import aggregate_seeds, calibrate_on_training, chip_seeds
@@ -23,7 +29,7 @@ __all__ = ["register"]
 def _cmd_baselines(args) -> int:
     output_folder("--out", args.out)
     require("--target-rate", args.target_rate, 0 < args.target_rate < 1, "in (0, 1)")
-    require("--seeds", args.seeds, all(s >= 0 for s in args.seeds), "integers >= 0")
+    check_seeds("--seeds", args.seeds)
     v, a = load_sources(args)
     try:
         bc = BaselineConfig(epochs=args.epochs, episodes=args.episodes)

@@ -16,7 +16,7 @@ from rramlsm.arguments import (
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import write_json
 from rramlsm.sw.bundle import evaluate_bundle, write_bundle, write_mem_files
-from rramlsm.sw.nir_export import write_nir_files
+from rramlsm.sw.nir_export import reservoir_from_bundle, write_nir_files
 
 __all__ = ["register"]
 
@@ -26,8 +26,9 @@ def _cmd_eval(args) -> int:
     out = output_file("--out", args.out or Path(args.bundle).parent, "eval.json")
     v, a = load_sources(args)
     # A bundle of one macro (rramlsm import-nir) is evaluated on that modality alone.
-    res = evaluate_bundle(bundle, {m: ds for m, ds in (("visual", v), ("audio", a))
-                                   if m in bundle.modalities})
+    with naming("--bundle"):    # a bundle made for other data (inputs, steps) is refused
+        res = evaluate_bundle(bundle, {m: ds for m, ds in (("visual", v), ("audio", a))
+                                       if m in bundle.modalities})
     for m, r in res.items():
         print(f"{m}: {r['top1']:.1f} % top-1 over {r['samples']} test samples "
               f"({len(bundle.modalities[m].classes)}-way classifier, integer path), firing rate "
@@ -43,6 +44,11 @@ def _cmd_export(args) -> int:
     out = output_folder("--out", args.out)
     if out.resolve() == Path(args.bundle).resolve():
         raise ConfigError("--out must differ from --bundle")
+    if args.nir:
+        # Checked before anything is written: a failed export leaves --out as it was.
+        with naming("--bundle"):
+            for mb in bundle.modalities.values():
+                reservoir_from_bundle(mb)
     with naming("--out"):
         write_bundle(out, bundle)
     msg = f"wrote bundle {out}"

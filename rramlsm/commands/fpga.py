@@ -75,6 +75,8 @@ def _cmd_fpga(args) -> int:
     bundle = bundle_argument(args.bundle)
     out = output_folder("--out", args.out or Path(args.bundle).parent / f"fpga-{board.name}")
     cores = None if args.cores is None else tuple(c.strip() for c in args.cores.split(","))
+    if cores is not None and len(set(cores)) != len(cores):
+        raise ConfigError(f"--cores names a core twice: {args.cores!r}")
     seeds = tuple(range(args.seed, args.seed + args.seeds))
     r = build(board, bundle, out, cores=cores, synthesis=args.synthesis, seeds=seeds,
               parallel=lambda fn, calls: map_calls(fn, calls, cpus))

@@ -47,6 +47,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
+from rramlsm.sw._checks import MAX_SEED
 from rramlsm.sw._io import atomic_path, write_atomic
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
@@ -72,8 +73,6 @@ PARAMETERS = {
     "drift_time_s": "time since calibration and training (s), with the config's drift_nu",
     "neurons": "reservoir neurons (both modalities)",
 }
-#: Largest chip seed: the pipeline seeds torch (< 2**64) with 2 * seed + 1.
-MAX_SEED = 2**32 - 1
 #: What a sweep puts on the devices: the random LSM, or a trained SRNN's weights.
 MODELS = ("lsm", "srnn")
 #: Figures kept per trial (hardware path unless prefixed sw_).
@@ -197,6 +196,8 @@ def overrides_for(cfg: SweepConfig, value) -> dict:
             base = ADCConfig()
             out["adc"] = ADCConfig(bits=value, shift=base.shift + max(0, base.bits - value))
         elif p == "neurons":
+            if not _is_int(value) or value < 1:
+                raise ConfigError("a reservoir needs a positive whole number of neurons")
             out["neurons"] = value
         out["device"] = DeviceConfig(**dev)
         if "adc" in out:
