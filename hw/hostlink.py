@@ -50,6 +50,10 @@ class HostLink:
 
     def _expect(self, tag: Reply, n: int) -> bytes:
         got = self.t.read(1 + n)
+        if not got:
+            # pyserial returns what came before its timeout: nothing means no answer.
+            raise RRAMLSMError("board link: no reply within the port's timeout (--timeout): "
+                               "is the board programmed and on this port, at this baud rate?")
         if len(got) != 1 + n or got[0] != tag.value:
             raise RRAMLSMError(f"board link: expected {chr(tag.value)!r} + {n} bytes, "
                                f"got {got!r}")

@@ -31,6 +31,15 @@ def require(argument: str, value, ok: bool, what: str) -> None:
         raise ConfigError(f"{argument} must be {what}, not {value}")
 
 
+def check_lanes(argument: str, lanes: int, widths, default: int = 16) -> None:
+    """A lane count (``--lanes``, ``--head-lanes``) from 1 to the widest of ``widths`` (the
+    bundle's reservoirs or head outputs; lanes beyond it only pad, and a design a million
+    lanes wide takes forever to elaborate), or the ``default`` where that is more."""
+    limit = max(default, *widths)
+    require(argument, lanes, 1 <= lanes <= limit,
+            f"1 to {limit} (the bundle's widest is {max(widths)}; more lanes only pad)")
+
+
 def check_seeds(argument: str, seeds) -> None:
     """Run seeds: integers in ``0..MAX_SEED``, none repeated (a repeated seed is the same
     chip counted twice in every mean and interval)."""

@@ -117,3 +117,20 @@ def test_bridged_macro_gives_the_golden_results_over_the_uart():
         assert res.counts == counts[0].tolist() and res.embedding == emb[0].tolist()
         assert (res.label, res.score) == (int(labels[0]), int(scores[0]))
     assert overflow == [0]
+
+
+def test_a_board_that_does_not_answer_is_named_as_such():
+    """Nothing within the port's timeout (pyserial returns b''): a message that says so and
+    what to check, not a bare protocol error."""
+    from rramlsm.errors import RRAMLSMError
+    from rramlsm.hw.hostlink import HostLink
+
+    class Silent:
+        def write(self, data):
+            pass
+
+        def read(self, n):
+            return b""
+
+    with pytest.raises(RRAMLSMError, match=r"no reply within the port's timeout \(--timeout\)"):
+        HostLink(Silent()).read(Reg.ID)

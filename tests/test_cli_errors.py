@@ -95,6 +95,10 @@ CASES = {
         ("train --visual digits --audio speech --seeds 1 1 --out {folder}", "--seeds"),
         ("train --visual digits --audio speech --seeds 4294967296 --out {folder}", "--seeds"),
         ("train --task bmi --seeds 0 2 0 --out {folder}", "--seeds"),
+        # A source of the other task would be ignored.
+        ("train --task bmi --visual digits --out {folder}", "--visual"),
+        ("train --task bmi --audio speech --out {folder}", "--audio"),
+        ("train --visual digits --audio speech --neural model:x --out {folder}", "--neural"),
     ],
     "demo": [("demo --out {blocked}", "--out"), ("demo --out {file}", "--out"),
              ("demo --config {missing} --out {folder}", "--config"),
@@ -156,6 +160,8 @@ CASES = {
         ("rtl --bundle {bundle} --out {blocked}", "--out"),
         ("rtl --bundle {bundle} --out {folder} --lanes 0", "--lanes"),
         ("rtl --bundle {bundle} --out {folder} --head-lanes -1", "--head-lanes"),
+        ("rtl --bundle {bundle} --out {folder} --lanes 1000000", "--lanes"),
+        ("rtl --bundle {bundle} --out {folder} --head-lanes 17", "--head-lanes"),
     ],
     "fpga": [
         ("fpga --bundle {missing}", "--bundle"),
@@ -179,6 +185,8 @@ CASES = {
         ("run-fpga --port {missing} --bundle {bundle}", "--port"),
         ("run-fpga --port {missing} --bundle {bundle} --timeout -1", "--timeout"),
         ("run-fpga --port {missing} --bundle {bundle} --samples 0", "--samples"),
+        ("run-fpga --port {missing} --bundle {bundle} --modality audio --modality audio",
+         "--modality"),
     ],
     "import-nir": [
         ("import-nir {missing} --out {folder}/b", "graph"),
@@ -201,6 +209,7 @@ CASES = {
         ("cosim --bundle {bundle} --lanes 4 --crossbar-lanes 6", "--crossbar-lanes"),
         ("cosim --bundle {bundle} --lanes 4 --crossbar-lanes 36", "--crossbar-lanes"),
         ("cosim --bundle {bundle} --seed -1", "--seed"),
+        ("cosim --bundle {bundle} --source nmnist:{nmnist} --source digits", "--source"),
     ],
 }
 

@@ -27,10 +27,13 @@ def _cmd_cosim(args) -> int:
             f"0 or a multiple of --lanes ({args.lanes}), at most {MAX_FOLD} times it")
     require("--seed", args.seed, args.seed >= 0, "at least 0")
     out = output_file("--out", args.out or Path(args.bundle).parent, "cosim.json")
-    sources = dict(DEFAULT_SOURCES)
+    sources, given = dict(DEFAULT_SOURCES), {}
     for spec in args.source or []:
         check_source_argument("--source", spec)
-        sources["visual" if source_modality(spec) == "vision" else "audio"] = spec
+        m = "visual" if source_modality(spec) == "vision" else "audio"
+        if m in given:   # one source per core: a second would silently replace the first
+            raise ConfigError(f"--source: two {m} sources, {given[m]!r} and {spec!r}")
+        sources[m] = given[m] = spec
     bundle = bundle_argument(args.bundle)
     with naming("--source"):
         frames = sample_frames(bundle, sources, args.samples, seed=args.seed)

@@ -109,7 +109,13 @@ def _cmd_run_fpga(args) -> int:
     except ImportError as e:  # pragma: no cover - pyserial is a dependency
         raise RRAMLSMError("run-fpga needs pyserial (`make setup`)") from e
     bundle = bundle_argument(args.bundle)
-    mods = [m for m in (args.modality or bundle.modalities) if m in bundle.modalities]
+    if args.modality and len(set(args.modality)) != len(args.modality):
+        raise ConfigError(f"--modality names a core twice: {' '.join(args.modality)}")
+    missing = [m for m in args.modality or () if m not in bundle.modalities]
+    if missing:
+        raise ConfigError(f"--modality {' '.join(missing)}: the bundle has no such core (it "
+                          f"has {', '.join(bundle.modalities)})")
+    mods = list(args.modality or bundle.modalities)
     try:
         port = serial.Serial(args.port, args.baud, timeout=args.timeout)
     except (serial.SerialException, OSError) as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from rramlsm.arguments import bundle_argument, output_folder, require
+from rramlsm.arguments import bundle_argument, check_lanes, output_folder
 from rramlsm.hw.verilog import TOP, build_macro, lint, ports_md, write_verilog
 from rramlsm.sw._io import write_atomic
 from rramlsm.sw.bundle import write_mem_files
@@ -14,10 +14,12 @@ __all__ = ["register"]
 
 
 def _cmd_rtl(args) -> int:
-    require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
-    require("--head-lanes", args.head_lanes, args.head_lanes >= 1, "at least 1")
     t0 = time.perf_counter()
     bundle = bundle_argument(args.bundle)
+    mbs = bundle.modalities.values()
+    check_lanes("--lanes", args.lanes, [mb.lsm.neurons for mb in mbs])
+    check_lanes("--head-lanes", args.head_lanes,
+                [layer.weight.shape[1] for mb in mbs for layer in mb.head.layers])
     out = output_folder("--out", args.out)
     out.mkdir(parents=True, exist_ok=True)
     macro, images = build_macro(bundle, lanes=args.lanes, head_lanes=args.head_lanes)

@@ -492,6 +492,18 @@ def _train_tuned(args) -> int:
     return 1 if rc and rc["ran"] and not rc["passed"] else 0
 
 
+def _cmd_train_sources(args) -> int:
+    """``train``: the sources of the other task are refused, not ignored."""
+    if args.task == "bmi" and (args.visual or args.audio):
+        raise ConfigError(f"{'--visual' if args.visual else '--audio'} is a source of the "
+                          f"audio-visual task; --task bmi reads --neural (and its letter "
+                          f"images)")
+    if args.task == "av" and args.neural != "model":
+        raise ConfigError("--neural is the BMI task's source; add --task bmi, or give "
+                          "--visual and --audio")
+    return _cmd_train(args)
+
+
 def _cmd_demo(args) -> int:
     require("--rtl-samples", args.rtl_samples, args.rtl_samples >= 0, "at least 0")
     args.visual, args.audio, args.neural = "digits", "speech", "model"
@@ -577,7 +589,7 @@ def register(sub) -> None:
     t.add_argument("--neural", default="model",
                    help="BMI neural source: model | willett:FILE (singleLetters.mat)")
     _add_training(t, None)
-    t.set_defaults(func=_cmd_train)
+    t.set_defaults(func=_cmd_train_sources)
 
     d = sub.add_parser("demo", help="the main job on the built-in data")
     _add_training(d, "runs/demo", demo=True)
