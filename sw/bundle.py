@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -194,9 +195,7 @@ def write_bundle(path: str | Path, bundle: Bundle, *, overwrite: bool = True) ->
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
             "producer": f"rramlsm {__version__}",
-            "contract": {k: getattr(contract, k) for k in (
-                "DECAY_FRAC_BITS", "MEMBRANE_FRAC_BITS", "MEMBRANE_BITS", "COUNTER_BITS",
-                "COLUMN_SUM_BITS", "HEAD_WEIGHT_BITS", "ACT_BITS", "ACC_BITS")},
+            "contract": {k: getattr(contract, k) for k in _CONTRACT_KEYS},
             "modalities": {},
             "arrays": {},
             "config": bundle.config,
@@ -236,6 +235,27 @@ def write_bundle(path: str | Path, bundle: Bundle, *, overwrite: bool = True) ->
     return path
 
 
+#: The arithmetic contract's constants every manifest records (and a reader checks).
+_CONTRACT_KEYS = ("DECAY_FRAC_BITS", "MEMBRANE_FRAC_BITS", "MEMBRANE_BITS", "COUNTER_BITS",
+                  "COLUMN_SUM_BITS", "HEAD_WEIGHT_BITS", "ACT_BITS", "ACC_BITS")
+
+
+def _whole(value) -> int:
+    """A manifest's integer field: a JSON integer, never a fraction or a bool cut to one."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _scale(value) -> float:
+    """A manifest's scale: a finite positive number (JSON has no NaN; a NaN written by hand
+    would be copied into every export)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{value!r} is not a finite positive number")
+    return float(value)
+
+
 def _expect(cond: bool, where: Path, what: str) -> None:
     if not cond:
         raise BundleError(f"{where}: {what}")
@@ -258,6 +278,7 @@ def load_bundle(path: str | Path) -> Bundle:
 def _read_bundle(path: Path) -> Bundle:
     mf = path / "manifest.json"
     _expect(path.is_dir(), path, "no such bundle folder")
+    _expect(not mf.is_dir(), mf, "is a folder, not the bundle's manifest file")
     _expect(mf.is_file(), mf, "missing (not a bundle folder?)")
     try:
         manifest = json.loads(mf.read_text())
@@ -270,7 +291,11 @@ def _read_bundle(path: Path) -> Bundle:
     _expect(version in READABLE_VERSIONS, mf,
             f"bundle version {version!r} is not supported (this rramlsm reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))})")
-    for k, v in manifest.get("contract", {}).items():
+    recorded = manifest.get("contract")
+    _expect(isinstance(recorded, dict) and set(_CONTRACT_KEYS) <= set(recorded), mf,
+            f"the arithmetic contract's constants ({', '.join(_CONTRACT_KEYS)}) are not all "
+            f"recorded")
+    for k, v in recorded.items():
         _expect(getattr(contract, k, None) == v, mf,
                 f"contract constant {k} = {v} differs from this rramlsm's "
                 f"{getattr(contract, k, None)}")
@@ -299,12 +324,24 @@ def _read_bundle(path: Path) -> Bundle:
     modalities = {}
     for name, m in manifest.get("modalities", {}).items():
         try:
-            p = {k: int(m["lsm"][k]) for k in _LSM_FIELDS_BY_VERSION[version]}
+            p = {k: m["lsm"][k] for k in _LSM_FIELDS_BY_VERSION[version]}
             p.update({k: str(m["lsm"][k]) for k in _LSM_TEXT_FIELDS_BY_VERSION[version]})
             layers_meta = m["head"]["layers"]
-            classes = np.asarray(m["classes"], np.int64)
-        except (KeyError, TypeError, ValueError) as e:
+            classes = m["classes"]
+        except (KeyError, TypeError) as e:
             raise BundleError(f"{mf}: modality {name!r} lacks field {e}") from None
+        try:
+            for k in _LSM_FIELDS_BY_VERSION[version]:
+                p[k] = _whole(p[k])
+        except ValueError as e:
+            raise BundleError(f"{mf}: modality {name!r} lsm.{k}: {e}") from None
+        try:
+            _expect(isinstance(classes, list), mf, f"modality {name!r} classes: not a list")
+            classes = np.asarray([_whole(c) for c in classes], np.int64)
+        except ValueError as e:
+            raise BundleError(f"{mf}: modality {name!r} classes: {e}") from None
+        _expect(len(set(classes.tolist())) == len(classes), mf,
+                f"modality {name!r} classes repeat: {classes.tolist()}")
         rows = p["inputs"] + p["neurons"]
         pos = array(f"{name}/crossbar_pos", "uint8", (rows, p["neurons"]))
         neg = array(f"{name}/crossbar_neg", "uint8", (rows, p["neurons"]))
@@ -319,10 +356,14 @@ def _read_bundle(path: Path) -> Bundle:
             w = array(f"{name}/head{i}_weight", "int8", (width, lm["outputs"]))
             b = array(f"{name}/head{i}_bias", "int32", (lm["outputs"],))
             lut = array(f"{name}/head{i}_lut", "int8", (256,))
-            _expect(0 <= lm["shift"] < contract.ACC_BITS, mf,
-                    f"{name} head layer {i} shift {lm['shift']} out of range")
-            layers.append(IntegerLayer(w, b, int(lm["shift"]), lut, float(lm["in_scale"]),
-                                       float(lm["weight_scale"])))
+            try:
+                shift = _whole(lm["shift"])
+                scales = _scale(lm["in_scale"]), _scale(lm["weight_scale"])
+            except ValueError as e:
+                raise BundleError(f"{mf}: {name} head layer {i}: {e}") from None
+            _expect(0 <= shift < contract.ACC_BITS, mf,
+                    f"{name} head layer {i} shift {shift} out of range")
+            layers.append(IntegerLayer(w, b, shift, lut, *scales))
             width = lm["outputs"]
         _expect(len(layers) > 0, mf, f"modality {name!r} has no head layers")
         protos = array(f"{name}/prototypes", "int8", (len(classes), width))

@@ -9,6 +9,7 @@ import pytest
 from rramlsm.cli import main
 from rramlsm.errors import BundleError
 from rramlsm.sw.bundle import load_bundle, write_bundle
+from tests.test_cosim import _noise_bundle
 
 
 def test_demo_writes_metrics_report_and_bundle(demo_run):
@@ -275,3 +276,45 @@ def test_bundle_at_the_rtl_limits_is_accepted_and_checked_on_load(tmp_path):
         with pytest.raises(BundleError, match=rf"manifest.json: modality 'visual': {message} "
                                               rf"does not fit"):
             load_bundle(path)
+
+
+def _set(*keys_and_value):
+    """A manifest edit: the value at the path of keys (``-1``: delete the last key)."""
+    *keys, value = keys_and_value
+
+    def edit(manifest):
+        node = manifest
+        for k in keys[:-1]:
+            node = node[k]
+        if value == -1:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set("contract", -1), r"the arithmetic contract's constants \(.*\) are not all recorded"),
+    (_set("contract", "ACC_BITS", -1), "are not all recorded"),
+    (_set("modalities", "visual", "classes", [1, 1, 3, 4]), r"classes repeat: \[1, 1, 3, 4\]"),
+    (_set("modalities", "visual", "classes", [1.5, 2, 3, 4]), "classes: 1.5 is not an integer"),
+    (_set("modalities", "visual", "lsm", "neurons", 12.7), "lsm.neurons: 12.7 is not an integer"),
+    (_set("modalities", "audio", "lsm", "noise_amplitude", 0.5),
+     "lsm.noise_amplitude: 0.5 is not an integer"),
+    (_set("modalities", "visual", "head", "layers", 0, "in_scale", float("nan")),
+     "visual head layer 0: nan is not a finite positive number"),
+    (_set("modalities", "visual", "head", "layers", 0, "weight_scale", 0),
+     "visual head layer 0: 0 is not a finite positive number"),
+    (_set("modalities", "visual", "head", "layers", 0, "shift", 2.5),
+     "visual head layer 0: 2.5 is not an integer")])
+def test_bundle_manifest_values_are_checked_not_cut(tmp_path, edit, message):
+    """Values no writer produces (fractions where integers belong, repeated classes, a NaN
+    scale, the contract left out) are refused with the field named, not truncated by
+    ``int()`` or copied into every export."""
+    b = _noise_bundle(tmp_path / "b", noise=0)
+    mf = b / "manifest.json"
+    manifest = json.loads(mf.read_text())
+    edit(manifest)
+    mf.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=message):
+        load_bundle(b)
