@@ -145,6 +145,7 @@ CASES = {
         ("energy --bundle {bundle} --samples 0", "--samples"),
         ("energy --bundle {bundle} --lanes 0", "--lanes"),
         ("energy --bundle {bundle} --clock-mhz nan", "--clock-mhz"),
+        ("energy --task bmi --bundle {bundle}", "--bundle"),
     ],
     "baselines": [
         ("baselines --visual mnist --out {folder}", "--visual"),

@@ -35,8 +35,12 @@ def _cmd_cosim(args) -> int:
             raise ConfigError(f"--source: two {m} sources, {given[m]!r} and {spec!r}")
         sources[m] = given[m] = spec
     bundle = bundle_argument(args.bundle)
-    with naming("--source"):
-        frames = sample_frames(bundle, sources, args.samples, seed=args.seed)
+    frames = {}
+    for m, spec in sources.items():
+        # A source that does not fit its macro: the user's --source, or, for a built-in
+        # default, the bundle (made for other data).
+        with naming("--source" if m in given else "--bundle"):
+            frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed))
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
                   crossbar_lanes={m: args.crossbar_lanes for m in frames},

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from rramlsm.arguments import bundle_argument, output_file, require
-from rramlsm.errors import ConfigError
+from rramlsm.errors import ConfigError, naming
 from rramlsm.hw.cycles import macro_cycles
 from rramlsm.sw._io import write_json
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
@@ -50,14 +50,18 @@ def _cmd_energy(args) -> int:
     require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
     require("--clock-mhz", args.clock_mhz, 0 < args.clock_mhz < float("inf"), "positive")
     if args.task == "bmi":
+        if args.bundle:
+            raise ConfigError("--bundle: --task bmi measures the built-in BMI reservoirs, "
+                              "not a bundle; leave one of them out")
         return _energy_bmi(args, output_file("--out", args.out or "runs/energy-bmi.json",
                                              "energy.json"))
     if not args.bundle:
         raise ConfigError("energy needs --bundle (or --task bmi)")
     bundle = bundle_argument(args.bundle)
     out = output_file("--out", args.out or Path(args.bundle).parent, "energy.json")
-    frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
-                           args.samples)
+    with naming("--bundle"):    # a bundle made for other inputs than the built-in data
+        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
+                               args.samples)
     r = energy_report(bundle, frames, clock_mhz=args.clock_mhz, lanes=args.lanes,
                       head_lanes=HEAD_LANES,
                       rtl_cycles=partial(macro_cycles, lanes=args.lanes, head_lanes=HEAD_LANES))
