@@ -196,6 +196,10 @@ CASES = {
         ("import-nir {file} --out {blocked}", "--out"),
         ("import-nir {file} --out {file}", "--out"),
         ("import-nir {file} --out {folder}/b --levels 0", "--levels"),
+        ("import-nir {file} --out {folder}/b --levels 257", "--levels"),
+        ("import-nir {file} --out {folder}/b --steps 100000", "--steps"),
+        ("import-nir {file} --out {folder}/b --adc-bits 17", "--adc-bits"),
+        ("import-nir {file} --out {folder}/b --framework snntorch", "--framework"),
     ],
     "cosim": [
         ("cosim --bundle {missing}", "--bundle"),

@@ -30,10 +30,18 @@ def _cmd_import_nir(args) -> int:
     out = output_folder("--out", args.out)
     if out.is_dir() and not (out / "manifest.json").is_file():
         raise ConfigError(f"--out: {out}: exists and is not a bundle; refusing to replace it")
-    for name in ("levels", "adc_bits", "steps", "samples"):
+    # The macro's ranges, checked here so that the message names the argument (the same
+    # ranges from the graph's metadata are named "graph" by the import).
+    for name, lo, hi, why in (("levels", 2, 256, " (8-bit device codes)"),
+                              ("adc_bits", 1, 16, ""),
+                              ("steps", 1, 255, " (8-bit spike counters)"),
+                              ("samples", 1, None, "")):
         v = getattr(args, name)
-        if v is not None and v < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, not {v}")
+        if v is not None and not (lo <= v and (hi is None or v <= hi)):
+            what = f"in {lo}..{hi}{why}" if hi else "a positive integer"
+            raise ConfigError(f"--{name.replace('_', '-')} must be {what}, not {v}")
+    if args.framework and not args.calibrate:
+        raise ConfigError("--framework compares on data: it needs --calibrate SOURCE")
     if args.adc_shift is not None and not 0 <= args.adc_shift <= contract.COLUMN_SUM_BITS:
         raise ConfigError(f"--adc-shift must be in 0..{contract.COLUMN_SUM_BITS}, "
                           f"not {args.adc_shift}")
