@@ -95,6 +95,8 @@ CASES = {
         ("train --visual digits --audio speech --seeds 1 1 --out {folder}", "--seeds"),
         ("train --visual digits --audio speech --seeds 4294967296 --out {folder}", "--seeds"),
         ("train --task bmi --seeds 0 2 0 --out {folder}", "--seeds"),
+        ("train --visual digits --audio speech --paper-constants --target-rate 0.1 "
+         "--out {folder}", "--target-rate"),
         # A source of the other task would be ignored.
         ("train --task bmi --visual digits --out {folder}", "--visual"),
         ("train --task bmi --audio speech --out {folder}", "--audio"),

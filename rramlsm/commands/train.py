@@ -142,7 +142,7 @@ def _pipeline_config(args) -> PipelineConfig:
                     f"in 2..{contract.MAX_LEVELS} (8-bit device codes)")
             overrides["device"] = DeviceConfig(levels=args.levels)
         return PipelineConfig(visual=args.visual, audio=args.audio, seeds=tuple(args.seeds),
-                              target_rate=None if args.paper_constants else args.target_rate,
+                              target_rate=_target_rate(args, PipelineConfig),
                               zeroshot=zs, hardware_noise=args.hardware_noise,
                               lsm_overrides=overrides, head_features=args.heads,
                               windows=parse_windows(getattr(args, "windows", None),
@@ -307,7 +307,7 @@ def _bmi_config(args) -> BMIConfig:
             changes["temperature"] = args.temperature
         return BMIConfig(neural=args.neural, seeds=tuple(args.seeds),
                          neurons=2048 if args.neurons is None else args.neurons,
-                         target_rate=None if args.paper_constants else args.target_rate,
+                         target_rate=_target_rate(args, BMIConfig),
                          zeroshot=bmi_zeroshot_config(**changes),
                          hardware_noise=args.hardware_noise, temperatures=temperatures,
                          **({"windows": {**BMIConfig().windows, **parse_windows(
@@ -492,6 +492,17 @@ def _train_tuned(args) -> int:
     return 1 if rc and rc["ran"] and not rc["passed"] else 0
 
 
+def _target_rate(args, config) -> float | None:
+    """The calibration's firing rate: --target-rate, the config's default, or None with
+    --paper-constants (which keeps the paper's weight scales: no calibration)."""
+    if args.paper_constants:
+        if args.target_rate is not None:
+            raise ConfigError("--target-rate calibrates the reservoirs, --paper-constants "
+                              "keeps the paper's scales uncalibrated: give one of them")
+        return None
+    return config.target_rate if args.target_rate is None else args.target_rate
+
+
 def _cmd_train_sources(args) -> int:
     """``train``: the sources of the other task are refused, not ignored."""
     if args.task == "bmi" and (args.visual or args.audio):
@@ -540,7 +551,7 @@ def _add_training(p, default_out: str | None, *, demo: bool = False) -> None:
                    help="head weights kept: best (the epoch best on validation pairs) or "
                         "average (the mean over the epochs after the first tenth); default: "
                         "av best, bmi " + bmi_zeroshot_config().checkpoint)
-    p.add_argument("--target-rate", type=float, default=0.05,
+    p.add_argument("--target-rate", type=float, default=None,
                    help="calibrate reservoirs to this firing rate (default 0.05)")
     p.add_argument("--paper-constants", action="store_true",
                    help="use the paper's weight scales instead of calibrating")
