@@ -357,6 +357,7 @@ def _read_bundle(path: Path) -> Bundle:
             b = array(f"{name}/head{i}_bias", "int32", (lm["outputs"],))
             lut = array(f"{name}/head{i}_lut", "int8", (256,))
             try:
+                _whole(lm["inputs"]), _whole(lm["outputs"])
                 shift = _whole(lm["shift"])
                 scales = _scale(lm["in_scale"]), _scale(lm["weight_scale"])
             except ValueError as e:

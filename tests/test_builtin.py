@@ -92,3 +92,17 @@ def test_speech_resembles_real_fsdd(speech, fsdd_dir):
     assert _ratio(syn["events_per_sample_mean"], real["events_per_sample_mean"]) < 1.5
     assert _ratio(syn["active_fraction"], real["active_fraction"]) < 1.5
     assert syn["on_fraction"] == pytest.approx(real["on_fraction"], abs=0.05)
+
+
+def test_the_models_take_edge_cases_of_their_input():
+    """An empty batch of images gives no recordings; a recording a hair off the cochlea's
+    rate (8001 Hz for 8000: the ratio rounds to 1/1) is taken as it is, not resampled."""
+    from rramlsm.sw.datasets.cochlea import Cochlea
+    from rramlsm.sw.datasets.dvs import images_to_events
+
+    assert images_to_events(np.zeros((0, 8, 8))) == []
+    wave = np.random.default_rng(0).normal(size=8002) * 0.1
+    model = Cochlea()
+    a, b = model([wave], 8000)[0], model([wave], 8001)[0]
+    assert len(a) > 100
+    np.testing.assert_array_equal(a, b)

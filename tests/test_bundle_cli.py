@@ -306,7 +306,9 @@ def _set(*keys_and_value):
     (_set("modalities", "visual", "head", "layers", 0, "weight_scale", 0),
      "visual head layer 0: 0 is not a finite positive number"),
     (_set("modalities", "visual", "head", "layers", 0, "shift", 2.5),
-     "visual head layer 0: 2.5 is not an integer")])
+     "visual head layer 0: 2.5 is not an integer"),
+    (_set("modalities", "visual", "head", "layers", 0, "outputs", 8.0),
+     "visual head layer 0: 8.0 is not an integer")])
 def test_bundle_manifest_values_are_checked_not_cut(tmp_path, edit, message):
     """Values no writer produces (fractions where integers belong, repeated classes, a NaN
     scale, the contract left out) are refused with the field named, not truncated by

@@ -77,6 +77,13 @@ class CochleaConfig:
                              f"{self.delta}, {self.r0}")
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (all of them where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @lru_cache(maxsize=16)
 def _resampling_filter(up: int, down: int) -> np.ndarray:
     """The low-pass FIR :func:`scipy.signal.resample_poly` designs for ``up / down`` (its
@@ -105,7 +112,8 @@ class Cochlea:
         if fs != c.fs_hz:
             ratio = Fraction(c.fs_hz, fs).limit_denominator(1000)
             up, down = ratio.numerator, ratio.denominator
-            x = signal.resample_poly(x, up, down, window=_resampling_filter(up, down))
+            if up != down:      # a rate within 1/2000 of fs_hz rounds to 1/1: kept as it is
+                x = signal.resample_poly(x, up, down, window=_resampling_filter(up, down))
         frame = c.fs_hz // 100
         n = len(x) // frame
         if n == 0:
@@ -149,9 +157,10 @@ class Cochlea:
             return (np.repeat(hit, k), np.repeat(step[hit] > 0, k),
                     np.full(int(k.sum()), ch, dtype=np.int16))
 
-        # The channels are independent and SciPy's filters and NumPy release the GIL: one
-        # thread per core, the results taken in channel order.
-        with ThreadPoolExecutor(min(len(self._bands), len(os.sched_getaffinity(0)))) as pool:
+        # The channels are independent and SciPy's filters and NumPy release the GIL: a
+        # thread per core, at most 4 (each holds several signal-long temporaries, and a
+        # whole folder of recordings can be one signal), the results in channel order.
+        with ThreadPoolExecutor(min(len(self._bands), 4, _cpus())) as pool:
             per_channel = list(pool.map(channel, range(len(self._bands))))
         idx, pol, chan = (np.concatenate([r[i] for r in per_channel]) for i in range(3))
         utt = np.searchsorted(starts, idx, side="right") - 1

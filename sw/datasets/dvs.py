@@ -112,6 +112,8 @@ def images_to_events(images: np.ndarray, cfg: DVSConfig = DVSConfig(), *, seed: 
     if images.ndim != 3:
         raise ValueError(f"images must be [N, h, w], not shape {images.shape}")
     n = images.shape[0]
+    if n == 0:
+        return []
     base = _place(images, cfg)
     padded, margin = _padded(base)
     steps_per_leg = int(round(cfg.saccade_ms * 1000 / cfg.dt_us))
