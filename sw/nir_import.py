@@ -62,10 +62,26 @@ from rramlsm.sw.plots import png_base64
 
 __all__ = ["ReservoirSpec", "read_graph", "parse_graph", "quantize_spec", "import_graph",
            "float_counts", "identity_lut", "RTL_ROWS", "frame_for_graph", "nested_graph",
-           "canonical_graph", "framework_counts", "fidelity", "write_report_html", "FRAMEWORKS"]
+           "canonical_graph", "framework_counts", "fidelity", "write_report_html", "FRAMEWORKS",
+           "check_macro_ranges"]
 
 #: Rows of one RTL core (hw/params.py CoreParams): inputs + neurons.
 RTL_ROWS = 1024
+
+#: The macro's ranges of an import's settings (as ``import-nir`` names them): low, high, why.
+_MACRO_RANGES = {"levels": (2, contract.MAX_LEVELS, " (8-bit device codes)"),
+                 "adc_bits": (1, 16, ""),
+                 "steps": (1, 255, " (8-bit spike counters)")}
+
+
+def check_macro_ranges(**values: int | None) -> None:
+    """``levels``, ``adc_bits``, ``steps`` (None: not given) within the macro's ranges;
+    otherwise a :class:`ConfigError` naming the setting as ``import-nir``'s argument."""
+    for name, v in values.items():
+        lo, hi, why = _MACRO_RANGES[name]
+        if v is not None and not lo <= v <= hi:
+            raise ConfigError(f"--{name.replace('_', '-')} must be in {lo}..{hi}{why}, "
+                              f"not {v}")
 #: Largest readout: class labels are 8-bit in the RTL.
 MAX_CLASSES = 256
 #: Smallest head the RTL elaborates at its default 16 head lanes: one block of outputs
@@ -605,12 +621,7 @@ def import_graph(graph: nir.NIRGraph, *, steps: int | None = None, levels: int |
     steps = int(steps if steps is not None else hw.get("steps", 100))
     levels = int(levels if levels is not None else hw.get("levels", 256))
     adc_bits = int(adc_bits if adc_bits is not None else hw.get("adc_bits", 10))
-    if not 2 <= levels <= 256:
-        raise ConfigError(f"--levels must be in 2..256 (8-bit device codes), not {levels}")
-    if not 1 <= adc_bits <= 16:
-        raise ConfigError(f"--adc-bits must be in 1..16, not {adc_bits}")
-    if not 1 <= steps <= 255:
-        raise ConfigError(f"--steps must be in 1..255 (8-bit spike counters), not {steps}")
+    check_macro_ranges(levels=levels, adc_bits=adc_bits, steps=steps)
     clip, trials = 1.0, []
     if calibration is not None and adc_shift is None:
         clip, adc_shift, trials = calibrate(spec, calibration, steps=steps, levels=levels,

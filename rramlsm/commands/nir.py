@@ -7,13 +7,14 @@ import math
 
 import numpy as np
 
-from rramlsm.arguments import input_file, output_folder, source_argument
+from rramlsm.arguments import input_file, output_folder, require, source_argument
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw import contract
 from rramlsm.sw._io import write_json
 from rramlsm.sw.bundle import write_bundle
 from rramlsm.sw.nir_import import (
     FRAMEWORKS,
+    check_macro_ranges,
     fidelity,
     frame_for_graph,
     import_graph,
@@ -30,16 +31,10 @@ def _cmd_import_nir(args) -> int:
     out = output_folder("--out", args.out)
     if out.is_dir() and not (out / "manifest.json").is_file():
         raise ConfigError(f"--out: {out}: exists and is not a bundle; refusing to replace it")
-    # The macro's ranges, checked here so that the message names the argument (the same
-    # ranges from the graph's metadata are named "graph" by the import).
-    for name, lo, hi, why in (("levels", 2, 256, " (8-bit device codes)"),
-                              ("adc_bits", 1, 16, ""),
-                              ("steps", 1, 255, " (8-bit spike counters)"),
-                              ("samples", 1, None, "")):
-        v = getattr(args, name)
-        if v is not None and not (lo <= v and (hi is None or v <= hi)):
-            what = f"in {lo}..{hi}{why}" if hi else "a positive integer"
-            raise ConfigError(f"--{name.replace('_', '-')} must be {what}, not {v}")
+    # The macro's ranges, checked before the graph is read so that the message names the
+    # argument (the import checks the same ranges, from the graph's metadata too).
+    check_macro_ranges(levels=args.levels, adc_bits=args.adc_bits, steps=args.steps)
+    require("--samples", args.samples, args.samples >= 1, "a positive integer")
     if args.framework and not args.calibrate:
         raise ConfigError("--framework compares on data: it needs --calibrate SOURCE")
     if args.adc_shift is not None and not 0 <= args.adc_shift <= contract.COLUMN_SUM_BITS:
