@@ -43,11 +43,14 @@ def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int,
     """The macro's Verilog for a bundle (weights baked in), cached by bundle content.
     ``crossbar_lanes``: per modality, a crossbar wider than the LIF bank."""
     manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
+    # 0 lanes is "as wide as the LIF bank", as a missing entry is: one key for one design,
+    # so that `rramlsm cosim` (which names every core) reuses the demo's build.
+    crossbar_lanes = {m: n for m, n in sorted((crossbar_lanes or {}).items()) if n}
     # The key covers the bundle, the sizes, the RTL's own source and Amaranth's version,
     # so editing the RTL never reuses stale Verilog.
     rtl = b"".join(p.read_bytes() for p in sorted(Path(hw.__file__).parent.glob("*.py")))
     blob = json.dumps([manifest["arrays"], manifest["modalities"], lanes, head_lanes,
-                       crossbar_lanes or {}, amaranth.__version__],
+                       crossbar_lanes, amaranth.__version__],
                       sort_keys=True, default=repr).encode() + rtl
     path = cache_folder() / "verilog" / f"{TOP}-{hashlib.sha256(blob).hexdigest()[:16]}.v"
     if not path.exists():

@@ -10,6 +10,7 @@ work, so a typo costs a second, not the minutes of a build or a training run.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from pathlib import Path
 
@@ -96,6 +97,12 @@ def output_file(argument: str, path, name: str) -> Path:
         if p.exists() and not os.access(p, os.W_OK):
             raise ConfigError(f"{argument}: {p}: file is not writable")
         return p
+    kind = mimetypes.guess_type(p.name)[0]
+    if not p.exists() and kind is not None and not kind.startswith("text/x-"):
+        # "--out s.jpg" for a PNG would otherwise become a folder named s.jpg; folder names
+        # with dots ("demo.v2") are no registered file type and pass.
+        raise ConfigError(f"{argument}: {p}: this command writes a {suffix} file; name the "
+                          f"file *{suffix}, or give a folder")
     return output_folder(argument, p) / name
 
 

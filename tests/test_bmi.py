@@ -420,9 +420,10 @@ def test_letter_group_rotation(neural, images):
         assert rot["unseen_vs_chance"][path] is not None
 
 
-def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):
+def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural, capsys):
     mat = write_single_letters(tmp_path / "singleLetters.mat", _counts(neural))
     out = tmp_path / "run"
+    # One run as a user starts it, in a process of its own.
     r = subprocess.run([sys.executable, "-m", "rramlsm", "train", "--task", "bmi", "--neural",
                         f"willett:{mat}", "--neurons", "64", "--seeds", "0", "--epochs", "2",
                         "--out", str(out), "--quiet"], capture_output=True, text=True)
@@ -434,19 +435,22 @@ def test_cli_train_bmi_on_a_real_format_file(tmp_path, neural):
     assert m["training_cost"]["ours_flops"] > 0 and "training cost (seed 0):" in r.stdout
     html = (out / "report.html").read_text()
     assert "BMI zero-shot run" in html and "data:image/png;base64," in html
-    # A bad neural source is a clear error, exit status 2.
-    r = subprocess.run([sys.executable, "-m", "rramlsm", "train", "--task", "bmi", "--neural",
-                        f"willett:{tmp_path / 'nope.mat'}", "--neurons", "64", "--seeds", "0",
-                        "--out", str(out), "--quiet"], capture_output=True, text=True)
-    assert r.returncode == 2 and "nope.mat: no such file" in r.stderr
+    # The refusals through the same entry point in this process (a subprocess each would
+    # cost the imports, about 7 s, four times): exit status 2, the message, no traceback.
+    from rramlsm.cli import main
+
+    capsys.readouterr()
+    assert main(["train", "--task", "bmi", "--neural", f"willett:{tmp_path / 'nope.mat'}",
+                 "--neurons", "64", "--seeds", "0", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.mat: no such file" in err and "Traceback" not in err
     # --temperature: a positive number, or auto for this task only.
     for task, value, message in (("bmi", "warm", "--temperature must be a positive number or "
                                                   "auto, not 'warm'"),
                                  ("bmi", "0", "--temperature must be a positive number"),
                                  ("av", "auto", "--temperature auto applies to --task bmi")):
-        r = subprocess.run([sys.executable, "-m", "rramlsm", "train", "--task", task,
-                            "--temperature", value, "--out", str(tmp_path / "t"), "--quiet",
-                            *(["--visual", "digits", "--audio", "speech"]
-                              if task == "av" else [])], capture_output=True, text=True)
-        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, \
-            r.stderr
+        assert main(["train", "--task", task, "--temperature", value,
+                     "--out", str(tmp_path / "t"), "--quiet",
+                     *(["--visual", "digits", "--audio", "speech"] if task == "av" else [])]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err

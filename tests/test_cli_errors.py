@@ -355,8 +355,15 @@ def test_cosim_out_is_a_folder_or_a_json_file(out, written, tmp_path, monkeypatc
 def test_output_helpers(tmp_path):
     assert output_file("--out", tmp_path / "a", "eval.json") == tmp_path / "a" / "eval.json"
     assert output_file("--out", tmp_path / "e.JSON", "eval.json") == tmp_path / "e.JSON"
-    # A suffix that is not the command's names a folder, not a file of another kind.
+    # A new path with another file type's suffix is refused: it would become a folder of
+    # that name. An existing folder of that name, or a name with dots that is no file type,
+    # stays a folder.
+    with pytest.raises(ConfigError, match=r"^--out: .*/s\.jpg: this command writes a \.png file"):
+        output_file("--out", tmp_path / "s.jpg", "sample0.png")
+    assert not (tmp_path / "s.jpg").exists()
+    (tmp_path / "b.png").mkdir()
     assert output_file("--out", tmp_path / "b.png", "eval.json") == tmp_path / "b.png/eval.json"
+    assert output_file("--out", tmp_path / "demo.v2", "eval.json") == tmp_path / "demo.v2/eval.json"
     assert output_folder("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # checked, not created: a failure leaves nothing
     (tmp_path / "f").write_text("")

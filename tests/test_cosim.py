@@ -7,6 +7,7 @@ run on it in the default suite (``sim`` parameter).
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,6 +149,30 @@ def test_cosim_command(demo_run, tmp_path, capsys, monkeypatch):
     assert json.loads((tmp_path / "c.json").read_text())["samples"] == 4
     assert main(["cosim", "--bundle", str(demo_run / "bundle"), "--source", "speech",
                  "--source", "nmnist:/nonexistent", "--samples", "1"]) == 2
+
+
+def test_only_the_testbenches_get_their_assertions_rewritten(monkeypatch):
+    """cocotb rewrites assertions (pytest's hook) in the files COCOTB_REWRITE_ASSERTION_FILES
+    names, every ``*.py`` by default: then every module the simulator imports (torch, SciPy)
+    is compiled from source on every run.  Ours name the testbenches; a user's setting
+    stands."""
+    from fnmatch import fnmatch
+
+    import rramlsm.cosim
+    from rramlsm.cosim.build import sim_env
+    from rramlsm.sw import golden
+
+    # The testbench modules read their job when imported: named by file, not imported.
+    testbenches = sorted(Path(rramlsm.cosim.__file__).parent.glob("tb_*.py"))
+    assert [t.name for t in testbenches] == ["tb_blocks.py", "tb_macro.py", "tb_uart.py"]
+    monkeypatch.delenv("COCOTB_REWRITE_ASSERTION_FILES", raising=False)
+    for sim in ("verilator", "icarus"):
+        pattern = sim_env(sim)["COCOTB_REWRITE_ASSERTION_FILES"]
+        assert all(fnmatch(t.name, pattern) for t in testbenches)
+        for other in (golden.__file__, np.__file__, pytest.__file__):
+            assert not fnmatch(Path(other).name, pattern)
+    monkeypatch.setenv("COCOTB_REWRITE_ASSERTION_FILES", "*.py")
+    assert sim_env("verilator")["COCOTB_REWRITE_ASSERTION_FILES"] == "*.py"
 
 
 def test_verilator_builds_share_the_runtime_objects(tmp_path):
