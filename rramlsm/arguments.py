@@ -20,7 +20,7 @@ from rramlsm.sw.bundle import load_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
 
-__all__ = ["require", "input_file", "output_folder", "output_file", "bundle_argument",
+__all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file", "bundle_argument",
            "source_argument", "check_source_argument", "add_source_arguments", "check_sources",
            "load_sources"]
 
@@ -39,6 +39,13 @@ def check_lanes(argument: str, lanes: int, widths, default: int = 16) -> None:
     limit = max(default, *widths)
     require(argument, lanes, 1 <= lanes <= limit,
             f"1 to {limit} (the bundle's widest is {max(widths)}; more lanes only pad)")
+
+
+def check_cpus(argument: str, cpus: int | None) -> None:
+    """A local CPU count (``--cpus``; None: all of them): at least 1, since a Ray with no
+    CPU waits for one for ever."""
+    if cpus is not None:
+        require(argument, cpus, cpus >= 1, "at least 1")
 
 
 def check_seeds(argument: str, seeds) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from rramlsm.arguments import bundle_argument, output_folder, require
+from rramlsm.arguments import bundle_argument, check_cpus, output_folder, require
 from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.cycles import cycles_per_sample
 from rramlsm.hw.fpga import BOARDS, SYNTHESIS, build
@@ -70,8 +70,8 @@ def _cmd_fpga(args) -> int:
     require("--seed", args.seed, 1 <= args.seed < 2**31, "a nextpnr seed, 1 to 2^31 - 1")
     require("--seeds", args.seeds, 1 <= args.seeds <= MAX_SEEDS and args.seed + args.seeds <= 2**31,
             f"1 to {MAX_SEEDS}, with --seed + --seeds at most 2^31")
+    check_cpus("--cpus", args.cpus)
     cpus = local_cpus(args.cpus)
-    require("--cpus", cpus, cpus >= 1, "at least 1")
     bundle = bundle_argument(args.bundle)
     out = output_folder("--out", args.out or Path(args.bundle).parent / f"fpga-{board.name}")
     cores = None if args.cores is None else tuple(c.strip() for c in args.cores.split(","))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rramlsm.arguments import input_file, output_folder, require
+from rramlsm.arguments import check_cpus, input_file, output_folder
 from rramlsm.errors import naming
 from rramlsm.sw.experiments.sweep import load_sweep_config, run_sweep
 
@@ -13,8 +13,7 @@ __all__ = ["register"]
 
 
 def _cmd_sweep(args) -> int:
-    if args.cpus is not None:  # Ray with no CPU waits for one forever
-        require("--cpus", args.cpus, args.cpus >= 1, "at least 1")
+    check_cpus("--cpus", args.cpus)
     config = input_file("config", args.config)
     with naming("config"):
         cfg = load_sweep_config(config)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rramlsm.arguments import (
     add_source_arguments,
+    check_cpus,
     check_seeds,
     check_sources,
     input_file,
@@ -383,8 +384,7 @@ def print_bmi_summary(m: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    if args.cpus is not None:  # Ray with no CPU waits for one forever
-        require("--cpus", args.cpus, args.cpus >= 1, "at least 1")
+    check_cpus("--cpus", args.cpus)
     check_seeds("--seeds", args.seeds)
     if args.unseen_splits is not None:
         args.unseen_splits = check_unseen_splits(args.unseen_splits)

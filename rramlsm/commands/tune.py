@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rramlsm.arguments import check_sources, output_folder, require
+from rramlsm.arguments import check_cpus, check_sources, output_folder
 from rramlsm.sw.experiments.split_rotation import NO_ROTATION, check_unseen_splits
 from rramlsm.sw.experiments.tune import DEFAULTS, OBJECTIVES, TuneSettings, run_tune
 
@@ -82,8 +82,7 @@ def print_tune_summary(s: dict) -> None:
 def check_tune_arguments(args) -> None:
     """Sources and --out checked before any work (nothing is read)."""
     output_folder("--out", args.out)
-    if args.cpus is not None:  # Ray with no CPU waits for one forever
-        require("--cpus", args.cpus, args.cpus >= 1, "at least 1")
+    check_cpus("--cpus", args.cpus)
     check_sources(args)
 
 
