@@ -25,6 +25,11 @@ __all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file"
            "load_sources"]
 
 
+#: File types by suffix from Python's own table, not the machine's (/etc/mime.types), so
+#: that a name means the same everywhere.
+_FILE_TYPES = mimetypes.MimeTypes()
+
+
 def require(argument: str, value, ok: bool, what: str) -> None:
     """A number argument's check: ``ok`` (computed so that NaN fails, e.g. ``value >= 1``),
     else the error ``--lanes must be at least 1, not 0``."""
@@ -104,10 +109,9 @@ def output_file(argument: str, path, name: str) -> Path:
         if p.exists() and not os.access(p, os.W_OK):
             raise ConfigError(f"{argument}: {p}: file is not writable")
         return p
-    kind = mimetypes.guess_type(p.name)[0]
-    if not p.exists() and kind is not None and not kind.startswith("text/x-"):
+    if not p.exists() and _FILE_TYPES.guess_type(p.name)[0] is not None:
         # "--out s.jpg" for a PNG would otherwise become a folder named s.jpg; folder names
-        # with dots ("demo.v2") are no registered file type and pass.
+        # with dots ("demo.v2") are no file type and pass.
         raise ConfigError(f"{argument}: {p}: this command writes a {suffix} file; name the "
                           f"file *{suffix}, or give a folder")
     return output_folder(argument, p) / name

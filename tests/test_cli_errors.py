@@ -364,6 +364,9 @@ def test_output_helpers(tmp_path):
     (tmp_path / "b.png").mkdir()
     assert output_file("--out", tmp_path / "b.png", "eval.json") == tmp_path / "b.png/eval.json"
     assert output_file("--out", tmp_path / "demo.v2", "eval.json") == tmp_path / "demo.v2/eval.json"
+    # Python's own table decides, not the machine's: Debian's /etc/mime.types calls .d a D
+    # source, which would refuse a folder runs.d on one machine and not on another.
+    assert output_file("--out", tmp_path / "runs.d", "eval.json") == tmp_path / "runs.d/eval.json"
     assert output_folder("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # checked, not created: a failure leaves nothing
     (tmp_path / "f").write_text("")
