@@ -302,9 +302,13 @@ def frame_recorded(ds, framing: dict, lsm, index=None) -> np.ndarray:
     return (frame_vision if "vision" in framing else frame_audio)(events, fr)
 
 
-def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> dict:
+def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0,
+                  mismatch: str | None = None) -> dict:
     """``n`` test-split samples per modality of the bundle, framed for its reservoirs
-    (past the test split, training samples: any sample checks the RTL)."""
+    (past the test split, training samples: any sample checks the RTL).  ``mismatch``: the
+    argument a framing that does not fit the bundle's macro is blamed on (``"--bundle"``,
+    where the sources are the built-in data), and only that; a source that fails to load
+    is the source's error."""
     frames = {}
     for m, spec in sources.items():
         if m not in bundle.modalities:
@@ -323,5 +327,5 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0) -> 
             mb = bundle.modalities[m]
             frames[m] = frame_for_macro(ds, m, mb.lsm, idx, mb.config.get("framing"))
         except ValueError as e:  # the data's framing does not fit the bundle's macro
-            raise ConfigError(str(e)) from None
+            raise ConfigError(f"{mismatch}: {e}" if mismatch else str(e)) from None
     return frames

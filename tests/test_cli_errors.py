@@ -18,7 +18,7 @@ import pytest
 
 from rramlsm.arguments import output_file, output_folder
 from rramlsm.cli import BUG_NOTICE, build_parser, main
-from rramlsm.errors import ConfigError
+from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.sw.datasets import write_nmnist_file
 from rramlsm.sw.events import make_vision_events
 from tests.test_cosim import _noise_bundle
@@ -235,6 +235,24 @@ def test_eval_refuses_a_bundle_made_for_other_data(paths, tmp_path, monkeypatch,
     assert code == 2 and "Traceback" not in err, err
     assert "error: --bundle: LSM 'visual' has 16 inputs but" in err
     assert not (tmp_path / "e.json").exists()
+
+
+def test_a_bundle_for_other_data_is_blamed_not_a_failing_source(paths, digits, tmp_path, capsys):
+    """energy and cosim frame the built-in data for the bundle: a framing that does not fit
+    names --bundle; a source that cannot load is the source's own error, not the bundle's."""
+    from rramlsm.sw.bundle import load_bundle
+    from rramlsm.sw.features import sample_frames
+
+    code, err = _run(["energy", "--bundle", paths["bundle"], "--out", str(tmp_path / "e")],
+                     capsys)
+    assert code == 2 and "error: --bundle: " in err and "Traceback" not in err, err
+    assert not (tmp_path / "e").exists()
+    bundle = load_bundle(paths["bundle"])
+    with pytest.raises(ConfigError, match=r"^--bundle: "):
+        sample_frames(bundle, {"visual": "digits"}, 1, mismatch="--bundle")
+    with pytest.raises(RRAMLSMError) as e:
+        sample_frames(bundle, {"visual": f"nmnist:{tmp_path / 'none'}"}, 1, mismatch="--bundle")
+    assert "none" in str(e.value) and not str(e.value).startswith("--bundle")
 
 
 def test_a_failed_nir_export_leaves_the_copy_there_as_it_was(paths, tmp_path, capsys):

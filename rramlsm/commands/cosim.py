@@ -39,8 +39,12 @@ def _cmd_cosim(args) -> int:
     for m, spec in sources.items():
         # A source that does not fit its macro: the user's --source, or, for a built-in
         # default, the bundle (made for other data).
-        with naming("--source" if m in given else "--bundle"):
-            frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed))
+        if m in given:
+            with naming("--source"):
+                frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed))
+        else:
+            frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed,
+                                        mismatch="--bundle"))
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
                   crossbar_lanes={m: args.crossbar_lanes for m in frames},

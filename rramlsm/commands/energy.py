@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from rramlsm.arguments import bundle_argument, output_file, require
-from rramlsm.errors import ConfigError, naming
+from rramlsm.errors import ConfigError
 from rramlsm.hw.cycles import macro_cycles
 from rramlsm.sw._io import write_json
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
@@ -59,9 +59,9 @@ def _cmd_energy(args) -> int:
         raise ConfigError("energy needs --bundle (or --task bmi)")
     bundle = bundle_argument(args.bundle)
     out = output_file("--out", args.out or Path(args.bundle).parent, "energy.json")
-    with naming("--bundle"):    # a bundle made for other inputs than the built-in data
-        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
-                               args.samples)
+    # A bundle made for other inputs than the built-in data is the --bundle's error.
+    frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
+                           args.samples, mismatch="--bundle")
     r = energy_report(bundle, frames, clock_mhz=args.clock_mhz, lanes=args.lanes,
                       head_lanes=HEAD_LANES,
                       rtl_cycles=partial(macro_cycles, lanes=args.lanes, head_lanes=HEAD_LANES))

@@ -121,7 +121,8 @@ def _cmd_run_fpga(args) -> int:
     except (serial.SerialException, OSError) as e:
         raise RRAMLSMError(f"--port {args.port}: cannot open ({e})") from None
     with port:
-        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples)
+        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples,
+                               mismatch="--bundle")
         link = HostLink(port)
         ident = link.read(Reg.ID)
         if ident != MAGIC:
