@@ -23,7 +23,7 @@ def add_tune_arguments(p, *, trials: int, budget: float | None) -> None:
     p.add_argument("--trials", type=int, default=trials,
                    help=f"trials besides the defaults (default {trials})")
     p.add_argument("--time-budget", type=float, default=budget,
-                   help="stop starting trials after this many seconds"
+                   help="stop starting trials after this many seconds (inf: no budget)"
                         + (f" (default {budget:.0f})" if budget else ""))
     p.add_argument("--folds", type=int, default=3,
                    help="k of the k-fold validation on the seen training data (default 3)")
