@@ -133,7 +133,7 @@ def verilator_env() -> dict[str, str]:
 #: The testbench modules whose assertions cocotb rewrites for readable failures.  cocotb's
 #: default, every ``*.py``, sends every module imported in the simulator (torch, SciPy,
 #: numba: the golden model's) through pytest's rewriting, which compiles them from source
-#: on every run: 15-20 s of each simulator start, against about 3 s.
+#: on every run: a start of 17 s against 5 s (docs/RTL.md).
 REWRITE_ASSERTION_FILES = "tb_*.py"
 
 

@@ -26,7 +26,7 @@ __all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file"
 
 
 #: File types by suffix from Python's own table, not the machine's (/etc/mime.types), so
-#: that a name means the same everywhere.
+#: that a name means the same on every machine with the same Python.
 _FILE_TYPES = mimetypes.MimeTypes()
 
 
@@ -103,17 +103,19 @@ def output_file(argument: str, path, name: str) -> Path:
     """Where a command writes its one output file ``name`` (e.g. ``cosim.json``): into the
     folder ``path``, or ``path`` itself when it ends in the same suffix and is no folder."""
     p = Path(path).expanduser()
+    # A trailing separator says "a folder" whatever the name (Path drops it).
+    folder = str(path).endswith(("/", os.sep))
     suffix = Path(name).suffix
-    if p.suffix.lower() == suffix and not p.is_dir():
+    if p.suffix.lower() == suffix and not p.is_dir() and not folder:
         _check_creatable(argument, p, "file")
         if p.exists() and not os.access(p, os.W_OK):
             raise ConfigError(f"{argument}: {p}: file is not writable")
         return p
-    if not p.exists() and _FILE_TYPES.guess_type(p.name)[0] is not None:
+    if not p.exists() and not folder and _FILE_TYPES.guess_type(p.name)[0] is not None:
         # "--out s.jpg" for a PNG would otherwise become a folder named s.jpg; folder names
         # with dots ("demo.v2") are no file type and pass.
         raise ConfigError(f"{argument}: {p}: this command writes a {suffix} file; name the "
-                          f"file *{suffix}, or give a folder")
+                          f"file *{suffix}, or give a folder (a trailing / makes any name one)")
     return output_folder(argument, p) / name
 
 

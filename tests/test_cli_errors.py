@@ -252,7 +252,7 @@ def test_a_bundle_for_other_data_is_blamed_not_a_failing_source(paths, digits, t
         sample_frames(bundle, {"visual": "digits"}, 1, mismatch="--bundle")
     with pytest.raises(RRAMLSMError) as e:
         sample_frames(bundle, {"visual": f"nmnist:{tmp_path / 'none'}"}, 1, mismatch="--bundle")
-    assert "none" in str(e.value) and not str(e.value).startswith("--bundle")
+    assert str(tmp_path / "none") in str(e.value) and not str(e.value).startswith("--bundle")
 
 
 def test_a_failed_nir_export_leaves_the_copy_there_as_it_was(paths, tmp_path, capsys):
@@ -379,11 +379,17 @@ def test_output_helpers(tmp_path):
     with pytest.raises(ConfigError, match=r"^--out: .*/s\.jpg: this command writes a \.png file"):
         output_file("--out", tmp_path / "s.jpg", "sample0.png")
     assert not (tmp_path / "s.jpg").exists()
+    # A trailing separator makes any name a folder, even one with the command's own suffix.
+    assert output_file("--out", f"{tmp_path / 'figs.jpg'}/", "sample0.png") == \
+        tmp_path / "figs.jpg" / "sample0.png"
+    assert output_file("--out", f"{tmp_path / 'x.json'}/", "eval.json") == \
+        tmp_path / "x.json" / "eval.json"
     (tmp_path / "b.png").mkdir()
     assert output_file("--out", tmp_path / "b.png", "eval.json") == tmp_path / "b.png/eval.json"
     assert output_file("--out", tmp_path / "demo.v2", "eval.json") == tmp_path / "demo.v2/eval.json"
     # Python's own table decides, not the machine's: Debian's /etc/mime.types calls .d a D
-    # source, which would refuse a folder runs.d on one machine and not on another.
+    # source, which would refuse a folder runs.d on one machine and not on another (this
+    # line checks that only where the machine's table has .d).
     assert output_file("--out", tmp_path / "runs.d", "eval.json") == tmp_path / "runs.d/eval.json"
     assert output_folder("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # checked, not created: a failure leaves nothing

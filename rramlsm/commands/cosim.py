@@ -3,6 +3,7 @@ against the golden model (:func:`rramlsm.cosim.run.run_cosim`)."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from rramlsm.arguments import bundle_argument, check_source_argument, output_file, require
@@ -39,12 +40,9 @@ def _cmd_cosim(args) -> int:
     for m, spec in sources.items():
         # A source that does not fit its macro: the user's --source, or, for a built-in
         # default, the bundle (made for other data).
-        if m in given:
-            with naming("--source"):
-                frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed))
-        else:
+        with naming("--source") if m in given else nullcontext():
             frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed,
-                                        mismatch="--bundle"))
+                                        mismatch=None if m in given else "--bundle"))
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
                   crossbar_lanes={m: args.crossbar_lanes for m in frames},
