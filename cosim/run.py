@@ -45,7 +45,7 @@ def verilog_for(bundle_dir: Path, *, lanes: int, head_lanes: int,
     manifest = json.loads((Path(bundle_dir) / "manifest.json").read_text())
     # 0 lanes is "as wide as the LIF bank", as a missing entry is: one key for one design,
     # so that `rramlsm cosim` (which names every core) reuses the demo's build.
-    crossbar_lanes = {m: n for m, n in sorted((crossbar_lanes or {}).items()) if n}
+    crossbar_lanes = {m: n for m, n in (crossbar_lanes or {}).items() if n}
     # The key covers the bundle, the sizes, the RTL's own source and Amaranth's version,
     # so editing the RTL never reuses stale Verilog.
     rtl = b"".join(p.read_bytes() for p in sorted(Path(hw.__file__).parent.glob("*.py")))

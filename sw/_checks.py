@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from rramlsm.errors import ConfigError
+
 #: Largest run seed: the pipeline seeds torch (< 2**64) with 2 * seed + 1.
 MAX_SEED = 2**32 - 1
 
@@ -31,3 +33,13 @@ def check_int(owner: str, name: str, value, *, lo: int, hi: int | None = None) -
         raise ValueError(f"{owner} {name} must be an integer >= {lo}, not {value}")
     if hi is not None and value > hi:
         raise ValueError(f"{owner} {name} must be an integer <= {hi}, not {value}")
+
+
+def check_seeds(owner: str, seeds) -> None:
+    """Run seeds: integers in ``0..MAX_SEED`` (TypeError/ValueError otherwise), none
+    repeated (:class:`ConfigError`): one chip counted twice would pass for two in every
+    mean and interval."""
+    for s in seeds:
+        check_int(owner, "seed", s, lo=0, hi=MAX_SEED)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{owner} seeds repeat: {list(seeds)}")

@@ -68,26 +68,13 @@ __all__ = ["ReservoirSpec", "read_graph", "parse_graph", "quantize_spec", "impor
 #: Rows of one RTL core (hw/params.py CoreParams): inputs + neurons.
 RTL_ROWS = 1024
 
-#: The macro's ranges of an import's settings (as ``import-nir`` names them): low, high, why.
-_MACRO_RANGES = {"levels": (2, contract.MAX_LEVELS, " (8-bit device codes)"),
-                 "adc_bits": (1, 16, ""),
-                 "steps": (1, 255, " (8-bit spike counters)")}
-
-
-def check_macro_ranges(**values: int | None) -> None:
-    """``levels``, ``adc_bits``, ``steps`` (None: not given) within the macro's ranges;
-    otherwise a :class:`ConfigError` naming the setting as ``import-nir``'s argument."""
-    for name, v in values.items():
-        lo, hi, why = _MACRO_RANGES[name]
-        if v is not None and not lo <= v <= hi:
-            raise ConfigError(f"--{name.replace('_', '-')} must be in {lo}..{hi}{why}, "
-                              f"not {v}")
 #: Largest readout: class labels are 8-bit in the RTL.
 MAX_CLASSES = 256
 #: Smallest head the RTL elaborates at its default 16 head lanes: one block of outputs
 #: gives zero-width address signals that Verilator's lint refuses, so a narrower readout
 #: is padded with zero outputs (zero prototype entries: the scores do not change).
 MIN_HEAD_DIM = 32
+
 _REFUSED = {
     nir.Delay: "delays are not executed: a row drives its columns in the step it is active",
     nir.Conv1d: "convolutions are not executed: each array is one dense crossbar",
@@ -104,6 +91,21 @@ _REFUSED = {
     nir.I: "an integrator is not executed: the macro runs LIF neurons",
     nir.Threshold: "a bare threshold is not executed: the macro runs LIF neurons",
 }
+
+#: The macro's ranges of an import's settings (as ``import-nir`` names them): low, high, why.
+_MACRO_RANGES = {"levels": (2, contract.MAX_LEVELS, " (8-bit device codes)"),
+                 "adc_bits": (1, 16, ""),
+                 "steps": (1, 255, " (8-bit spike counters)")}
+
+
+def check_macro_ranges(**values: int | None) -> None:
+    """``levels``, ``adc_bits``, ``steps`` (None: not given) within the macro's ranges;
+    otherwise a :class:`ConfigError` naming the setting as ``import-nir``'s argument."""
+    for name, v in values.items():
+        lo, hi, why = _MACRO_RANGES[name]
+        if v is not None and not lo <= v <= hi:
+            raise ConfigError(f"--{name.replace('_', '-')} must be in {lo}..{hi}{why}, "
+                              f"not {v}")
 
 
 def _refuse(node: str, reason: str):

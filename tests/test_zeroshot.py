@@ -506,3 +506,20 @@ def test_seeds_run_as_ray_tasks_give_the_serial_run(demo_run, digits, speech, tm
             np.testing.assert_array_equal(a.bias, b.bias)
         np.testing.assert_array_equal(mb.prototypes, other.prototypes)
         np.testing.assert_array_equal(mb.lsm.pos, other.lsm.pos)
+
+
+def test_run_configs_refuse_repeated_or_out_of_range_seeds():
+    """Both tasks' configurations take the same seed check (``_checks.check_seeds``): a
+    repeated seed would count one chip twice, and torch takes seeds below 2**64 only."""
+    from rramlsm.sw._checks import MAX_SEED
+    from rramlsm.sw.experiments.audiovisual import PipelineConfig
+    from rramlsm.sw.experiments.bmi import BMIConfig
+
+    for config, owner in ((PipelineConfig, "PipelineConfig"), (BMIConfig, "BMIConfig")):
+        with pytest.raises(ConfigError, match=rf"^{owner} seeds repeat: \[3, 1, 3\]$"):
+            config(seeds=(3, 1, 3))
+        with pytest.raises(ValueError, match=rf"^{owner} seed must be an integer <= {MAX_SEED}"):
+            config(seeds=(MAX_SEED + 1,))
+        with pytest.raises(ValueError, match=rf"^{owner} seed must be an integer >= 0"):
+            config(seeds=(-1,))
+        assert config(seeds=(0, MAX_SEED)).seeds == (0, MAX_SEED)

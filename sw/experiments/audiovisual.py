@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramlsm.errors import ConfigError
-from rramlsm.sw._checks import MAX_SEED, check_int, check_real
+from rramlsm.sw._checks import check_int, check_real, check_seeds
 from rramlsm.sw.bundle import Bundle, ModalityBundle, quantize_prototypes
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.base import EventDataset
@@ -146,11 +146,7 @@ class PipelineConfig:
             raise ConfigError("PipelineConfig recalibrate_deployed needs a target_rate")
         if not self.seeds:
             raise ConfigError("PipelineConfig needs at least one seed")
-        for s in self.seeds:
-            check_int("PipelineConfig", "seed", s, lo=0, hi=MAX_SEED)
-        if len(set(self.seeds)) != len(self.seeds):
-            # One chip counted twice would pass for two in every mean and interval.
-            raise ConfigError(f"PipelineConfig seeds repeat: {list(self.seeds)}")
+        check_seeds("PipelineConfig", self.seeds)
         if self.target_rate is not None:
             check_real("PipelineConfig", "target_rate", self.target_rate, lo=0.0, hi=1.0,
                        lo_open=True, hi_open=True)

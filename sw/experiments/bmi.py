@@ -31,7 +31,7 @@ import numpy as np
 
 from rramlsm.errors import ConfigError
 from rramlsm.sw import contract
-from rramlsm.sw._checks import MAX_SEED, check_int, check_real
+from rramlsm.sw._checks import check_int, check_real, check_seeds
 from rramlsm.sw.datasets.letters import (
     LETTERS,
     UNSEEN_LETTERS,
@@ -142,10 +142,7 @@ class BMIConfig:
                 parse_readout(spec)
             except ValueError as e:
                 raise ConfigError(f"BMIConfig {m} {e}") from None
-        for s in self.seeds:
-            check_int("BMIConfig", "seed", s, lo=0, hi=MAX_SEED)
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"BMIConfig seeds repeat: {list(self.seeds)}")
+        check_seeds("BMIConfig", self.seeds)
         for t in self.temperatures:
             check_real("BMIConfig", "temperature", t, lo=0.0, lo_open=True)
         check_int("BMIConfig", "held_out_groups", self.held_out_groups, lo=1)
