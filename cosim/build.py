@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rramlsm.errors import RRAMLSMError
 from rramlsm.hw.verilog import TOP, verilator_bin
+from rramlsm.sw._machine import usable_cpus
 
 __all__ = ["build_dir_for", "verilator_env", "sim_env", "sim_build_args", "simulator", "build",
            "runner_environment", "failed_testcases", "BUILD_ARGS", "ICARUS_ARGS", "SIMULATORS",
@@ -249,7 +250,7 @@ def _build_verilator(verilog: Path, bdir: Path, top: SimTop, waves: bool,
            "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
            *sim_build_args("verilator"), *(_fst_args() if waves else []),
            str(vlt), str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp"), *sources]
-    make = ["make", "-j", str(os.cpu_count() or 1), "-C", str(bdir), "-f", "Vtop.mk"]
+    make = ["make", "-j", str(usable_cpus()), "-C", str(bdir), "-f", "Vtop.mk"]
     with open(bdir / "build.log", "w") as log:
         if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode:
             raise RRAMLSMError(f"Verilator build failed; see {bdir / 'build.log'}")

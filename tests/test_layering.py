@@ -13,8 +13,9 @@ Layers, lowest first (a layer imports only from itself and the layers below it):
 
 Also: no command-line module inside ``sw/``, ``hw/`` or ``cosim/`` (no ``argparse``, no
 ``add_parser``/``add_argument``, no ``commands.py`` or ``*_cli.py`` there), and no private
-name (``_x``) of one module imported or used by another (the private modules ``sw/_io.py``
-and ``sw/_checks.py`` are shared internals: their public names may be imported anywhere).
+name (``_x``) of one module imported or used by another (the private modules ``sw/_io.py``,
+``sw/_checks.py`` and ``sw/_machine.py`` are shared internals: their public names may be
+imported anywhere).
 
 Every rule is also run on small synthetic sources that break it (the ``*_catches_*``
 tests), so this file cannot pass because the checker sees nothing.
@@ -196,8 +197,8 @@ def layer_violations(imports: list[Import]) -> list[str]:
 
 def private_imports(imports: list[Import]) -> list[str]:
     """``from other_module import _name``: a private name of one of our modules taken by
-    another.  (A private *module*, ``sw/_io.py`` or ``sw/_checks.py``, is the project's
-    shared internals: any layer above it may import its public names.)"""
+    another.  (A private *module*, ``sw/_io.py``, ``sw/_checks.py`` or ``sw/_machine.py``,
+    is the project's shared internals: any layer above it may import its public names.)"""
     return [f"{imp}: private name of another module" for imp in imports
             if layer(imp.target) is not None and imp.name and _is_private(imp.name)
             and imp.target != imp.importer]

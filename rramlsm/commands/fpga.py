@@ -174,7 +174,7 @@ def register(sub) -> None:
                    help="place and route with this many seeds from --seed on (one synthesis; "
                         "the seeds as Ray tasks) and keep the fastest (default 1)")
     f.add_argument("--cpus", type=int, default=None,
-                   help="local CPUs for the seeds (default: all)")
+                   help="local CPUs for the seeds (default: all this process may use)")
     f.add_argument("--out", default=None, help="output folder (default: beside the bundle)")
     f.set_defaults(func=_cmd_fpga)
 

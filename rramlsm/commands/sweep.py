@@ -44,6 +44,7 @@ def register(sub) -> None:
     sw.add_argument("--out", required=True, help="results folder (resumes what it holds)")
     sw.add_argument("--address", default=None,
                     help="an existing Ray cluster (default: embedded local Ray)")
-    sw.add_argument("--cpus", type=int, default=None, help="local Ray CPUs (default: all)")
+    sw.add_argument("--cpus", type=int, default=None,
+                    help="local Ray CPUs (default: all this process may use)")
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=_cmd_sweep)

@@ -33,7 +33,8 @@ def add_tune_arguments(p, *, trials: int, budget: float | None) -> None:
                    help="tune on at most this many training samples per class and modality")
     p.add_argument("--address", default=None,
                    help="an existing Ray cluster (default: embedded local Ray)")
-    p.add_argument("--cpus", type=int, default=None, help="local Ray CPUs (default: all)")
+    p.add_argument("--cpus", type=int, default=None,
+                   help="local Ray CPUs (default: all this process may use)")
 
 
 def add_train_arguments(p) -> None:

@@ -20,7 +20,6 @@ filter call for the whole batch):
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
+from rramlsm.sw._machine import usable_cpus
 from rramlsm.sw.events import COCHLEA_CHANNELS, make_audio_events
 
 __all__ = ["CochleaConfig", "Cochlea", "erb_space"]
@@ -75,13 +75,6 @@ class CochleaConfig:
         if self.delta <= 0 or self.r0 <= 0:
             raise ValueError(f"CochleaConfig delta and r0 must be positive, not "
                              f"{self.delta}, {self.r0}")
-
-
-def _cpus() -> int:
-    """The CPUs this process may run on (all of them where the OS cannot say)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=16)
@@ -160,7 +153,7 @@ class Cochlea:
         # The channels are independent and SciPy's filters and NumPy release the GIL: a
         # thread per core, at most 4 (each holds several signal-long temporaries, and a
         # whole folder of recordings can be one signal), the results in channel order.
-        with ThreadPoolExecutor(min(len(self._bands), 4, _cpus())) as pool:
+        with ThreadPoolExecutor(min(len(self._bands), 4, usable_cpus())) as pool:
             per_channel = list(pool.map(channel, range(len(self._bands))))
         idx, pol, chan = (np.concatenate([r[i] for r in per_channel]) for i in range(3))
         utt = np.searchsorted(starts, idx, side="right") - 1

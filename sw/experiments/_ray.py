@@ -9,6 +9,7 @@ import copy
 import os
 
 from rramlsm.errors import RRAMLSMError
+from rramlsm.sw._machine import usable_cpus
 
 __all__ = ["WORKER_ENV", "local_cpus", "map_calls", "map_runs", "ray_session", "start_ray"]
 
@@ -18,8 +19,9 @@ WORKER_ENV = ("RRAMLSM_CACHE", "RRAMLSM_KERNEL", "RRAMLSM_DEVICE")
 
 
 def local_cpus(cpus: int | None) -> int:
-    """``cpus``, or every CPU of this machine for None (the drivers' ``--cpus`` default)."""
-    return (os.cpu_count() or 1) if cpus is None else cpus
+    """``cpus``, or every CPU this process may use for None (the drivers' ``--cpus``
+    default; :func:`~rramlsm.sw._machine.usable_cpus`)."""
+    return usable_cpus() if cpus is None else cpus
 
 
 def start_ray(*, cpus: int | None = None, address: str | None = None) -> bool:
@@ -42,8 +44,10 @@ def start_ray(*, cpus: int | None = None, address: str | None = None) -> bool:
     # spin on the core the task needs and slow it several times over (measured: head
     # training 6x slower).  Passive: they sleep at once.
     env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR", runtime_env={"env_vars": env})
+    # Ray counts a container's quota but not the affinity mask: the local count is ours.
+    ray.init(address=address, num_cpus=None if address else local_cpus(cpus),
+             include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": env})
     return True
 
 
