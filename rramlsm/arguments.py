@@ -6,21 +6,28 @@ ending in ``.json`` is taken as the file itself), inputs are checked to exist
 and to be a file or a folder as expected, and every error names the argument
 (``--bundle: runs/x: no such bundle folder``).  The checks run before the long
 work, so a typo costs a second, not the minutes of a build or a training run.
+
+Nothing that is not the command's own is overwritten: an existing file is replaced
+only if it bears the command's output name (an earlier run's, written again), nothing
+is written inside a bundle folder, and a command that replaces a bundle refuses when
+one of its inputs lies inside it.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import os
+import tempfile
 from pathlib import Path
 
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._checks import MAX_SEED
-from rramlsm.sw.bundle import load_bundle
+from rramlsm.sw.bundle import is_bundle_folder, load_bundle
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
 
-__all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file", "bundle_argument",
+__all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file",
+           "replaced_folder", "bundle_argument",
            "source_argument", "check_source_argument", "add_source_arguments", "check_sources",
            "load_sources"]
 
@@ -28,6 +35,11 @@ __all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file"
 #: File types by suffix from Python's own table, not the machine's (/etc/mime.types), so
 #: that a name means the same on every machine with the same Python.
 _FILE_TYPES = mimetypes.MimeTypes()
+# ... and the files of this field that Python's table lacks: arrays, HDF5 recordings and
+# NIR graphs, configurations, event streams.
+for _suffix in (".npy", ".npz", ".h5", ".hdf5", ".nir", ".toml", ".jsonl", ".bin", ".aedat",
+                ".aedat4", ".fst", ".vcd", ".bit", ".mem"):
+    _FILE_TYPES.add_type("application/octet-stream", _suffix)
 
 
 def require(argument: str, value, ok: bool, what: str) -> None:
@@ -73,7 +85,9 @@ def input_file(argument: str, path) -> Path:
 
 
 def _check_creatable(argument: str, p: Path, what: str) -> None:
-    """``p`` can be created or replaced: its first existing ancestor is a writable folder."""
+    """``p`` can be created or replaced: its first existing ancestor is a folder in which
+    an entry can be made (tried: permission bits do not stop root, and /proc or a
+    read-only mount refuse what they seem to allow)."""
     parent = p.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -83,6 +97,20 @@ def _check_creatable(argument: str, p: Path, what: str) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{argument}: {p}: cannot create the {what}: {parent} is not "
                           f"writable")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".rramlsm-probe-"))
+    except OSError as e:
+        raise ConfigError(f"{argument}: {p}: cannot create the {what} in {parent} "
+                          f"({e.strerror or e})") from None
+
+
+def _inside_bundle(argument: str, p: Path) -> None:
+    """Refuse an output inside a bundle folder (one holding ``manifest.json``) above ``p``:
+    a file written there replaces one of the bundle's (``--out B/manifest.json``) or joins
+    files whose hashes the manifest lists."""
+    for folder in p.resolve().parents:
+        if is_bundle_folder(folder):
+            raise ConfigError(f"{argument}: {p}: inside the bundle {folder}; write outside it")
 
 
 def output_folder(argument: str, path) -> Path:
@@ -91,6 +119,12 @@ def output_folder(argument: str, path) -> Path:
     p = Path(path).expanduser()
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{argument}: {p}: is a file, not a folder")
+    if not p.exists() and not str(path).endswith(("/", os.sep)) \
+            and _FILE_TYPES.guess_type(p.name)[0] is not None:
+        # "--out bundle.json" would become a folder of that name.
+        raise ConfigError(f"{argument}: {p}: names a {p.suffix} file; this command writes a "
+                          f"folder (a trailing / makes any name one)")
+    _inside_bundle(argument, p)
     if p.is_dir():
         if not os.access(p, os.W_OK | os.X_OK):
             raise ConfigError(f"{argument}: {p}: folder is not writable")
@@ -99,24 +133,49 @@ def output_folder(argument: str, path) -> Path:
     return p
 
 
+def replaced_folder(argument: str, out: Path, inputs: dict[str, str | Path]) -> bool:
+    """Before a command replaces the bundle folder ``out`` with its new one: refuse when one
+    of its ``inputs`` (argument -> path) lies inside it, which the replacement would
+    delete.  True if ``out`` exists (the caller says it replaced it)."""
+    if not out.exists():
+        return False
+    root = out.resolve()
+    for name, path in inputs.items():
+        where = Path(path).expanduser().resolve()
+        if where == root or root in where.parents:
+            raise ConfigError(f"{name}: {path}: inside {argument} {out}, which this command "
+                              f"replaces; write the new bundle elsewhere")
+    return True
+
+
 def output_file(argument: str, path, name: str) -> Path:
     """Where a command writes its one output file ``name`` (e.g. ``cosim.json``): into the
-    folder ``path``, or ``path`` itself when it ends in the same suffix and is no folder."""
+    folder ``path``, or ``path`` itself when it ends in the same suffix and is no folder.
+
+    An existing file there is replaced only if it bears the command's own name (an earlier
+    run's output, written again): a file of another name may be another command's
+    (``--out runs/demo/metrics.json``), so it is refused, not silently overwritten."""
     p = Path(path).expanduser()
     # A trailing separator says "a folder" whatever the name (Path drops it).
     folder = str(path).endswith(("/", os.sep))
     suffix = Path(name).suffix
     if p.suffix.lower() == suffix and not p.is_dir() and not folder:
+        _inside_bundle(argument, p)
         _check_creatable(argument, p, "file")
         if p.exists() and not os.access(p, os.W_OK):
             raise ConfigError(f"{argument}: {p}: file is not writable")
+        if p.exists() and p.name != name:
+            raise ConfigError(f"{argument}: {p}: exists, and this command replaces only an "
+                              f"earlier run's {name}; remove it or name another file")
         return p
     if not p.exists() and not folder and _FILE_TYPES.guess_type(p.name)[0] is not None:
         # "--out s.jpg" for a PNG would otherwise become a folder named s.jpg; folder names
         # with dots ("demo.v2") are no file type and pass.
         raise ConfigError(f"{argument}: {p}: this command writes a {suffix} file; name the "
                           f"file *{suffix}, or give a folder (a trailing / makes any name one)")
-    return output_folder(argument, p) / name
+    out = output_folder(argument, path) / name
+    _inside_bundle(argument, out)
+    return out
 
 
 def bundle_argument(path, argument: str = "--bundle"):

@@ -45,9 +45,9 @@ from rramlsm.sw.golden import IntegerLSM, golden_counts
 from rramlsm.sw.heads import IntegerHead, IntegerLayer
 from rramlsm.sw.kernels import exact_int_matmul
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "write_bundle",
-           "load_bundle", "quantize_prototypes", "check_fits_rtl", "write_mem_files",
-           "evaluate_bundle"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "ModalityBundle", "Bundle", "is_bundle_folder",
+           "write_bundle", "load_bundle", "quantize_prototypes", "check_fits_rtl",
+           "write_mem_files", "evaluate_bundle"]
 
 SCHEMA = "rramlsm-bundle"
 #: Version 2 added the readout windows (``lsm.windows``); version 1 bundles load with one
@@ -178,6 +178,16 @@ def _arrays(mb: ModalityBundle) -> dict[str, np.ndarray]:
         arrays[f"head{i}_bias"] = layer.bias
         arrays[f"head{i}_lut"] = layer.lut
     return arrays
+
+
+def is_bundle_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder whose ``manifest.json`` says it is a bundle (its schema
+    field; a broken or foreign manifest is not one)."""
+    try:
+        manifest = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("schema") == SCHEMA
 
 
 def write_bundle(path: str | Path, bundle: Bundle, *, overwrite: bool = True) -> Path:
@@ -335,8 +345,8 @@ def _read_bundle(path: Path) -> Bundle:
                 p[k] = _whole(p[k])
         except ValueError as e:
             raise BundleError(f"{mf}: modality {name!r} lsm.{k}: {e}") from None
+        _expect(isinstance(classes, list), mf, f"modality {name!r} classes: not a list")
         try:
-            _expect(isinstance(classes, list), mf, f"modality {name!r} classes: not a list")
             classes = np.asarray([_whole(c) for c in classes], np.int64)
         except ValueError as e:
             raise BundleError(f"{mf}: modality {name!r} classes: {e}") from None

@@ -298,6 +298,9 @@ def _set(*keys_and_value):
     (_set("contract", "ACC_BITS", -1), "are not all recorded"),
     (_set("modalities", "visual", "classes", [1, 1, 3, 4]), r"classes repeat: \[1, 1, 3, 4\]"),
     (_set("modalities", "visual", "classes", [1.5, 2, 3, 4]), "classes: 1.5 is not an integer"),
+    # Said once (the message used to repeat its own prefix).
+    (_set("modalities", "visual", "classes", "abc"),
+     r"^[^:]*manifest\.json: modality 'visual' classes: not a list$"),
     (_set("modalities", "visual", "lsm", "neurons", 12.7), "lsm.neurons: 12.7 is not an integer"),
     (_set("modalities", "audio", "lsm", "noise_amplitude", 0.5),
      "lsm.noise_amplitude: 0.5 is not an integer"),

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+from pathlib import Path
 
 import pytest
 
 from rramlsm.arguments import output_file, output_folder
 from rramlsm.cli import BUG_NOTICE, build_parser, main
 from rramlsm.errors import ConfigError, RRAMLSMError
+from rramlsm.sw.bundle import Bundle, load_bundle, write_bundle
 from rramlsm.sw.datasets import write_nmnist_file
 from rramlsm.sw.events import make_vision_events
 from tests.test_cosim import _noise_bundle
@@ -39,13 +41,18 @@ def paths(tmp_path_factory):
     write_nmnist_file(root / "nmnist" / "Train" / "3" / "00001.bin",
                       make_vision_events([1, 2], [3, 4], [10, 20], [0, 1]))
     (root / "good.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n')
+    (root / "metrics.json").write_text('{"another": "command\'s output"}\n')
     (root / "bad_source.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n'
                                           'visual = "mnist"\n')
+    bundle = _noise_bundle(root / "bundle", noise=0)
+    audio_only = write_bundle(root / "audio_bundle",
+                              Bundle({"audio": load_bundle(bundle).modalities["audio"]}))
     return {"missing": str(root / "missing"), "file": str(root / "file.txt"),
             "folder": str(root / "folder"), "blocked": str(root / "file.txt" / "out"),
-            "bundle": str(_noise_bundle(root / "bundle", noise=0)), "wrong_bundle": str(wrong),
+            "bundle": str(bundle), "audio_bundle": str(audio_only), "wrong_bundle": str(wrong),
             "nmnist": str(root / "nmnist"), "good_toml": str(root / "good.toml"),
-            "bad_source_toml": str(root / "bad_source.toml")}
+            "bad_source_toml": str(root / "bad_source.toml"),
+            "metrics": str(root / "metrics.json")}
 
 
 #: sub-command -> (arguments, the argument the message must name); ``{name}`` are paths.
@@ -63,6 +70,7 @@ CASES = {
         ("data show speech:x --out {folder}", "source"),
         ("data show nmnist:{nmnist} --out {blocked}", "--out"),
         ("data show nmnist:{nmnist} --out {file}", "--out"),
+        ("data show nmnist:{nmnist} --out {folder}/sample.npz", "--out"),
     ],
     "train": [
         ("train --visual nmnist:{missing} --audio speech --out {folder}", "--visual"),
@@ -124,6 +132,15 @@ CASES = {
         ("eval --bundle {bundle} --visual nmnist", "--visual"),
         ("eval --bundle {bundle} --audio fsdd:{missing}", "--audio"),
         ("eval --bundle {bundle} --out {blocked}", "--out"),
+        # Into the bundle (its manifest, or a file beside its arrays), over another
+        # command's file: refused, not written.
+        ("eval --bundle {bundle} --out {bundle}", "--out"),
+        ("eval --bundle {bundle} --out {bundle}/manifest.json", "--out"),
+        ("eval --bundle {bundle} --out {metrics}", "--out"),
+        # A source with no test samples of the bundle's classes (this folder has only
+        # Train/), and a source for a macro the bundle lacks, name the source.
+        ("eval --bundle {bundle} --visual nmnist:{nmnist}", "--visual"),
+        ("eval --bundle {audio_bundle} --visual digits", "--visual"),
     ],
     "export": [
         ("export --bundle {missing} --out {folder}/copy", "--bundle"),
@@ -131,6 +148,7 @@ CASES = {
         ("export --bundle {bundle} --out {blocked}", "--out"),
         ("export --bundle {bundle} --out {file}", "--out"),
         ("export --bundle {bundle} --out {folder}", "--out"),  # a folder that is no bundle
+        ("export --bundle {bundle} --out {bundle}/copy", "--out"),
     ],
     "sweep": [
         ("sweep {missing}.toml --out {folder}", "config"),
@@ -146,6 +164,8 @@ CASES = {
         ("energy --bundle {bundle} --out {blocked}", "--out"),
         ("energy --bundle {bundle} --samples 0", "--samples"),
         ("energy --bundle {bundle} --lanes 0", "--lanes"),
+        ("energy --bundle {bundle} --lanes 17", "--lanes"),   # 12 neurons: 16 lanes at most
+        ("energy --bundle {bundle} --out {bundle}/energy.json", "--out"),
         ("energy --bundle {bundle} --clock-mhz nan", "--clock-mhz"),
         ("energy --task bmi --bundle {bundle}", "--bundle"),
     ],
@@ -153,6 +173,8 @@ CASES = {
         ("baselines --visual mnist --out {folder}", "--visual"),
         ("baselines --audio fsdd:{missing} --out {folder}", "--audio"),
         ("baselines --out {blocked}", "--out"),
+        ("baselines --epochs 0 --out {folder}", "--epochs"),
+        ("baselines --episodes 0 --out {folder}", "--episodes"),
         ("baselines --out {folder} --target-rate 0", "--target-rate"),
         ("baselines --out {folder} --seeds 0 -1", "--seeds"),
         ("baselines --out {folder} --seeds 3 3", "--seeds"),
@@ -188,6 +210,7 @@ CASES = {
         ("run-fpga --port {missing} --bundle {bundle}", "--port"),
         ("run-fpga --port {missing} --bundle {bundle} --timeout -1", "--timeout"),
         ("run-fpga --port {missing} --bundle {bundle} --samples 0", "--samples"),
+        ("run-fpga --port {missing} --bundle {bundle} --baud 4000000000", "--baud"),
         ("run-fpga --port {missing} --bundle {bundle} --modality audio --modality audio",
          "--modality"),
     ],
@@ -197,6 +220,8 @@ CASES = {
         ("import-nir {file} --out {folder}/b", "graph"),  # not a NIR file
         ("import-nir {file} --out {blocked}", "--out"),
         ("import-nir {file} --out {file}", "--out"),
+        # The graph inside the bundle the import would replace: refused, not deleted.
+        ("import-nir {bundle}/manifest.json --out {bundle}", "graph"),
         ("import-nir {file} --out {folder}/b --levels 0", "--levels"),
         ("import-nir {file} --out {folder}/b --levels 257", "--levels"),
         ("import-nir {file} --out {folder}/b --steps 100000", "--steps"),
@@ -229,7 +254,7 @@ def test_eval_refuses_a_bundle_made_for_other_data(paths, tmp_path, monkeypatch,
     for split, name in (("Train", "00001"), ("Test", "00002")):
         write_nmnist_file(tmp_path / "nmnist" / split / "3" / f"{name}.bin", rec)
     ds = load_source(f"nmnist:{tmp_path / 'nmnist'}")
-    monkeypatch.setattr("rramlsm.commands.bundle.load_sources", lambda args: (ds, ds))
+    monkeypatch.setattr("rramlsm.commands.bundle.source_argument", lambda *a, **k: ds)
     code, err = _run(["eval", "--bundle", paths["bundle"], "--out", str(tmp_path / "e.json")],
                      capsys)
     assert code == 2 and "Traceback" not in err, err
@@ -398,3 +423,41 @@ def test_output_helpers(tmp_path):
         output_folder("--out", tmp_path / "f")
     with pytest.raises(ConfigError, match=r"cannot create the file: .*/f is a file"):
         output_file("--out", tmp_path / "f" / "x.json", "eval.json")
+    # An earlier run's output of this command is written again; another file is not
+    # overwritten.
+    (tmp_path / "eval.json").write_text("{}")
+    (tmp_path / "metrics.json").write_text("{}")
+    assert output_file("--out", tmp_path / "eval.json", "eval.json") == tmp_path / "eval.json"
+    assert output_file("--out", tmp_path, "eval.json") == tmp_path / "eval.json"
+    with pytest.raises(ConfigError, match=r"metrics\.json: exists, and this command replaces "
+                                          r"only an earlier run's eval\.json"):
+        output_file("--out", tmp_path / "metrics.json", "eval.json")
+    # Inside a bundle: refused, its manifest and all; a folder whose manifest.json is not a
+    # bundle's is an ordinary folder.
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text('{"schema": "rramlsm-bundle"}')
+    for path in (bundle, bundle / "manifest.json", bundle / "visual" / "x.json"):
+        with pytest.raises(ConfigError, match=rf"inside the bundle {bundle}; write outside"):
+            output_file("--out", path, "eval.json")
+    with pytest.raises(ConfigError, match="inside the bundle"):
+        output_folder("--out", bundle / "copy")
+    assert output_folder("--out", bundle) == bundle          # the bundle itself is replaced
+    other = tmp_path / "web"
+    other.mkdir()
+    (other / "manifest.json").write_text('{"name": "an app"}')
+    assert output_file("--out", other, "eval.json") == other / "eval.json"
+    # Where nothing can be created although the permission bits say yes (root in /proc).
+    if Path("/proc/self").is_dir():
+        with pytest.raises(ConfigError, match=r"^--out: /proc/rramlsm: cannot create the "
+                                              r"folder in /proc \("):
+            output_folder("--out", "/proc/rramlsm")
+    # A new folder named like a file is refused too (--out imp.json for a bundle).
+    with pytest.raises(ConfigError, match=r"x\.json: names a \.json file; this command "
+                                          r"writes a folder"):
+        output_folder("--out", tmp_path / "x.json")
+    assert output_folder("--out", f"{tmp_path / 'y.json'}/") == tmp_path / "y.json"
+    # The suffixes of this field's files that Python's table lacks are file types too.
+    for name in ("x.npz", "g.nir", "r.h5", "t.toml"):
+        with pytest.raises(ConfigError, match="this command writes a .json file"):
+            output_file("--out", tmp_path / name, "eval.json")

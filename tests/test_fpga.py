@@ -258,6 +258,46 @@ def test_run_fpga_reports_a_missing_port(small_bundle):
     assert r.returncode == 2 and "/dev/rramlsm-no-such-port: cannot open" in r.stderr
 
 
+def test_run_fpga_refuses_rates_the_driver_cannot_take_and_reports_a_lost_link(
+        small_bundle, demo_run, monkeypatch, capsys):
+    """--baud beyond the serial driver's C int is refused before any port is opened; a link
+    that fails mid-run (a cable pulled: pyserial raises on the write) is one line, exit 2."""
+    import serial
+
+    from rramlsm.cli import main
+    from rramlsm.commands.fpga import MAX_BAUD
+
+    args = ["run-fpga", "--port", "/dev/rramlsm-test", "--bundle", str(small_bundle)]
+    for baud in (0, MAX_BAUD + 1, 12345678901234567890):
+        assert main([*args, "--baud", str(baud)]) == 2
+        err = capsys.readouterr().err
+        assert f"--baud must be 1 to {MAX_BAUD}" in err and "Traceback" not in err, err
+
+    class Unplugged:
+        """An opened port whose cable is then pulled."""
+
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise serial.SerialException("write failed: [Errno 5] Input/output error")
+
+        read = write
+
+    monkeypatch.setattr(serial, "Serial", Unplugged)
+    # The demo's bundle: one the built-in samples fit.
+    assert main([*args[:-1], str(demo_run / "bundle"), "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--port /dev/rramlsm-test: the link failed (write failed: [Errno 5]" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.long   # make test builds for the ECP5; make fpga builds the iCEBreaker too
 def test_ice40_build_of_a_small_bundle(small_bundle, tmp_path):
     """Synthesis, place and route and icepack of a small audio core for the iCEBreaker."""

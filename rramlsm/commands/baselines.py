@@ -15,7 +15,6 @@ from rramlsm.arguments import (
     output_folder,
     require,
 )
-from rramlsm.errors import ConfigError
 from rramlsm.sw._io import write_json
 from rramlsm.sw.experiments.audiovisual import aggregate_seeds, calibrate_on_training, chip_seeds
 from rramlsm.sw.experiments.baselines import BaselineConfig, train_protonet, train_srnn_clip
@@ -30,11 +29,10 @@ def _cmd_baselines(args) -> int:
     output_folder("--out", args.out)
     require("--target-rate", args.target_rate, 0 < args.target_rate < 1, "in (0, 1)")
     check_seeds("--seeds", args.seeds)
+    require("--epochs", args.epochs, args.epochs >= 1, "at least 1")
+    require("--episodes", args.episodes, args.episodes >= 1, "at least 1")
+    bc = BaselineConfig(epochs=args.epochs, episodes=args.episodes)
     v, a = load_sources(args)
-    try:
-        bc = BaselineConfig(epochs=args.epochs, episodes=args.episodes)
-    except (ValueError, TypeError) as e:
-        raise ConfigError(str(e)) from None
     zs = ZeroShotConfig()
     runs = {"srnn_clip": [], "protonet_srnn": [], "protonet_lsm": []}
     for seed in args.seeds:

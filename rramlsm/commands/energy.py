@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from rramlsm.arguments import bundle_argument, output_file, require
+from rramlsm.arguments import bundle_argument, check_lanes, output_file, require
 from rramlsm.errors import ConfigError
 from rramlsm.hw.cycles import macro_cycles
 from rramlsm.sw._io import write_json
@@ -60,8 +60,13 @@ def _cmd_energy(args) -> int:
     bundle = bundle_argument(args.bundle)
     out = output_file("--out", args.out or Path(args.bundle).parent, "energy.json")
     # A bundle made for other inputs than the built-in data is the --bundle's error.
+    check_lanes("--lanes", args.lanes, [mb.lsm.neurons for mb in bundle.modalities.values()])
     frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
                            args.samples, mismatch="--bundle")
+    for m, fr in frames.items():
+        if len(fr) < args.samples:
+            print(f"{m}: {len(fr)} samples, all that {DEFAULT_SOURCES[m]} has "
+                  f"(--samples {args.samples})")
     r = energy_report(bundle, frames, clock_mhz=args.clock_mhz, lanes=args.lanes,
                       head_lanes=HEAD_LANES,
                       rtl_cycles=partial(macro_cycles, lanes=args.lanes, head_lanes=HEAD_LANES))

@@ -25,6 +25,8 @@ __all__ = ["register", "fpga_table", "MAX_SEEDS"]
 
 #: The most nextpnr seeds one build places and routes (each takes a core for minutes).
 MAX_SEEDS = 64
+#: Largest ``run-fpga --baud`` (the serial driver's C int).
+MAX_BAUD = 2**31 - 1
 
 
 def _seed_list(seeds: dict, failed: dict) -> str:
@@ -102,7 +104,8 @@ def _cmd_run_fpga(args) -> int:
     compare class and score with the golden model.  The bundle must be noise-free or the
     board freshly reset: read noise is numbered by the board's sample counter."""
     require("--samples", args.samples, args.samples >= 1, "at least 1")
-    require("--baud", args.baud, args.baud >= 1, "at least 1")
+    # The serial driver takes the rate as a C int.
+    require("--baud", args.baud, 1 <= args.baud <= MAX_BAUD, f"1 to {MAX_BAUD}")
     require("--timeout", args.timeout, args.timeout > 0, "positive (seconds)")
     try:
         import serial  # the optional [fpga] extra: only this command needs it
@@ -118,40 +121,51 @@ def _cmd_run_fpga(args) -> int:
     mods = list(args.modality or bundle.modalities)
     try:
         port = serial.Serial(args.port, args.baud, timeout=args.timeout)
-    except (serial.SerialException, OSError) as e:
+    except (serial.SerialException, OSError, ValueError) as e:
         raise RRAMLSMError(f"--port {args.port}: cannot open ({e})") from None
-    with port:
-        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples,
-                               mismatch="--bundle")
-        link = HostLink(port)
-        ident = link.read(Reg.ID)
-        if ident != MAGIC:
-            raise RRAMLSMError(f"--port {args.port}: no rramlsm macro answers (ID {ident:#x})")
-        for m in mods:
-            # The bitstream holds a bundle's weights and register values: registers that
-            # differ from --bundle's mean another bundle (or writes since), whose results
-            # would all differ from this golden model.
-            differ = register_mismatches(link.read, m, bundle_registers(bundle.modalities[m]))
-            if differ:
-                raise RRAMLSMError(f"--bundle {args.bundle}: the board's {m} core was not "
-                                   f"built from this bundle ({'; '.join(differ)}); program "
-                                   f"the bitstream `rramlsm fpga --bundle {args.bundle}` "
-                                   f"wrote")
-        wrong = 0
-        for m in mods:
-            mb = bundle.modalities[m]
-            counts = golden_counts(mb.lsm, frames[m])
-            labels, scores = mb.classify(counts), mb.scores(counts).max(1)
-            for i, fr in enumerate(frames[m]):
-                got = link.run(m, fr)
-                ok = (got.label, got.score) == (int(labels[i]), int(scores[i]))
-                wrong += not ok
-                print(f"{m} sample {i}: class {got.label}, score {got.score}, "
-                      f"{got.cycles} cycles" + ("" if ok else
-                                                f"  MISMATCH (golden model: class "
-                                                f"{int(labels[i])}, score {int(scores[i])})"))
-        print(f"{sum(len(frames[m]) for m in mods)} samples, {wrong} differ from the golden "
-              f"model")
+    try:
+        with port:
+            return _run_on_board(args, port, bundle, mods)
+    except (serial.SerialException, OSError) as e:
+        # The link lost mid-run (a cable pulled, the board reset): the samples so far are
+        # printed; the rest cannot be compared.
+        raise RRAMLSMError(f"--port {args.port}: the link failed ({e})") from None
+
+
+def _run_on_board(args, port, bundle, mods: list[str]) -> int:
+    """``--samples`` built-in samples per core of ``mods`` through an open ``port``: 0 if
+    every one agrees with the golden model, 1 otherwise."""
+    frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples,
+                           mismatch="--bundle")
+    link = HostLink(port)
+    ident = link.read(Reg.ID)
+    if ident != MAGIC:
+        raise RRAMLSMError(f"--port {args.port}: no rramlsm macro answers (ID {ident:#x})")
+    for m in mods:
+        # The bitstream holds a bundle's weights and register values: registers that
+        # differ from --bundle's mean another bundle (or writes since), whose results
+        # would all differ from this golden model.
+        differ = register_mismatches(link.read, m, bundle_registers(bundle.modalities[m]))
+        if differ:
+            raise RRAMLSMError(f"--bundle {args.bundle}: the board's {m} core was not "
+                               f"built from this bundle ({'; '.join(differ)}); program "
+                               f"the bitstream `rramlsm fpga --bundle {args.bundle}` "
+                               f"wrote")
+    wrong = 0
+    for m in mods:
+        mb = bundle.modalities[m]
+        counts = golden_counts(mb.lsm, frames[m])
+        labels, scores = mb.classify(counts), mb.scores(counts).max(1)
+        for i, fr in enumerate(frames[m]):
+            got = link.run(m, fr)
+            ok = (got.label, got.score) == (int(labels[i]), int(scores[i]))
+            wrong += not ok
+            print(f"{m} sample {i}: class {got.label}, score {got.score}, "
+                  f"{got.cycles} cycles" + ("" if ok else
+                                            f"  MISMATCH (golden model: class "
+                                            f"{int(labels[i])}, score {int(scores[i])})"))
+    print(f"{sum(len(frames[m]) for m in mods)} samples, {wrong} differ from the golden "
+          f"model")
     return 1 if wrong else 0
 
 

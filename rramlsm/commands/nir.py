@@ -7,7 +7,13 @@ import math
 
 import numpy as np
 
-from rramlsm.arguments import input_file, output_folder, require, source_argument
+from rramlsm.arguments import (
+    input_file,
+    output_folder,
+    replaced_folder,
+    require,
+    source_argument,
+)
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw import contract
 from rramlsm.sw._io import write_json
@@ -31,6 +37,7 @@ def _cmd_import_nir(args) -> int:
     out = output_folder("--out", args.out)
     if out.is_dir() and not (out / "manifest.json").is_file():
         raise ConfigError(f"--out: {out}: exists and is not a bundle; refusing to replace it")
+    replaced = replaced_folder("--out", out, {"graph": graph_path})
     # The macro's ranges, checked before the graph is read so that the message names the
     # argument (the import checks the same ranges, from the graph's metadata too).
     check_macro_ranges(levels=args.levels, adc_bits=args.adc_bits, steps=args.steps)
@@ -98,7 +105,7 @@ def _cmd_import_nir(args) -> int:
                   f"feature correlation {b['feature_correlation']:.4f}")
         for k, v in (fid.get("accuracy") or {}).items():
             print(f"accuracy {k}: {v:.1f} %")
-    print(f"wrote {out} (bundle, import.json, import.html)")
+    print(f"{'replaced' if replaced else 'wrote'} {out} (bundle, import.json, import.html)")
     return 0
 
 
