@@ -27,7 +27,7 @@ from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
 
 __all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file",
-           "replaced_folder", "bundle_argument",
+           "replaced_folder", "run_folder", "bundle_argument",
            "source_argument", "check_source_argument", "add_source_arguments", "check_sources",
            "load_sources"]
 
@@ -130,6 +130,17 @@ def output_folder(argument: str, path) -> Path:
             raise ConfigError(f"{argument}: {p}: folder is not writable")
     else:
         _check_creatable(argument, p, "folder")
+    return p
+
+
+def run_folder(argument: str, path) -> Path:
+    """A training run's output folder (:func:`output_folder`) whose ``bundle`` entry, if it
+    exists, is a bundle the run may replace: anything else there would stop the run at its
+    end, after the training, with the models already written."""
+    p = output_folder(argument, path)
+    if (p / "bundle").exists() and not is_bundle_folder(p / "bundle"):
+        raise ConfigError(f"{argument}: {p / 'bundle'}: exists and is not a bundle; the run "
+                          f"writes its bundle there (move it, or choose another --out)")
     return p
 
 

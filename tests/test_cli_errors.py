@@ -42,6 +42,8 @@ def paths(tmp_path_factory):
                       make_vision_events([1, 2], [3, 4], [10, 20], [0, 1]))
     (root / "good.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n')
     (root / "metrics.json").write_text('{"another": "command\'s output"}\n')
+    (root / "run" / "bundle").mkdir(parents=True)        # a "bundle" that is not one
+    (root / "run" / "bundle" / "notes.txt").write_text("mine\n")
     (root / "bad_source.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n'
                                           'visual = "mnist"\n')
     bundle = _noise_bundle(root / "bundle", noise=0)
@@ -52,7 +54,7 @@ def paths(tmp_path_factory):
             "bundle": str(bundle), "audio_bundle": str(audio_only), "wrong_bundle": str(wrong),
             "nmnist": str(root / "nmnist"), "good_toml": str(root / "good.toml"),
             "bad_source_toml": str(root / "bad_source.toml"),
-            "metrics": str(root / "metrics.json")}
+            "metrics": str(root / "metrics.json"), "run": str(root / "run")}
 
 
 #: sub-command -> (arguments, the argument the message must name); ``{name}`` are paths.
@@ -73,6 +75,9 @@ CASES = {
         ("data show nmnist:{nmnist} --out {folder}/sample.npz", "--out"),
     ],
     "train": [
+        # Refused before the training, not after it (when the bundle is written).
+        ("train --out {run}", "--out"),
+        ("train --tune --out {run}", "--out"),
         ("train --visual nmnist:{missing} --audio speech --out {folder}", "--visual"),
         ("train --visual digits --audio ntidigits:{folder} --out {folder}", "--audio"),
         ("train --visual nmist:{folder} --audio speech --out {folder}", "--visual"),

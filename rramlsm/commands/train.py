@@ -16,8 +16,8 @@ from rramlsm.arguments import (
     check_seeds,
     check_sources,
     input_file,
-    output_folder,
     require,
+    run_folder,
 )
 from rramlsm.commands.tune import (
     add_train_arguments,
@@ -406,9 +406,9 @@ def _cmd_train(args) -> int:
             raise ConfigError("--seeds-per-split applies to a split rotation (--unseen-splits)")
     if args.temperature is not None:   # parsed once, before any tuning or features
         args.temperature = parse_temperature(args.temperature, task=args.task)
+    run_folder("--out", args.out)
     if args.config or args.tune:
         return _train_tuned(args)
-    output_folder("--out", args.out)
     if args.task == "bmi":
         if args.neural != "model":
             kind, _, path = args.neural.partition(":")
