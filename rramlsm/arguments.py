@@ -8,9 +8,9 @@ and to be a file or a folder as expected, and every error names the argument
 work, so a typo costs a second, not the minutes of a build or a training run.
 
 Nothing that is not the command's own is overwritten: an existing file is replaced
-only if it bears the command's output name (an earlier run's, written again), nothing
-is written inside a bundle folder, and a command that replaces a bundle refuses when
-one of its inputs lies inside it.
+only if it can be an earlier run's output (not another command's, of the type written),
+no ``--out`` lands inside a bundle folder, and a command that replaces a bundle refuses
+when one of its inputs lies inside it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
 
 __all__ = ["require", "check_cpus", "input_file", "output_folder", "output_file",
-           "replaced_folder", "run_folder", "bundle_argument",
+           "replaced_folder", "run_folder", "beside_bundle", "bundle_argument",
            "source_argument", "check_source_argument", "add_source_arguments", "check_sources",
            "load_sources"]
 
@@ -86,8 +86,7 @@ def input_file(argument: str, path) -> Path:
 
 def _check_creatable(argument: str, p: Path, what: str) -> None:
     """``p`` can be created or replaced: its first existing ancestor is a folder in which
-    an entry can be made (tried: permission bits do not stop root, and /proc or a
-    read-only mount refuse what they seem to allow)."""
+    an entry can be made (tried, :func:`_probe`)."""
     parent = p.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -97,15 +96,20 @@ def _check_creatable(argument: str, p: Path, what: str) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{argument}: {p}: cannot create the {what}: {parent} is not "
                           f"writable")
+    _probe(argument, parent, f"{p}: cannot create the {what} in {parent}")
+
+
+def _probe(argument: str, folder: Path, what: str) -> None:
+    """Make and remove an entry in ``folder``: permission bits do not stop root, and /proc,
+    /sys or a read-only mount refuse what they seem to allow."""
     try:
-        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".rramlsm-probe-"))
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".rramlsm-probe-"))
     except OSError as e:
-        raise ConfigError(f"{argument}: {p}: cannot create the {what} in {parent} "
-                          f"({e.strerror or e})") from None
+        raise ConfigError(f"{argument}: {what} ({e.strerror or e})") from None
 
 
 def _inside_bundle(argument: str, p: Path) -> None:
-    """Refuse an output inside a bundle folder (one holding ``manifest.json``) above ``p``:
+    """Refuse an output inside a bundle folder (:func:`is_bundle_folder`) above ``p``:
     a file written there replaces one of the bundle's (``--out B/manifest.json``) or joins
     files whose hashes the manifest lists."""
     for folder in p.resolve().parents:
@@ -128,6 +132,7 @@ def output_folder(argument: str, path) -> Path:
     if p.is_dir():
         if not os.access(p, os.W_OK | os.X_OK):
             raise ConfigError(f"{argument}: {p}: folder is not writable")
+        _probe(argument, p, f"{p}: cannot write in the folder")
     else:
         _check_creatable(argument, p, "folder")
     return p
@@ -147,8 +152,8 @@ def run_folder(argument: str, path) -> Path:
 def replaced_folder(argument: str, out: Path, inputs: dict[str, str | Path]) -> bool:
     """Before a command replaces the bundle folder ``out`` with its new one: refuse when one
     of its ``inputs`` (argument -> path) lies inside it, which the replacement would
-    delete.  True if ``out`` exists (the caller says it replaced it)."""
-    if not out.exists():
+    delete.  True if ``out`` is a bundle (the caller says it replaced it)."""
+    if not is_bundle_folder(out):
         return False
     root = out.resolve()
     for name, path in inputs.items():
@@ -159,13 +164,42 @@ def replaced_folder(argument: str, out: Path, inputs: dict[str, str | Path]) -> 
     return True
 
 
+#: What the commands write under fixed names: a file of one of these names is another
+#: command's output, never replaced by a command whose own output it is not.
+OUTPUT_NAMES = frozenset({
+    "baselines.json", "cosim.json", "energy.json", "eval.json", "fpga.json", "fpga.txt",
+    "import.html", "import.json", "manifest.json", "metrics.json", "report.html",
+    "results.jsonl", "summary.json", "sweep.json", "sweep.png", "trials.jsonl", "tune.json",
+    "tune.png", "tuned.toml"})
+
+#: The first bytes of the files the commands write by suffix (JSON: an object).
+_MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".json": b"{"}
+
+
+def _check_replaceable(argument: str, p: Path, name: str) -> None:
+    """An existing file at ``p`` may be replaced by this command's output ``name`` only if
+    it is such an output: not another command's (by name, :data:`OUTPUT_NAMES`), and of
+    the type this command writes (a PNG, a JSON object), so that a re-run writes its file
+    again while a user's file that happens to be there is not silently overwritten."""
+    if p.name in OUTPUT_NAMES and p.name != name:
+        raise ConfigError(f"{argument}: {p}: exists and is another command's output; name "
+                          f"another file")
+    magic = _MAGIC.get(p.suffix.lower())
+    if magic is not None:
+        with open(p, "rb") as f:
+            head = f.read(len(magic) + 64).lstrip() if magic == b"{" else f.read(len(magic))
+        if not head.startswith(magic):
+            raise ConfigError(f"{argument}: {p}: exists and is not a {p.suffix} file this "
+                              f"command wrote; remove it or name another file")
+
+
 def output_file(argument: str, path, name: str) -> Path:
     """Where a command writes its one output file ``name`` (e.g. ``cosim.json``): into the
     folder ``path``, or ``path`` itself when it ends in the same suffix and is no folder.
 
-    An existing file there is replaced only if it bears the command's own name (an earlier
-    run's output, written again): a file of another name may be another command's
-    (``--out runs/demo/metrics.json``), so it is refused, not silently overwritten."""
+    An existing file there is replaced only if it can be an earlier run's output
+    (:func:`_check_replaceable`): another command's (``--out runs/demo/metrics.json``) or a
+    file of another type is refused, not silently overwritten."""
     p = Path(path).expanduser()
     # A trailing separator says "a folder" whatever the name (Path drops it).
     folder = str(path).endswith(("/", os.sep))
@@ -175,9 +209,8 @@ def output_file(argument: str, path, name: str) -> Path:
         _check_creatable(argument, p, "file")
         if p.exists() and not os.access(p, os.W_OK):
             raise ConfigError(f"{argument}: {p}: file is not writable")
-        if p.exists() and p.name != name:
-            raise ConfigError(f"{argument}: {p}: exists, and this command replaces only an "
-                              f"earlier run's {name}; remove it or name another file")
+        if p.exists():
+            _check_replaceable(argument, p, name)
         return p
     if not p.exists() and not folder and _FILE_TYPES.guess_type(p.name)[0] is not None:
         # "--out s.jpg" for a PNG would otherwise become a folder named s.jpg; folder names
@@ -187,6 +220,13 @@ def output_file(argument: str, path, name: str) -> Path:
     out = output_folder(argument, path) / name
     _inside_bundle(argument, out)
     return out
+
+
+def beside_bundle(path) -> Path:
+    """The folder that holds the bundle ``path``: where a command writes by default (the
+    run folder), resolved so that ``--bundle .`` from inside the bundle names its parent,
+    not the bundle itself."""
+    return Path(path).expanduser().resolve().parent
 
 
 def bundle_argument(path, argument: str = "--bundle"):

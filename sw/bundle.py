@@ -195,7 +195,7 @@ def write_bundle(path: str | Path, bundle: Bundle, *, overwrite: bool = True) ->
     path = Path(path)
     if path.exists() and not overwrite:
         raise BundleError(f"{path}: exists (pass overwrite=True to replace it)")
-    if path.exists() and not (path / "manifest.json").exists():
+    if path.exists() and not is_bundle_folder(path):
         raise BundleError(f"{path}: exists and is not a bundle; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))

@@ -225,8 +225,6 @@ CASES = {
         ("import-nir {file} --out {folder}/b", "graph"),  # not a NIR file
         ("import-nir {file} --out {blocked}", "--out"),
         ("import-nir {file} --out {file}", "--out"),
-        # The graph inside the bundle the import would replace: refused, not deleted.
-        ("import-nir {bundle}/manifest.json --out {bundle}", "graph"),
         ("import-nir {file} --out {folder}/b --levels 0", "--levels"),
         ("import-nir {file} --out {folder}/b --levels 257", "--levels"),
         ("import-nir {file} --out {folder}/b --steps 100000", "--steps"),
@@ -249,6 +247,37 @@ CASES = {
         ("cosim --bundle {bundle} --source nmnist:{nmnist} --source digits", "--source"),
     ],
 }
+
+
+def test_a_bundle_holding_the_input_is_not_replaced(paths, tmp_path, capsys):
+    """import-nir of a graph inside a bundle (where `export --nir` puts them) into that
+    bundle, export of a bundle into a bundle folder that holds it: refused, the input kept
+    (the replacement would have deleted it); a bundle replaced otherwise is said to be."""
+    b = tmp_path / "b"
+    assert main(["export", "--bundle", paths["bundle"], "--out", str(b)]) == 0
+    assert f"wrote bundle {b}" in capsys.readouterr().out
+    # Where `export --nir` puts the graphs (this small bundle has no float configuration to
+    # export; the refusal comes before the graph is read).
+    graph = b / "nir" / "audio.nir"
+    graph.parent.mkdir()
+    graph.write_bytes(b"\x89HDF\r\n\x1a\n")
+    code, err = _run(["import-nir", str(graph), "--out", str(b)], capsys)
+    assert code == 2 and f"graph: {graph}: inside --out {b}, which this command replaces" in err
+    assert graph.is_file()
+    inner = b / "nir" / "copy"
+    assert main(["export", "--bundle", paths["bundle"], "--out", str(tmp_path / "c")]) == 0
+    (tmp_path / "c").rename(inner)     # a bundle inside another bundle's folder
+    code, err = _run(["export", "--bundle", str(inner), "--out", str(b)], capsys)
+    assert code == 2 and "--bundle: " in err and "which this command replaces" in err
+    assert (inner / "manifest.json").is_file()
+    assert main(["export", "--bundle", paths["bundle"], "--out", str(b)]) == 0
+    assert f"replaced the bundle {b}" in capsys.readouterr().out
+    # A folder whose manifest.json is not a bundle's is not replaced either.
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "manifest.json").write_text('{"name": "an app"}')
+    code, err = _run(["export", "--bundle", paths["bundle"], "--out", str(web)], capsys)
+    assert code == 2 and "exists and is not a bundle" in err
 
 
 def test_eval_refuses_a_bundle_made_for_other_data(paths, tmp_path, monkeypatch, capsys):
@@ -428,15 +457,25 @@ def test_output_helpers(tmp_path):
         output_folder("--out", tmp_path / "f")
     with pytest.raises(ConfigError, match=r"cannot create the file: .*/f is a file"):
         output_file("--out", tmp_path / "f" / "x.json", "eval.json")
-    # An earlier run's output of this command is written again; another file is not
-    # overwritten.
-    (tmp_path / "eval.json").write_text("{}")
-    (tmp_path / "metrics.json").write_text("{}")
-    assert output_file("--out", tmp_path / "eval.json", "eval.json") == tmp_path / "eval.json"
+    # An earlier run's output is written again (under its own name or the one the user
+    # gave it); another command's output, or a file of another type, is not overwritten.
+    for name, text in (("eval.json", "{}"), ("metrics.json", "{}"), ("mine.json", '{"a": 1}'),
+                       ("notes.json", "not JSON"), ("speech3.png", "text, not a PNG")):
+        (tmp_path / name).write_text(text)
+    for out in (tmp_path / "eval.json", tmp_path / "mine.json"):
+        assert output_file("--out", out, "eval.json") == out
     assert output_file("--out", tmp_path, "eval.json") == tmp_path / "eval.json"
-    with pytest.raises(ConfigError, match=r"metrics\.json: exists, and this command replaces "
-                                          r"only an earlier run's eval\.json"):
+    with pytest.raises(ConfigError, match=r"metrics\.json: exists and is another command's "
+                                          r"output"):
         output_file("--out", tmp_path / "metrics.json", "eval.json")
+    for name in ("notes.json", "speech3.png"):
+        with pytest.raises(ConfigError, match=rf"{name}: exists and is not a \.\w+ file this "
+                                              rf"command wrote"):
+            output_file("--out", tmp_path / name, "eval.json" if "json" in name
+                        else "sample3.png")
+    (tmp_path / "speech3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
+    assert output_file("--out", tmp_path / "speech3.png", "sample3.png") == \
+        tmp_path / "speech3.png"
     # Inside a bundle: refused, its manifest and all; a folder whose manifest.json is not a
     # bundle's is an ordinary folder.
     bundle = tmp_path / "b"
@@ -447,6 +486,10 @@ def test_output_helpers(tmp_path):
             output_file("--out", path, "eval.json")
     with pytest.raises(ConfigError, match="inside the bundle"):
         output_folder("--out", bundle / "copy")
+    # The default beside a bundle named from inside it is its parent, not the bundle.
+    from rramlsm.arguments import beside_bundle
+
+    assert beside_bundle(bundle / ".") == tmp_path
     assert output_folder("--out", bundle) == bundle          # the bundle itself is replaced
     other = tmp_path / "web"
     other.mkdir()
@@ -457,6 +500,8 @@ def test_output_helpers(tmp_path):
         with pytest.raises(ConfigError, match=r"^--out: /proc/rramlsm: cannot create the "
                                               r"folder in /proc \("):
             output_folder("--out", "/proc/rramlsm")
+        with pytest.raises(ConfigError, match=r"^--out: /proc: cannot write in the folder"):
+            output_file("--out", "/proc", "eval.json")
     # A new folder named like a file is refused too (--out imp.json for a bundle).
     with pytest.raises(ConfigError, match=r"x\.json: names a \.json file; this command "
                                           r"writes a folder"):

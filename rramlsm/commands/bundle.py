@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.arguments import (
+    beside_bundle,
     bundle_argument,
     check_source_argument,
     output_file,
@@ -18,19 +19,19 @@ from rramlsm.arguments import (
 )
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw._io import write_json
-from rramlsm.sw.bundle import evaluate_bundle, write_bundle, write_mem_files
+from rramlsm.sw.bundle import evaluate_bundle, is_bundle_folder, write_bundle, write_mem_files
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.nir_export import reservoir_from_bundle, write_nir_files
 
 __all__ = ["register"]
 
 #: The source kind each macro reads.
-KIND = {"visual": "vision", "audio": "audio"}
+_KIND = {"visual": "vision", "audio": "audio"}
 
 
 def _cmd_eval(args) -> int:
     bundle = bundle_argument(args.bundle)
-    out = output_file("--out", args.out or Path(args.bundle).parent, "eval.json")
+    out = output_file("--out", args.out or beside_bundle(args.bundle), "eval.json")
     # A bundle of one macro (rramlsm import-nir) is evaluated on that modality alone; a
     # source named for a macro the bundle lacks is refused, not silently left out.
     specs = {"visual": args.visual, "audio": args.audio}
@@ -40,10 +41,10 @@ def _cmd_eval(args) -> int:
                               f"{', '.join(bundle.modalities)})")
     specs = {m: specs[m] or DEFAULT_SOURCES[m] for m in bundle.modalities}
     for m, spec in specs.items():
-        check_source_argument(f"--{m}", spec, KIND[m])
+        check_source_argument(f"--{m}", spec, _KIND[m])
     data = {}
     for m, spec in specs.items():
-        ds = source_argument(f"--{m}", spec, KIND[m], progress=False)
+        ds = source_argument(f"--{m}", spec, _KIND[m], progress=False)
         classes = bundle.modalities[m].classes
         if not np.any(~ds.is_train & np.isin(ds.labels, classes)):
             raise ConfigError(f"--{m}: {spec}: no test samples of the bundle's classes "
@@ -66,6 +67,8 @@ def _cmd_export(args) -> int:
     out = output_folder("--out", args.out)
     if out.resolve() == Path(args.bundle).resolve():
         raise ConfigError("--out must differ from --bundle")
+    if out.is_dir() and not is_bundle_folder(out):
+        raise ConfigError(f"--out: {out}: exists and is not a bundle; refusing to replace it")
     replaced = replaced_folder("--out", out, {"--bundle": args.bundle})
     if args.nir:
         # Checked before anything is written: a failed export leaves --out as it was.

@@ -4,9 +4,14 @@ against the golden model (:func:`rramlsm.cosim.run.run_cosim`)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import Path
 
-from rramlsm.arguments import bundle_argument, check_source_argument, output_file, require
+from rramlsm.arguments import (
+    beside_bundle,
+    bundle_argument,
+    check_source_argument,
+    output_file,
+    require,
+)
 from rramlsm.cosim.build import SIMULATORS
 from rramlsm.cosim.run import cosim_failures, run_cosim
 from rramlsm.errors import ConfigError, naming
@@ -27,7 +32,7 @@ def _cmd_cosim(args) -> int:
                                          and args.crossbar_lanes <= MAX_FOLD * args.lanes),
             f"0 or a multiple of --lanes ({args.lanes}), at most {MAX_FOLD} times it")
     require("--seed", args.seed, args.seed >= 0, "at least 0")
-    out = output_file("--out", args.out or Path(args.bundle).parent, "cosim.json")
+    out = output_file("--out", args.out or beside_bundle(args.bundle), "cosim.json")
     sources, given = dict(DEFAULT_SOURCES), {}
     for spec in args.source or []:
         check_source_argument("--source", spec)

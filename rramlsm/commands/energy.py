@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from rramlsm.arguments import bundle_argument, check_lanes, output_file, require
+from rramlsm.arguments import beside_bundle, bundle_argument, check_lanes, output_file, require
 from rramlsm.errors import ConfigError
 from rramlsm.hw.cycles import macro_cycles
 from rramlsm.sw._io import write_json
@@ -58,9 +58,9 @@ def _cmd_energy(args) -> int:
     if not args.bundle:
         raise ConfigError("energy needs --bundle (or --task bmi)")
     bundle = bundle_argument(args.bundle)
-    out = output_file("--out", args.out or Path(args.bundle).parent, "energy.json")
-    # A bundle made for other inputs than the built-in data is the --bundle's error.
+    out = output_file("--out", args.out or beside_bundle(args.bundle), "energy.json")
     check_lanes("--lanes", args.lanes, [mb.lsm.neurons for mb in bundle.modalities.values()])
+    # A bundle made for other inputs than the built-in data is the --bundle's error.
     frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
                            args.samples, mismatch="--bundle")
     for m, fr in frames.items():

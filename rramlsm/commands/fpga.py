@@ -5,9 +5,8 @@ over its UART (:class:`rramlsm.hw.hostlink.HostLink`), checked against the golde
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from rramlsm.arguments import bundle_argument, check_cpus, output_folder, require
+from rramlsm.arguments import beside_bundle, bundle_argument, check_cpus, output_folder, require
 from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.hw.cycles import cycles_per_sample
 from rramlsm.hw.fpga import BOARDS, SYNTHESIS, build
@@ -75,7 +74,7 @@ def _cmd_fpga(args) -> int:
     check_cpus("--cpus", args.cpus)
     cpus = local_cpus(args.cpus)
     bundle = bundle_argument(args.bundle)
-    out = output_folder("--out", args.out or Path(args.bundle).parent / f"fpga-{board.name}")
+    out = output_folder("--out", args.out or beside_bundle(args.bundle) / f"fpga-{board.name}")
     cores = None if args.cores is None else tuple(c.strip() for c in args.cores.split(","))
     if cores is not None and len(set(cores)) != len(cores):
         raise ConfigError(f"--cores names a core twice: {args.cores!r}")
@@ -104,7 +103,6 @@ def _cmd_run_fpga(args) -> int:
     compare class and score with the golden model.  The bundle must be noise-free or the
     board freshly reset: read noise is numbered by the board's sample counter."""
     require("--samples", args.samples, args.samples >= 1, "at least 1")
-    # The serial driver takes the rate as a C int.
     require("--baud", args.baud, 1 <= args.baud <= MAX_BAUD, f"1 to {MAX_BAUD}")
     require("--timeout", args.timeout, args.timeout > 0, "positive (seconds)")
     try:
@@ -121,22 +119,23 @@ def _cmd_run_fpga(args) -> int:
     mods = list(args.modality or bundle.modalities)
     try:
         port = serial.Serial(args.port, args.baud, timeout=args.timeout)
-    except (serial.SerialException, OSError, ValueError) as e:
+    except (OSError, ValueError) as e:   # SerialException is an OSError
         raise RRAMLSMError(f"--port {args.port}: cannot open ({e})") from None
-    try:
-        with port:
-            return _run_on_board(args, port, bundle, mods)
-    except (serial.SerialException, OSError) as e:
-        # The link lost mid-run (a cable pulled, the board reset): the samples so far are
-        # printed; the rest cannot be compared.
-        raise RRAMLSMError(f"--port {args.port}: the link failed ({e})") from None
+    with port:
+        frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples,
+                               mismatch="--bundle")
+        try:
+            return _run_on_board(args, port, bundle, frames)
+        except OSError as e:   # pyserial's SerialException is one
+            # The link lost mid-run (a cable pulled, the board reset): the samples so far
+            # are printed; the rest cannot be compared.
+            raise RRAMLSMError(f"--port {args.port}: the link failed ({e})") from None
 
 
-def _run_on_board(args, port, bundle, mods: list[str]) -> int:
-    """``--samples`` built-in samples per core of ``mods`` through an open ``port``: 0 if
-    every one agrees with the golden model, 1 otherwise."""
-    frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples,
-                           mismatch="--bundle")
+def _run_on_board(args, port, bundle, frames: dict) -> int:
+    """The built-in samples ``frames`` (per core) through an open ``port``: 0 if every one
+    agrees with the golden model, 1 otherwise."""
+    mods = list(frames)
     link = HostLink(port)
     ident = link.read(Reg.ID)
     if ident != MAGIC:

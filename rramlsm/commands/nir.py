@@ -17,7 +17,7 @@ from rramlsm.arguments import (
 from rramlsm.errors import ConfigError, naming
 from rramlsm.sw import contract
 from rramlsm.sw._io import write_json
-from rramlsm.sw.bundle import write_bundle
+from rramlsm.sw.bundle import is_bundle_folder, write_bundle
 from rramlsm.sw.nir_import import (
     FRAMEWORKS,
     check_macro_ranges,
@@ -35,7 +35,7 @@ __all__ = ["register"]
 def _cmd_import_nir(args) -> int:
     graph_path = input_file("graph", args.graph)
     out = output_folder("--out", args.out)
-    if out.is_dir() and not (out / "manifest.json").is_file():
+    if out.is_dir() and not is_bundle_folder(out):
         raise ConfigError(f"--out: {out}: exists and is not a bundle; refusing to replace it")
     replaced = replaced_folder("--out", out, {"graph": graph_path})
     # The macro's ranges, checked before the graph is read so that the message names the
