@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        # numpy's allocation error names the size: a setting (--neurons, steps) asks for
+        # more than this machine holds.  The user's to change, not a bug.
+        print(f"{prog}: error: out of memory ({e or 'an allocation failed'}): the settings ask "
+              f"for more than this machine has (--neurons, the steps, --samples?)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "write_atomic", "write_json", "default_mode"]
+__all__ = ["atomic_path", "write_atomic", "write_json", "default_mode", "read_run_record"]
 
 
 def default_mode(directory: bool = False) -> int:
@@ -67,3 +67,19 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     return repr(o)
+
+
+def read_run_record(path: Path) -> dict:
+    """A run folder's record of its settings (``tune.json``, ``sweep.json``): a JSON object,
+    or a :class:`~rramlsm.errors.ConfigError` naming the file (a cut or foreign file would
+    otherwise be a traceback)."""
+    from rramlsm.errors import ConfigError
+
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: unreadable ({e}); remove it, or use another --out") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: not a settings record (a JSON object); remove it, or use "
+                          f"another --out")
+    return record

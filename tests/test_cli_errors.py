@@ -42,6 +42,10 @@ def paths(tmp_path_factory):
                       make_vision_events([1, 2], [3, 4], [10, 20], [0, 1]))
     (root / "good.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n')
     (root / "metrics.json").write_text('{"another": "command\'s output"}\n')
+    (root / "dup_seeds.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n'
+                                         'seeds = [0, 0]\n')
+    (root / "cut_sweep").mkdir()                          # a sweep folder whose record is cut
+    (root / "cut_sweep" / "sweep.json").write_text('{"parameter": ')
     (root / "run" / "bundle").mkdir(parents=True)        # a "bundle" that is not one
     (root / "run" / "bundle" / "notes.txt").write_text("mine\n")
     (root / "bad_source.toml").write_text('parameter = "stuck"\nvalues = [0.0]\n'
@@ -54,7 +58,8 @@ def paths(tmp_path_factory):
             "bundle": str(bundle), "audio_bundle": str(audio_only), "wrong_bundle": str(wrong),
             "nmnist": str(root / "nmnist"), "good_toml": str(root / "good.toml"),
             "bad_source_toml": str(root / "bad_source.toml"),
-            "metrics": str(root / "metrics.json"), "run": str(root / "run")}
+            "metrics": str(root / "metrics.json"), "run": str(root / "run"),
+            "dup_seeds_toml": str(root / "dup_seeds.toml"), "cut_sweep": str(root / "cut_sweep")}
 
 
 #: sub-command -> (arguments, the argument the message must name); ``{name}`` are paths.
@@ -75,8 +80,16 @@ CASES = {
         ("data show nmnist:{nmnist} --out {folder}/sample.npz", "--out"),
     ],
     "train": [
+        ("train --visual digits --audio speech --windows visual=2,visual=5 --out {folder}",
+         "--windows"),
+        ("train --visual digits --audio speech --readout visual=trace,visual=count "
+         "--out {folder}", "--readout"),
         # Refused before the training, not after it (when the bundle is written).
         ("train --out {run}", "--out"),
+        # The training's settings, refused before the search, not after it.
+        ("train --visual digits --audio speech --tune --epochs 0 --out {folder}/t", "epochs"),
+        ("train --visual digits --audio speech --tune --neurons 0 --out {folder}/t",
+         "--neurons"),
         ("train --tune --out {run}", "--out"),
         ("train --visual nmnist:{missing} --audio speech --out {folder}", "--visual"),
         ("train --visual digits --audio ntidigits:{folder} --out {folder}", "--audio"),
@@ -162,6 +175,8 @@ CASES = {
         ("sweep {bad_source_toml} --out {folder}", "config"),
         ("sweep {good_toml} --out {blocked}", "--out"),
         ("sweep {good_toml} --out {folder} --cpus 0", "--cpus"),  # Ray would wait forever
+        ("sweep {dup_seeds_toml} --out {folder}", "config"),     # one chip counted twice
+        ("sweep {good_toml} --out {cut_sweep}", "sweep.json"),
     ],
     "energy": [
         ("energy --bundle {missing}", "--bundle"),
@@ -233,6 +248,9 @@ CASES = {
     ],
     "cosim": [
         ("cosim --bundle {missing}", "--bundle"),
+        ("cosim --bundle {bundle} --lanes 100000", "--lanes"),
+        ("cosim --bundle {bundle} --crossbar-lanes -16", "--crossbar-lanes"),
+        ("cosim --bundle {audio_bundle} --source nmnist:{nmnist}", "--source"),
         ("cosim --bundle {wrong_bundle}", "--bundle"),
         ("cosim --bundle {bundle} --source nmnist:{missing}", "--source"),
         ("cosim --bundle {bundle} --source digits:{folder}", "--source"),
@@ -247,6 +265,21 @@ CASES = {
         ("cosim --bundle {bundle} --source nmnist:{nmnist} --source digits", "--source"),
     ],
 }
+
+
+def test_out_of_memory_is_the_settings_not_a_bug(monkeypatch, capsys):
+    """numpy's allocation error for a setting too large for the machine (--neurons 10^8):
+    one line with the size, exit 2, no traceback."""
+    import rramlsm.commands.energy as energy
+
+    def too_big(args):
+        raise MemoryError("Unable to allocate 191. GiB for an array with shape "
+                          "(256, 100000000) and data type float64")
+
+    monkeypatch.setattr(energy, "_cmd_energy", too_big)
+    code, err = _run(["energy", "--task", "bmi"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "error: out of memory (Unable to allocate 191. GiB" in err
 
 
 def test_a_bundle_holding_the_input_is_not_replaced(paths, tmp_path, capsys):

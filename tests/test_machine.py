@@ -36,3 +36,25 @@ def test_runs_size_themselves_to_the_affinity_mask_not_the_machine(monkeypatch):
     # An explicit cap (loky's, joblib's) is honoured as well.
     monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
     assert usable_cpus() == 1
+
+
+def test_a_cluster_address_that_does_not_answer_is_the_users_error(monkeypatch):
+    """``--address`` malformed, unreachable, or ray:// without Ray's client package: Ray
+    raises ValueError or ConnectionError; the user sees one line naming the address."""
+    import ray
+
+    from rramlsm.errors import ConfigError
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    for error in (ValueError("Invalid address format: bogus"),
+                  ConnectionError("could not reach the GCS")):
+        def fail(error=error, **kw):
+            raise error
+
+        monkeypatch.setattr(ray, "init", fail)
+        with pytest.raises(ConfigError, match=r"^--address bogus: cannot connect to a Ray "
+                                              r"cluster \("):
+            _ray.start_ray(address="bogus")
+    # A local Ray that fails to start is no address's fault: the error stays itself.
+    with pytest.raises(ConnectionError):
+        _ray.start_ray(cpus=1)

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from rramlsm.arguments import (
     beside_bundle,
     bundle_argument,
+    check_lanes,
     check_source_argument,
     output_file,
     require,
@@ -28,7 +29,8 @@ def _cmd_cosim(args) -> int:
         raise ConfigError(f"--samples must be at least 1, not {args.samples}")
     require("--lanes", args.lanes, args.lanes >= 1, "at least 1")
     require("--crossbar-lanes", args.crossbar_lanes,
-            args.crossbar_lanes == 0 or (args.crossbar_lanes % args.lanes == 0
+            args.crossbar_lanes == 0 or (args.crossbar_lanes > 0
+                                         and args.crossbar_lanes % args.lanes == 0
                                          and args.crossbar_lanes <= MAX_FOLD * args.lanes),
             f"0 or a multiple of --lanes ({args.lanes}), at most {MAX_FOLD} times it")
     require("--seed", args.seed, args.seed >= 0, "at least 0")
@@ -41,6 +43,12 @@ def _cmd_cosim(args) -> int:
             raise ConfigError(f"--source: two {m} sources, {given[m]!r} and {spec!r}")
         sources[m] = given[m] = spec
     bundle = bundle_argument(args.bundle)
+    check_lanes("--lanes", args.lanes, [mb.lsm.neurons for mb in bundle.modalities.values()])
+    for m, spec in given.items():
+        if m not in bundle.modalities:   # it would be silently left out
+            raise ConfigError(f"--source {spec}: the bundle has no {m} macro (it has "
+                              f"{', '.join(bundle.modalities)})")
+    sources = {m: spec for m, spec in sources.items() if m in bundle.modalities}
     frames = {}
     for m, spec in sources.items():
         # A source that does not fit its macro: the user's --source, or, for a built-in
@@ -48,6 +56,10 @@ def _cmd_cosim(args) -> int:
         with naming("--source") if m in given else nullcontext():
             frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed,
                                         mismatch=None if m in given else "--bundle"))
+    for m, fr in frames.items():
+        if len(fr) < args.samples:
+            print(f"{m}: {len(fr)} samples, all that {sources[m]} has "
+                  f"(--samples {args.samples})")
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
                   crossbar_lanes={m: args.crossbar_lanes for m in frames},

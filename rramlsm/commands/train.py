@@ -80,6 +80,8 @@ def _per_modality(flag: str, spec: str | None, modalities: tuple[str, ...], valu
         if m.strip() not in modalities:
             raise ConfigError(f"{flag}: unknown modality {m.strip()!r}; expected "
                               f"{', '.join(modalities)}")
+        if m.strip() in out:   # the last would silently win
+            raise ConfigError(f"{flag}: {m.strip()} given twice in {spec!r}")
         out[m.strip()] = value(v.strip())
     return out
 
@@ -457,6 +459,9 @@ def _train_tuned(args) -> int:
                               f"tune (`rramlsm tune`), then `train --config tuned.toml "
                               f"--{flag} ...`")
     check_tune_arguments(args)
+    # The training's own settings (--epochs, --neurons, --levels, ...), checked before the
+    # search, not after its minutes.
+    base = _pipeline_config(args)
     out = Path(args.out)
     extra = {}
     if args.tune:
@@ -469,7 +474,6 @@ def _train_tuned(args) -> int:
     tuned = load_tuned(path)
     rv, ra, per_modality, zs = tuned_inputs(tuned, args.visual, args.audio,
                                             progress=not args.quiet)
-    base = _pipeline_config(args)
     # The tuned readout, unless the command line names one: a tuned count travels in
     # per_modality (None: the configuration's); "auto" chooses per seed as it did in the
     # trials; the readout kind is applied after the windows, whose length sets a trace's

@@ -20,6 +20,7 @@ filter call for the whole batch):
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -72,8 +73,9 @@ class CochleaConfig:
                 f"CochleaConfig needs 0 < f_lo_hz < f_hi_hz < fs_hz/2, not "
                 f"{self.f_lo_hz}, {self.f_hi_hz}, {self.fs_hz}"
             )
-        if self.delta <= 0 or self.r0 <= 0:
-            raise ValueError(f"CochleaConfig delta and r0 must be positive, not "
+        # Written so that NaN fails too (it passed "<= 0" and broke the framing later).
+        if not (0 < self.delta < math.inf and 0 < self.r0 < math.inf):
+            raise ValueError(f"CochleaConfig delta and r0 must be positive and finite, not "
                              f"{self.delta}, {self.r0}")
 
 

@@ -8,7 +8,7 @@ import contextlib
 import copy
 import os
 
-from rramlsm.errors import RRAMLSMError
+from rramlsm.errors import ConfigError, RRAMLSMError
 from rramlsm.sw._machine import usable_cpus
 
 __all__ = ["WORKER_ENV", "local_cpus", "map_calls", "map_runs", "ray_session", "start_ray"]
@@ -45,9 +45,18 @@ def start_ray(*, cpus: int | None = None, address: str | None = None) -> bool:
     # training 6x slower).  Passive: they sleep at once.
     env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
     # Ray counts a container's quota but not the affinity mask: the local count is ours.
-    ray.init(address=address, num_cpus=None if address else local_cpus(cpus),
-             include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": env})
+    try:
+        ray.init(address=address, num_cpus=None if address else local_cpus(cpus),
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 runtime_env={"env_vars": env})
+    except (ValueError, ConnectionError, RuntimeError) as e:
+        if address is None:
+            raise
+        # A malformed address, one nothing answers at, a ray:// address without Ray's
+        # client package: the user's --address, not a bug.
+        raise ConfigError(f"--address {address}: cannot connect to a Ray cluster "
+                          f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                          ) from None
     return True
 
 

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from rramlsm.errors import ConfigError
 from rramlsm.sw._checks import MAX_SEED
-from rramlsm.sw._io import atomic_path, write_atomic
+from rramlsm.sw._io import atomic_path, read_run_record, write_atomic
 from rramlsm.sw.datasets import load_source
 from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.device import ADCConfig, DeviceConfig
@@ -119,6 +119,8 @@ class SweepConfig:
         if not all(_is_int(s) and 0 <= s <= MAX_SEED for s in self.seeds):
             raise ConfigError(f"sweep seeds must be integers in 0..{MAX_SEED}, not "
                               f"{list(self.seeds)}")
+        if len(set(self.seeds)) != len(self.seeds):   # one chip counted as two
+            raise ConfigError(f"sweep seeds repeat: {list(self.seeds)}")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values):
             raise ConfigError(f"sweep values must be numbers, not {list(self.values)}")
         if not isinstance(self.device, dict):
@@ -319,7 +321,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, address: str | None = None,
     results = out / "results.jsonl"
     snapshot = out / "sweep.json"
     if snapshot.exists():
-        old, new = _identity(json.loads(snapshot.read_text())), _identity(cfg.to_dict())
+        old, new = _identity(read_run_record(snapshot)), _identity(cfg.to_dict())
         if old != new:
             diff = ", ".join(f"{k} {old[k]!r} (here {new[k]!r})" for k in new if old[k] != new[k])
             raise ConfigError(f"{out} holds a different sweep ({diff}): use another --out")

@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.errors import ConfigError, naming
-from rramlsm.sw._io import atomic_path, write_atomic
+from rramlsm.sw._io import atomic_path, read_run_record, write_atomic
 from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.readout import fit_windows, readout_windows, with_readout
@@ -757,7 +757,7 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
         if not resume:
             raise ConfigError(f"{out} already holds a tuning run: add --resume to continue it, "
                               f"or use another --out")
-        old = json.loads(snapshot.read_text()) if snapshot.exists() else settings.identity()
+        old = read_run_record(snapshot) if snapshot.exists() else settings.identity()
         new = settings.identity()
         if old != new:
             diff = ", ".join(f"{k} {old.get(k)!r} (here {new[k]!r})" for k in new
