@@ -209,6 +209,7 @@ CASES = {
         ("rtl --bundle {bundle} --out {folder} --head-lanes 17", "--head-lanes"),
     ],
     "fpga": [
+        ("fpga --bundle {bundle} --cores ,", "--cores"),
         ("fpga --bundle {missing}", "--bundle"),
         ("fpga --bundle {file}", "--bundle"),
         ("fpga --board ulx3s-12f --bundle {bundle}", "--board"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import shutil
 import struct
 import tempfile
@@ -495,6 +496,25 @@ def test_the_good_tune_config_loads():
     with scratch() as d:
         (d / "tuned.toml").write_text(_tuned_text(_good_tuned_doc()))
         assert load_tuned(d / "tuned.toml").params == DEFAULTS
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("visual", "steps", 2.5, "visual.steps must be a whole number, not 2.5"),
+    ("head", "epochs", "100", "head.epochs must be a whole number, not '100'"),
+    ("head", "temperature", True, "head.temperature must be a number, not True"),
+    ("audio", "windows", 2.0, "audio.windows must be a whole number or 'auto', not 2.0"),
+    ("head", "loss", 3, "head.loss must be a string, not 3")])
+def test_tune_config_values_of_another_type_are_refused_not_cut(section, key, value, message):
+    """A value of another type than the setting's (the classes would cut 2.5 steps to 2,
+    or take "100" or true for a number) is refused, naming the setting."""
+    from rramlsm.sw.experiments.tune import load_tuned
+
+    doc = _good_tuned_doc()
+    doc[section][key] = value
+    with scratch() as d:
+        (d / "tuned.toml").write_text(_tuned_text(doc))
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_tuned(d / "tuned.toml")
 
 
 @given(section=st.sampled_from(["data", "visual", "audio", "cochlea", "head", "score", "x"]),

@@ -263,6 +263,34 @@ def test_read_trials_refuses_damage_before_the_last_line(tmp_path):
     assert path.read_text() == good + "\n"
     path.write_text(good + "\n" + good[:20])            # nothing survived: a fresh trial
     assert tune.read_trials(path)[1] == {}
+    # Records the search never writes: a score that is no number (it would decide the
+    # winner, or stop the comparison with a traceback), one trial twice (counted twice).
+    failed = json.dumps({"number": 2, "config": {}, "score": None, "error": "x"})
+    assert len(tune.read_trials(path)[0]) == 1
+    path.write_text(good + "\n" + failed + "\n")
+    assert [r["score"] for r in tune.read_trials(path)[0]] == [50.0, None]
+    for score in ('"high"', "true", "NaN"):
+        path.write_text(good.replace("50.0", score) + "\n" + failed + "\n")
+        with pytest.raises(ConfigError, match=r"line 1: score .* is not a number"):
+            tune.read_trials(path)
+    path.write_text(good + "\n" + failed + "\n" + good + "\n")
+    with pytest.raises(ConfigError, match="line 3 repeats trial 1"):
+        tune.read_trials(path)
+
+
+def test_a_resume_without_its_record_refuses_trials_scored_otherwise(tmp_path):
+    """A run folder whose tune.json is gone: trials scored on other folds, or for another
+    objective, are refused before any data is read (they would be compared as one)."""
+    out = tmp_path / "t"
+    out.mkdir()
+    rec = {"number": 1, "defaults": True, "config": {}, "score": 80.0, "folds": [80.0, 80.0],
+           "metrics": {"zero_shot": 80.0, "probe_visual": 90.0, "probe_audio": 97.0,
+                       "mean": 89.0}}
+    (out / "trials.jsonl").write_text(json.dumps(rec) + "\n")
+    with pytest.raises(ConfigError, match="trial 1 was scored on 2 folds, this tuning on 3"):
+        tune.run_tune(tune.TuneSettings("digits", "speech", folds=3), out, resume=True)
+    with pytest.raises(ConfigError, match="trial 1's score is not its mean figure"):
+        tune.run_tune(tune.TuneSettings("digits", "speech", folds=2), out, resume=True)
 
 
 def test_polarities_merged():

@@ -76,6 +76,9 @@ def _cmd_fpga(args) -> int:
     bundle = bundle_argument(args.bundle)
     out = output_folder("--out", args.out or beside_bundle(args.bundle) / f"fpga-{board.name}")
     cores = None if args.cores is None else tuple(c.strip() for c in args.cores.split(","))
+    if cores is not None and "" in cores:
+        raise ConfigError(f"--cores: an empty name in {args.cores!r}; give visual, audio or "
+                          f"visual,audio")
     if cores is not None and len(set(cores)) != len(cores):
         raise ConfigError(f"--cores names a core twice: {args.cores!r}")
     seeds = tuple(range(args.seed, args.seed + args.seeds))

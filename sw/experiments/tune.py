@@ -639,11 +639,41 @@ def read_trials(path: Path) -> tuple[list[dict], dict | None]:
                 continue
             raise ConfigError(f"{path}: line {i + 1} is not a trial record; fix or remove "
                               f"the file") from None
+        # A record the search writes has a finite score (None: the trial failed) and a
+        # number of its own; anything else is an edit, which would decide the winner or
+        # count one trial twice.
+        score = rec.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                                  or not math.isfinite(score)):
+            raise ConfigError(f"{path}: line {i + 1}: score {score!r} is not a number; fix "
+                              f"or remove the file")
+        if any(r["number"] == rec["number"] for r in done):
+            raise ConfigError(f"{path}: line {i + 1} repeats trial {rec['number']}; fix or "
+                              f"remove the file")
         done.append(rec)
     if cut is not None:
         with atomic_path(path) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in done))
     return done, cut
+
+
+def _check_trials_match(path: Path, done: list[dict], settings: TuneSettings) -> None:
+    """Each scored trial of ``path`` was scored as ``settings`` score: as many folds, the
+    score its metrics give for the objective.  ``tune.json`` says so for the whole run, but
+    a run folder without it (deleted, copied in part) would otherwise adopt the trials of
+    another tuning and compare scores of different kinds."""
+    for r in done:
+        if r.get("score") is None:
+            continue
+        folds, metrics = r.get("folds"), r.get("metrics")
+        if isinstance(folds, list) and len(folds) != settings.folds:
+            raise ConfigError(f"{path}: trial {r['number']} was scored on {len(folds)} folds, "
+                              f"this tuning on {settings.folds}: use another --out")
+        if isinstance(metrics, dict) and settings.objective in metrics and not math.isclose(
+                r["score"], metrics[settings.objective], rel_tol=1e-9, abs_tol=1e-9):
+            raise ConfigError(f"{path}: trial {r['number']}'s score is not its "
+                              f"{settings.objective} figure (another objective): use another "
+                              f"--out")
 
 
 def _record(number: int, config: dict, result: dict | None, error: str | None = None,
@@ -765,6 +795,7 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
             raise ConfigError(f"{out} holds a different tuning ({diff}): use another --out")
     out.mkdir(parents=True, exist_ok=True)
     done, cut = read_trials(trials_path)
+    _check_trials_match(trials_path, done, settings)
     t0 = time.perf_counter()
     data = tuning_data(settings, visual=visual, audio=audio, progress=progress)
     with atomic_path(snapshot) as tmp:
@@ -985,6 +1016,23 @@ class TunedConfig:
                 "score": self.score, "cost": self.cost}
 
 
+def _kind_error(name: str, value) -> str | None:
+    """What ``value`` of the setting ``name`` should be, where its type is not its default's
+    (a whole number for ``steps = 2.5``, a number for ``epochs = "100"`` or ``temperature =
+    true``), which the configuration classes would otherwise cut or take; None if fine."""
+    default = DEFAULTS[name]
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if name.endswith(".windows"):
+        return None if value == "auto" or whole else "a whole number or 'auto'"
+    if isinstance(default, int):
+        return None if whole else "a whole number"
+    if isinstance(default, float):
+        return None if whole or isinstance(value, float) else "a number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    return None
+
+
 def load_tuned(path) -> TunedConfig:
     """Read a tuned.toml (every missing setting takes its default)."""
     path = Path(path)
@@ -1012,6 +1060,9 @@ def load_tuned(path) -> TunedConfig:
             name = f"{section}.{k}"
             if name not in DEFAULTS:
                 raise ConfigError(f"--config: {path}: unknown setting {name}")
+            kind = _kind_error(name, v)
+            if kind:
+                raise ConfigError(f"--config: {path}: {name} must be {kind}, not {v!r}")
             given[name] = v
     params = complete(given)
     data = raw.get("data", {})
