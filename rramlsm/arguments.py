@@ -207,19 +207,32 @@ def output_file(argument: str, path, name: str) -> Path:
     if p.suffix.lower() == suffix and not p.is_dir() and not folder:
         _inside_bundle(argument, p)
         _check_creatable(argument, p, "file")
-        if p.exists() and not os.access(p, os.W_OK):
-            raise ConfigError(f"{argument}: {p}: file is not writable")
-        if p.exists():
-            _check_replaceable(argument, p, name)
+        _check_existing(argument, p, name)
         return p
     if not p.exists() and not folder and _FILE_TYPES.guess_type(p.name)[0] is not None:
         # "--out s.jpg" for a PNG would otherwise become a folder named s.jpg; folder names
         # with dots ("demo.v2") are no file type and pass.
         raise ConfigError(f"{argument}: {p}: this command writes a {suffix} file; name the "
                           f"file *{suffix}, or give a folder (a trailing / makes any name one)")
-    out = output_folder(argument, path) / name
-    _inside_bundle(argument, out)
+    where = output_folder(argument, path)   # checks the folders above it
+    out = where / name
+    if is_bundle_folder(where):
+        raise ConfigError(f"{argument}: {out}: inside the bundle {where}; write outside it")
+    _check_existing(argument, out, name)
     return out
+
+
+def _check_existing(argument: str, p: Path, name: str) -> None:
+    """What :func:`output_file` asks of a file already at ``p``: writable, and replaceable
+    by this command's ``name`` (:func:`_check_replaceable`)."""
+    if p.is_dir():
+        raise ConfigError(f"{argument}: {p}: is a folder; this command writes the file {name} "
+                          f"there")
+    if not p.exists():
+        return
+    if not os.access(p, os.W_OK):
+        raise ConfigError(f"{argument}: {p}: file is not writable")
+    _check_replaceable(argument, p, name)
 
 
 def beside_bundle(path) -> Path:

@@ -329,3 +329,12 @@ def sample_frames(bundle, sources: dict[str, str], n: int, *, seed: int = 0,
         except ValueError as e:  # the data's framing does not fit the bundle's macro
             raise ConfigError(f"{mismatch}: {e}" if mismatch else str(e)) from None
     return frames
+
+
+def say_fewer_samples(frames: dict, sources: dict[str, str], n: int, say=print) -> None:
+    """Say which modality of :func:`sample_frames` got fewer than the ``n`` samples asked
+    for (all its source has): a figure over fewer samples must not pass for one over
+    ``n``."""
+    for m, fr in frames.items():
+        if len(fr) < n:
+            say(f"{m}: {len(fr)} samples, all that {sources[m]} has (--samples {n})")

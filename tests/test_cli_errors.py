@@ -15,6 +15,7 @@ import errno
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rramlsm.arguments import output_file, output_folder
@@ -348,6 +349,17 @@ def test_a_bundle_for_other_data_is_blamed_not_a_failing_source(paths, digits, t
     assert str(tmp_path / "none") in str(e.value) and not str(e.value).startswith("--bundle")
 
 
+def test_fewer_samples_than_asked_are_said():
+    """energy, cosim and run-fpga say which source gave fewer samples than --samples: a
+    figure over 3 samples must not pass for one over 64."""
+    from rramlsm.sw.features import say_fewer_samples
+
+    said = []
+    say_fewer_samples({"visual": np.zeros((3, 5)), "audio": np.zeros((64, 5))},
+                      {"visual": "nmnist:/d", "audio": "speech"}, 64, say=said.append)
+    assert said == ["visual: 3 samples, all that nmnist:/d has (--samples 64)"]
+
+
 def test_a_failed_nir_export_leaves_the_copy_there_as_it_was(paths, tmp_path, capsys):
     """export --nir of a bundle that cannot be NIR (no float configuration recorded) is
     refused before anything is written: the bundle already in --out stays."""
@@ -507,6 +519,17 @@ def test_output_helpers(tmp_path):
                                               rf"command wrote"):
             output_file("--out", tmp_path / name, "eval.json" if "json" in name
                         else "sample3.png")
+    # The same rules for the file inside a folder given as --out.
+    in_folder = tmp_path / "runs"
+    in_folder.mkdir()
+    (in_folder / "eval.json").write_text("a user's notes")
+    with pytest.raises(ConfigError, match=r"runs/eval\.json: exists and is not a \.json file"):
+        output_file("--out", in_folder, "eval.json")
+    (in_folder / "eval.json").unlink()
+    (in_folder / "eval.json").mkdir()
+    with pytest.raises(ConfigError, match=r"runs/eval\.json: is a folder; this command "
+                                          r"writes the file eval\.json there"):
+        output_file("--out", in_folder, "eval.json")
     (tmp_path / "speech3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
     assert output_file("--out", tmp_path / "speech3.png", "sample3.png") == \
         tmp_path / "speech3.png"

@@ -271,8 +271,12 @@ def test_read_trials_refuses_damage_before_the_last_line(tmp_path):
     assert [r["score"] for r in tune.read_trials(path)[0]] == [50.0, None]
     for score in ('"high"', "true", "NaN"):
         path.write_text(good.replace("50.0", score) + "\n" + failed + "\n")
-        with pytest.raises(ConfigError, match=r"line 1: score .* is not a number"):
+        with pytest.raises(ConfigError, match=r"line 1: score must be (a number|finite)"):
             tune.read_trials(path)
+    # A trial number that is no integer is no record the search wrote.
+    path.write_text(good.replace('"number": 1', '"number": [1]') + "\n" + failed + "\n")
+    with pytest.raises(ConfigError, match="line 1 is not a trial record"):
+        tune.read_trials(path)
     path.write_text(good + "\n" + failed + "\n" + good + "\n")
     with pytest.raises(ConfigError, match="line 3 repeats trial 1"):
         tune.read_trials(path)

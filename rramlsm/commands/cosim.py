@@ -19,7 +19,7 @@ from rramlsm.errors import ConfigError, naming
 from rramlsm.hw.params import MAX_FOLD
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.datasets.sources import source_modality
-from rramlsm.sw.features import sample_frames
+from rramlsm.sw.features import sample_frames, say_fewer_samples
 
 __all__ = ["register"]
 
@@ -56,10 +56,7 @@ def _cmd_cosim(args) -> int:
         with naming("--source") if m in given else nullcontext():
             frames.update(sample_frames(bundle, {m: spec}, args.samples, seed=args.seed,
                                         mismatch=None if m in given else "--bundle"))
-    for m, fr in frames.items():
-        if len(fr) < args.samples:
-            print(f"{m}: {len(fr)} samples, all that {sources[m]} has "
-                  f"(--samples {args.samples})")
+    say_fewer_samples(frames, sources, args.samples)
     patterns = [(0.0, 0.0)] + ([(0.2, 0.3)] if args.stalls else [])
     s = run_cosim(args.bundle, frames, out=out, lanes=args.lanes, patterns=patterns,
                   crossbar_lanes={m: args.crossbar_lanes for m in frames},

@@ -14,7 +14,7 @@ from rramlsm.sw._io import write_json
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.energy import ASSUMPTION_SOURCES, PAPER_RATIOS, energy_report, measured_energy
 from rramlsm.sw.experiments.bmi import bmi_energy
-from rramlsm.sw.features import sample_frames
+from rramlsm.sw.features import sample_frames, say_fewer_samples
 from rramlsm.sw.lsm import LSMConfig, float_features, make_reservoir
 
 __all__ = ["register"]
@@ -63,10 +63,7 @@ def _cmd_energy(args) -> int:
     # A bundle made for other inputs than the built-in data is the --bundle's error.
     frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in bundle.modalities},
                            args.samples, mismatch="--bundle")
-    for m, fr in frames.items():
-        if len(fr) < args.samples:
-            print(f"{m}: {len(fr)} samples, all that {DEFAULT_SOURCES[m]} has "
-                  f"(--samples {args.samples})")
+    say_fewer_samples(frames, DEFAULT_SOURCES, args.samples)
     r = energy_report(bundle, frames, clock_mhz=args.clock_mhz, lanes=args.lanes,
                       head_lanes=HEAD_LANES,
                       rtl_cycles=partial(macro_cycles, lanes=args.lanes, head_lanes=HEAD_LANES))

@@ -17,7 +17,7 @@ from rramlsm.hw.params import bundle_registers
 from rramlsm.sw._io import write_atomic, write_json
 from rramlsm.sw.datasets.builtin import DEFAULT_SOURCES
 from rramlsm.sw.experiments._ray import local_cpus, map_calls
-from rramlsm.sw.features import sample_frames
+from rramlsm.sw.features import sample_frames, say_fewer_samples
 from rramlsm.sw.golden import golden_counts
 
 __all__ = ["register", "fpga_table", "MAX_SEEDS"]
@@ -127,6 +127,7 @@ def _cmd_run_fpga(args) -> int:
     with port:
         frames = sample_frames(bundle, {m: DEFAULT_SOURCES[m] for m in mods}, args.samples,
                                mismatch="--bundle")
+        say_fewer_samples(frames, DEFAULT_SOURCES, args.samples)
         try:
             return _run_on_board(args, port, bundle, frames)
         except OSError as e:   # pyserial's SerialException is one

@@ -59,6 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.errors import ConfigError, naming
+from rramlsm.sw._checks import check_real
 from rramlsm.sw._io import atomic_path, read_run_record, write_atomic
 from rramlsm.sw.datasets.sources import check_source
 from rramlsm.sw.experiments._ray import start_ray
@@ -624,13 +625,14 @@ def read_trials(path: Path) -> tuple[list[dict], dict | None]:
     if not path.exists():
         return [], None
     lines = path.read_text().splitlines()
-    done, cut = [], None
+    done, cut, numbers = [], None, set()
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
-            if not isinstance(rec, dict) or "config" not in rec or "number" not in rec:
+            number = rec.get("number") if isinstance(rec, dict) else None
+            if isinstance(number, bool) or not isinstance(number, int) or "config" not in rec:
                 raise ValueError
         except ValueError:
             if i == len(lines) - 1:
@@ -643,13 +645,15 @@ def read_trials(path: Path) -> tuple[list[dict], dict | None]:
         # number of its own; anything else is an edit, which would decide the winner or
         # count one trial twice.
         score = rec.get("score")
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
-                                  or not math.isfinite(score)):
-            raise ConfigError(f"{path}: line {i + 1}: score {score!r} is not a number; fix "
-                              f"or remove the file")
-        if any(r["number"] == rec["number"] for r in done):
+        if score is not None:
+            try:
+                check_real(f"{path}: line {i + 1}:", "score", score)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"{e}; fix or remove the file") from None
+        if rec["number"] in numbers:
             raise ConfigError(f"{path}: line {i + 1} repeats trial {rec['number']}; fix or "
                               f"remove the file")
+        numbers.add(rec["number"])
         done.append(rec)
     if cut is not None:
         with atomic_path(path) as tmp:
