@@ -97,7 +97,7 @@ class Crossbar(wiring.Component):
         # p.bank_words words, each bank's word registered beside its memory, then a
         # two-level mux whose first level (FIRST_MUX_BANKS banks) is registered and whose
         # second feeds the accumulators.  A shallow array is one bank, registered twice.
-        bank_words = min(p.bank_words, 1 << ceil_log2(depth))
+        bank_words = p.bank_words
         banks = -(-depth // bank_words)
         offset_bits = ceil_log2(bank_words)
         init = list(self._init or [])

@@ -206,13 +206,16 @@ class CoreParams:
     def bank_words(self) -> int:
         """Words per crossbar bank: :attr:`crossbar_bank_words`, or the depth of the DP16KD
         configuration (18 kbit: 512 x 36, 1,024 x 18, 2,048 x 9, 4,096 x 4; wider words
-        take several side by side) in which the array takes the fewest blocks."""
-        if self.crossbar_bank_words:
-            return self.crossbar_bank_words
+        take several side by side) in which the array takes the fewest blocks; at most the
+        array's depth rounded up to a power of two (one bank)."""
+        width, depth = self.xlanes * self.weight_bits, self.rows * self.xgroups
         # The configuration that takes the fewest blocks for the whole array (ties: the
         # wider one, fewer banks deep).
-        width, depth = self.xlanes * self.weight_bits, self.rows * self.xgroups
-        return min(DP16KD_SHAPES, key=lambda s: -(-width // s[0]) * -(-depth // s[1]))[1]
+        words = self.crossbar_bank_words or min(
+            DP16KD_SHAPES, key=lambda s: -(-width // s[0]) * -(-depth // s[1]))[1]
+        # A bank deeper than the array is the array in one bank: what the crossbar builds
+        # and what fpga.json records (not the 2^40 words asked for).
+        return min(words, 1 << (depth - 1).bit_length())
 
     @property
     def rows(self) -> int:

@@ -362,6 +362,16 @@ def test_resource_plan_counts_the_weight_memories_before_any_tool_runs():
                                         narrow))
     assert max(deep.values()) == board.crossbar_bank_words == 1024
     assert max(shallow.values()) == 256 and len(shallow) > len(deep)
+    # A bank deeper than the array is the array in one bank, and is recorded as such
+    # (CoreParams.bank_words, fpga.json's crossbar_bank_words).
+    whole = xbar_depths(resource_plan(dataclasses.replace(board, crossbar_bank_words=2**40),
+                                      narrow))
+    assert len(whole) == 2 and all(p.endswith(".xbar.mem") for p in whole)     # one bank
+    assert sorted(whole.values()) == sorted(
+        sum(d for p, d in deep.items() if p.startswith(f"macro.{m}.")) for m in ("visual", "audio"))
+    params = CoreParams.from_bundle(narrow.modalities["audio"], crossbar_bank_words=2**40)
+    depth = params.rows * params.xgroups
+    assert params.bank_words == 1 << (depth - 1).bit_length() < 2 * depth
     # The other memories: block RAM where a block saves many LUTs (the link FIFO, 1023 x 8
     # bits), LUT RAM where it would not (the 16 x 25-bit-lane membranes, 13 words deep).
     styles = {m["path"]: m.get("ram_style_set") for m in plan["memories"]}

@@ -503,7 +503,9 @@ def test_the_good_tune_config_loads():
     ("head", "epochs", "100", "head.epochs must be a whole number, not '100'"),
     ("head", "temperature", True, "head.temperature must be a number, not True"),
     ("audio", "windows", 2.0, "audio.windows must be a whole number or 'auto', not 2.0"),
-    ("head", "loss", 3, "head.loss must be a string, not 3")])
+    ("head", "loss", 3, "head.loss must be a string, not 3"),
+    # Beyond the RTL's windows: "at most 9" would be cut to 8 (or fewer) unsaid.
+    ("visual", "windows", 9, "visual.windows 9 exceeds the RTL's limit of 8 readout windows")])
 def test_tune_config_values_of_another_type_are_refused_not_cut(section, key, value, message):
     """A value of another type than the setting's (the classes would cut 2.5 steps to 2,
     or take "100" or true for a number) is refused, naming the setting."""

@@ -40,6 +40,16 @@ def test_config_errors_name_the_file_and_the_fault(tmp_path):
             load_sweep_config(_toml(tmp_path, f'parameter = "neurons"\nvalues = [64, {bad}]'))
     with pytest.raises(ConfigError, match="missing.toml: cannot read"):
         load_sweep_config(tmp_path / "missing.toml")
+    # Settings that contradict the sweep: the swept setting fixed in [device] (every value
+    # would overwrite it unsaid), a drift sweep of a chip that does not drift.
+    for parameter, device in (("levels", {"levels": 16}), ("stuck", {"stuck_off": 0.01}),
+                              ("drift_time_s", {"drift_nu": 0.05, "drift_time_s": 60.0})):
+        with pytest.raises(ConfigError, match=r"sweep device sets \w+, which this sweep "
+                                              r"varies"):
+            SweepConfig(parameter, (1.0, 8.0), device=device)
+    for device in ({}, {"drift_nu": 0.0}):
+        with pytest.raises(ConfigError, match="sweep drift_time_s needs a drift exponent"):
+            SweepConfig("drift_time_s", (1.0, 60.0), device=device)
 
 
 def test_overrides_reach_both_arrays():

@@ -79,6 +79,34 @@ def test_tune_end_to_end(tuned_run):
     assert "Winner: trial" in html and "Which settings mattered" in html
 
 
+def test_a_cut_tuned_toml_is_refused(tuned_run, tmp_path):
+    """A tuned.toml that tune wrote, cut before its [score] section: the settings after the
+    cut would take their defaults unsaid. The same lines without tune's header are a
+    hand-written short configuration, whose missing settings take their defaults."""
+    text = (tuned_run / "tuned.toml").read_text()
+    cfg = tmp_path / "tuned.toml"
+    cfg.write_text(text[:text.index("[head]")])
+    with pytest.raises(ConfigError, match=r"written by rramlsm tune but cut short"):
+        tune.load_tuned(cfg)
+    cfg.write_text(text[text.index("[data]"):text.index("[head]")])
+    assert tune.load_tuned(cfg).params["head.epochs"] == tune.DEFAULTS["head.epochs"]
+
+
+def test_a_cluster_that_does_not_answer_leaves_no_run_to_resume(tmp_path, wavs, capsys,
+                                                                monkeypatch):
+    """tune --address that fails: nothing is written, so the same command runs again
+    without --resume once the cluster answers."""
+    def unreachable(**kwargs):
+        raise ConfigError("--address 10.0.0.1:6379: cannot connect to a Ray cluster there")
+
+    monkeypatch.setattr(tune, "start_ray", unreachable)
+    out = tmp_path / "t"
+    argv = ["tune", "--visual", "digits", "--audio", f"fsdd:{wavs}", "--out", str(out),
+            "--address", "10.0.0.1:6379", *ARGS]
+    assert main(argv) == 2
+    assert "cannot connect" in capsys.readouterr().err and not out.exists()
+
+
 def test_resume_reruns_a_cut_trial_only(tuned_run, tmp_path, wavs, capsys):
     out = tmp_path / "t"
     shutil.copytree(tuned_run, out)

@@ -185,7 +185,8 @@ def register(sub) -> None:
     f.add_argument("--bank-words", type=int, default=None, metavar="N",
                    help="words per crossbar bank, each bank's word registered beside its "
                         "block RAMs (a power of two; 0: the depth of fewest block RAMs; "
-                        "default: the board's, docs/FPGA.md)")
+                        "default: the board's, docs/FPGA.md; one deeper than a crossbar makes it "
+                        "one bank)")
     f.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed (default 1)")
     f.add_argument("--seeds", type=int, default=1,
                    help="place and route with this many seeds from --seed on (one synthesis; "

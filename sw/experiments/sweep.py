@@ -126,6 +126,17 @@ class SweepConfig:
         if not isinstance(self.device, dict):
             raise ConfigError(f"sweep device must be a table of device settings, not "
                               f"{self.device!r}")
+        # [device] is the base the sweep varies one setting of: the same setting there
+        # would be overwritten by every value unsaid.
+        varied = ("stuck_on", "stuck_off") if self.parameter == "stuck" else (self.parameter,)
+        fixed = [k for k in varied if k in self.device]
+        if fixed:
+            raise ConfigError(f"sweep device sets {fixed[0]}, which this sweep varies "
+                              f"(parameter {self.parameter!r}); leave it out of [device]")
+        if self.parameter == "drift_time_s" and not self.device.get("drift_nu"):
+            raise ConfigError("sweep drift_time_s needs a drift exponent: set drift_nu > 0 "
+                              "in [device] (with drift_nu 0 the conductances do not drift "
+                              "and every value measures the same chip)")
         for key in ("visual", "audio"):
             if not isinstance(getattr(self, key), str):
                 raise ConfigError(f"sweep {key} must be a data source name, not "

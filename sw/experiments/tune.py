@@ -59,6 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from rramlsm.errors import ConfigError, naming
+from rramlsm.sw import contract
 from rramlsm.sw._checks import check_real
 from rramlsm.sw._io import atomic_path, read_run_record, write_atomic
 from rramlsm.sw.datasets.sources import check_source
@@ -797,13 +798,18 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
             diff = ", ".join(f"{k} {old.get(k)!r} (here {new[k]!r})" for k in new
                              if old.get(k) != new[k])
             raise ConfigError(f"{out} holds a different tuning ({diff}): use another --out")
-    out.mkdir(parents=True, exist_ok=True)
     done, cut = read_trials(trials_path)
     _check_trials_match(trials_path, done, settings)
     t0 = time.perf_counter()
     data = tuning_data(settings, visual=visual, audio=audio, progress=progress)
-    with atomic_path(snapshot) as tmp:
-        tmp.write_text(json.dumps(settings.identity(), indent=2))
+
+    def begin():
+        # Only once the data have loaded and Ray has started: a run that fails before
+        # leaves no tune.json that a re-run would have to --resume.
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(snapshot) as tmp:
+            tmp.write_text(json.dumps(settings.identity(), indent=2))
+
     space = search_space(data)
     has_defaults = any(r.get("defaults") for r in done)
     searched = sum(1 for r in done if not r.get("defaults"))
@@ -824,6 +830,7 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
         started_here = start_ray(cpus=cpus, address=address)
         storage_dir = tempfile.mkdtemp(prefix="rramlsm-tune-")
         try:
+            begin()
             data_ref = ray.put(data)
             defaults_ref = None
             if not has_defaults:
@@ -849,6 +856,8 @@ def run_tune(settings: TuneSettings, out: Path, *, address: str | None = None,
             shutil.rmtree(storage_dir, ignore_errors=True)
             if started_here:
                 ray.shutdown()
+    else:
+        begin()
     book.bar.close()
     # The settings as resolved with the data (a rotation's classes and groups).
     settings = data.settings
@@ -946,12 +955,17 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {v!r} to TOML")
 
 
+#: The first line of every tuned.toml that ``tune`` writes: such a file without its
+#: ``[score]`` section, which follows every setting, was cut short.
+WRITTEN_BY = "# rramlsm tuned configuration, written by `rramlsm tune`"
+
+
 def write_tuned(path: Path, settings: TuneSettings, data: TuningData, summary: dict) -> Path:
     """The winner as a complete, commented TOML configuration."""
     best, default = summary["best"], summary["defaults"]
     cfg = complete(best["config"])
     lines = [
-        "# rramlsm tuned configuration, written by `rramlsm tune` on "
+        f"{WRITTEN_BY} on "
         + datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC") + ".",
         "# Use it with: rramlsm train --config tuned.toml --visual SRC --audio SRC --out DIR",
         f"# Scores are validation top-1 % ({settings.objective}), {settings.folds}-fold on the "
@@ -1041,7 +1055,8 @@ def load_tuned(path) -> TunedConfig:
     """Read a tuned.toml (every missing setting takes its default)."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text)
     except OSError as e:
         raise ConfigError(f"--config: {path}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
@@ -1053,6 +1068,11 @@ def load_tuned(path) -> TunedConfig:
         if not isinstance(section, dict):
             raise ConfigError(f"--config: {path}: {name} must be a table ([{name}]), not "
                               f"{type(section).__name__}")
+    if text.startswith(WRITTEN_BY) and "winner" not in raw.get("score", {}):
+        # Settings missing from a hand-written file take their defaults; from a cut one,
+        # they would be trained with in silence.
+        raise ConfigError(f"--config: {path}: written by rramlsm tune but cut short (no "
+                          f"[score] winner after the settings); tune again or restore the file")
     known = {"data", "visual", "audio", "cochlea", "head", "score", "cost"}
     unknown = set(raw) - known
     if unknown:
@@ -1087,6 +1107,11 @@ def load_tuned(path) -> TunedConfig:
             if w != "auto" and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
                 raise ValueError(f"{m}.windows must be a positive integer or 'auto', not "
                                  f"{w!r}")
+            if w != "auto" and w > contract.MAX_WINDOWS:
+                # "At most W" below the limit is the setting's meaning; above it, the
+                # windows would be cut to the RTL's limit without a word.
+                raise ValueError(f"{m}.windows {w} exceeds the RTL's limit of "
+                                 f"{contract.MAX_WINDOWS} readout windows")
             if params[f"{m}.readout"] not in ("count", "trace"):
                 raise ValueError(f"{m}.readout must be count or trace, not "
                                  f"{params[f'{m}.readout']!r}")
