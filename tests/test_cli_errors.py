@@ -88,7 +88,20 @@ CASES = {
         # Refused before the training, not after it (when the bundle is written).
         ("train --out {run}", "--out"),
         # The training's settings, refused before the search, not after it.
-        ("train --visual digits --audio speech --tune --epochs 0 --out {folder}/t", "epochs"),
+        ("train --visual digits --audio speech --tune --epochs 0 --out {folder}/t", "--epochs"),
+        # The option named, not the configuration class's field.
+        ("train --visual digits --audio speech --weight-decay -1 --out {folder}",
+         "--weight-decay"),
+        ("train --visual digits --audio speech --target-rate 2 --out {folder}", "--target-rate"),
+        ("train --task bmi --patience 0 --out {folder}", "--patience"),
+        # Options that do not apply would be ignored: the search's without --tune, golden
+        # heads for the BMI task, which has no macro.
+        ("train --visual digits --audio speech --folds 4 --out {folder}", "--folds"),
+        ("train --config {file} --visual digits --audio speech --trials 3 --out {folder}",
+         "--trials"),
+        ("train --visual digits --audio speech --address 10.0.0.1:6379 --out {folder}",
+         "--address"),
+        ("train --task bmi --heads golden --out {folder}", "--heads"),
         ("train --visual digits --audio speech --tune --neurons 0 --out {folder}/t",
          "--neurons"),
         ("train --tune --out {run}", "--out"),
@@ -132,6 +145,7 @@ CASES = {
     "demo": [("demo --out {blocked}", "--out"), ("demo --out {file}", "--out"),
              ("demo --config {missing} --out {folder}", "--config"),
              ("demo --rtl-samples -1 --out {folder}", "--rtl-samples"),
+             ("demo --task bmi --rtl-samples 3 --out {folder}", "--rtl-samples"),
              ("demo --unseen-splits 8-9 --out {folder}", "--unseen-splits")],
     "tune": [
         ("tune --visual nmnist:{missing} --audio speech --out {folder}", "--visual"),

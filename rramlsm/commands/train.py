@@ -23,6 +23,7 @@ from rramlsm.commands.tune import (
     add_train_arguments,
     check_tune_arguments,
     print_tune_summary,
+    refuse_tune_options,
     settings_from_args,
 )
 from rramlsm.cosim.run import cosim_failures, rtl_check
@@ -65,6 +66,9 @@ from rramlsm.sw.zeroshot import CHECKPOINTS, ZeroShotConfig
 
 __all__ = ["register", "run_training", "run_bmi_training", "demo_rtl_check", "print_summary",
            "print_bmi_summary"]
+
+#: Samples per modality of the audio-visual demo's RTL check on Verilator.
+DEMO_RTL_SAMPLES = 5
 
 
 def _per_modality(flag: str, spec: str | None, modalities: tuple[str, ...], value) -> dict:
@@ -128,6 +132,22 @@ def parse_temperature(spec: str, *, task: str) -> float | str:
     return t
 
 
+#: The configuration fields the command line sets, by the name their range errors give.
+_FLAGS = {"ZeroShotConfig epochs": "--epochs", "ZeroShotConfig weight_decay": "--weight-decay",
+          "ZeroShotConfig patience": "--patience", "PipelineConfig target_rate": "--target-rate",
+          "BMIConfig target_rate": "--target-rate"}
+
+
+def _settings_error(e: Exception) -> ConfigError:
+    """A configuration class's range error, naming the option the user gave, not the
+    class's field (``ZeroShotConfig epochs must be ...`` -> ``--epochs must be ...``)."""
+    text = str(e)
+    for field, flag in _FLAGS.items():
+        if text.startswith(field + " "):
+            return ConfigError(flag + text[len(field):])
+    return ConfigError(text)
+
+
 def _pipeline_config(args) -> PipelineConfig:
     try:
         zs = ZeroShotConfig(epochs=args.epochs,
@@ -153,7 +173,7 @@ def _pipeline_config(args) -> PipelineConfig:
                               readout=parse_readout_arg(getattr(args, "readout", None),
                                                         ("visual", "audio")))
     except (ValueError, TypeError) as e:
-        raise ConfigError(str(e)) from None
+        raise _settings_error(e) from None
 
 
 def run_training(config: PipelineConfig, out: Path, *, progress: bool = True,
@@ -298,6 +318,10 @@ def _bmi_config(args) -> BMIConfig:
     if getattr(args, "levels", None) is not None:
         raise ConfigError("--levels: the BMI task has no bundle for the macro; the level count "
                           "applies to the audio-visual task (--task av)")
+    if args.heads != "float":
+        raise ConfigError(f"--heads {args.heads}: the BMI task trains its heads on the float "
+                          f"model's rates (its reservoirs have no macro to train on); "
+                          f"--heads applies to the audio-visual task (--task av)")
     try:
         changes = {"epochs": args.epochs, "weight_decay": args.weight_decay,
                    "patience": args.patience}
@@ -320,7 +344,7 @@ def _bmi_config(args) -> BMIConfig:
                              args.readout, ("neural", "letters"))}}
                             if getattr(args, "readout", None) else {}))
     except (ValueError, TypeError) as e:
-        raise ConfigError(str(e)) from None
+        raise _settings_error(e) from None
 
 
 def run_bmi_training(config: BMIConfig, out: Path, *, progress: bool = True,
@@ -406,6 +430,7 @@ def _cmd_train(args) -> int:
                 "at least 1")
         if args.unseen_splits is None:
             raise ConfigError("--seeds-per-split applies to a split rotation (--unseen-splits)")
+    refuse_tune_options(args)
     if args.temperature is not None:   # parsed once, before any tuning or features
         args.temperature = parse_temperature(args.temperature, task=args.task)
     run_folder("--out", args.out)
@@ -520,6 +545,11 @@ def _cmd_train_sources(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    if args.rtl_samples is None:
+        args.rtl_samples = DEMO_RTL_SAMPLES if args.task == "av" else 0
+    elif args.task == "bmi":
+        raise ConfigError("--rtl-samples: the BMI reservoirs have no RTL to check "
+                          "(docs/BMI.md); it applies to the audio-visual task")
     require("--rtl-samples", args.rtl_samples, args.rtl_samples >= 0, "at least 0")
     args.visual, args.audio, args.neural = "digits", "speech", "model"
     if args.out is None:
@@ -610,6 +640,7 @@ def register(sub) -> None:
     _add_training(d, "runs/demo", demo=True)
     # Output folder per task: runs/demo (av) or runs/demo-bmi, so one never overwrites the other.
     d.set_defaults(out=None)
-    d.add_argument("--rtl-samples", type=int, default=5,
-                   help="samples per modality for the RTL check on Verilator (0: skip)")
+    d.add_argument("--rtl-samples", type=int, default=None,
+                   help=f"samples per modality for the RTL check on Verilator (0: skip; "
+                        f"default {DEMO_RTL_SAMPLES}; audio-visual task)")
     d.set_defaults(func=_cmd_demo)

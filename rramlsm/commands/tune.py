@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rramlsm.arguments import check_cpus, check_sources, output_folder
+from rramlsm.errors import ConfigError
 from rramlsm.sw.experiments.split_rotation import NO_ROTATION, check_unseen_splits
 from rramlsm.sw.experiments.tune import DEFAULTS, OBJECTIVES, TuneSettings, run_tune
 
 __all__ = ["register", "add_tune_arguments", "add_train_arguments", "settings_from_args",
-           "print_tune_summary", "check_tune_arguments", "TRAIN_TUNE_TRIALS",
-           "TRAIN_TUNE_BUDGET_S"]
+           "print_tune_summary", "check_tune_arguments", "refuse_tune_options",
+           "TRAIN_TUNE_TRIALS", "TRAIN_TUNE_BUDGET_S"]
 
 #: ``train --tune``'s budget: with the training that follows, about 30 minutes on 2 cores
 #: for 1,000 visual and 2,500 audio recordings (README).
@@ -47,6 +48,27 @@ def add_train_arguments(p) -> None:
                    help="tune on the training split first (into OUT/tune, resumable), then "
                         "train with the winner")
     add_tune_arguments(p, trials=TRAIN_TUNE_TRIALS, budget=TRAIN_TUNE_BUDGET_S)
+    # "Not given" until refuse_tune_options: an option of the search given without --tune
+    # would be ignored unsaid.
+    p.set_defaults(**{dest: None for dest in _TRAIN_TUNE_DEFAULTS})
+
+
+#: The search's options on train and demo, and their values there with --tune.
+_TRAIN_TUNE_DEFAULTS = {"trials": TRAIN_TUNE_TRIALS, "time_budget": TRAIN_TUNE_BUDGET_S,
+                        "folds": 3, "objective": "mean", "max_per_class": None, "address": None}
+
+
+def refuse_tune_options(args) -> None:
+    """``train``/``demo``: the search's options only with ``--tune`` (refused, naming the
+    first, without it); with it, those not given take ``train --tune``'s defaults."""
+    given = [d for d in _TRAIN_TUNE_DEFAULTS if getattr(args, d) is not None]
+    if given and not args.tune:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(f"{flag}: an option of the search, which runs with --tune only "
+                          f"(without it, it would be ignored)")
+    for dest, value in _TRAIN_TUNE_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
 
 
 def settings_from_args(args, unseen_splits: str | None = None) -> TuneSettings:
