@@ -44,7 +44,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import nir
 import numpy as np
 import torch
@@ -58,7 +57,7 @@ from rramlsm.sw.events import AudioFraming, VisionFraming, frame_audio, frame_vi
 from rramlsm.sw.golden import IntegerLSM, golden_counts
 from rramlsm.sw.heads import IntegerHead, IntegerLayer
 from rramlsm.sw.lsm import run_lif
-from rramlsm.sw.plots import png_base64
+from rramlsm.sw.plots import png_base64, pyplot
 
 __all__ = ["ReservoirSpec", "read_graph", "parse_graph", "quantize_spec", "import_graph",
            "float_counts", "identity_lut", "RTL_ROWS", "frame_for_graph", "nested_graph",
@@ -779,8 +778,7 @@ def fidelity(spec: ReservoirSpec, mb: ModalityBundle, frames: np.ndarray, labels
 def _count_figure(counts: dict) -> str:
     """Golden counts against the framework's (or the float model's): a 2-D histogram and the
     distribution of the differences, as a base64 PNG."""
-
-
+    plt = pyplot()
     ref_name = next((k for k in counts if k not in ("float", "golden")), "float")
     ref, gold = counts[ref_name].ravel(), counts["golden"].ravel()
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))

@@ -7,20 +7,28 @@ import base64
 import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from rramlsm.sw._io import atomic_path
+from rramlsm.sw.datasets.base import EventDataset
 
-from rramlsm.sw._io import atomic_path  # noqa: E402
-from rramlsm.sw.datasets.base import EventDataset  # noqa: E402
+__all__ = ["plot_sample", "draw_sample", "plot_comparison", "png_base64", "pyplot"]
 
-__all__ = ["plot_sample", "draw_sample", "plot_comparison", "png_base64"]
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (no display needed), imported on first use:
+    half a second that ``rramlsm --help`` and every refused argument need not pay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def png_base64(fig) -> str:
     """``fig`` as a base64 PNG (for a data URI in an HTML report); the figure is closed."""
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -56,6 +64,7 @@ def draw_sample(ds: EventDataset, index: int, axes_row, *, frames: int = 6) -> N
 
 def plot_sample(ds: EventDataset, index: int, out: Path) -> None:
     """Write a PNG of one sample (atomically)."""
+    plt = pyplot()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if ds.modality == "vision":
@@ -72,6 +81,7 @@ def plot_sample(ds: EventDataset, index: int, out: Path) -> None:
 
 def plot_comparison(pairs: list[tuple[EventDataset, int]], out: Path) -> None:
     """One row per (dataset, index): e.g. a built-in sample above a real one."""
+    plt = pyplot()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     vision = pairs[0][0].modality == "vision"

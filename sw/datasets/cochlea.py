@@ -27,7 +27,6 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
 from rramlsm.sw._machine import usable_cpus
 from rramlsm.sw.events import COCHLEA_CHANNELS, make_audio_events
@@ -83,6 +82,8 @@ class CochleaConfig:
 def _resampling_filter(up: int, down: int) -> np.ndarray:
     """The low-pass FIR :func:`scipy.signal.resample_poly` designs for ``up / down`` (its
     default Kaiser window), designed once per ratio instead of once per clip."""
+    from scipy import signal  # here: 1 s of import that the command line need not pay
+
     max_rate = max(up, down)
     h = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
     h.flags.writeable = False          # shared between calls; resample_poly copies it
@@ -93,6 +94,8 @@ class Cochlea:
     """Convert waveforms into cochlea events (``x`` channel, ``t`` us, ``p`` ON=1/OFF=0)."""
 
     def __init__(self, config: CochleaConfig = CochleaConfig()):
+        from scipy import signal
+
         self.config = config
         self.centre_hz = erb_space(config.f_lo_hz, config.f_hi_hz, config.channels)
         self._bands = [signal.gammatone(f, "iir", fs=config.fs_hz) for f in self.centre_hz]
@@ -100,6 +103,8 @@ class Cochlea:
 
     def preprocess(self, wave: np.ndarray, fs: int) -> np.ndarray:
         """Resample, trim silence and normalise the loudest frame to unit RMS."""
+        from scipy import signal
+
         c = self.config
         x = np.asarray(wave, dtype=np.float64)
         if x.ndim != 1:
@@ -123,6 +128,8 @@ class Cochlea:
 
     def __call__(self, waves: list[np.ndarray], fs: int | list[int]) -> list[np.ndarray]:
         """Events for each waveform; ``fs`` is one rate or one per waveform."""
+        from scipy import signal
+
         c = self.config
         rates = [fs] * len(waves) if np.isscalar(fs) else list(fs)
         clips = [self.preprocess(w, r) for w, r in zip(waves, rates, strict=True)]

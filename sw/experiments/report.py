@@ -5,18 +5,14 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rramlsm.sw._io import write_atomic  # noqa: E402
-from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES  # noqa: E402
-from rramlsm.sw.features import frame_dataset  # noqa: E402
-from rramlsm.sw.golden import golden_counts  # noqa: E402
-from rramlsm.sw.plots import png_base64  # noqa: E402
-from rramlsm.sw.stats import fmt_figure  # noqa: E402
+from rramlsm.sw._io import write_atomic
+from rramlsm.sw.experiments.audiovisual import PAPER_FIGURES
+from rramlsm.sw.features import frame_dataset
+from rramlsm.sw.golden import golden_counts
+from rramlsm.sw.plots import png_base64, pyplot
+from rramlsm.sw.stats import fmt_figure
 
 __all__ = ["write_report", "figures", "write_bmi_report", "bmi_figures", "summary_rows",
            "class_list", "rotation_figures"]
@@ -36,6 +32,7 @@ def _unit(x):
 def _training_curve(hist: list[dict], seen: list[float], unseen: list[float], best_epoch: int,
                     seed: int, suffix: str = ""):
     """Validation score (what selection sees) and test figures per epoch."""
+    plt = pyplot()
     ep = [h["epoch"] for h in hist]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ep, [h["val_top1"] for h in hist], label="validation (selection)")
@@ -51,7 +48,7 @@ def _training_curve(hist: list[dict], seen: list[float], unseen: list[float], be
 
 def figures(result) -> dict[str, str]:
     """Base64 PNGs of the first seed: embeddings, similarity, confusion, rasters, curves."""
-
+    plt = pyplot()
     s0 = result.seeds[0]
     split = s0.embeddings["split"]
     v, a = result.visual, result.audio
@@ -185,6 +182,7 @@ def summary_rows(metrics: dict) -> list[tuple[str, str, str, float | None, str |
 def rotation_figures(rot: dict) -> dict[str, str]:
     """Base64 PNGs of a split rotation: the per-pair heat map of unseen accuracy (software,
     hardware) and the distribution over splits of unseen accuracy and GZSL harmonic mean."""
+    plt = pyplot()
     classes = rot["classes"]
     pos = {c: i for i, c in enumerate(classes)}
     out = {}
@@ -318,6 +316,7 @@ reports no GZSL figure. Chance is a uniform guess among the classes that compete
 
 def bmi_figures(result) -> dict[str, str]:
     """Base64 PNGs of a BMI run's first seed: embeddings, training curve, sample inputs."""
+    plt = pyplot()
     s0 = result.seeds[0]
     emb, split = s0["embeddings"], s0["embeddings"]["split"]
     names = result.letters.class_names

@@ -41,7 +41,6 @@ import time
 import tomllib
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -55,7 +54,7 @@ from rramlsm.sw.device import ADCConfig, DeviceConfig
 from rramlsm.sw.experiments._ray import start_ray
 from rramlsm.sw.experiments.audiovisual import PipelineConfig, run_seed
 from rramlsm.sw.experiments.srnn_transfer import train_srnn_for_chip, transfer_metrics
-from rramlsm.sw.plots import png_base64
+from rramlsm.sw.plots import png_base64, pyplot
 from rramlsm.sw.zeroshot import ZeroShotConfig
 
 __all__ = ["PARAMETERS", "MODELS", "SweepConfig", "load_sweep_config", "run_sweep", "summarize",
@@ -423,6 +422,7 @@ def summarize(cfg: SweepConfig, records: list[dict]) -> dict:
 
 def write_sweep_report(out: Path, cfg: SweepConfig, summary: dict) -> Path:
     """``out/sweep.png`` and ``out/report.html`` (the sweep's section of the report)."""
+    plt = pyplot()
     rows = summary["rows"]
     xs = [r["value"] for r in rows]
     figures = [("seen_top1", "zero-shot seen"), ("unseen_top1", "zero-shot unseen"),

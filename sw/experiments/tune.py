@@ -1196,12 +1196,9 @@ def write_tune_report(path: Path, settings: TuneSettings, summary: dict, records
     import base64
     import html
 
-    import matplotlib
+    from rramlsm.sw.plots import png_base64, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rramlsm.sw.plots import png_base64
+    plt = pyplot()
 
     scored = sorted((r for r in records if r.get("score") is not None),
                     key=lambda r: r["number"])
