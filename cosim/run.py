@@ -11,7 +11,6 @@ from pathlib import Path
 
 import amaranth
 import numpy as np
-from cocotb_tools.runner import get_runner
 
 import rramlsm.hw as hw
 from rramlsm.cosim.build import (
@@ -105,6 +104,8 @@ def run_cosim(bundle_dir: str | Path, frames: dict[str, np.ndarray], *,
     ``model_bundle`` makes the golden model predict from another bundle than the one
     built into the RTL (only to prove that the checker catches a difference).
     """
+    from cocotb_tools.runner import get_runner  # cocotb: only when a simulation runs
+
     # The simulator runs in a scratch folder: every path it reads must be absolute.
     bundle_dir = Path(bundle_dir).resolve()
     second_bundle = Path(second_bundle).resolve() if second_bundle else None

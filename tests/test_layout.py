@@ -45,13 +45,13 @@ def test_errors_share_one_base():
 
 def test_python_dash_m_runs_the_cli():
     """``--help`` works, and the command line starts without the libraries only some
-    commands need (plotting, signal processing: about 2.5 s of imports that every
+    commands need (plotting, signal processing, cocotb: about 2.5 s of imports that every
     ``--help`` and every refused argument paid), imported where they are used."""
     probe = ("import runpy, sys\n"
              "sys.argv = ['rramlsm', '--help']\n"
              "try:\n    runpy.run_module('rramlsm', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             "print('loaded:', sorted(m for m in ('matplotlib', 'scipy.signal') "
+             "print('loaded:', sorted(m for m in ('matplotlib', 'scipy.signal', 'cocotb') "
              "if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                        check=True)

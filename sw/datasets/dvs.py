@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from rramlsm.sw.events import NMNIST_SENSOR, make_vision_events
 
@@ -63,6 +62,8 @@ class DVSConfig:
 
 def _place(images: np.ndarray, cfg: DVSConfig) -> np.ndarray:
     """Upscale [N, h, w] images in [0, 1] into the 34 x 34 field at the start position."""
+    from scipy import ndimage  # here, not at import: the command line need not load it
+
     n, h, w = images.shape
     zoom = cfg.digit_px / h
     up = ndimage.zoom(images, (1, zoom, zoom), order=1)
